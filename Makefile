@@ -1,0 +1,78 @@
+# Two commands for everyone: `make book` builds the site, `make test` runs every check.
+# Both create .venv with the system python3 when it is missing and install what changed.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+JB_FLAGS ?= -W -n --keep-going
+PYTEST_FLAGS ?=
+SITE   := _build/html
+
+export PYTHONDONTWRITEBYTECODE := 1
+export MPLBACKEND := Agg
+# The book build runs one kernel at a time; two torch threads fit this 2-core CPU.
+export OMP_NUM_THREADS ?= 2
+
+.PHONY: help preflight setup book test lint unit validate site-test serve clean clean-cache browser
+
+help:
+	@echo "make book      build the course site into $(SITE)"
+	@echo "make test      lint, unit tests, book build, exercise validation, browser tests"
+	@echo "make lint      ruff"
+	@echo "make validate  course validate over every assignment in solutions/"
+	@echo "make serve     serve the built site on http://127.0.0.1:8000"
+	@echo "make clean     remove the build and grading work folders (keeps .venv)"
+
+# --- environment -------------------------------------------------------------------------
+setup: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null || { \
+	  echo "error: this course needs Python 3.10 or newer, but '$(PYTHON)' is $$($(PYTHON) --version 2>&1 || echo missing): install a newer Python and run make PYTHON=python3.11 ..."; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@touch $(STAMP)
+
+# Checks COURSE_DEVICE and COURSE_PROFILE before a long build; wipes the execution cache when
+# the device or profile changed since the last build, so a cached CPU run never poses as a GPU one.
+preflight: $(STAMP)
+	@$(PY) -m course_utils.runtime --cache-key _build/.jupyter_cache
+
+# --- the book ------------------------------------------------------------------------------
+book: preflight
+	$(BIN)/jupyter-book build . $(JB_FLAGS)
+	@echo "The site is at $(CURDIR)/$(SITE)/index.html (make serve shows it on localhost)."
+
+serve: $(STAMP)
+	$(PY) -m http.server 8000 --bind 127.0.0.1 --directory $(SITE)
+
+# --- checks --------------------------------------------------------------------------------
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+unit: $(STAMP)
+	$(BIN)/pytest -m "not site" $(PYTEST_FLAGS)
+
+validate: $(STAMP)
+	$(BIN)/course validate
+
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "Installing Debian's chromium for the browser tests..."; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+site-test: $(STAMP) browser
+	$(BIN)/pytest -m site $(PYTEST_FLAGS)
+
+test: lint unit book validate site-test
+	@echo "All checks passed."
+
+clean:
+	rm -rf _build .grading .pytest_cache .ruff_cache
+
+clean-cache:
+	rm -rf _build/.jupyter_cache

@@ -1,0 +1,100 @@
+"""Convolution arithmetic written out by hand: cross-correlation, output sizes and pooling.
+
+These are the loops the chapters derive; the tests check them against ``torch.nn.functional``.
+They favour clarity over speed: use ``F.conv2d`` and ``nn.MaxPool2d`` for real work.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def _pair(value, name: str) -> tuple[int, int]:
+    """``3 -> (3, 3)``; ``(3, 5) -> (3, 5)``."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value, value
+    if isinstance(value, (tuple, list)) and len(value) == 2 and all(
+        isinstance(v, int) and not isinstance(v, bool) for v in value
+    ):
+        return int(value[0]), int(value[1])
+    raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
+
+
+def corr2d(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
+    """Valid 2-D cross-correlation (what ``nn.Conv2d`` computes, without the flip).
+
+    X: ``(H, W)``, K: ``(h, w)`` -> ``(H - h + 1, W - w + 1)``, where
+    ``Y[i, j] = sum(X[i:i+h, j:j+w] * K)``. Works on any device and keeps gradients.
+    """
+    if X.ndim != 2 or K.ndim != 2:
+        raise ValueError(f"corr2d needs two 2-D tensors, got {tuple(X.shape)} and {tuple(K.shape)}")
+    h, w = K.shape
+    out_h, out_w = X.shape[0] - h + 1, X.shape[1] - w + 1
+    if out_h < 1 or out_w < 1:
+        raise ValueError(f"kernel {tuple(K.shape)} is larger than the input {tuple(X.shape)}")
+    dtype = torch.promote_types(X.dtype, K.dtype)
+    Y = torch.zeros((out_h, out_w), dtype=dtype, device=X.device)
+    for i in range(out_h):
+        for j in range(out_w):
+            Y[i, j] = (X[i : i + h, j : j + w] * K).sum()
+    return Y
+
+
+def conv_output_size(
+    n: int, kernel_size: int, stride: int = 1, padding: int = 0, dilation: int = 1
+) -> int:
+    """Output length of a convolution or pooling along one axis (PyTorch's formula).
+
+    ``floor((n + 2*padding - dilation*(kernel_size - 1) - 1) / stride) + 1``.
+    A 7-pixel input and a 3-tap kernel give 5; padding 1 keeps 7; stride 2 gives 3.
+    """
+    for name, value in (("n", n), ("kernel_size", kernel_size), ("stride", stride),
+                        ("dilation", dilation)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    if not isinstance(padding, int) or isinstance(padding, bool) or padding < 0:
+        raise ValueError(f"padding must be a non-negative int, got {padding!r}")
+    span = dilation * (kernel_size - 1) + 1
+    if n + 2 * padding < span:
+        raise ValueError(
+            f"the kernel spans {span} but the padded input has only {n + 2 * padding} elements"
+        )
+    return (n + 2 * padding - span) // stride + 1
+
+
+def pool2d(
+    X: torch.Tensor,
+    pool_size,
+    stride=None,
+    padding=0,
+    mode: str = "max",
+) -> torch.Tensor:
+    """Max or average pooling of a 2-D tensor, with the numbers of ``nn.MaxPool2d``/``AvgPool2d``.
+
+    X: ``(H, W)``; ``pool_size``, ``stride`` and ``padding`` are ints or ``(h, w)`` pairs;
+    ``stride`` defaults to the window (non-overlapping windows, as in PyTorch). Max pooling pads
+    with -inf (padding never wins); average pooling pads with zeros that count in the mean
+    (PyTorch's ``count_include_pad=True``). Returns ``(H_out, W_out)``.
+    """
+    if X.ndim != 2:
+        raise ValueError(f"pool2d needs a 2-D tensor, got shape {tuple(X.shape)}")
+    if mode not in ("max", "avg"):
+        raise ValueError(f"mode must be 'max' or 'avg', got {mode!r}")
+    p_h, p_w = _pair(pool_size, "pool_size")
+    s_h, s_w = _pair(pool_size if stride is None else stride, "stride")
+    pad_h, pad_w = _pair(padding, "padding")
+    if pad_h > p_h // 2 or pad_w > p_w // 2:
+        raise ValueError("padding may be at most half of the window, as in PyTorch")
+    fill = float("-inf") if mode == "max" else 0.0
+    padded = torch.full(
+        (X.shape[0] + 2 * pad_h, X.shape[1] + 2 * pad_w), fill, dtype=X.dtype, device=X.device
+    )
+    padded[pad_h : pad_h + X.shape[0], pad_w : pad_w + X.shape[1]] = X
+    out_h = conv_output_size(X.shape[0], p_h, s_h, pad_h)
+    out_w = conv_output_size(X.shape[1], p_w, s_w, pad_w)
+    Y = torch.zeros((out_h, out_w), dtype=X.dtype, device=X.device)
+    for i in range(out_h):
+        for j in range(out_w):
+            window = padded[i * s_h : i * s_h + p_h, j * s_w : j * s_w + p_w]
+            Y[i, j] = window.max() if mode == "max" else window.mean()
+    return Y
