@@ -9,6 +9,7 @@ STAMP  := $(VENV)/.installed
 JB_FLAGS ?= -W -n --keep-going
 PYTEST_FLAGS ?=
 SITE   := _build/html
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 export PYTHONDONTWRITEBYTECODE := 1
 export MPLBACKEND := Agg
@@ -63,7 +64,7 @@ validate: $(STAMP)
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  echo "Installing Debian's chromium for the browser tests..."; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
 site-test: $(STAMP) browser
 	$(BIN)/pytest -m site $(PYTEST_FLAGS)

@@ -11,7 +11,7 @@ device(type='cpu')
 import importlib
 import sys
 
-if sys.version_info < (3, 10):  # pragma: no cover - checked by the tests' interpreter
+if sys.version_info < (3, 10):  # noqa: UP036 - a friendly message on an old interpreter
     raise ImportError(
         f"course_utils needs Python 3.10 or newer, but this is Python "
         f"{sys.version_info.major}.{sys.version_info.minor}: create the virtual environment "

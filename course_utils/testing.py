@@ -72,10 +72,12 @@ def check_tensor(actual, expected, name: str = "the result", rtol: float | None 
     default_rtol, default_atol = tolerances(expected.dtype, actual.device)
     rtol = default_rtol if rtol is None else rtol
     atol = default_atol if atol is None else atol
-    a = actual.to("cpu", torch.float64)
-    e = expected.detach().to("cpu", torch.float64)
-    if a.is_complex() or e.is_complex():
-        a, e = torch.view_as_real(a.to(torch.complex128)), torch.view_as_real(e.to(torch.complex128))
+    if actual.is_complex() or expected.is_complex():
+        a = torch.view_as_real(actual.to("cpu", torch.complex128))
+        e = torch.view_as_real(expected.detach().to("cpu", torch.complex128))
+    else:
+        a = actual.to("cpu", torch.float64)
+        e = expected.detach().to("cpu", torch.float64)
     nan_mismatch = torch.isnan(a) != torch.isnan(e)
     if bool(nan_mismatch.any()):
         raise AssertionError(f"{name} has NaN where the reference has none (or the reverse)")
@@ -94,7 +96,9 @@ def check_close(actual, expected: float, name: str = "the result", rtol: float =
     """Fail unless the real number ``actual`` is close to ``expected``."""
     if isinstance(actual, torch.Tensor):
         if actual.numel() != 1:
-            raise AssertionError(f"{name} should be a single number, got shape {tuple(actual.shape)}")
+            raise AssertionError(
+                f"{name} should be a single number, got shape {tuple(actual.shape)}"
+            )
         actual = actual.item()
     if isinstance(actual, np.generic):
         actual = actual.item()

@@ -30,7 +30,9 @@ def progress(iterable, description: str = "", total: int | None = None, enabled=
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, loader: DataLoader, loss_fn=None, device=None) -> tuple[float, float]:
+def evaluate(
+    model: nn.Module, loader: DataLoader, loss_fn=None, device=None
+) -> tuple[float, float]:
     """Mean loss and accuracy of a classifier over ``loader`` (batches of ``(X, y)``).
 
     The model is put in evaluation mode (dropout off, batch norm uses running statistics).
