@@ -7,6 +7,9 @@ They favour clarity over speed: use ``F.conv2d`` and ``nn.MaxPool2d`` for real w
 from __future__ import annotations
 
 import torch
+from torch.nn import functional as F
+
+from course_utils.signals import fft_convolve
 
 
 def _pair(value, name: str) -> tuple[int, int]:
@@ -98,3 +101,40 @@ def pool2d(
             window = padded[i * s_h : i * s_h + p_h, j * s_w : j * s_w + p_w]
             Y[i, j] = window.max() if mode == "max" else window.mean()
     return Y
+
+
+def corr2d_unfold(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
+    """``corr2d`` as one matrix product (im2col): the same numbers, no Python loop.
+
+    ``F.unfold`` copies every ``h x w`` window of X into a column, giving a
+    ``(h*w, L)`` matrix for the ``L = out_h * out_w`` positions; the flattened kernel
+    ``(1, h*w)`` times that matrix is every window's weighted sum at once.
+    X: ``(H, W)``, K: ``(h, w)`` -> ``(H - h + 1, W - w + 1)``.
+    """
+    if X.ndim != 2 or K.ndim != 2:
+        raise ValueError(f"corr2d_unfold needs two 2-D tensors, got {tuple(X.shape)} and "
+                         f"{tuple(K.shape)}")
+    h, w = K.shape
+    out_h, out_w = X.shape[0] - h + 1, X.shape[1] - w + 1
+    if out_h < 1 or out_w < 1:
+        raise ValueError(f"kernel {tuple(K.shape)} is larger than the input {tuple(X.shape)}")
+    dtype = torch.promote_types(X.dtype, K.dtype)
+    columns = F.unfold(X.to(dtype)[None, None], kernel_size=(h, w))[0]  # (h*w, L)
+    return (K.to(dtype).reshape(1, h * w) @ columns).reshape(out_h, out_w)
+
+
+def corr2d_fft(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
+    """``corr2d`` through the convolution theorem: the cost hardly depends on the kernel size.
+
+    Cross-correlation is convolution with the flipped kernel; the full FFT convolution
+    ``(H + h - 1, W + w - 1)`` is cropped to the positions where the kernel fits inside X.
+    X: ``(H, W)``, K: ``(h, w)`` -> ``(H - h + 1, W - w + 1)``.
+    """
+    if X.ndim != 2 or K.ndim != 2:
+        raise ValueError(f"corr2d_fft needs two 2-D tensors, got {tuple(X.shape)} and "
+                         f"{tuple(K.shape)}")
+    h, w = K.shape
+    if X.shape[0] < h or X.shape[1] < w:
+        raise ValueError(f"kernel {tuple(K.shape)} is larger than the input {tuple(X.shape)}")
+    full = fft_convolve(X, K.flip(0, 1))
+    return full[h - 1 : X.shape[0], w - 1 : X.shape[1]]

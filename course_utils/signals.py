@@ -1,0 +1,142 @@
+"""One-dimensional convolution and its relatives, written out so that a reader can follow them.
+
+* ``conv1d_full``: the textbook sum ``(f * g)[t] = sum_tau f[tau] g[t - tau]``, every overlap kept.
+* ``xcorr1d_full``: cross-correlation, the same sum with the kernel slid without flipping.
+* ``fft_convolve``: the convolution theorem, ``f * g = IFFT(FFT(f) . FFT(g))``, in any dimension.
+* ``autocorrelation`` and ``estimate_period``: self-similarity under shifts, and the period it
+  reveals in a noisy periodic signal.
+* ``kde_by_convolution``: kernel density estimation as a histogram convolved with a Gaussian.
+
+The tests compare each with ``numpy.convolve``, ``numpy.correlate``, ``scipy.signal`` and
+``scipy.stats.gaussian_kde``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def _check_1d(name: str, x: torch.Tensor) -> None:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if x.ndim != 1 or x.numel() == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D tensor, got shape {tuple(x.shape)}")
+
+
+def conv1d_full(f: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    """Full discrete convolution of two finite sequences, by the definition.
+
+    f: ``(n,)``, g: ``(m,)`` -> ``(n + m - 1,)`` with ``out[t] = sum_tau f[tau] * g[t - tau]``
+    over the ``tau`` where both factors exist (outside their support f and g are zero).
+    One loop over the shifts of ``g``: each input sample adds a scaled copy of ``g``.
+    """
+    _check_1d("f", f)
+    _check_1d("g", g)
+    n, m = f.numel(), g.numel()
+    out = torch.zeros(n + m - 1, dtype=torch.promote_types(f.dtype, g.dtype), device=f.device)
+    for tau in range(n):
+        out[tau : tau + m] += f[tau] * g
+    return out
+
+
+def xcorr1d_full(f: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    """Full cross-correlation ``out[k] = sum_t f[t + k - (m - 1)] * g[t]`` (``numpy.correlate``).
+
+    f: ``(n,)``, g: ``(m,)`` -> ``(n + m - 1,)``; index ``m - 1`` is the zero shift. It is the
+    convolution with the reversed kernel: ``xcorr1d_full(f, g) == conv1d_full(f, g.flip(0))``.
+    """
+    _check_1d("g", g)
+    return conv1d_full(f, g.flip(0))
+
+
+def fft_convolve(f: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    """Full linear convolution of two n-D tensors through the FFT (the convolution theorem).
+
+    f: ``(n_1, ..., n_d)``, g: ``(m_1, ..., m_d)`` -> ``(n_1 + m_1 - 1, ...)``. Both are
+    zero-padded to the full output size first, so the FFT's circular convolution has no
+    wrap-around and equals the linear one. Real inputs give a real output.
+    """
+    if f.ndim != g.ndim or f.ndim == 0:
+        raise ValueError(f"f and g need the same number (>= 1) of dimensions, got "
+                         f"{tuple(f.shape)} and {tuple(g.shape)}")
+    shape = [a + b - 1 for a, b in zip(f.shape, g.shape, strict=True)]
+    dims = tuple(range(f.ndim))
+    if f.is_complex() or g.is_complex():
+        spectrum = torch.fft.fftn(f, s=shape, dim=dims) * torch.fft.fftn(g, s=shape, dim=dims)
+        return torch.fft.ifftn(spectrum, s=shape, dim=dims)
+    dtype = torch.promote_types(f.dtype, g.dtype)
+    if not dtype.is_floating_point:
+        dtype = torch.get_default_dtype()
+    spectrum = torch.fft.rfftn(f.to(dtype), s=shape, dim=dims) * torch.fft.rfftn(
+        g.to(dtype), s=shape, dim=dims)
+    return torch.fft.irfftn(spectrum, s=shape, dim=dims)
+
+
+def autocorrelation(x: torch.Tensor) -> torch.Tensor:
+    """Normalised autocorrelation of a 1-D signal for shifts ``0 .. n-1``.
+
+    x: ``(n,)`` -> ``(n,)``; the mean is removed first and the result divided by its value at
+    shift 0, so ``r[0] == 1`` and ``r[k]`` says how alike the signal is to itself ``k`` samples
+    later (1: identical, 0: unrelated, -1: opposite). Computed with the FFT (``O(n log n)``).
+    """
+    _check_1d("x", x)
+    x = x.to(torch.promote_types(x.dtype, torch.float32))
+    centred = x - x.mean()
+    full = fft_convolve(centred, centred.flip(0))  # correlation = convolution with the reverse
+    r = full[x.numel() - 1 :]
+    if float(r[0]) == 0.0:
+        raise ValueError("a constant signal has no autocorrelation structure")
+    return r / r[0]
+
+
+def estimate_period(x: torch.Tensor, min_lag: int = 2) -> int:
+    """Period of a noisy periodic signal: the lag of the autocorrelation's highest peak.
+
+    x: ``(n,)``. Shifts shorter than ``min_lag`` are ignored, and so is the hump around lag 0
+    (the search starts after the autocorrelation first drops below zero), so the answer is the
+    first full repeat rather than a neighbour of the trivial match at shift 0. Returns an int.
+    """
+    r = autocorrelation(x)
+    negative = torch.nonzero(r[min_lag:] < 0)
+    if negative.numel() == 0:
+        raise ValueError("the autocorrelation never turns negative: no period is visible")
+    start = min_lag + int(negative[0])
+    # A period must repeat at least twice to be measured reliably, so search the first half.
+    stop = max(start + 1, x.numel() // 2 + 1)
+    return start + int(torch.argmax(r[start:stop]))
+
+
+def gaussian_pdf(x: torch.Tensor, bandwidth: float) -> torch.Tensor:
+    """Density of ``N(0, bandwidth**2)`` at ``x`` (any shape)."""
+    return torch.exp(-0.5 * (x / bandwidth) ** 2) / (bandwidth * math.sqrt(2 * math.pi))
+
+
+def kde_by_convolution(samples: torch.Tensor, grid: torch.Tensor,
+                       bandwidth: float) -> torch.Tensor:
+    """Gaussian kernel density estimate on an evenly spaced grid, as a convolution.
+
+    samples: ``(N,)``; grid: ``(G,)`` evenly spaced and covering the samples -> ``(G,)``.
+    Each sample is dropped into its nearest grid cell (a histogram normalised to a density),
+    and the histogram is convolved with a Gaussian of standard deviation ``bandwidth``:
+    ``p(x) = (1/N) sum_i K(x - x_i) = (histogram * K)(x)``, exact up to the binning.
+    """
+    _check_1d("samples", samples)
+    _check_1d("grid", grid)
+    if grid.numel() < 2:
+        raise ValueError("the grid needs at least two points")
+    step = float(grid[1] - grid[0])
+    if step <= 0 or not torch.allclose(torch.diff(grid), torch.full_like(grid[1:], step),
+                                       rtol=1e-4, atol=1e-9):
+        raise ValueError("the grid must be increasing and evenly spaced")
+    cells = torch.round((samples.to(grid.dtype) - grid[0]) / step).long()
+    if bool((cells < 0).any() or (cells >= grid.numel()).any()):
+        raise ValueError("every sample must lie inside the grid")
+    counts = torch.bincount(cells, minlength=grid.numel()).to(grid.dtype)
+    histogram = counts / (samples.numel() * step)  # integrates to 1 over the grid
+    half = grid.numel() - 1
+    offsets = torch.arange(-half, half + 1, dtype=grid.dtype, device=grid.device) * step
+    kernel = gaussian_pdf(offsets, bandwidth) * step
+    full = fft_convolve(histogram, kernel)
+    return full[half : half + grid.numel()]
