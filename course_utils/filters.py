@@ -234,3 +234,33 @@ def psnr(estimate: torch.Tensor, reference: torch.Tensor, data_range: float = 1.
     if mse == 0:
         return math.inf
     return 10 * math.log10(data_range**2 / mse)
+
+
+def match_template(image: torch.Tensor, template: torch.Tensor) -> torch.Tensor:
+    """Template matching by normalised cross-correlation (``skimage.feature.match_template``).
+
+    image: float ``(H, W)``, template: ``(h, w)`` -> ``(H - h + 1, W - w + 1)`` in ``[-1, 1]``:
+    at each position, the correlation coefficient between the window under the template and
+    the template. Subtracting means and dividing by norms makes the score blind to the window's
+    brightness and contrast, which a raw cross-correlation is not (it prefers bright windows).
+    Flat windows (zero variance) score 0. Use float64 for images with large values.
+    """
+    if image.ndim != 2 or template.ndim != 2:
+        raise ValueError("match_template needs a 2-D image and a 2-D template")
+    if template.shape[0] > image.shape[0] or template.shape[1] > image.shape[1]:
+        raise ValueError(f"template {tuple(template.shape)} is larger than the image "
+                         f"{tuple(image.shape)}")
+    t = template.to(dtype=image.dtype, device=image.device)
+    t = t - t.mean()
+    x = image[None, None]
+    numerator = F.conv2d(x, t[None, None])[0, 0]  # sum of window * (t - mean t)
+    ones = torch.ones_like(t)[None, None]
+    window_sum = F.conv2d(x, ones)[0, 0]
+    window_energy = F.conv2d(x * x, ones)[0, 0]
+    window_var = (window_energy - window_sum**2 / t.numel()).clamp_min(0)  # sum (x - mean)^2
+    denominator = torch.sqrt(window_var * (t * t).sum())
+    # A variance lost in rounding (a flat window, or a flat template) counts as zero.
+    resolution = 1000 * torch.finfo(image.dtype).eps
+    flat = (window_var <= resolution * window_energy) | (denominator == 0)
+    return torch.where(flat, torch.zeros_like(numerator),
+                       numerator / torch.where(flat, torch.ones_like(denominator), denominator))

@@ -148,3 +148,26 @@ def test_unsharp_kernel_is_high_pass_and_blur_reduces_noise():
     clean = torch.tensor(ndimage.gaussian_filter(random_image(12, (64, 64)), 3))
     noisy = filters.gaussian_noise(clean, 0.1, seed=1)
     assert filters.psnr(filters.gaussian_blur(noisy, 1.5), clean) > filters.psnr(noisy, clean) + 5
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_match_template_matches_skimage(seed):
+    from skimage.feature import match_template
+
+    rng = np.random.default_rng(seed)
+    image = rng.random((40, 50))
+    image[10:20, :] = 0.5  # flat windows must score 0 as in scikit-image
+    top, left = int(rng.integers(20, 34)), int(rng.integers(0, 42))
+    template = image[top : top + 7, left : left + 9].copy()
+    ours = filters.match_template(torch.tensor(image), torch.tensor(template)).numpy()
+    np.testing.assert_allclose(ours, match_template(image, template), atol=1e-6)
+    assert np.unravel_index(ours.argmax(), ours.shape) == (top, left)
+
+
+def test_markdown_table():
+    from course_utils.tables import markdown_table
+
+    text = markdown_table([["a", 1.23456, None]], ["name", "x", "y"]).data
+    assert text.splitlines() == ["| name | x | y |", "|---|---|---|", "| a | 1.23 | — |"]
+    with pytest.raises(ValueError):
+        markdown_table([[1]], ["a", "b"])
