@@ -87,7 +87,7 @@ def fit(
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            total_loss += float(loss) * len(y)
+            total_loss += loss.item() * len(y)
             correct += int((logits.argmax(dim=1) == y).sum())
             count += len(y)
         history["epoch_seconds"].append(time.perf_counter() - started)
