@@ -1,0 +1,246 @@
+"""Sphinx extension of the course site: runnable chapter notebooks, launch links, alt text.
+
+Loaded by Jupyter Book through ``_config.yml`` (``sphinx.extra_extensions``); nothing else
+imports it. It does three things when the site is built:
+
+1. **A notebook for every chapter page.** Each MyST-Markdown notebook page is converted with
+   jupytext into a clean ``.ipynb`` (no outputs) at ``_sources/<page>.ipynb`` in the site, where
+   the page's download button points. ``{literalinclude}`` blocks become the code they show, and
+   a first code cell installs ``course_utils`` from the repository where it is missing (Colab, a
+   fresh JupyterHub), so the notebook runs anywhere.
+2. **Launch links that work from the deployed site.** Nothing generated is committed, so:
+   Colab and JupyterHub open the generated notebook from the ``gh-pages`` branch (CI publishes
+   the built site there; ``course_notebooks_branch`` names the branch), and Binder builds the
+   ``main`` branch (``.binder/`` installs the course and converts the chapters with jupytext) and
+   opens ``chapters/.../page.ipynb`` there. Released exercises are committed ``.ipynb`` files:
+   their links (the theme's own) already point at them on ``main``.
+3. **Alt text for computed figures.** A code cell's image gets, in this order, the alt text of
+   its cell metadata (``mystnb: image: alt:``), the caption of its figure (``mystnb: figure:
+   caption:``), or the first sentence of the paragraph right after the cell. An image with none
+   of these is a warning (``course.alt``), so ``-W`` builds fail until the author says what it
+   shows.
+
+It also repairs two small defects of the theme stack that showed as console errors in the browser
+tests: a doubled sphinx-thebe script, and no default colour mode.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from urllib.parse import quote, urlencode
+
+from docutils import nodes
+from sphinx.application import Sphinx
+from sphinx.util import logging
+
+LOGGER = logging.getLogger(__name__)
+
+SETUP_CELL = '''\
+# Setup for Colab and other fresh environments: the course's code lives in the package
+# course_utils. Where it is missing, install it from the course repository (a few seconds).
+import importlib.util
+import subprocess
+import sys
+
+if importlib.util.find_spec("course_utils") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "{spec}"], check=True)
+'''
+
+# ```{literalinclude} path   followed by :option: value lines and a closing fence.
+LITERALINCLUDE = re.compile(
+    r"^(?P<fence>`{3,}|:{3,})\{literalinclude\}[ \t]+(?P<path>\S+)[ \t]*\n"
+    r"(?P<options>(?:[ \t]*:[\w-]+:.*\n)*)"
+    r"(?P=fence)[ \t]*$",
+    re.MULTILINE,
+)
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z(])")
+
+
+# --- 1. chapter notebooks ------------------------------------------------------------------------
+
+
+def _repository(app: Sphinx) -> tuple[str, str, str]:
+    """(repository URL, GitHub org, repository name) from the theme options."""
+    url = app.config.html_theme_options.get("repository_url", "").rstrip("/")
+    parts = url.split("github.com/")[-1].split("/") if "github.com/" in url else ["", ""]
+    return url, parts[0], parts[1]
+
+
+def _inline_literalincludes(text: str, source: Path, app: Sphinx) -> str:
+    """Replace each ``{literalinclude}`` block of a markdown cell by the code it includes."""
+    from sphinx.directives.code import LiteralIncludeReader
+
+    def replace(match: re.Match) -> str:
+        options = {}
+        for line in match["options"].splitlines():
+            key, _, value = line.strip()[1:].partition(":")
+            options[key] = value.strip() or True
+        filename = (source.parent / match["path"]).resolve()
+        code, _ = LiteralIncludeReader(str(filename), options, app.config).read()
+        language = options.get("language", "python")
+        return f"```{language}\n{code.rstrip()}\n```"
+
+    return LITERALINCLUDE.sub(replace, text)
+
+
+def chapter_notebook(source: Path, app: Sphinx):
+    """The runnable notebook of a MyST-Markdown page: inputs only, ready for Colab and Jupyter."""
+    import jupytext
+    import nbformat
+
+    notebook = jupytext.read(source)
+    notebook.metadata.pop("jupytext", None)
+    notebook.metadata["accelerator"] = "GPU"  # Colab opens it on a GPU runtime where it can
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown":
+            cell.source = _inline_literalincludes(cell.source, source, app)
+        elif cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    repo_url, _, _ = _repository(app)
+    spec = app.config.course_install_spec or f"course-utils @ git+{repo_url}@main"
+    setup = nbformat.v4.new_code_cell(SETUP_CELL.format(spec=spec))
+    setup.metadata["tags"] = ["course-setup"]
+    position = 1 if notebook.cells and notebook.cells[0].cell_type == "markdown" else 0
+    notebook.cells.insert(position, setup)
+    for index, cell in enumerate(notebook.cells):  # nbformat 4.5 wants unique ids
+        cell["id"] = f"cell-{index}"
+    return notebook
+
+
+def _is_markdown_notebook(app: Sphinx, pagename: str) -> bool:
+    source = Path(app.env.doc2path(pagename))
+    return source.suffix == ".md" and "kernelspec" in app.env.metadata.get(pagename, {})
+
+
+def publish_notebook(app: Sphinx, pagename, templatename, context, doctree) -> None:
+    """Write the page's notebook into the site and point the launch buttons at it."""
+    if doctree is None or app.builder.format != "html" or not _is_markdown_notebook(app, pagename):
+        return
+    import nbformat
+
+    source = Path(app.env.doc2path(pagename))
+    target = Path(app.outdir) / "_sources" / f"{pagename}.ipynb"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(chapter_notebook(source, app), target)
+    context["ipynb_source"] = f"{pagename}.ipynb"
+    _retarget_launch_buttons(app, pagename, context)
+
+
+def _retarget_launch_buttons(app: Sphinx, pagename: str, context) -> None:
+    repo_url, org, repo = _repository(app)
+    options = app.config.html_theme_options.get("launch_buttons", {})
+    branch = app.config.course_notebooks_branch
+    notebook_path = f"_sources/{pagename}.ipynb"
+    ui = "lab/tree" if options.get("notebook_interface") == "jupyterlab" else "tree"
+    for group in context.get("header_buttons", []):
+        if group.get("label") != "launch-buttons":
+            continue
+        for button in group["buttons"]:
+            if button.get("text") == "Colab":
+                colab = options["colab_url"].rstrip("/")
+                button["url"] = f"{colab}/github/{org}/{repo}/blob/{branch}/{notebook_path}"
+            elif button.get("text") == "Binder":
+                button["url"] = re.sub(r"\.md$", ".ipynb", button["url"])
+            elif button.get("text") == "JupyterHub":
+                hub = options["jupyterhub_url"].rstrip("/")
+                folder = f"{repo}-notebooks"
+                query = urlencode(
+                    {"repo": repo_url, "branch": branch, "targetPath": folder,
+                     "urlpath": f"{ui}/{folder}/{notebook_path}"},
+                    safe="/", quote_via=quote,
+                )
+                button["url"] = f"{hub}/hub/user-redirect/git-pull?{query}"
+
+
+# --- 3. alt text ---------------------------------------------------------------------------------
+
+
+def _first_sentence(paragraph: nodes.paragraph) -> str:
+    text = " ".join(paragraph.astext().split())
+    return SENTENCE_END.split(text, maxsplit=1)[0]
+
+
+def _enclosing_cell(node: nodes.Node) -> nodes.Element | None:
+    while node is not None:
+        if isinstance(node, nodes.container) and "cell" in node.get("classes", []):
+            return node
+        node = node.parent
+    return None
+
+
+def _next_paragraph(cell: nodes.Element) -> nodes.paragraph | None:
+    sibling = cell.next_node(descend=False, siblings=True, ascend=False)
+    return sibling if isinstance(sibling, nodes.paragraph) else None
+
+
+def _figure_caption(image: nodes.image) -> str:
+    for ancestor in (image.parent, getattr(image.parent, "parent", None)):
+        if isinstance(ancestor, nodes.figure):
+            for caption in ancestor.findall(nodes.caption):
+                return " ".join(caption.astext().split())
+    return ""
+
+
+def add_alt_text(app: Sphinx, doctree: nodes.document, docname: str) -> None:
+    """Give every image of a code cell's output an alt text that says what it shows."""
+    for image in doctree.findall(nodes.image):
+        if image.get("alt"):
+            continue
+        alt = _figure_caption(image)
+        cell = _enclosing_cell(image)
+        if not alt and cell is not None:
+            paragraph = _next_paragraph(cell)
+            alt = _first_sentence(paragraph) if paragraph is not None else ""
+        if alt:
+            image["alt"] = alt
+        elif cell is not None or isinstance(image.parent, nodes.figure):
+            LOGGER.warning(
+                "a figure has no alt text or caption: give its code cell the metadata "
+                "`mystnb: figure: caption: ...` (or `mystnb: image: alt: ...`), or follow the "
+                "cell with a paragraph that says what the figure shows",
+                location=image, type="course", subtype="alt",
+            )
+
+
+def drop_duplicate_scripts(app: Sphinx, pagename, templatename, context, doctree) -> None:
+    """Keep one copy of each inline script.
+
+    sphinx-thebe registers its inline ``const THEBE_JS_URL = ...`` script once under the file
+    name ``None`` and Sphinx copies it once more as ``''``, so every page declared the constant
+    twice and the browser reported a SyntaxError on every page.
+    """
+    scripts = context.get("script_files")
+    if not scripts:
+        return
+    seen, unique = set(), []
+    for script in scripts:
+        attributes = getattr(script, "attributes", {}) or {}
+        key = (str(getattr(script, "filename", script) or ""), tuple(sorted(attributes.items())))
+        if key not in seen:
+            seen.add(key)
+            unique.append(script)
+    scripts[:] = unique
+
+
+def default_light_mode(app: Sphinx, config) -> None:
+    """Open the site in light mode unless the configuration says otherwise.
+
+    Without a ``default_mode`` the theme logs "Got invalid theme mode" as a console error on
+    every page; light suits the figures (matplotlib draws on white). Readers can still switch.
+    """
+    context = config.html_context
+    if not context.get("default_mode"):
+        config.html_context = {**context, "default_mode": "light"}
+
+
+def setup(app: Sphinx) -> dict:
+    app.add_config_value("course_notebooks_branch", "gh-pages", "html")
+    app.add_config_value("course_install_spec", "", "html")
+    app.connect("config-inited", default_light_mode)
+    app.connect("doctree-resolved", add_alt_text)
+    # After the book theme's own handlers (priority 501): the theme has copied the executed
+    # notebook to _sources/ and built its buttons; this replaces both.
+    app.connect("html-page-context", publish_notebook, priority=502)
+    app.connect("html-page-context", drop_duplicate_scripts, priority=900)
+    return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
