@@ -16,6 +16,8 @@ import math
 import torch
 from torch.nn import functional as F
 
+from course_utils.conv import corr2d_fft
+
 BOUNDARY_MODES = ("reflect", "nearest", "mirror", "wrap", "constant")
 
 SMOOTH_1D = (1.0, 2.0, 1.0)  # the binomial smoothing half of Sobel
@@ -236,6 +238,16 @@ def psnr(estimate: torch.Tensor, reference: torch.Tensor, data_range: float = 1.
     return 10 * math.log10(data_range**2 / mse)
 
 
+def window_sums(image: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """Sum of every ``h x w`` window of ``image`` ``(H, W)`` -> ``(H - h + 1, W - w + 1)``.
+
+    Uses an integral image (cumulative sums along both axes), so the cost does not depend on
+    the window size: each window sum is four look-ups.
+    """
+    integral = F.pad(image.cumsum(0).cumsum(1), (1, 0, 1, 0))
+    return integral[h:, w:] - integral[:-h, w:] - integral[h:, :-w] + integral[:-h, :-w]
+
+
 def match_template(image: torch.Tensor, template: torch.Tensor) -> torch.Tensor:
     """Template matching by normalised cross-correlation (``skimage.feature.match_template``).
 
@@ -243,20 +255,20 @@ def match_template(image: torch.Tensor, template: torch.Tensor) -> torch.Tensor:
     at each position, the correlation coefficient between the window under the template and
     the template. Subtracting means and dividing by norms makes the score blind to the window's
     brightness and contrast, which a raw cross-correlation is not (it prefers bright windows).
-    Flat windows (zero variance) score 0. Use float64 for images with large values.
+    Flat windows (zero variance) score 0. The correlation runs through the FFT and the window
+    statistics through integral images, so large templates cost little. Use float64.
     """
     if image.ndim != 2 or template.ndim != 2:
         raise ValueError("match_template needs a 2-D image and a 2-D template")
     if template.shape[0] > image.shape[0] or template.shape[1] > image.shape[1]:
         raise ValueError(f"template {tuple(template.shape)} is larger than the image "
                          f"{tuple(image.shape)}")
+    h, w = template.shape
     t = template.to(dtype=image.dtype, device=image.device)
     t = t - t.mean()
-    x = image[None, None]
-    numerator = F.conv2d(x, t[None, None])[0, 0]  # sum of window * (t - mean t)
-    ones = torch.ones_like(t)[None, None]
-    window_sum = F.conv2d(x, ones)[0, 0]
-    window_energy = F.conv2d(x * x, ones)[0, 0]
+    numerator = corr2d_fft(image, t)  # sum of window * (t - mean t)
+    window_sum = window_sums(image, h, w)
+    window_energy = window_sums(image * image, h, w)
     window_var = (window_energy - window_sum**2 / t.numel()).clamp_min(0)  # sum (x - mean)^2
     denominator = torch.sqrt(window_var * (t * t).sum())
     # A variance lost in rounding (a flat window, or a flat template) counts as zero.

@@ -92,11 +92,13 @@ def autocorrelation(x: torch.Tensor) -> torch.Tensor:
 
 
 def estimate_period(x: torch.Tensor, min_lag: int = 2) -> int:
-    """Period of a noisy periodic signal: the lag of the autocorrelation's highest peak.
+    """Period of a noisy periodic signal, read off its autocorrelation.
 
     x: ``(n,)``. Shifts shorter than ``min_lag`` are ignored, and so is the hump around lag 0
-    (the search starts after the autocorrelation first drops below zero), so the answer is the
-    first full repeat rather than a neighbour of the trivial match at shift 0. Returns an int.
+    (the search starts after the autocorrelation first drops below zero). The highest peak in
+    the first half of the lags gives a first guess; noise can move that peak by a sample, so
+    the guess is refined by the lag whose multiples (lag, 2 lag, 3 lag, ...) have the highest
+    mean autocorrelation, a comb that averages many peaks. Returns an int.
     """
     r = autocorrelation(x)
     negative = torch.nonzero(r[min_lag:] < 0)
@@ -104,8 +106,14 @@ def estimate_period(x: torch.Tensor, min_lag: int = 2) -> int:
         raise ValueError("the autocorrelation never turns negative: no period is visible")
     start = min_lag + int(negative[0])
     # A period must repeat at least twice to be measured reliably, so search the first half.
-    stop = max(start + 1, x.numel() // 2 + 1)
-    return start + int(torch.argmax(r[start:stop]))
+    half = x.numel() // 2
+    if start >= half:
+        raise ValueError("no full repeat fits into the first half of the signal")
+    guess = start + int(torch.argmax(r[start : half + 1]))
+    spread = max(1, guess // 10)
+    candidates = range(max(start, guess - spread), min(half, guess + spread) + 1)
+    comb = [float(r[lag : half + 1 : lag].mean()) for lag in candidates]
+    return candidates[max(range(len(comb)), key=comb.__getitem__)]
 
 
 def gaussian_pdf(x: torch.Tensor, bandwidth: float) -> torch.Tensor:

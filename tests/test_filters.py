@@ -171,3 +171,13 @@ def test_markdown_table():
     assert text.splitlines() == ["| name | x | y |", "|---|---|---|", "| a | 1.23 | — |"]
     with pytest.raises(ValueError):
         markdown_table([[1]], ["a", "b"])
+
+
+def test_window_sums_match_a_box_correlation():
+    from scipy.signal import correlate2d
+
+    image = random_image(13, (17, 23))
+    for h, w in [(1, 1), (3, 5), (17, 2)]:
+        expected = correlate2d(image, np.ones((h, w)), mode="valid")
+        np.testing.assert_allclose(filters.window_sums(torch.tensor(image), h, w).numpy(),
+                                   expected, atol=1e-12)
