@@ -1,0 +1,135 @@
+"""The site's own tools, without a build: the link checker and the Sphinx extension's parts."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import SimpleNamespace
+
+import jupytext
+import pytest
+from docutils import nodes
+from docutils.frontend import get_default_settings
+from docutils.parsers.rst import Parser
+from docutils.utils import new_document
+
+from course_utils import sphinx_ext
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _load_check_links():
+    spec = importlib.util.spec_from_file_location("check_links", ROOT / "scripts/check_links.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+check_links = _load_check_links()
+
+
+# --- link checker --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tiny_site(tmp_path):
+    (tmp_path / "chapters").mkdir()
+    (tmp_path / "index.html").write_text(
+        '<a href="chapters/one.html#idea">ok</a> <a href="chapters/one.html#nowhere">bad anchor</a>'
+        ' <a href="missing.html">bad file</a> <a href="https://example.org/x">other host</a>'
+        ' <a href="https://course.example/site/chapters/one.html">deployed ok</a>'
+        ' <a href="https://course.example/site/chapters/two.html">deployed bad</a>'
+        ' <img src="_images/pic.png"> <a href="#top">self</a> <a name="top"></a>')
+    (tmp_path / "chapters" / "one.html").write_text(
+        '<h1 id="idea">Idea</h1><a href="../index.html">up</a><a href="../../outside.html">x</a>')
+    (tmp_path / "_images").mkdir()
+    (tmp_path / "_images" / "pic.png").write_bytes(b"png")
+    return tmp_path
+
+
+def test_link_checker_finds_exactly_the_broken_links(tiny_site):
+    broken = sorted(check_links.broken_links(tiny_site, "https://course.example/site/"))
+    assert broken == [
+        "chapters/one.html: ../../outside.html (points outside the site)",
+        "index.html: chapters/one.html#nowhere (no anchor #nowhere in chapters/one.html)",
+        "index.html: https://course.example/site/chapters/two.html (no such file)",
+        "index.html: missing.html (no such file)",
+    ]
+
+
+def test_link_checker_cli_exit_status(tiny_site, tmp_path_factory, capsys):
+    assert check_links.main([str(tiny_site), "--baseurl", "https://course.example/site/"]) == 1
+    assert "4 broken internal link(s)" in capsys.readouterr().out
+    empty = tmp_path_factory.mktemp("empty")
+    assert check_links.main([str(empty)]) == 2
+    assert "no built site" in capsys.readouterr().out
+
+
+# --- Sphinx extension ------------------------------------------------------------------------------
+
+
+def _fake_app():
+    config = SimpleNamespace(
+        html_theme_options={"repository_url": "https://github.com/org/course"},
+        course_install_spec="", source_encoding="utf-8-sig", tab_width=8)
+    return SimpleNamespace(config=config)
+
+
+def test_chapter_notebook_is_the_page_with_a_setup_cell():
+    source = ROOT / "chapters" / "00_setup" / "check_setup.md"
+    notebook = sphinx_ext.chapter_notebook(source, _fake_app())
+    original = jupytext.read(source)
+    setup = [cell for cell in notebook.cells if "course-setup" in cell.metadata.get("tags", [])]
+    rest = [cell for cell in notebook.cells if cell not in setup]
+    assert len(setup) == 1 and "course-utils @ git+https://github.com/org/course@main" in (
+        setup[0].source)
+    assert [cell.source for cell in rest] == [cell.source for cell in original.cells]
+    assert notebook.cells[0].cell_type == "markdown"  # the title stays first
+    assert "jupytext" not in notebook.metadata
+    assert len({cell["id"] for cell in notebook.cells}) == len(notebook.cells)
+
+
+def test_literalinclude_becomes_the_code_it_shows(tmp_path):
+    page = tmp_path / "chapters" / "01" / "page.md"
+    page.parent.mkdir(parents=True)
+    page.write_text("x")
+    (tmp_path / "lib.py").write_text("def f(x):\n    return x + 1\n\n\ndef g():\n    pass\n")
+    text = "Before.\n\n```{literalinclude} ../../lib.py\n:pyobject: f\n```\n\nAfter."
+    expanded = sphinx_ext._inline_literalincludes(text, page, _fake_app())
+    assert expanded == "Before.\n\n```python\ndef f(x):\n    return x + 1\n```\n\nAfter."
+
+
+def _doctree(*children):
+    document = new_document("test", get_default_settings(Parser))
+    for child in children:
+        document += child
+    return document
+
+
+def _cell(image):
+    output = nodes.container("", image, classes=["cell_output"])
+    return nodes.container("", output, classes=["cell", "docutils"])
+
+
+def test_alt_text_from_the_paragraph_after_the_cell():
+    image = nodes.image(uri="_images/a.png")
+    after = nodes.paragraph(text="Three kernels side by side. Each is 3 by 3.")
+    sphinx_ext.add_alt_text(None, _doctree(_cell(image), after), "page")
+    assert image["alt"] == "Three kernels side by side."
+
+
+def test_alt_text_from_the_figure_caption_and_kept_when_given():
+    captioned = nodes.image(uri="_images/b.png")
+    figure = nodes.figure("", captioned, nodes.caption(text="A blurred  astronaut."))
+    given = nodes.image(uri="_images/c.png", alt="Loss per epoch.")
+    sphinx_ext.add_alt_text(None, _doctree(_cell(figure), _cell(given)), "page")
+    assert captioned["alt"] == "A blurred astronaut."
+    assert given["alt"] == "Loss per epoch."
+
+
+def test_a_figure_that_says_nothing_is_a_warning(caplog):
+    image = nodes.image(uri="_images/d.png")
+    heading = nodes.section("", nodes.title(text="Next section"))
+    sphinx_ext.add_alt_text(None, _doctree(_cell(image), heading), "page")
+    assert "alt" not in image
+    assert any("no alt text or caption" in record.getMessage() for record in caplog.records)
