@@ -28,7 +28,7 @@ def _load_check_links():
 check_links = _load_check_links()
 
 
-# --- link checker --------------------------------------------------------------------------------
+# --- link checker -------------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -41,7 +41,8 @@ def tiny_site(tmp_path):
         ' <a href="https://course.example/site/chapters/two.html">deployed bad</a>'
         ' <img src="_images/pic.png"> <a href="#top">self</a> <a name="top"></a>')
     (tmp_path / "chapters" / "one.html").write_text(
-        '<h1 id="idea">Idea</h1><a href="../index.html">up</a><a href="../../outside.html">x</a>')
+        '<h1 id="idea">Idea</h1><a href="../index.html">up</a>'
+        '<a href="../../outside.html">x</a>')
     (tmp_path / "_images").mkdir()
     (tmp_path / "_images" / "pic.png").write_bytes(b"png")
     return tmp_path
@@ -65,7 +66,7 @@ def test_link_checker_cli_exit_status(tiny_site, tmp_path_factory, capsys):
     assert "no built site" in capsys.readouterr().out
 
 
-# --- Sphinx extension ------------------------------------------------------------------------------
+# --- Sphinx extension ---------------------------------------------------------------------
 
 
 def _fake_app():
