@@ -2,7 +2,11 @@
 
 solutions/ is nbgrader's source folder (the one place an exercise is edited) and exercises/ its
 release folder (committed). Everything grading writes lives under .grading/ (git-ignored).
+The `course` command (course_utils/cli.py) reads this same file and adds a sandbox, parallel
+grading, `course check` for students and `course validate` for CI.
 """
+
+import os
 
 c = get_config()  # noqa: F821 - provided by nbgrader
 
@@ -21,8 +25,27 @@ c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedE
 c.ClearOutput.enabled = True
 
 # Per-cell execution limit; the slowest graded cell (a short CPU training run) needs < 2 minutes.
+# `course autograde --timeout` overrides it; the whole submission is bounded separately (900 s).
 c.Execute.timeout = 180
 c.Execute.interrupt_on_timeout = True
 
-# Feedback must not show hidden tests to students.
-c.ClearHiddenTests.enabled = True
+# nbgrader gives zero to a test cell that writes anything to stderr. Kernels inherit this
+# process's environment, so harmless library warnings are silenced for every grading kernel
+# (plain nbgrader too); `course` sets the same in its sandboxed kernels.
+os.environ.setdefault("PYTHONWARNINGS", "ignore")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+# Feedback must not show hidden tests to students: nbgrader's default feedback renders the
+# autograded notebook, hidden tests included. Trim tracebacks of hidden tests (they quote the
+# failing line), then remove the hidden regions, then add grades and styles.
+try:
+    from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+    from nbgrader.preprocessors import ClearHiddenTests, GetGrades
+
+    from course_utils.grading.nbgrader_plugins import TrimHiddenTracebacks
+
+    c.GenerateFeedback.preprocessors = [
+        TrimHiddenTracebacks, ClearHiddenTests, GetGrades, CSSHTMLHeaderPreprocessor]
+    c.ClearHiddenTests.enabled = True
+except ImportError:  # course_utils not installed: nbgrader still works, feedback unsafe
+    pass

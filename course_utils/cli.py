@@ -1,0 +1,255 @@
+"""The ``course`` command: nbgrader for this course, with the parts nbgrader lacks.
+
+    course check NOTEBOOK            a student's visible tests in a fresh kernel
+    course release [ASSIGNMENT...]   regenerate exercises/ from solutions/
+    course validate [ASSIGNMENT...]  every assignment grades right (CI runs this)
+    course autograde ASSIGNMENT      grade a class in parallel, each submission sandboxed
+    course feedback ASSIGNMENT       HTML feedback without hidden tests
+    course export [--to FILE.csv]    the gradebook as CSV
+    course collect ASSIGNMENT ZIP    an LMS download into submitted/
+
+Exit status: 0 when everything asked for succeeded, 1 when something failed (a test, a check,
+bad input: one sentence on stderr), 2 for a wrong command line. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+
+def _course(args):
+    from .grading.course import Course, find_root
+
+    return Course(Path(args.root) if args.root else find_root())
+
+
+def _assignments(course, names):
+    if names:
+        return [course.require_assignment(n) for n in names]
+    return course.assignments()
+
+
+def _limits(args, course):
+    from .grading.sandbox import GIB, Limits
+
+    limits = Limits(cell_timeout=args.timeout or course.cell_timeout,
+                    memory_bytes=int(args.memory * GIB))
+    if args.submission_timeout:
+        limits.submission_timeout = args.submission_timeout
+    return limits
+
+
+def cmd_check(args) -> int:
+    from .grading.check import DEFAULT_CELL_TIMEOUT, check_notebook
+    from .grading.report import points, table
+
+    started = time.monotonic()
+    result = check_notebook(Path(args.notebook), timeout=args.timeout or DEFAULT_CELL_TIMEOUT)
+    rows = [[c.grade_id, points(c.earned, c.possible), "passed" if not c.message else c.message]
+            for c in result.cells]
+    print(table(["test", "points", "result"], rows, max_width=90))
+    print(f"\nvisible tests: {points(result.earned, result.possible)} points "
+          f"({time.monotonic() - started:.1f} s)")
+    for note in result.notes:
+        print(f"note: {note}")
+    if result.passed:
+        print("All visible tests pass. Hidden tests run when your work is graded.")
+        return EXIT_OK
+    print("Some visible tests fail: read the messages above, fix, and run course check again.")
+    return EXIT_FAIL
+
+
+def cmd_release(args) -> int:
+    from .grading.release import release
+
+    course = _course(args)
+    names = _assignments(course, args.assignments)
+    if not names:
+        print(f"No assignments in {course.source_dir}: nothing to release.")
+        return EXIT_OK
+    for name in names:
+        files = release(course, name)
+        print(f"released {name}: {len(files)} file(s) in {course.release_dir / name}")
+    return EXIT_OK
+
+
+def cmd_validate(args) -> int:
+    from .grading.report import points, table
+    from .grading.sandbox import sandbox_available
+    from .grading.validate import validate
+
+    course = _course(args)
+    names = _assignments(course, args.assignments)
+    if not names:
+        print(f"No assignments in {course.source_dir}: nothing to validate.")
+        return EXIT_OK
+    sandbox = None if not args.no_sandbox else False
+    if sandbox is None and sandbox_available():
+        print(f"note: grading without the sandbox ({sandbox_available()})", file=sys.stderr)
+    reports = validate(course, names, jobs=args.jobs, limits=_limits(args, course),
+                       sandbox=sandbox, progress=not args.quiet)
+    rows = []
+    for r in reports:
+        sol = points(r.solution.score, r.solution.max_score) if r.solution else "-"
+        stub = points(r.stub.score, r.stub.max_score) if r.stub else "-"
+        rows.append([r.assignment, sol, stub, f"{r.seconds:.0f} s",
+                     "ok" if r.ok else r.problems[0]])
+    print(table(["assignment", "solution", "stub", "time", "result"], rows, max_width=110))
+    failed = [r for r in reports if not r.ok]
+    for r in failed:
+        for problem in r.problems:
+            print(f"{r.assignment}: {problem}", file=sys.stderr)
+    print(f"\n{len(reports) - len(failed)} of {len(reports)} assignment(s) valid.")
+    return EXIT_FAIL if failed else EXIT_OK
+
+
+def cmd_autograde(args) -> int:
+    from .grading.autograde import autograde
+    from .grading.report import points, table
+
+    course = _course(args)
+    started = time.monotonic()
+    results = autograde(course, course.require_assignment(args.assignment),
+                        students=args.student or None, jobs=args.jobs,
+                        limits=_limits(args, course), sandbox=not args.no_sandbox,
+                        progress=not args.quiet)
+    rows = [[r.student, points(r.score, r.max_score), f"{r.seconds:.1f} s", r.status]
+            for r in results]
+    print(table(["student", "score", "time", "notes"], rows, max_width=110))
+    flagged = sum(1 for r in results if r.notes)
+    print(f"\n{len(results)} submission(s) graded in {time.monotonic() - started:.1f} s with "
+          f"{args.jobs} job(s); {flagged} with notes. Grades are in {course.db_url}.")
+    return EXIT_OK
+
+
+def cmd_feedback(args) -> int:
+    from .grading.feedback import generate_feedback
+
+    course = _course(args)
+    files = generate_feedback(course, course.require_assignment(args.assignment),
+                              args.student or None)
+    print(f"wrote {len(files)} feedback file(s) under {course.feedback_dir} "
+          "(hidden tests removed)")
+    return EXIT_OK
+
+
+def cmd_export(args) -> int:
+    from .grading.export import export_csv
+
+    course = _course(args)
+    path = export_csv(course, Path(args.to))
+    print(f"wrote {path}")
+    return EXIT_OK
+
+
+def cmd_collect(args) -> int:
+    from .grading.export import collect_zip
+
+    course = _course(args)
+    collected = collect_zip(course, course.require_assignment(args.assignment),
+                            Path(args.archive), args.pattern)
+    for student, files in sorted(collected.items()):
+        print(f"{student}: {', '.join(files)}")
+    print(f"collected {len(collected)} submission(s) into {course.submitted_dir}")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="course", description="Check, release, validate and grade the course's exercises.",
+        epilog="Run 'course COMMAND --help' for a command's options.")
+    parser.add_argument("--root", help="the course folder (default: the nearest folder with "
+                        "nbgrader_config.py)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    def add(name, func, help_text, description):
+        p = sub.add_parser(name, help=help_text, description=description)
+        p.set_defaults(func=func)
+        p.add_argument("--root", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        return p
+
+    def grading_options(p):
+        p.add_argument("--jobs", "-j", type=int, default=2, help="submissions graded at once "
+                       "(default 2)")
+        p.add_argument("--timeout", type=int, default=None,
+                       help="seconds per cell (default: Execute.timeout of nbgrader_config.py)")
+        p.add_argument("--submission-timeout", type=int, default=None,
+                       help="seconds per submission (default 900)")
+        p.add_argument("--memory", type=float, default=float(os.environ.get(
+            "COURSE_GRADING_MEMORY_GB", 4)), help="GiB of memory per kernel (default 4)")
+        p.add_argument("--no-sandbox", action="store_true",
+                       help="run kernels unsandboxed (only for notebooks you trust)")
+        p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
+    p = add("check", cmd_check, "run a notebook's visible tests (for students)",
+            "Run NOTEBOOK top to bottom in a fresh kernel and score its visible tests. Exit 0 "
+            "only when all visible points are earned.")
+    p.add_argument("notebook", help="your exercise notebook, e.g. ex01_convolution.ipynb")
+    p.add_argument("--timeout", type=int, default=None, help="seconds per cell (default 180)")
+
+    p = add("release", cmd_release, "regenerate exercises/ from solutions/",
+            "Regenerate the student versions of ASSIGNMENTs (default: all) with nbgrader.")
+    p.add_argument("assignments", nargs="*", metavar="ASSIGNMENT")
+
+    p = add("validate", cmd_validate, "check that assignments grade right",
+            "For each ASSIGNMENT (default: all in solutions/): the solution earns full marks "
+            "twice with the same scores, the released stub earns zero, exercises/ is in sync, "
+            "and no hidden test leaks into exercises/, the built site or feedback.")
+    p.add_argument("assignments", nargs="*", metavar="ASSIGNMENT")
+    grading_options(p)
+
+    p = add("autograde", cmd_autograde, "grade every submission of an assignment",
+            "Grade the submissions in submitted/STUDENT/ASSIGNMENT in parallel, each in a "
+            "sandbox, and record nbgrader's scores in the gradebook.")
+    p.add_argument("assignment")
+    p.add_argument("--student", action="append", help="grade only this student (repeatable)")
+    grading_options(p)
+
+    p = add("feedback", cmd_feedback, "write HTML feedback (no hidden tests)",
+            "Write feedback for the autograded submissions of ASSIGNMENT into the feedback "
+            "folder, with hidden tests and their tracebacks removed.")
+    p.add_argument("assignment")
+    p.add_argument("--student", action="append", help="only this student (repeatable)")
+
+    p = add("export", cmd_export, "export grades as CSV",
+            "Write the gradebook as CSV (nbgrader's format).")
+    p.add_argument("--to", default="grades.csv", help="output file (default grades.csv)")
+
+    p = add("collect", cmd_collect, "unpack an LMS zip download into submitted/",
+            "Put the notebooks of an LMS download (a zip) where autograde finds them.")
+    p.add_argument("assignment")
+    p.add_argument("archive", help="the zip file downloaded from the LMS")
+    p.add_argument("--pattern", help="regular expression on file names with groups "
+                   "student_id and file_id (default: STUDENT_..._NOTEBOOK.ipynb)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    import warnings
+
+    from .grading.course import GradingError
+
+    warnings.filterwarnings("ignore")  # nbgrader's SQLAlchemy warnings are not for the user
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "root"):
+        args.root = None
+    try:
+        return args.func(args)
+    except GradingError as error:
+        print(f"course {args.command}: {error}", file=sys.stderr)
+        return EXIT_FAIL
+    except KeyboardInterrupt:
+        print(f"course {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""Running a notebook in a fresh kernel, as nbgrader does, with limits that hostile code needs.
+
+``GradingClient`` is nbgrader's own ``Execute`` preprocessor (so errors, timeouts and outputs are
+recorded exactly as ``nbgrader autograde`` records them) plus:
+
+- a cap on each cell's output (an endless ``print`` cannot fill the grader's memory);
+- a kernel that dies ends the run cleanly: that cell and every later code cell get an error
+  output, so no test cell is left without output (nbgrader would count that as passed);
+- optionally the integrity guard (``guard.py``) right before each test cell.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from nbclient.exceptions import DeadKernelError
+from nbclient.util import ensure_async, run_sync
+from nbformat import NotebookNode
+from nbgrader.preprocessors import Execute
+
+from .notebooks import is_test_cell
+
+INTEGRITY_ERROR = "GradingIntegrityError"
+NOT_RUN_ERROR = "GradingNotRunError"
+
+
+def error_output(ename: str, evalue: str) -> NotebookNode:
+    return NotebookNode(output_type="error", ename=ename, evalue=evalue,
+                        traceback=[f"{ename}: {evalue}"])
+
+
+class GradingClient(Execute):
+    """nbgrader's Execute with output caps, kernel-death handling and the integrity guard."""
+
+    def __init__(self, *args, max_output_bytes: int = 2 * 2**20, guard_dir: str | None = None,
+                 **kwargs):
+        nb = kwargs.pop("nb", None)  # nbconvert's __init__ would get it twice
+        super().__init__(*args, **kwargs)
+        if nb is not None:
+            self.nb = nb
+        self.max_output_bytes = max_output_bytes
+        self.guard_dir = guard_dir
+        self._output_sizes: dict[int, int] = {}
+        self.events: list[str] = []
+
+    # -- output cap ---------------------------------------------------------------------------
+    def output(self, outs, msg, display_id, cell_index):
+        size = len(str(msg.get("content", "")))
+        used = self._output_sizes.get(cell_index, 0)
+        self._output_sizes[cell_index] = used + size
+        if used + size > self.max_output_bytes:
+            if used <= self.max_output_bytes:
+                note = f"[output cut by the grader after {self.max_output_bytes} bytes]\n"
+                outs.append(NotebookNode(output_type="stream", name="stdout", text=note))
+                self.events.append(f"cell {cell_index}: output cut at "
+                                   f"{self.max_output_bytes} bytes")
+            return None
+        return super().output(outs, msg, display_id, cell_index)
+
+    # -- the guard ----------------------------------------------------------------------------
+    async def _run_guard(self, cell, index) -> str | None:
+        """None when the kernel passed the integrity check, else the reason."""
+        token = "course-guard-" + secrets.token_hex(16)
+        package_dir = str(Path(self.guard_dir).parent)
+        guard_file = self.guard_dir + "/guard.py"
+        load_testing = "course_utils" in cell.source
+        code = (
+            "def _course_guard_run():\n"
+            "    import importlib.util as u\n"
+            f"    s = u.spec_from_file_location('_course_guard', {guard_file!r})\n"
+            "    m = u.module_from_spec(s)\n"
+            "    s.loader.exec_module(m)\n"
+            f"    m.run({token!r}, {package_dir!r}, get_ipython(), {load_testing!r})\n"
+            "try:\n"
+            "    _course_guard_run()\n"
+            "finally:\n"
+            "    del _course_guard_run\n"
+        )
+        probe = NotebookNode(cell_type="code", source=code, metadata={}, outputs=[],
+                             execution_count=None)
+        await super().async_execute_cell(probe, index, store_history=False)
+        for out in probe.outputs:
+            if out.output_type == "error":
+                return f"{out.ename}: {out.evalue}".strip()
+        printed = "".join(o.get("text", "") for o in probe.outputs if o.output_type == "stream")
+        if printed.strip() != token:
+            return "the integrity check did not report back (stdout or print was replaced)"
+        return None
+
+    # -- the run ------------------------------------------------------------------------------
+    async def async_execute(self, reset_kc: bool = False, **kwargs) -> NotebookNode:
+        self.reset_execution_trackers()
+        async with self.async_setup_kernel(**kwargs):
+            msg_id = await ensure_async(self.kc.kernel_info())
+            info = await self.async_wait_for_reply(msg_id)
+            if info is not None and "language_info" in info["content"]:
+                self.nb.metadata["language_info"] = info["content"]["language_info"]
+            tampered = None
+            for index, cell in enumerate(self.nb.cells):
+                if cell.cell_type != "code":
+                    continue
+                try:
+                    if self.guard_dir and is_test_cell(cell):
+                        tampered = tampered or await self._run_guard(cell, index)
+                        if tampered:
+                            cell.outputs = [error_output(INTEGRITY_ERROR, tampered)]
+                            continue
+                    await self.async_execute_cell(
+                        cell, index, execution_count=self.code_cells_executed + 1)
+                except DeadKernelError:
+                    self.events.append(f"cell {index}: the kernel died")
+                    self._mark_not_run(index, "the kernel died while running this cell")
+                    break
+            if tampered:
+                self.events.append(f"tampering: {tampered}")
+        return self.nb
+
+    execute = run_sync(async_execute)
+
+    def _mark_not_run(self, start: int, reason: str) -> None:
+        first = True
+        for cell in self.nb.cells[start:]:
+            if cell.cell_type == "code":
+                text = reason if first else f"not run: {reason} in an earlier cell"
+                cell.outputs = list(cell.get("outputs", [])) + [error_output(NOT_RUN_ERROR, text)]
+                first = False

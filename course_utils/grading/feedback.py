@@ -1,0 +1,52 @@
+"""``course feedback``: HTML feedback for students, never showing hidden tests.
+
+nbgrader's feedback renders the autograded notebook, in which the hidden tests were restored
+for grading. ``ClearHiddenTests`` is switched on for the feedback step here (whatever the
+configuration says), and the result is checked: a feedback file that still holds a hidden-test
+marker is deleted and reported.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .course import Course, GradingError
+from .notebooks import HIDDEN_BEGIN, HIDDEN_END
+
+
+def _preprocessors():
+    from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+    from nbgrader.preprocessors import ClearHiddenTests, GetGrades
+
+    from .nbgrader_plugins import TrimHiddenTracebacks
+
+    # nbgrader's default is [GetGrades, CSSHTMLHeaderPreprocessor]: it shows hidden tests
+    return [TrimHiddenTracebacks, ClearHiddenTests, GetGrades, CSSHTMLHeaderPreprocessor]
+
+
+def generate_feedback(course: Course, assignment: str,
+                      students: list[str] | None = None) -> list[Path]:
+    """Write feedback for the autograded submissions; returns the HTML files written."""
+    course.require_assignment(assignment)
+    graded = course.autograded_dir
+    everyone = sorted(p.name for p in graded.iterdir() if (p / assignment).is_dir()) \
+        if graded.is_dir() else []
+    if students:
+        everyone = [s for s in everyone if s in students]
+    if not everyone:
+        raise GradingError(f"no autograded submissions of {assignment}: run course autograde "
+                           f"{assignment} first")
+    written = []
+    for student in everyone:
+        course.run_nbgrader(
+            "GenerateFeedback", assignment, student,
+            **{"GenerateFeedback.preprocessors": _preprocessors(),
+               "ClearHiddenTests.enabled": True})
+        folder = course.feedback_dir / student / assignment
+        for html in sorted(folder.glob("*.html")):
+            text = html.read_text(encoding="utf-8", errors="replace")
+            if HIDDEN_BEGIN in text or HIDDEN_END in text:
+                html.unlink()
+                raise GradingError(f"feedback {html} still showed hidden tests and was deleted")
+            written.append(html)
+    return written
