@@ -14,7 +14,7 @@ Images are ``(N, C, H, W)``; every model returns logits ``(N, num_classes)``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -65,16 +65,22 @@ class AlexNet(nn.Module):
 
 # --- VGG ---------------------------------------------------------------------------------------
 
-def vgg_block(num_convs: int, in_channels: int, out_channels: int) -> nn.Sequential:
+def vgg_block(num_convs: int, in_channels: int, out_channels: int,
+              norm_layer: Callable[[int], nn.Module] | None = None) -> nn.Sequential:
     """``num_convs`` 3x3 convolutions (padding 1) with ReLUs, then a 2x2 max pool of stride 2.
 
-    ``(N, in_channels, H, W) -> (N, out_channels, H // 2, W // 2)``.
+    ``(N, in_channels, H, W) -> (N, out_channels, H // 2, W // 2)``. With a ``norm_layer``
+    (e.g. ``nn.BatchNorm2d``), each convolution is followed by ``norm_layer(out_channels)``
+    before its ReLU, as in torchvision's ``vgg11_bn``.
     """
     if num_convs < 1:
         raise ValueError(f"a VGG block needs at least one convolution, got num_convs={num_convs}")
     layers: list[nn.Module] = []
     for _ in range(num_convs):
-        layers += [nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1), nn.ReLU()]
+        layers.append(nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1))
+        if norm_layer is not None:
+            layers.append(norm_layer(out_channels))
+        layers.append(nn.ReLU())
         in_channels = out_channels
     layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
     return nn.Sequential(*layers)
@@ -87,12 +93,13 @@ class VGG(nn.Module):
     halves the resolution, so ``input_size`` must be divisible by ``2 ** len(arch)``; the first
     linear layer sees ``out_channels * (input_size / 2**len(arch))**2`` features.
     With ``in_channels=3, num_classes=1000, input_size=224`` and ``VGG11_ARCH`` this is
-    torchvision's ``vgg11`` (132,863,336 parameters).
+    torchvision's ``vgg11`` (132,863,336 parameters); ``norm_layer=nn.BatchNorm2d`` makes it
+    ``vgg11_bn``.
     """
 
     def __init__(self, arch: Sequence[tuple[int, int]] = VGG11_ARCH, in_channels: int = 1,
                  num_classes: int = 10, input_size: int = 224, hidden: int = 4096,
-                 dropout: float = 0.5):
+                 dropout: float = 0.5, norm_layer: Callable[[int], nn.Module] | None = None):
         super().__init__()
         side = input_size // 2 ** len(arch)
         if side < 1 or side * 2 ** len(arch) != input_size:
@@ -102,7 +109,7 @@ class VGG(nn.Module):
             )
         blocks = []
         for num_convs, out_channels in arch:
-            blocks.append(vgg_block(num_convs, in_channels, out_channels))
+            blocks.append(vgg_block(num_convs, in_channels, out_channels, norm_layer))
             in_channels = out_channels
         self.features = nn.Sequential(*blocks)
         self.classifier = nn.Sequential(
@@ -328,6 +335,19 @@ class DenseNet(nn.Module):
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         return self.net(X)
+
+
+def init_cnn(module: nn.Module) -> None:
+    """Glorot (Xavier) uniform weights and zero biases for every convolution and linear layer.
+
+    Use as ``model.apply(init_cnn)``. It keeps the variance of activations and gradients
+    roughly constant from layer to layer, which helps networks without batch normalization
+    (AlexNet, VGG, NiN) start learning within a few epochs.
+    """
+    if isinstance(module, (nn.Conv2d, nn.Linear)):
+        nn.init.xavier_uniform_(module.weight)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
 
 
 # --- looking inside a model --------------------------------------------------------------------

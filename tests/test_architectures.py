@@ -17,6 +17,7 @@ from course_utils.architectures import (
     conv_block,
     count_flops,
     densenet_channels,
+    init_cnn,
     layer_shapes,
     layer_summary,
     nin_block,
@@ -76,6 +77,26 @@ def test_vgg11_matches_torchvision():
     reference = on_meta(torchvision.models.vgg11)
     assert parameter_shapes(ours) == parameter_shapes(reference)
     assert count_parameters(ours) == count_parameters(reference) == 132_863_336
+
+
+def test_vgg11_bn_matches_torchvision():
+    ours = on_meta(lambda: VGG(VGG11_ARCH, 3, 1000, 224, norm_layer=nn.BatchNorm2d))
+    reference = on_meta(torchvision.models.vgg11_bn)
+    assert parameter_shapes(ours) == parameter_shapes(reference)
+    assert [type(m) for m in ours.features.modules() if not isinstance(m, nn.Sequential)] == [
+        type(m) for m in reference.features.modules() if not isinstance(m, nn.Sequential)]
+
+
+def test_init_cnn_uses_glorot_bounds_and_zero_biases():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(4, 8, 3), nn.BatchNorm2d(8), nn.Flatten(), nn.Linear(10, 6))
+    model.apply(init_cnn)
+    for layer, fan_in, fan_out in [(model[0], 4 * 9, 8 * 9), (model[3], 10, 6)]:
+        bound = (6 / (fan_in + fan_out)) ** 0.5
+        largest = float(layer.weight.detach().abs().max())
+        assert 0.8 * bound < largest <= bound
+        assert torch.equal(layer.bias, torch.zeros_like(layer.bias))
+    assert torch.equal(model[1].weight, torch.ones(8))  # batch norm left alone
 
 
 def test_resnet18_matches_torchvision():
