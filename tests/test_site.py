@@ -34,6 +34,8 @@ pytestmark = [pytest.mark.site, pytest.mark.slow]
 
 PAGES = toc_pages()
 CHAPTERS = [page for page in PAGES if page.is_chapter]
+# Chapter pages that are notebooks (a kernelspec in the header): executed, launchable.
+NOTEBOOKS = [page for page in CHAPTERS if has_kernelspec(page.source)]
 EXERCISES = [page for page in PAGES if page.is_exercise]
 CONFIG = yaml.safe_load((BOOK / "_config.yml").read_text(encoding="utf-8"))
 REPOSITORY = CONFIG["repository"]["url"].rstrip("/")
@@ -199,7 +201,7 @@ def _code(cells) -> list[str]:
     return [cell.source.strip() for cell in cells if cell.cell_type == "code"]
 
 
-@pytest.mark.parametrize("page", CHAPTERS, ids=_ids(CHAPTERS))
+@pytest.mark.parametrize("page", NOTEBOOKS, ids=_ids(NOTEBOOKS))
 def test_chapter_downloads_as_notebook(page, visits, site, server):
     """The download menu offers the page as .ipynb: the jupytext conversion of its source."""
     record = visits(page)
@@ -211,15 +213,15 @@ def test_chapter_downloads_as_notebook(page, visits, site, server):
     downloaded = [cell for cell in notebook.cells if "course-setup" not in cell.metadata.get(
         "tags", [])]
     assert _code(downloaded) == _code(source.cells), (
-        f"the .ipynb of {page.html} does not hold the code of {page.source.name}")
+        f"the .ipynb of {page.html} does not hold the code of {page.source.name} "
+        "(or the page changed after the site was built)")
     assert all(not cell.get("outputs") for cell in notebook.cells if cell.cell_type == "code")
     assert notebook.metadata["kernelspec"]["name"] == "python3"
     markdown = "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "markdown")
     assert "{literalinclude}" not in markdown, "literalinclude left unexpanded in the notebook"
 
 
-@pytest.mark.parametrize("page", [p for p in CHAPTERS if has_kernelspec(p.source)],
-                         ids=_ids([p for p in CHAPTERS if has_kernelspec(p.source)]))
+@pytest.mark.parametrize("page", NOTEBOOKS, ids=_ids(NOTEBOOKS))
 def test_chapter_offers_launch_buttons(page, visits, site):
     """Binder, Colab and JupyterHub, each pointing at a notebook that exists where it looks."""
     record = visits(page)
@@ -295,8 +297,7 @@ def test_execution_statistics_list_every_chapter(visits):
     rows = {row[0]: row for row in record.table_rows if row}
     assert rows.get("Document", [])[:5] == ["Document", "Modified", "Method", "Run Time (s)",
                                            "Status"], f"not an execution table: {rows}"
-    executed = [page for page in CHAPTERS if has_kernelspec(page.source)]
-    for page in executed:
+    for page in NOTEBOOKS:
         row = rows.get(page.docname)
         assert row is not None, f"{page.docname} is missing from the execution table"
         assert row[4] == "✅", f"{page.docname} did not execute cleanly: {row}"
