@@ -13,7 +13,8 @@ imports it. It does three things when the site is built:
    the built site there; ``course_notebooks_branch`` names the branch), and Binder builds the
    ``main`` branch (``.binder/`` installs the course and converts the chapters with jupytext) and
    opens ``chapters/.../page.ipynb`` there. Released exercises are committed ``.ipynb`` files:
-   their links (the theme's own) already point at them on ``main``.
+   they download as they are, Binder opens them on ``main``, and Colab and JupyterHub open a
+   copy with the setup cell (``_sources/<page>.colab.ipynb``), graded cells untouched.
 3. **Alt text for computed figures.** A code cell's image gets, in this order, the alt text of
    its cell metadata (``mystnb: image: alt:``), the caption of its figure (``mystnb: figure:
    caption:``), or the first sentence of the paragraph right after the cell. An image with none
@@ -87,7 +88,6 @@ def _inline_literalincludes(text: str, source: Path, app: Sphinx) -> str:
 def chapter_notebook(source: Path, app: Sphinx):
     """The runnable notebook of a MyST-Markdown page: inputs only, ready for Colab and Jupyter."""
     import jupytext
-    import nbformat
 
     notebook = jupytext.read(source)
     notebook.metadata.pop("jupytext", None)
@@ -97,15 +97,41 @@ def chapter_notebook(source: Path, app: Sphinx):
             cell.source = _inline_literalincludes(cell.source, source, app)
         elif cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
+    _insert_setup_cell(notebook, app)
+    for index, cell in enumerate(notebook.cells):  # nbformat 4.5 wants unique ids
+        cell["id"] = f"cell-{index}"
+    return notebook
+
+
+def _insert_setup_cell(notebook, app: Sphinx) -> None:
+    """Put the cell that installs course_utils where it is missing after the title cell."""
+    import nbformat
+
     repo_url, _, _ = _repository(app)
     spec = app.config.course_install_spec or f"course-utils @ git+{repo_url}@main"
     setup = nbformat.v4.new_code_cell(SETUP_CELL.format(spec=spec))
     setup.metadata["tags"] = ["course-setup"]
+    setup["id"] = "course-setup"
     position = 1 if notebook.cells and notebook.cells[0].cell_type == "markdown" else 0
     notebook.cells.insert(position, setup)
-    for index, cell in enumerate(notebook.cells):  # nbformat 4.5 wants unique ids
-        cell["id"] = f"cell-{index}"
+
+
+def exercise_for_colab(source: Path, app: Sphinx):
+    """The released exercise with the setup cell, for Colab and a fresh JupyterHub.
+
+    The graded cells are untouched (nbgrader ignores a cell without its metadata), so a
+    notebook filled in on Colab grades like the download.
+    """
+    import nbformat
+
+    notebook = nbformat.read(source, as_version=4)
+    _insert_setup_cell(notebook, app)
+    notebook.metadata["accelerator"] = "GPU"
     return notebook
+
+
+def colab_copy_name(pagename: str) -> str:
+    return f"{pagename}.colab.ipynb"
 
 
 def _is_markdown_notebook(app: Sphinx, pagename: str) -> bool:
@@ -115,23 +141,33 @@ def _is_markdown_notebook(app: Sphinx, pagename: str) -> bool:
 
 def publish_notebook(app: Sphinx, pagename, templatename, context, doctree) -> None:
     """Write the page's notebook into the site and point the launch buttons at it."""
-    if doctree is None or app.builder.format != "html" or not _is_markdown_notebook(app, pagename):
+    if doctree is None or app.builder.format != "html":
         return
     import nbformat
 
     source = Path(app.env.doc2path(pagename))
-    target = Path(app.outdir) / "_sources" / f"{pagename}.ipynb"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(chapter_notebook(source, app), target)
-    context["ipynb_source"] = f"{pagename}.ipynb"
-    _retarget_launch_buttons(app, pagename, context)
+    if _is_markdown_notebook(app, pagename):
+        target = Path(app.outdir) / "_sources" / f"{pagename}.ipynb"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(chapter_notebook(source, app), target)
+        context["ipynb_source"] = f"{pagename}.ipynb"
+        _retarget_launch_buttons(app, pagename, context, f"_sources/{pagename}.ipynb")
+    elif source.suffix == ".ipynb" and pagename.startswith("exercises/"):
+        # The download stays the released notebook (Sphinx copies the source into _sources/).
+        copy = colab_copy_name(pagename)
+        target = Path(app.outdir) / "_sources" / copy
+        target.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(exercise_for_colab(source, app), target)
+        _retarget_launch_buttons(app, pagename, context, f"_sources/{copy}", binder=False)
 
 
-def _retarget_launch_buttons(app: Sphinx, pagename: str, context) -> None:
+def _retarget_launch_buttons(app: Sphinx, pagename: str, context, notebook_path: str,
+                             binder: bool = True) -> None:
+    """Colab and JupyterHub open ``notebook_path`` of the published site; Binder the .ipynb
+    that .binder/postBuild makes next to the page's source (``binder=False``: keep its link)."""
     repo_url, org, repo = _repository(app)
     options = app.config.html_theme_options.get("launch_buttons", {})
     branch = app.config.course_notebooks_branch
-    notebook_path = f"_sources/{pagename}.ipynb"
     ui = "lab/tree" if options.get("notebook_interface") == "jupyterlab" else "tree"
     for group in context.get("header_buttons", []):
         if group.get("label") != "launch-buttons":
@@ -140,7 +176,7 @@ def _retarget_launch_buttons(app: Sphinx, pagename: str, context) -> None:
             if button.get("text") == "Colab":
                 colab = options["colab_url"].rstrip("/")
                 button["url"] = f"{colab}/github/{org}/{repo}/blob/{branch}/{notebook_path}"
-            elif button.get("text") == "Binder":
+            elif button.get("text") == "Binder" and binder:
                 button["url"] = re.sub(r"\.md$", ".ipynb", button["url"])
             elif button.get("text") == "JupyterHub":
                 hub = options["jupyterhub_url"].rstrip("/")

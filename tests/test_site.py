@@ -261,8 +261,20 @@ def test_exercise_downloads_the_released_notebook(page, visits, site, server):
     file, _ = _notebook_from_site(site, notebooks[0], server.url)
     assert file.read_bytes() == page.source.read_bytes(), (
         f"the download of {page.html} is not the released {page.source.relative_to(BOOK)}")
-    colab = record.launch_links.get("Colab", "")
-    assert colab.endswith(f"/blob/{CONFIG['repository']['branch']}/{page.docname}.ipynb"), colab
+    # Colab opens a copy with the setup cell from the published site; the graded cells are the
+    # released ones. Binder opens the released notebook itself on the main branch.
+    links = record.launch_links
+    assert {"Binder", "Colab", "JupyterHub"} <= set(links), f"{page.html} launch menu: {links}"
+    branch = CONFIG.get("sphinx", {}).get("config", {}).get("course_notebooks_branch", "gh-pages")
+    copy = f"_sources/{page.docname}.colab.ipynb"
+    assert urlsplit(links["Colab"]).path == f"/github/{ORG_REPO}/blob/{branch}/{copy}", links
+    colab = nbformat.read(site / copy, as_version=4)
+    released = nbformat.read(page.source, as_version=4)
+    kept = [cell for cell in colab.cells if "course-setup" not in cell.metadata.get("tags", [])]
+    assert [(c.source, c.metadata) for c in kept] == [
+        (c.source, c.metadata) for c in released.cells], f"{copy} changed the exercise's cells"
+    binder = urlsplit(links["Binder"])
+    assert parse_qs(binder.query)["urlpath"][0].endswith(f"/{page.docname}.ipynb"), links
 
 
 # --- whole site -----------------------------------------------------------------------------------

@@ -134,3 +134,24 @@ def test_a_figure_that_says_nothing_is_a_warning(caplog):
     sphinx_ext.add_alt_text(None, _doctree(_cell(image), heading), "page")
     assert "alt" not in image
     assert any("no alt text or caption" in record.getMessage() for record in caplog.records)
+
+
+def test_exercise_copy_for_colab_keeps_every_graded_cell(tmp_path):
+    import nbformat
+
+    released = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("# Exercise"),
+        nbformat.v4.new_code_cell("def f(x):\n    raise NotImplementedError()",
+                                  metadata={"nbgrader": {"grade_id": "f", "solution": True}}),
+        nbformat.v4.new_code_cell("assert f(1) == 2",
+                                  metadata={"nbgrader": {"grade_id": "t", "points": 1}}),
+    ])
+    path = tmp_path / "ex.ipynb"
+    nbformat.write(released, path)
+    copy = sphinx_ext.exercise_for_colab(path, _fake_app())
+    nbformat.validate(copy)
+    assert [cell.source for cell in copy.cells[2:]] == [cell.source for cell in released.cells[1:]]
+    assert copy.cells[1].metadata["tags"] == ["course-setup"] and "nbgrader" not in (
+        copy.cells[1].metadata)
+    assert [c.metadata for c in copy.cells if "nbgrader" in c.metadata] == [
+        c.metadata for c in released.cells if "nbgrader" in c.metadata]
