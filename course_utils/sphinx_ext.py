@@ -76,9 +76,19 @@ def _inline_literalincludes(text: str, source: Path, app: Sphinx) -> str:
         options = {}
         for line in match["options"].splitlines():
             key, _, value = line.strip()[1:].partition(":")
-            options[key] = value.strip() or True
-        filename = (source.parent / match["path"]).resolve()
-        code, _ = LiteralIncludeReader(str(filename), options, app.config).read()
+            value = value.strip()
+            options[key] = int(value) if value.isdigit() else value or True
+        path = match["path"]
+        if path.startswith("/"):  # Sphinx reads /x as relative to the book's root
+            filename = Path(getattr(app, "srcdir", source.parent)) / path.lstrip("/")
+        else:
+            filename = source.parent / path
+        try:
+            code, _ = LiteralIncludeReader(str(filename.resolve()), options, app.config).read()
+        except Exception as error:  # noqa: BLE001 - the page's own build reports the details
+            LOGGER.warning(f"cannot inline {path} into the notebook of {source.name}: {error}",
+                           type="course", subtype="notebook")
+            return match.group()
         language = options.get("language", "python")
         return f"```{language}\n{code.rstrip()}\n```"
 
