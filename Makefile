@@ -16,7 +16,7 @@ export MPLBACKEND := Agg
 # The book build runs one kernel at a time; two torch threads fit this 2-core CPU.
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: help preflight setup book test lint unit validate site-test serve clean clean-cache browser
+.PHONY: sandbox help preflight setup book test lint unit validate site-test serve clean clean-cache browser
 
 help:
 	@echo "make book      build the course site into $(SITE)"
@@ -27,7 +27,13 @@ help:
 	@echo "make clean     remove the build and grading work folders (keeps .venv)"
 
 # --- environment -------------------------------------------------------------------------
-setup: $(STAMP)
+setup: $(STAMP) sandbox
+
+# course autograde/validate run each kernel in a bubblewrap sandbox as user nobody.
+sandbox:
+	@command -v bwrap >/dev/null 2>&1 || { \
+	  echo "Installing Debian's bubblewrap for sandboxed grading..."; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq bubblewrap >/dev/null; }
 
 $(STAMP): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null || { \
@@ -55,11 +61,11 @@ serve: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-unit: $(STAMP)
+unit: $(STAMP) sandbox
 	$(BIN)/pytest -m "not site" $(PYTEST_FLAGS)
 
-validate: $(STAMP)
-	$(BIN)/course validate
+validate: $(STAMP) sandbox
+	$(BIN)/course validate --jobs 2
 
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \

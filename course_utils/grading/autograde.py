@@ -124,6 +124,10 @@ def _intake(course: Course, assignment: str, student: str, dest: Path, layout: d
             result.notes.append(f"{name}.ipynb is {reason} (0 points)")
             continue
         result.notes.extend(_tampering(nb, layout[name]))
+        if _drop_duplicates(nb):
+            import nbformat
+
+            nbformat.write(nb, found[name])
 
 
 def _tampering(nb, graded: dict) -> list[str]:
@@ -149,6 +153,20 @@ def _tampering(nb, graded: dict) -> list[str]:
         elif float(meta.get("points", points) or 0) != points or not meta.get("grade"):
             notes.append(f"test {grade_id} metadata changed (original restored)")
     return notes
+
+
+def _drop_duplicates(nb) -> bool:
+    """Remove later copies of a graded cell (same grade_id); True if any were removed."""
+    seen, kept = set(), []
+    for cell in nb.cells:
+        grade_id = nbgrader_meta(cell).get("grade_id")
+        if grade_id is not None and grade_id in seen:
+            continue
+        seen.add(grade_id)
+        kept.append(cell)
+    changed = len(kept) != len(nb.cells)
+    nb.cells = kept
+    return changed
 
 
 def _executed_stand_in(sanitized: Path, dest: Path, reason: str) -> None:

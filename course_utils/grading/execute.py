@@ -23,6 +23,7 @@ from .notebooks import is_test_cell
 
 INTEGRITY_ERROR = "GradingIntegrityError"
 NOT_RUN_ERROR = "GradingNotRunError"
+BUSY = "the kernel did not respond (still running an earlier cell)"
 
 
 def error_output(ename: str, evalue: str) -> NotebookNode:
@@ -43,6 +44,8 @@ class GradingClient(Execute):
         self.guard_dir = guard_dir
         self._output_sizes: dict[int, int] = {}
         self.events: list[str] = []
+        self.current_index = 0   # the cell being run (for a worker that must give up)
+        self.loop_done = False
 
     # -- output cap ---------------------------------------------------------------------------
     def output(self, outs, msg, display_id, cell_index):
@@ -81,6 +84,8 @@ class GradingClient(Execute):
                              execution_count=None)
         await super().async_execute_cell(probe, index, store_history=False)
         for out in probe.outputs:
+            if out.output_type == "error" and out.get("ename") == "CellTimeoutError":
+                return BUSY
             if out.output_type == "error":
                 return f"{out.ename}: {out.evalue}".strip()
         printed = "".join(o.get("text", "") for o in probe.outputs if o.output_type == "stream")
@@ -98,11 +103,17 @@ class GradingClient(Execute):
                 self.nb.metadata["language_info"] = info["content"]["language_info"]
             tampered = None
             for index, cell in enumerate(self.nb.cells):
+                self.current_index = index
                 if cell.cell_type != "code":
                     continue
                 try:
                     if self.guard_dir and is_test_cell(cell):
-                        tampered = tampered or await self._run_guard(cell, index)
+                        verdict = tampered or await self._run_guard(cell, index)
+                        if verdict == BUSY:
+                            cell.outputs = [error_output(NOT_RUN_ERROR, BUSY)]
+                            self.events.append(f"cell {index}: {BUSY}")
+                            continue
+                        tampered = verdict
                         if tampered:
                             cell.outputs = [error_output(INTEGRITY_ERROR, tampered)]
                             continue
@@ -112,6 +123,14 @@ class GradingClient(Execute):
                     self.events.append(f"cell {index}: the kernel died")
                     self._mark_not_run(index, "the kernel died while running this cell")
                     break
+                except Exception as error:  # the kernel stopped answering, a protocol error
+                    reason = f"the grader lost the kernel ({type(error).__name__})"
+                    if type(error).__name__ == "CellTimeoutError":
+                        reason = "the cell ran past its time limit and ignored the interrupt"
+                    self.events.append(f"cell {index}: {reason}")
+                    self._mark_not_run(index, reason)
+                    break
+            self.loop_done = True
             if tampered:
                 self.events.append(f"tampering: {tampered}")
         return self.nb

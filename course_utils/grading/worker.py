@@ -57,7 +57,13 @@ def run_job(job: dict) -> dict:
         start_kwargs = {"cwd": str(scratch)}
         if run_env is not None:
             start_kwargs["env"] = run_env
-        client.execute(**start_kwargs)
+        try:
+            client.execute(**start_kwargs)
+        except Exception as error:  # kernel start or shutdown failed: keep what ran
+            reason = f"the kernel failed ({type(error).__name__}: {error})"[:300]
+            client.events.append(reason)
+            if not client.loop_done:
+                client._mark_not_run(client.current_index, reason)
         nbformat.write(nb, dest / notebook.name)
         events[notebook.stem] = client.events
         shutil.rmtree(scratch, ignore_errors=True)

@@ -1,0 +1,172 @@
+"""End to end: a simulated class, honest and hostile, graded by ``course autograde``.
+
+Each hostile submission must cost only its own marks: the run completes, the student gets what
+their real work earns (zero where tests were tampered with) and a note, nothing else changes.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from grading_fixture import ARITH_SOLUTION, fill, make_course, released, submit
+
+from course_utils.cli import main as course_main
+from course_utils.grading.autograde import autograde
+from course_utils.grading.course import Course, open_gradebook
+from course_utils.grading.notebooks import text_of
+from course_utils.grading.release import release
+from course_utils.grading.sandbox import Limits, sandbox_available
+
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(
+    sandbox_available() is not None, reason=f"no sandbox here: {sandbox_available()}")]
+
+ADD = "def add(a, b):\n    return a + b\n"
+MUL = "def mul(a, b):\n    return a * b\n"
+LIMITS = Limits(cell_timeout=6, submission_timeout=60, memory_bytes=2 * 2**30)
+
+
+def _with(nb, add=None, mul=None):
+    if add is not None:
+        nb = fill(nb, "add", add)
+    if mul is not None:
+        nb = fill(nb, "mul", mul)
+    return nb
+
+
+def _cell(nb, grade_id):
+    return next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+
+
+def arith_class(root: Path) -> dict[str, tuple[float, str]]:
+    """Submissions of ``arith`` and (expected score, a word the note must contain)."""
+    stub = released(root, "arith")
+    secret = root / "solutions" / "arith" / "arith.ipynb"
+    db = root / ".grading" / "gradebook.db"
+    others = root / ".grading" / "submitted" / "full"
+    expected = {}
+
+    def hand_in(student, nb, score, note=""):
+        submit(root, student, "arith", nb)
+        expected[student] = (score, note)
+
+    hand_in("full", _with(stub, ADD, MUL), 5, "")
+    hand_in("zero", stub, 0, "")
+    hand_in("partial", _with(stub, ADD), 2, "")
+    hand_in("loop", _with(stub, ADD + "while True:\n    pass\n", MUL), 5, "")
+    hand_in("stubborn", _with(stub, ADD, "import signal\nsignal.signal(signal.SIGINT, "
+                              "signal.SIG_IGN)\nwhile True:\n    pass\n"), 2, "ignored the interrupt")
+    hand_in("crash", _with(stub, ADD, "import os\nos._exit(3)\n"), 2, "kernel died")
+    edited = _with(stub, "def add(a, b):\n    return 0\n", MUL)
+    _cell(edited, "test_add").source = "pass"
+    hand_in("edit-test", edited, 3, "edited")
+    deleted = _with(stub, ADD, MUL)
+    deleted.cells.remove(_cell(deleted, "test_mul"))
+    hand_in("delete-test", deleted, 2, "deleted")
+    dup = _with(stub, ADD, MUL)
+    _cell(dup, "test_add").metadata["nbgrader"]["points"] = 100
+    dup.cells.append(nbformat.from_dict(_cell(dup, "test_add")))
+    hand_in("dup-test", dup, 5, "duplicated")
+    hand_in("flood", _with(stub, ADD + "print('x' * 30_000_000)\n", MUL), 5, "output cut")
+    hand_in("hog", _with(stub, ADD + "try:\n    hog = bytearray(6 * 2**30)\n    add = None\n"
+                         "except MemoryError:\n    pass\n", MUL), 5, "")
+    spy = (f"import os\nleaked = any(os.path.exists(p) for p in ({str(secret)!r}, {str(db)!r}, "
+           f"{str(others)!r}))\n"
+           "def add(a, b):\n    return 0 if leaked else a + b\n")
+    hand_in("spy", _with(stub, spy, MUL), 5, "")
+    vandal = (f"import os, shutil\nfor p in ({str(secret)!r}, {str(db)!r}):\n    try:\n"
+              "        os.remove(p)\n    except OSError:\n        pass\n"
+              f"shutil.rmtree({str(others)!r}, ignore_errors=True)\n"
+              "try:\n    open('/tmp/../etc/passwd', 'a').write('x')\nexcept OSError:\n    pass\n"
+              + ADD)
+    hand_in("vandal", _with(stub, vandal, MUL), 5, "")
+    hand_in("patcher", _with(stub, "import builtins\nbuiltins.abs = lambda x: 0\n"
+                             "def add(a, b):\n    return 5 if (a, b) == (2, 3) else 0\n", MUL),
+            0, "tampering")
+    hand_in("thread", _with(stub, "import threading, time\n"
+                            "def _meddle():\n    time.sleep(60)\n"
+                            "threading.Thread(target=_meddle, daemon=True).start()\n" + ADD,
+                            MUL), 0, "thread")
+    submit(root, "corrupt", "arith", raw=b'{"cells": [ this is not json')
+    expected["corrupt"] = (0, "not a notebook")
+    submit(root, "misnamed", "arith", _with(stub, ADD, MUL), name="arith (1).ipynb")
+    expected["misnamed"] = (5, "renamed")
+    return expected
+
+
+@pytest.fixture(scope="module")
+def graded_class(tmp_path_factory):
+    root = make_course(tmp_path_factory.mktemp("course"), ("arith",))
+    course = Course(root)
+    release(course, "arith")
+    expected = arith_class(root)
+    fingerprint = {p: hashlib.sha256(p.read_bytes()).hexdigest()
+                   for p in (root / "solutions").rglob("*") if p.is_file()}
+    results = autograde(course, "arith", jobs=2, limits=LIMITS, progress=False)
+    return root, course, expected, {r.student: r for r in results}, fingerprint
+
+
+def test_every_student_gets_what_their_work_earns(graded_class):
+    _, _, expected, results, _ = graded_class
+    assert set(results) == set(expected)
+    wrong = {s: (results[s].score, results[s].status) for s, (score, _) in expected.items()
+             if results[s].score != score}
+    assert not wrong, wrong
+    for student, (_, word) in expected.items():
+        assert word in results[student].status, (student, results[student].status)
+    assert results["full"].notes == [] and results["zero"].notes == []
+
+
+def test_course_files_and_gradebook_survive(graded_class):
+    root, course, _, results, fingerprint = graded_class
+    after = {p: hashlib.sha256(p.read_bytes()).hexdigest()
+             for p in (root / "solutions").rglob("*") if p.is_file()}
+    assert after == fingerprint
+    assert (root / ".grading" / "submitted" / "full" / "arith" / "arith.ipynb").is_file()
+    with open_gradebook(course) as gb:
+        assert gb.find_submission("arith", "full").score == 5
+        assert gb.find_submission("arith", "vandal").score == 5
+        assert len(gb.students) == len(results)
+
+
+def test_export_csv_and_feedback_without_hidden_tests(graded_class, tmp_path):
+    root, _, expected, _, _ = graded_class
+    out = tmp_path / "grades.csv"
+    assert course_main(["--root", str(root), "export", "--to", str(out)]) == 0
+    rows = {r["student_id"]: r for r in csv.DictReader(out.open())}
+    assert {s: float(rows[s]["score"]) for s in expected} == {s: e[0] for s, e in
+                                                              expected.items()}
+    assert course_main(["--root", str(root), "feedback", "arith", "--student", "partial",
+                        "--student", "zero"]) == 0
+    pages = list((root / ".grading" / "feedback").rglob("*.html"))
+    assert len(pages) == 2
+    for page in pages:
+        text = text_of(page)
+        assert "HIDDEN TESTS" not in text and "rng = random.Random(7)" not in text
+        assert "add(2, 3) == 5" in text  # the visible test is shown
+
+
+def test_scores_equal_plain_nbgrader(tmp_path):
+    """Honest submissions: course autograde records exactly what nbgrader autograde does."""
+    root = make_course(tmp_path / "c", ("arith",))
+    course = Course(root)
+    release(course, "arith")
+    stub = released(root, "arith")
+    for student, nb in (("full", _with(stub, ADD, MUL)), ("zero", stub),
+                        ("partial", _with(stub, None, ARITH_SOLUTION["mul"]))):
+        submit(root, student, "arith", nb)
+    ours = {r.student: r.score for r in autograde(course, "arith", jobs=2, progress=False)}
+    shutil.rmtree(root / ".grading" / "autograded")
+    (root / ".grading" / "gradebook.db").unlink()
+    release(course, "arith")
+    subprocess.run([str(Path(sys.executable).parent / "nbgrader"), "autograde", "arith",
+                    "--force"], cwd=root, check=True, capture_output=True)
+    with open_gradebook(course) as gb:
+        plain = {s: gb.find_submission("arith", s).score for s in ours}
+    assert ours == plain == {"full": 5, "zero": 0, "partial": 3}
