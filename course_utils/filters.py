@@ -108,11 +108,19 @@ def separable_filter(image: torch.Tensor, column: torch.Tensor, row: torch.Tenso
                      mode: str = "reflect") -> torch.Tensor:
     """Filter with the rank-1 kernel ``outer(column, row)`` as two 1-D passes.
 
-    image: ``(H, W)``, column: ``(h,)`` (runs down the rows), row: ``(w,)`` -> ``(H, W)``.
-    Costs ``h + w`` multiplications per pixel instead of ``h * w``.
+    image: float ``(H, W)``, column: ``(h,)`` (runs down the rows), row: ``(w,)`` -> ``(H, W)``,
+    the same as ``filter2d(image, torch.outer(column, row), mode)``. Costs ``h + w``
+    multiplications per pixel instead of ``h * w``. The image is padded once for both passes
+    (extending the border commutes with filtering along the other axis).
     """
-    vertical = filter2d(image, column.reshape(-1, 1), mode)
-    return filter2d(vertical, row.reshape(1, -1), mode)
+    if column.ndim != 1 or row.ndim != 1 or column.numel() % 2 == 0 or row.numel() % 2 == 0:
+        raise ValueError("column and row must be 1-D kernels of odd length")
+    if not image.is_floating_point():
+        raise TypeError(f"image must be a float tensor, got {image.dtype}: convert it first")
+    padded = pad2d(image, column.numel() // 2, row.numel() // 2, mode)[None, None]
+    column = column.to(dtype=image.dtype, device=image.device).reshape(1, 1, -1, 1)
+    row = row.to(dtype=image.dtype, device=image.device).reshape(1, 1, 1, -1)
+    return F.conv2d(F.conv2d(padded, column), row)[0, 0]
 
 
 def gaussian_blur(image: torch.Tensor, sigma: float, radius: int | None = None,
