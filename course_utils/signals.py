@@ -94,24 +94,34 @@ def autocorrelation(x: torch.Tensor) -> torch.Tensor:
 def estimate_period(x: torch.Tensor, min_lag: int = 2) -> int:
     """Period of a noisy periodic signal, read off its autocorrelation.
 
-    x: ``(n,)``. Shifts shorter than ``min_lag`` are ignored, and so is the hump around lag 0
-    (the search starts after the autocorrelation first drops below zero). The highest peak in
-    the first half of the lags gives a first guess; noise can move that peak by a sample, so
-    the guess is refined by the lag whose multiples (lag, 2 lag, 3 lag, ...) have the highest
-    mean autocorrelation, a comb that averages many peaks. Returns an int.
+    x: ``(n,)``. The autocorrelation is 1 at shift 0 and peaks again at every multiple of the
+    period. Skipping the hump around shift 0 (up to the first negative value, and at least
+    ``min_lag``), the period is the first peak that reaches 70% of the highest one in the
+    first half of the shifts (later multiples are about as high, and noise can favour them).
+    Noise can also move a broad peak by a sample, so the estimate is refined to the lag whose
+    multiples (lag, 2 lag, ...) have the highest mean autocorrelation. Returns an int.
     """
     r = autocorrelation(x)
     negative = torch.nonzero(r[min_lag:] < 0)
     if negative.numel() == 0:
         raise ValueError("the autocorrelation never turns negative: no period is visible")
     start = min_lag + int(negative[0])
-    # A period must repeat at least twice to be measured reliably, so search the first half.
-    half = x.numel() // 2
+    half = x.numel() // 2  # a period must repeat at least twice to be measured reliably
     if start >= half:
         raise ValueError("no full repeat fits into the first half of the signal")
-    guess = start + int(torch.argmax(r[start : half + 1]))
+    lags = r[start : half + 1]
+    if float(lags.max()) <= 0:
+        raise ValueError("the autocorrelation has no positive peak after its first dip: "
+                         "no period is visible")
+    threshold = 0.7 * float(lags.max())
+    first = int(torch.nonzero(lags >= threshold)[0])
+    last = first
+    while last + 1 < lags.numel() and float(lags[last + 1]) >= threshold:
+        last += 1
+    guess = start + first + int(torch.argmax(lags[first : last + 1]))
     spread = max(1, guess // 10)
-    candidates = range(max(start, guess - spread), min(half, guess + spread) + 1)
+    candidates = [lag for lag in range(max(start, guess - spread), min(half, guess + spread) + 1)
+                  if float(r[lag]) >= threshold]
     comb = [float(r[lag : half + 1 : lag].mean()) for lag in candidates]
     return candidates[max(range(len(comb)), key=comb.__getitem__)]
 
