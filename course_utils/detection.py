@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 
 BOX_FORMATS = ("xyxy", "xywh", "cxcywh")
@@ -152,6 +153,39 @@ def anchor_boxes(feature_size: tuple[int, int], stride: int, sizes: Sequence[flo
     return (centres + base[None]).reshape(-1, 4)
 
 
+# --- regions of interest ----------------------------------------------------------------------
+
+def roi_max_pool(features: torch.Tensor, rois: torch.Tensor, output_size: tuple[int, int],
+                 spatial_scale: float = 1.0) -> torch.Tensor:
+    """RoI max pooling as in Fast R-CNN (the same numbers as ``torchvision.ops.roi_pool``).
+
+    ``features (B, C, H, W)``; ``rois (K, 5)`` rows ``(batch index, x1, y1, x2, y2)`` in image
+    pixels. Each region is scaled by ``spatial_scale`` onto the feature map and rounded to whole
+    cells, split into an ``output_size = (h, w)`` grid of nearly equal bins, and each bin keeps
+    its maximum: ``(K, C, h, w)``, the same size for every region. An empty bin gives 0.
+    """
+    if rois.ndim != 2 or rois.shape[1] != 5:
+        raise ValueError(f"rois must have shape (K, 5), got {tuple(rois.shape)}")
+    out_h, out_w = output_size
+    height, width = features.shape[-2:]
+    pooled = features.new_zeros(len(rois), features.shape[1], out_h, out_w)
+    for k, (b, x1, y1, x2, y2) in enumerate(rois.tolist()):
+        # C++ round() rounds halves away from zero; Python's round() would round them to even
+        x1, y1, x2, y2 = (int(np.floor(v * spatial_scale + 0.5)) for v in (x1, y1, x2, y2))
+        bin_h = max(y2 - y1 + 1, 1) / out_h
+        bin_w = max(x2 - x1 + 1, 1) / out_w
+        for i in range(out_h):
+            top = min(max(int(np.floor(i * bin_h)) + y1, 0), height)
+            bottom = min(max(int(np.ceil((i + 1) * bin_h)) + y1, 0), height)
+            for j in range(out_w):
+                left = min(max(int(np.floor(j * bin_w)) + x1, 0), width)
+                right = min(max(int(np.ceil((j + 1) * bin_w)) + x1, 0), width)
+                if bottom > top and right > left:
+                    region = features[int(b), :, top:bottom, left:right]
+                    pooled[k, :, i, j] = region.amax(dim=(-2, -1))
+    return pooled
+
+
 # --- how good is a detector --------------------------------------------------------------------
 
 def match_detections(boxes: torch.Tensor, scores: torch.Tensor, truth: torch.Tensor,
@@ -255,5 +289,5 @@ def _check_boxes(boxes, name: str) -> None:
 
 
 __all__ = ["BOX_FORMATS", "box_convert", "box_area", "box_iou", "paired_iou", "nms",
-           "sliding_windows", "anchor_boxes", "match_detections", "precision_recall",
-           "average_precision", "detection_average_precision", "draw_boxes"]
+           "sliding_windows", "anchor_boxes", "roi_max_pool", "match_detections",
+           "precision_recall", "average_precision", "detection_average_precision", "draw_boxes"]

@@ -165,3 +165,18 @@ def test_draw_boxes_adds_one_rectangle_per_box():
     D.draw_boxes(ax, random_boxes(4, 0), scores=torch.rand(4))
     assert len(ax.patches) == 4 and len(ax.texts) == 4
     plt.close(fig)
+
+
+def test_roi_max_pool_by_hand_and_against_torchvision():
+    X = torch.arange(16.0).reshape(1, 1, 4, 4)
+    rois = torch.tensor([[0.0, 0, 0, 20, 20], [0, 0, 10, 30, 30]])
+    ours = D.roi_max_pool(X, rois, (2, 2), spatial_scale=0.1)
+    assert ours.tolist() == [[[[5.0, 6.0], [9.0, 10.0]]], [[[9.0, 11.0], [13.0, 15.0]]]]
+    torch.testing.assert_close(ours, ops.roi_pool(X, rois, (2, 2), spatial_scale=0.1))
+    g = torch.Generator().manual_seed(0)
+    features = torch.randn(2, 3, 12, 10, generator=g)
+    boxes = random_boxes(15, 1, size=40.0)
+    rois = torch.cat([torch.randint(0, 2, (15, 1), generator=g).float(), boxes], dim=1)
+    for size, scale in (((2, 2), 0.25), ((3, 4), 0.25), ((7, 7), 0.3)):
+        torch.testing.assert_close(D.roi_max_pool(features, rois, size, scale),
+                                   ops.roi_pool(features, rois, size, scale))
