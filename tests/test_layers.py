@@ -80,7 +80,7 @@ def test_conv2d_module_has_weight_and_bias_and_learns_the_edge_kernel():
     torch.testing.assert_close(layer(X), F.conv2d(X[None, None], layer.weight[None, None])[0, 0]
                                + layer.bias)
     optimizer = torch.optim.SGD(layer.parameters(), lr=0.01)
-    for _ in range(400):
+    for _ in range(150):
         loss = ((layer(X) - Y) ** 2).sum()
         optimizer.zero_grad()
         loss.backward()
