@@ -61,7 +61,8 @@ def arith_class(root: Path) -> dict[str, tuple[float, str]]:
     hand_in("partial", _with(stub, ADD), 2, "")
     hand_in("loop", _with(stub, ADD + "while True:\n    pass\n", MUL), 5, "")
     hand_in("stubborn", _with(stub, ADD, "import signal\nsignal.signal(signal.SIGINT, "
-                              "signal.SIG_IGN)\nwhile True:\n    pass\n"), 2, "ignored the interrupt")
+                              "signal.SIG_IGN)\nwhile True:\n    pass\n"), 2,
+            "ignored the interrupt")
     hand_in("crash", _with(stub, ADD, "import os\nos._exit(3)\n"), 2, "kernel died")
     edited = _with(stub, "def add(a, b):\n    return 0\n", MUL)
     _cell(edited, "test_add").source = "pass"
@@ -94,7 +95,7 @@ def arith_class(root: Path) -> dict[str, tuple[float, str]]:
                             "threading.Thread(target=_meddle, daemon=True).start()\n" + ADD,
                             MUL), 0, "thread")
     submit(root, "corrupt", "arith", raw=b'{"cells": [ this is not json')
-    expected["corrupt"] = (0, "not a notebook")
+    expected["corrupt"] = (0, "not a valid notebook")
     submit(root, "misnamed", "arith", _with(stub, ADD, MUL), name="arith (1).ipynb")
     expected["misnamed"] = (5, "renamed")
     return expected

@@ -16,14 +16,17 @@ Three phases, so that only trusted code ever writes the gradebook:
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import multiprocessing
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +41,29 @@ from .notebooks import (
 )
 from .report import Progress
 from .sandbox import Limits, sandbox_available
+
+# Workers are forked from this process, which has already imported nbgrader and nbclient:
+# starting one costs milliseconds instead of a second of imports per submission.
+_FORK = multiprocessing.get_context("fork")
+
+
+def _work(job_file: str, log_file: str) -> None:
+    """Body of a forked worker: its own session (killable as a group), output to a log."""
+    os.setsid()
+    fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    code = 1
+    try:
+        from .worker import main
+
+        code = main([job_file])
+    except BaseException:  # noqa: BLE001 - everything goes to the log, the parent reads it
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 @dataclass
@@ -247,6 +273,9 @@ def autograde(course: Course, assignment: str, students: list[str] | None = None
         for nb in gb.find_assignment(assignment).notebooks:
             sources[nb.name] = {c.name: c.source for c in nb.source_cells}
 
+    from . import execute as _execute  # noqa: F401 - imported once, before forking
+    from . import worker as _worker  # noqa: F401
+
     work = Path(tempfile.mkdtemp(prefix="course-autograde-"))
     results = {s: SubmissionResult(s) for s in everyone}
     try:
@@ -256,6 +285,9 @@ def autograde(course: Course, assignment: str, students: list[str] | None = None
         for student in everyone:
             result = results[student]
             _intake(course, assignment, student, intake / student / assignment, layout, result)
+            if not any((intake / student / assignment).glob("*.ipynb")):
+                _record_zero(course, assignment, student)
+                continue
             try:
                 course.run_nbgrader(
                     "Autograde", assignment, student,
@@ -272,9 +304,8 @@ def autograde(course: Course, assignment: str, students: list[str] | None = None
         if "OMP_NUM_THREADS" in os.environ and threads_per_job is None and jobs == 1:
             env["OMP_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"]
         pending = list(runnable)
-        running: dict[str, tuple[subprocess.Popen, float]] = {}
-        bar = Progress(len(runnable), f"{assignment}", stream=None if progress else open(
-            os.devnull, "w"))
+        running: dict[str, tuple] = {}
+        bar = Progress(len(runnable), assignment, stream=None if progress else io.StringIO())
         while pending or running:
             while pending and len(running) < max(1, jobs):
                 student = pending.pop(0)
@@ -288,21 +319,20 @@ def autograde(course: Course, assignment: str, students: list[str] | None = None
                 }
                 job_file = work / f"job-{student}.json"
                 job_file.write_text(json.dumps(job))
-                log = open(work / f"worker-{student}.log", "w")  # noqa: SIM115
-                process = subprocess.Popen(
-                    [sys.executable, "-m", "course_utils.grading.worker", str(job_file)],
-                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-                log.close()
+                process = _FORK.Process(target=_work, args=(str(job_file),
+                                                            str(work / f"worker-{student}.log")))
+                process.start()
                 running[student] = (process, time.monotonic())
             time.sleep(0.05)
             for student, (process, started) in list(running.items()):
                 elapsed = time.monotonic() - started
-                code = process.poll()
+                code = process.exitcode
                 if code is None and elapsed < limits.submission_timeout:
                     continue
                 if code is None:
-                    os.killpg(process.pid, signal.SIGKILL)
-                    process.wait()
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(process.pid, signal.SIGKILL)
+                    process.join()
                     results[student].notes.append(
                         f"stopped after the {limits.submission_timeout} s limit per submission")
                 elif code != 0:
@@ -347,6 +377,18 @@ def autograde(course: Course, assignment: str, students: list[str] | None = None
         if not os.environ.get("COURSE_KEEP_WORK"):
             shutil.rmtree(work, ignore_errors=True)
     return [results[s] for s in everyone]
+
+
+def _record_zero(course: Course, assignment: str, student: str) -> None:
+    """A submission without a usable notebook: zero for every cell, as nbgrader does."""
+    with open_gradebook(course) as gb:
+        gb.update_or_create_student(student)
+        submission = gb.update_or_create_submission(assignment, student)
+        for notebook in submission.notebooks:
+            for grade in notebook.grades:
+                grade.auto_score = 0
+                grade.needs_manual_grade = False
+        gb.db.commit()
 
 
 def _read_scores(course: Course, assignment: str, results: dict[str, SubmissionResult]) -> None:

@@ -33,7 +33,7 @@ def read_notebook(path: Path):
         nb = nbformat.reads(text, as_version=4)
         nbformat.validate(nb)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise GradingError(f"{path} is not a notebook (not valid JSON: {error})") from None
+        raise GradingError(f"{path} is not a valid notebook (not JSON: {error})") from None
     except Exception as error:  # nbformat's ValidationError or a reader error
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise GradingError(f"{path} is not a valid notebook ({first})") from None

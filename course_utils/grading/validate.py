@@ -115,7 +115,8 @@ def validate_assignment(course: Course, assignment: str, jobs: int = 2,
                for n in report.stub.notes):
             report.problems.append(f"grading the stub failed: {report.stub.status}")
         try:
-            feedback = generate_feedback(scratch, assignment, [SOLUTION, STUB])
+            # the stub fails every test: its feedback is where hidden tests would show
+            feedback = generate_feedback(scratch, assignment, [STUB])
             report.problems += find_leaks(secrets, feedback, kinds=("hidden test",))
         except GradingError as error:
             report.problems.append(str(error))

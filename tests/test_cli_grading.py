@@ -1,0 +1,91 @@
+"""The ``course`` command line: help, exit codes, bad input, ``course check``."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from grading_fixture import fill, make_course, released
+
+from course_utils.cli import build_parser
+from course_utils.cli import main as course_main
+from course_utils.grading.course import Course
+from course_utils.grading.release import release
+
+COURSE = str(Path(sys.executable).parent / "course")
+
+
+def run(*args, cwd=None):
+    return subprocess.run([COURSE, *args], cwd=cwd, capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.parametrize("command", ["check", "release", "validate", "autograde", "feedback",
+                                     "export", "collect"])
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args([command, "--help"])
+    assert exit_info.value.code == 0
+    assert "usage: course" in capsys.readouterr().out
+
+
+def test_cli_starts_without_torch():
+    code = ("import sys; from course_utils.cli import build_parser; build_parser(); "
+            "import course_utils.grading.course, course_utils.grading.check; "
+            "sys.exit('torch' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_no_assignments_is_fine(tmp_path):
+    root = make_course(tmp_path / "c", ())
+    result = run("validate", cwd=root)
+    assert result.returncode == 0 and "No assignments" in result.stdout
+
+
+@pytest.mark.parametrize("args, words", [
+    (["check", "missing.ipynb"], "does not exist"),
+    (["check", "notes.txt"], "not a notebook"),
+    (["check", "broken.ipynb"], "not a valid notebook"),
+    (["autograde", "nope"], "unknown assignment"),
+    (["validate", "nope"], "unknown assignment"),
+    (["autograde", "arith"], "no submissions"),
+    (["feedback", "arith"], "no autograded submissions"),
+    (["collect", "arith", "missing.zip"], "does not exist"),
+])
+def test_bad_input_is_one_sentence_and_exit_1(tmp_path, capsys, args, words):
+    root = make_course(tmp_path / "c", ("arith",))
+    (root / "notes.txt").write_text("hello")
+    (root / "broken.ipynb").write_text("{ not json")
+    args = [a if not a.endswith((".ipynb", ".txt", ".zip")) else str(root / a) for a in args]
+    assert course_main(["--root", str(root), *args]) == 1
+    err = capsys.readouterr().err.strip()
+    assert words in err and len(err.splitlines()) == 1
+
+
+def test_outside_a_course(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert course_main(["release"]) == 1
+    assert "nbgrader_config.py" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_check_completed_and_empty_notebooks(tmp_path):
+    root = make_course(tmp_path / "c", ("arith",))
+    release(Course(root), "arith")
+    stub = released(root, "arith")
+    import nbformat
+
+    done = fill(fill(stub, "add", "def add(a, b):\n    return a + b"), "mul",
+                "def mul(a, b):\n    return a * b")
+    nbformat.write(done, tmp_path / "done.ipynb")
+    half = fill(stub, "add", "def add(a, b):\n    return a + b")
+    nbformat.write(half, tmp_path / "half.ipynb")
+    ok = run("check", str(tmp_path / "done.ipynb"))
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "5 / 5" in ok.stdout and "passed" in ok.stdout
+    partial = run("check", str(tmp_path / "half.ipynb"))
+    assert partial.returncode == 1 and "2 / 5" in partial.stdout
+    empty = run("check", str(root / "exercises" / "arith" / "arith.ipynb"))
+    assert empty.returncode == 1
+    assert "0 / 5" in empty.stdout and "NotImplementedError" in empty.stdout

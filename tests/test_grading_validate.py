@@ -1,0 +1,68 @@
+"""``course validate`` passes a good assignment and catches each way one can be broken."""
+
+from __future__ import annotations
+
+import nbformat
+import pytest
+from grading_fixture import SB, SE, arith_notebook, make_course
+
+from course_utils.cli import main as course_main
+from course_utils.grading.course import Course
+from course_utils.grading.notebooks import find_leaks, secret_lines
+from course_utils.grading.release import release
+from course_utils.grading.sandbox import Limits
+from course_utils.grading.validate import validate
+
+
+def _add(root, name, nb):
+    folder = root / "solutions" / name
+    folder.mkdir(parents=True)
+    nbformat.write(nb, folder / f"{name}.ipynb")
+
+
+@pytest.mark.slow
+def test_validate_catches_failing_solution_scoring_stub_and_stale_release(tmp_path, capsys):
+    root = make_course(tmp_path / "c", ("arith",))
+    _add(root, "broken", arith_notebook(add_body=f"def add(a, b):\n    {SB}\n    return a - b\n"
+                                        f"    {SE}"))
+    scoring = arith_notebook()
+    scoring.cells[-1].source = "assert True  # does not call mul"
+    _add(root, "scoring", scoring)
+    course = Course(root)
+    for name in ("arith", "broken", "scoring", "stale"):
+        if name != "stale":
+            release(course, name)
+    _add(root, "stale", arith_notebook())
+    release(course, "stale")
+    stale = root / "exercises" / "stale" / "stale.ipynb"
+    nb = nbformat.read(stale, 4)
+    nb.cells.append(nbformat.v4.new_markdown_cell("edited by hand"))
+    nbformat.write(nb, stale)
+
+    reports = {r.assignment: r for r in validate(
+        course, ["arith", "broken", "scoring", "stale"], jobs=2,
+        limits=Limits(cell_timeout=30, submission_timeout=120), progress=False)}
+    assert reports["arith"].ok, reports["arith"].problems
+    assert reports["arith"].solution.score == 5 and reports["arith"].stub.score == 0
+    assert any("solution earns 0 of 5" in p or "solution earns 3 of 5" in p
+               for p in reports["broken"].problems), reports["broken"].problems
+    assert any("stub earns 3" in p for p in reports["scoring"].problems)
+    assert any("differs from what nbgrader generates" in p for p in reports["stale"].problems)
+    assert not reports["stale"].ok and not reports["scoring"].ok
+
+    # the command line says the same with a non-zero exit
+    assert course_main(["--root", str(root), "validate", "stale", "-q"]) == 1
+    assert "differs" in capsys.readouterr().err
+
+
+def test_leak_scan_finds_hidden_lines(tmp_path):
+    nb = arith_notebook()
+    secrets = secret_lines(nb)
+    assert "rng = random.Random(7)" in secrets["hidden test"]
+    assert "return a + b" not in secrets["solution"]  # too short to be distinctive
+    page = tmp_path / "page.html"
+    page.write_text("<pre><span>rng</span> = random.<b>Random</b>(7)</pre>")
+    clean = tmp_path / "clean.html"
+    clean.write_text("<p>assert add(2, 3) == 5</p>")
+    problems = find_leaks(secrets, [page, clean], kinds=("hidden test",))
+    assert len(problems) == 1 and "page.html" in problems[0]
