@@ -51,27 +51,49 @@ def xcorr1d_full(f: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
     return conv1d_full(f, g.flip(0))
 
 
+def next_fast_length(n: int) -> int:
+    """Smallest ``m >= n`` whose only prime factors are 2, 3 and 5 (``scipy.fft.next_fast_len``).
+
+    FFTs are fastest for such lengths: a length with a large prime factor (514 = 2 x 257) can
+    be several times slower than a slightly longer smooth one (540 = 2^2 x 3^3 x 5).
+    """
+    if n < 1:
+        raise ValueError(f"n must be a positive int, got {n!r}")
+    m = n
+    while True:
+        k = m
+        for p in (2, 3, 5):
+            while k % p == 0:
+                k //= p
+        if k == 1:
+            return m
+        m += 1
+
+
 def fft_convolve(f: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
     """Full linear convolution of two n-D tensors through the FFT (the convolution theorem).
 
     f: ``(n_1, ..., n_d)``, g: ``(m_1, ..., m_d)`` -> ``(n_1 + m_1 - 1, ...)``. Both are
-    zero-padded to the full output size first, so the FFT's circular convolution has no
-    wrap-around and equals the linear one. Real inputs give a real output.
+    zero-padded to at least the full output size, so the FFT's circular convolution has no
+    wrap-around and equals the linear one; the padded length is rounded up to a fast FFT
+    length (``next_fast_length``) and the result cropped. Real inputs give a real output.
     """
     if f.ndim != g.ndim or f.ndim == 0:
         raise ValueError(f"f and g need the same number (>= 1) of dimensions, got "
                          f"{tuple(f.shape)} and {tuple(g.shape)}")
     shape = [a + b - 1 for a, b in zip(f.shape, g.shape, strict=True)]
+    fast = [next_fast_length(n) for n in shape]
     dims = tuple(range(f.ndim))
+    crop = tuple(slice(0, n) for n in shape)
     if f.is_complex() or g.is_complex():
-        spectrum = torch.fft.fftn(f, s=shape, dim=dims) * torch.fft.fftn(g, s=shape, dim=dims)
-        return torch.fft.ifftn(spectrum, s=shape, dim=dims)
+        spectrum = torch.fft.fftn(f, s=fast, dim=dims) * torch.fft.fftn(g, s=fast, dim=dims)
+        return torch.fft.ifftn(spectrum, s=fast, dim=dims)[crop]
     dtype = torch.promote_types(f.dtype, g.dtype)
     if not dtype.is_floating_point:
         dtype = torch.get_default_dtype()
-    spectrum = torch.fft.rfftn(f.to(dtype), s=shape, dim=dims) * torch.fft.rfftn(
-        g.to(dtype), s=shape, dim=dims)
-    return torch.fft.irfftn(spectrum, s=shape, dim=dims)
+    spectrum = torch.fft.rfftn(f.to(dtype), s=fast, dim=dims) * torch.fft.rfftn(
+        g.to(dtype), s=fast, dim=dims)
+    return torch.fft.irfftn(spectrum, s=fast, dim=dims)[crop]
 
 
 def autocorrelation(x: torch.Tensor) -> torch.Tensor:

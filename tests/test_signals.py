@@ -92,3 +92,14 @@ def test_estimate_period_of_a_noisy_wave(seed):
 def test_estimate_period_refuses_signals_without_repeats():
     with pytest.raises(ValueError):
         estimate_period(torch.linspace(0, 1, 100))
+
+
+def test_next_fast_length_matches_scipy():
+    from scipy.fft import next_fast_len
+
+    from course_utils.signals import next_fast_length
+
+    for n in [1, 2, 7, 97, 257, 514, 542, 1000, 1021, 4099]:
+        assert next_fast_length(n) == next_fast_len(n, real=True), n
+    with pytest.raises(ValueError):
+        next_fast_length(0)
