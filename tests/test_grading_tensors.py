@@ -25,8 +25,9 @@ CLASS = {
     "fake-allclose": ("import torch\ntorch.allclose = lambda *a, **k: True\n"
                       "torch.Tensor.__sub__ = lambda self, other: torch.zeros_like(self)\n"
                       + WRONG, 0, "tampering"),
+    # this one breaks the kernel itself (ipykernel relies on isinstance): zero, noted
     "fake-isinstance": ("import builtins\nbuiltins.isinstance = lambda obj, cls: True\n"
-                        + WRONG, 0, "tampering"),
+                        + WRONG, 0, "cell"),
     "liar": ("class Liar:\n    shape = (3,)\n    def __eq__(self, other):\n        return True\n"
              "def double(x):\n    return Liar()\n", 0, ""),
     "planted": ("import os, sys\nos.makedirs('course_utils', exist_ok=True)\n"

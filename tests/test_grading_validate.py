@@ -59,7 +59,7 @@ def test_leak_scan_finds_hidden_lines(tmp_path):
     nb = arith_notebook()
     secrets = secret_lines(nb)
     assert "rng = random.Random(7)" in secrets["hidden test"]
-    assert "return a + b" not in secrets["solution"]  # too short to be distinctive
+    assert "def add(a, b):" not in secrets["solution"]  # outside the solution block
     page = tmp_path / "page.html"
     page.write_text("<pre><span>rng</span> = random.<b>Random</b>(7)</pre>")
     clean = tmp_path / "clean.html"

@@ -85,6 +85,8 @@ def bwrap_command(scratch: Path, limits: Limits, env: dict[str, str], argv: list
     gpus = gpu_devices()
     for device in gpus:
         cmd += ["--dev-bind", device, device]
+    if gpus:  # the CUDA driver reads PCI topology from /sys
+        cmd += ["--ro-bind", "/sys", "/sys"]
     made: set[Path] = set()
 
     def parents(path: Path) -> list[str]:
