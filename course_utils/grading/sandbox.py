@@ -35,7 +35,7 @@ class Limits:
     max_output_bytes: int = 2 * 2**20  # per cell; more is cut (and the cut is noted)
     max_file_bytes: int = 1 * GIB
     max_processes: int = 4096
-    memory_limit: str = "auto"       # "as", "data" or "auto" (data when a GPU is visible)
+    memory_limit: str = "auto"       # "as", "data" or "auto" (= "data")
 
 
 def gpu_devices() -> list[str]:
@@ -106,7 +106,12 @@ def bwrap_command(scratch: Path, limits: Limits, env: dict[str, str], argv: list
         cmd += ["--setenv", key, value]
     kind = limits.memory_limit
     if kind == "auto":
-        kind = "data" if gpus else "as"
+        # RLIMIT_DATA, also on the CPU: a kernel that has imported torch, scipy and scikit-learn
+        # already maps ~4.1 GB of address space (torch alone 3.3 GB, mostly reserved, not used),
+        # so a 4 GiB RLIMIT_AS leaves no room to train even a tiny CNN ("could not create a
+        # primitive"). RLIMIT_DATA counts the memory actually written and still refuses a 6 GiB
+        # tensor; on a GPU, RLIMIT_AS would also stop CUDA from creating its context.
+        kind = "data"
     cmd += ["prlimit", f"--{kind}={limits.memory_bytes}", f"--fsize={limits.max_file_bytes}",
             f"--nproc={limits.max_processes}", f"--cpu={limits.submission_timeout + 60}",
             "--core=0", "--",
