@@ -84,9 +84,9 @@ def train_detector(model: nn.Module, data: Micrographs, iterations: int, batch_s
         loss.backward()
         optimizer.step()
         schedule.step()
-        history["loss"].append(float(loss))
+        history["loss"].append(loss.item())
         for name, value in losses.items():
-            history.setdefault(name, []).append(float(value))
+            history.setdefault(name, []).append(value.item())
     history["seconds"] = [time.perf_counter() - started]
     return history
 

@@ -1,5 +1,7 @@
 """course_utils.detection against torchvision.ops and scikit-learn, on random boxes."""
 
+import math
+
 import pytest
 import torch
 from sklearn.metrics import average_precision_score
@@ -180,3 +182,21 @@ def test_roi_max_pool_by_hand_and_against_torchvision():
     for size, scale in (((2, 2), 0.25), ((3, 4), 0.25), ((7, 7), 0.3)):
         torch.testing.assert_close(D.roi_max_pool(features, rois, size, scale),
                                    ops.roi_pool(features, rois, size, scale))
+
+
+def test_small_faster_rcnn_trains_and_detects_on_micrographs():
+    from course_utils.data import micrographs
+    from course_utils.detectors import detect, small_faster_rcnn, train_detector
+
+    torch.manual_seed(0)
+    data = micrographs(6, size=64, seed=0)
+    model = small_faster_rcnn(image_size=64)
+    history = train_detector(model, data, iterations=2, batch_size=2, device=torch.device("cpu"))
+    assert set(history) >= {"loss", "loss_objectness", "loss_rpn_box_reg", "loss_classifier",
+                            "loss_box_reg", "seconds"}
+    assert len(history["loss"]) == 2 and all(math.isfinite(v) for v in history["loss"])
+    results = detect(model, data.images[:3], device=torch.device("cpu"))
+    assert len(results) == 3
+    for boxes, scores in results:
+        assert boxes.ndim == 2 and boxes.shape[1] == 4 and scores.shape == (len(boxes),)
+        assert bool((boxes[:, 2:] >= boxes[:, :2]).all())
