@@ -183,6 +183,9 @@ def train_segmenter(model: nn.Module, train_loader: DataLoader, val_images=None,
                     show_progress=None) -> dict[str, list[float]]:
     """Train a binary segmenter with Adam on ``segmentation_loss``; return its history.
 
+    The learning rate starts at ``lr`` and decays to zero along a cosine over all the batches,
+    so that the last epochs settle rather than jump around a minimum.
+
     Batches are ``(images (B, 1, H, W), masks (B, 1, H, W) of 0/1 floats)``. With validation
     images and masks, each epoch also records ``val_iou`` (the mean IoU of ``predict_masks``).
     The history holds ``train_loss``, ``epoch_seconds`` and maybe ``val_iou``, one per epoch.
@@ -190,6 +193,7 @@ def train_segmenter(model: nn.Module, train_loader: DataLoader, val_images=None,
     device = device or get_device()
     model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs * len(train_loader))
     history: dict[str, list[float]] = {"train_loss": [], "epoch_seconds": []}
     if val_images is not None:
         history["val_iou"] = []
@@ -204,6 +208,7 @@ def train_segmenter(model: nn.Module, train_loader: DataLoader, val_images=None,
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+            schedule.step()
             total += loss.item() * len(images)
             count += len(images)
         history["epoch_seconds"].append(time.perf_counter() - started)
