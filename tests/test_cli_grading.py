@@ -69,6 +69,24 @@ def test_outside_a_course(tmp_path, monkeypatch, capsys):
     assert "nbgrader_config.py" in capsys.readouterr().err
 
 
+def test_collect_an_lms_zip(tmp_path):
+    import zipfile
+
+    root = make_course(tmp_path / "c", ("arith",))
+    archive = tmp_path / "download.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("jsmith_12345_67890_arith.ipynb", "{}")
+        zf.writestr("folder/adoe_late_111_arith.ipynb", "{}")
+        zf.writestr("../../evil_arith.ipynb", "{}")  # a path is never trusted, only the name
+        zf.writestr("readme.txt", "not a submission")
+    assert course_main(["--root", str(root), "collect", "arith", str(archive)]) == 0
+    submitted = root / ".grading" / "submitted"
+    assert sorted(p.name for p in submitted.iterdir()) == ["adoe", "evil", "jsmith"]
+    assert (submitted / "jsmith" / "arith" / "arith.ipynb").is_file()
+    assert (submitted / "jsmith" / "arith" / "timestamp.txt").is_file()
+    assert not (tmp_path / "evil_arith.ipynb").exists()
+
+
 @pytest.mark.slow
 def test_check_completed_and_empty_notebooks(tmp_path):
     root = make_course(tmp_path / "c", ("arith",))

@@ -153,6 +153,17 @@ def test_export_csv_and_feedback_without_hidden_tests(graded_class, tmp_path):
         assert "add(2, 3) == 5" in text  # the visible test is shown
 
 
+def test_plain_nbgrader_feedback_hides_hidden_tests_too(graded_class):
+    """nbgrader_config.py makes even plain `nbgrader generate_feedback` strip hidden tests."""
+    root = graded_class[0]
+    subprocess.run([str(Path(sys.executable).parent / "nbgrader"), "generate_feedback", "arith",
+                    "--student", "full", "--force"], cwd=root, check=True, capture_output=True)
+    page = root / ".grading" / "feedback" / "full" / "arith" / "arith.html"
+    text = text_of(page)
+    assert "add(2, 3) == 5" in text
+    assert "HIDDEN TESTS" not in text and "rng = random.Random(7)" not in text
+
+
 def test_scores_equal_plain_nbgrader(tmp_path):
     """Honest submissions: course autograde records exactly what nbgrader autograde does."""
     root = make_course(tmp_path / "c", ("arith",))

@@ -24,6 +24,7 @@ from .notebooks import is_test_cell
 INTEGRITY_ERROR = "GradingIntegrityError"
 NOT_RUN_ERROR = "GradingNotRunError"
 BUSY = "the kernel did not respond (still running an earlier cell)"
+NO_CHECK = "the integrity check could not run"
 
 
 def error_output(ename: str, evalue: str) -> NotebookNode:
@@ -86,6 +87,8 @@ class GradingClient(Execute):
         for out in probe.outputs:
             if out.output_type == "error" and out.get("ename") == "CellTimeoutError":
                 return BUSY
+            if out.output_type == "error" and out.get("ename") != "GradingIntegrityError":
+                return f"{NO_CHECK} ({out.get('ename')}: {out.get('evalue', '')})".strip()
             if out.output_type == "error":
                 return f"{out.ename}: {out.evalue}".strip()
         printed = "".join(o.get("text", "") for o in probe.outputs if o.output_type == "stream")
@@ -109,9 +112,9 @@ class GradingClient(Execute):
                 try:
                     if self.guard_dir and is_test_cell(cell):
                         verdict = tampered or await self._run_guard(cell, index)
-                        if verdict == BUSY:
-                            cell.outputs = [error_output(NOT_RUN_ERROR, BUSY)]
-                            self.events.append(f"cell {index}: {BUSY}")
+                        if verdict == BUSY or verdict.startswith(NO_CHECK):
+                            cell.outputs = [error_output(NOT_RUN_ERROR, verdict)]
+                            self.events.append(f"cell {index}: {verdict}")
                             continue
                         tampered = verdict
                         if tampered:

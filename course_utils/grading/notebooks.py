@@ -95,13 +95,23 @@ def same_test_code(student: str, original: str) -> bool:
                     [x.strip() for x in code_lines(original, drop_hidden=True)])
 
 
+def library_lines() -> set[str]:
+    """Lines of course_utils' own source: public, so never evidence of a leak."""
+    package = Path(__file__).resolve().parents[1]
+    lines = set()
+    for path in package.rglob("*.py"):
+        lines.update(x.strip() for x in path.read_text(encoding="utf-8").splitlines())
+    return lines
+
+
 def secret_lines(nb) -> dict[str, set[str]]:
     """Distinctive lines of the hidden tests and of the solutions, which must never be released.
 
     A line counts only if it is long enough to be distinctive and never appears outside the
-    hidden/solution blocks anywhere in the source notebook (an ``import torch`` is no secret).
+    hidden/solution blocks anywhere in the source notebook or in course_utils' source (an
+    ``import torch`` is no secret).
     """
-    hidden, solution, public = set(), set(), set()
+    hidden, solution, public = set(), set(), library_lines()
     for cell in nb.cells:
         source = cell.get("source", "")
         h_in, rest = _block_lines(source, HIDDEN_BEGIN, HIDDEN_END)
@@ -138,6 +148,10 @@ def text_of(path: Path) -> str:
     return raw
 
 
+# "---> 12     x = f(y)" in a traceback: the line number and arrow are not part of the code
+_TRACEBACK_PREFIX = re.compile(r"^(?:-*>\s*)?\d+\s+")
+
+
 def find_leaks(secrets: dict[str, set[str]], files, kinds=("hidden test", "solution"),
                texts: dict | None = None) -> list[str]:
     """One sentence per file that contains a marker or a secret line of the given kinds."""
@@ -148,9 +162,10 @@ def find_leaks(secrets: dict[str, set[str]], files, kinds=("hidden test", "solut
     for path in files:
         text = texts[path] if texts is not None and path in texts else text_of(path)
         found = [m for m in markers if m in text]
+        shown = {_TRACEBACK_PREFIX.sub("", x.strip()) for x in text.splitlines()}
         for kind in kinds:
             lines = secrets.get(kind, set())
-            hit = next((line for line in sorted(lines) if line in text), None)
+            hit = next((line for line in sorted(lines) if line in shown), None)
             if hit:
                 found.append(f"{kind} line {hit!r}")
         if found:

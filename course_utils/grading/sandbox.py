@@ -6,8 +6,8 @@ the submission's scratch folder is the only writable place. The course folder (s
 hidden tests, the gradebook, other submissions) is simply not there. The network is unshared
 (the kernel talks to the grader over Unix sockets in the scratch folder), so are PIDs and IPC.
 Inside, ``setpriv`` drops to ``nobody`` with no capabilities and ``no_new_privs``, under
-rlimits: address space (or data segment on a GPU, where CUDA reserves huge address ranges),
-file size, processes and CPU time.
+rlimits: data segment (heap and anonymous mappings; not the address space, which torch and
+CUDA reserve far beyond what they use), file size, processes and CPU time.
 """
 
 from __future__ import annotations
