@@ -13,8 +13,10 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 export PYTHONDONTWRITEBYTECODE := 1
 export MPLBACKEND := Agg
-# The book build runs one kernel at a time; two torch threads fit this 2-core CPU.
-export OMP_NUM_THREADS ?= 2
+# One PyTorch thread per process: the course's models are small, and on a 2-core machine two
+# threads per kernel (with a grader running two kernels, or the notebook server beside them)
+# oversubscribe the CPU and run several times slower. Override with OMP_NUM_THREADS=N.
+export OMP_NUM_THREADS ?= 1
 
 .PHONY: sandbox help preflight setup book test lint unit validate site-test serve clean clean-cache browser
 

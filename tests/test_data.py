@@ -62,6 +62,11 @@ def test_full_profile_loaders_use_fashion_mnist(tiny_fashion_mnist):
     assert name == "fashion_mnist"
     X, y = next(iter(train))
     assert X.shape == (4, 1, 28, 28) and len(test.dataset) == 4
+    train, test, _ = classification_loaders(batch_size=4, which="fashion_mnist", resize=96)
+    X, y = next(iter(train))
+    assert X.shape == (4, 1, 96, 96) and y.shape == (4,) and y.dtype == torch.int64
+    assert next(iter(test))[0].shape == (4, 1, 96, 96)
+    assert train.dataset.tensors[0].shape[-1] == 28, "resized lazily, batch by batch"
 
 
 def test_missing_fashion_mnist_offline_is_one_clear_error(clean_course_env, tmp_path):
