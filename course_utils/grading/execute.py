@@ -112,7 +112,7 @@ class GradingClient(Execute):
                 try:
                     if self.guard_dir and is_test_cell(cell):
                         verdict = tampered or await self._run_guard(cell, index)
-                        if verdict == BUSY or verdict.startswith(NO_CHECK):
+                        if verdict and (verdict == BUSY or verdict.startswith(NO_CHECK)):
                             cell.outputs = [error_output(NOT_RUN_ERROR, verdict)]
                             self.events.append(f"cell {index}: {verdict}")
                             continue
