@@ -200,3 +200,18 @@ def test_small_faster_rcnn_trains_and_detects_on_micrographs():
     for boxes, scores in results:
         assert boxes.ndim == 2 and boxes.shape[1] == 4 and scores.shape == (len(boxes),)
         assert bool((boxes[:, 2:] >= boxes[:, :2]).all())
+
+
+def test_average_precision_coco_101_points_by_hand():
+    # envelope 1, 3/4, 3/4, 3/4, 3/5 at recalls 1/4, 1/4, 1/2, 3/4, 3/4: the 101 recall levels
+    # 0..0.25 read 1 (26 levels), 0.26..0.75 read 3/4 (50), 0.76..1 were never reached (0)
+    scores = torch.tensor([0.9, 0.8, 0.7, 0.6, 0.5])
+    hit = torch.tensor([True, False, True, True, False])
+    assert D.average_precision(scores, hit, 4, recall_points=101) == pytest.approx(
+        (26 + 50 * 0.75) / 101)
+    perfect = torch.tensor([True, True])
+    assert D.average_precision(scores[:2], perfect, 2, recall_points=101) == pytest.approx(1.0)
+    truths = [random_boxes(3, s) for s in range(3)]
+    half = [(t[:1], torch.ones(1)) for t in truths]   # recall reaches 1/3 at precision 1
+    assert D.detection_average_precision(half, truths, recall_points=101) == pytest.approx(
+        34 / 101)
