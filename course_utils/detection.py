@@ -261,8 +261,8 @@ def detection_average_precision(predictions: Sequence[tuple[torch.Tensor, torch.
 
     ``predictions[i] = (boxes (K_i, 4) xyxy, scores (K_i,))`` and ``truths[i] = (G_i, 4)`` xyxy.
     Detections are matched image by image (``match_detections``) and then ranked together.
-    With ``recall_points=101`` this is COCO's box AP of one class at one IoU threshold (checked
-    against pycocotools 2.0.11, equal to 1e-9, on noisy boxes of 50 micrographs).
+    With ``recall_points=101`` this is COCO's box AP of one class at one IoU threshold
+    (``tests/test_average_precision_coco.py`` checks it against pycocotools 2.0.11).
     """
     if len(predictions) != len(truths):
         raise ValueError(f"{len(predictions)} predictions for {len(truths)} images")
