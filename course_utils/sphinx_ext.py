@@ -21,8 +21,9 @@ imports it. It does three things when the site is built:
    of these is a warning (``course.alt``), so ``-W`` builds fail until the author says what it
    shows.
 
-It also repairs two small defects of the theme stack that showed as console errors in the browser
-tests: a doubled sphinx-thebe script, and no default colour mode.
+It also repairs small defects of the theme stack that the browser tests found: a doubled
+sphinx-thebe script and no default colour mode (console errors), and sidebar toggles without an
+accessible name (axe-core's summary-name).
 """
 
 from __future__ import annotations
@@ -280,6 +281,28 @@ def default_light_mode(app: Sphinx, config) -> None:
         config.html_context = {**context, "default_mode": "light"}
 
 
+def label_sidebar_toggles(app: Sphinx, pagename, templatename, context, doctree) -> None:
+    """Give the sidebar's expand/collapse toggles a name that screen readers can say.
+
+    The theme draws them as ``<summary>`` with only a chevron icon in it, which axe-core reports
+    as a serious violation (summary-name) on every page.
+    """
+    generate = context.get("generate_toctree_html")
+    if generate is None:
+        return
+
+    def labelled(*args, **kwargs):
+        html = generate(*args, **kwargs)  # a BeautifulSoup tree (a string in other versions)
+        if hasattr(html, "find_all"):
+            for summary in html.find_all("summary"):
+                summary["aria-label"] = "Show or hide the sections"
+        elif isinstance(html, str):
+            html = html.replace("<summary>", '<summary aria-label="Show or hide the sections">')
+        return html
+
+    context["generate_toctree_html"] = labelled
+
+
 def setup(app: Sphinx) -> dict:
     app.add_config_value("course_notebooks_branch", "gh-pages", "html")
     app.add_config_value("course_install_spec", "", "html")
@@ -289,4 +312,5 @@ def setup(app: Sphinx) -> dict:
     # notebook to _sources/ and built its buttons; this replaces both.
     app.connect("html-page-context", publish_notebook, priority=502)
     app.connect("html-page-context", drop_duplicate_scripts, priority=900)
+    app.connect("html-page-context", label_sidebar_toggles, priority=900)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
