@@ -145,8 +145,9 @@ def describe_runtime() -> dict[str, str]:
 def check_environment(argv: list[str] | None = None) -> int:
     """Command-line preflight: validate COURSE_DEVICE and COURSE_PROFILE before a long build.
 
-    With ``--cache-key FOLDER``, also empties the execution cache in FOLDER when the device type
-    or profile differs from the ones it was filled with.
+    With ``--cache-key FOLDER``, also empties the execution cache in FOLDER when the device type,
+    the profile or the code of ``course_utils`` that chapters run differs from what it was filled
+    with (the cache keys on a page's own code cells only, so it cannot see those changes).
     """
     import argparse
     import shutil
@@ -162,14 +163,26 @@ def check_environment(argv: list[str] | None = None) -> int:
     print("  ".join(f"{key}={value}" for key, value in facts.items()))
     if args.cache_key:
         cache = Path(args.cache_key)
-        key = f"{torch.device(facts['device']).type} {facts['profile']}\n"
+        key = f"{torch.device(facts['device']).type} {facts['profile']} {_library_digest()}\n"
         marker = cache / "COURSE_RUNTIME"
         if cache.exists() and (not marker.exists() or marker.read_text() != key):
-            print(f"The device or profile changed: emptying the execution cache {cache}.")
+            print(f"The device, profile or course_utils changed: emptying the execution cache "
+                  f"{cache}.")
             shutil.rmtree(cache)
         cache.mkdir(parents=True, exist_ok=True)
         marker.write_text(key)
     return 0
+
+
+def _library_digest(folder: Path | None = None) -> str:
+    """A hash of the course_utils modules that chapters execute (not the grading or CLI code)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted((folder or Path(__file__).parent).glob("*.py")):
+        if path.name not in ("cli.py", "sphinx_ext.py"):
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 if __name__ == "__main__":

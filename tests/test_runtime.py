@@ -132,3 +132,15 @@ def test_preflight_empties_the_cache_when_the_profile_changes(tmp_path):
     result = _preflight({"COURSE_PROFILE": "full"}, "--cache-key", str(cache))
     assert result.returncode == 0 and "emptying the execution cache" in result.stdout
     assert not (cache / "executed.db").exists()
+
+
+def test_library_digest_follows_chapter_code_but_not_the_grader(tmp_path):
+    from course_utils.runtime import _library_digest
+
+    (tmp_path / "conv.py").write_text("def corr2d(): ...\n")
+    (tmp_path / "cli.py").write_text("def main(): ...\n")
+    before = _library_digest(tmp_path)
+    (tmp_path / "cli.py").write_text("def main(): return 1\n")
+    assert _library_digest(tmp_path) == before
+    (tmp_path / "conv.py").write_text("def corr2d(): return 1\n")
+    assert _library_digest(tmp_path) != before
