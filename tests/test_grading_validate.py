@@ -8,10 +8,10 @@ from grading_fixture import SB, SE, arith_notebook, make_course
 
 from course_utils.cli import main as course_main
 from course_utils.grading.course import Course
-from course_utils.grading.notebooks import find_leaks, secret_lines
+from course_utils.grading.notebooks import find_leaks, secret_lines, visible_lines
 from course_utils.grading.release import release
 from course_utils.grading.sandbox import Limits
-from course_utils.grading.validate import validate
+from course_utils.grading.validate import _from_exercises, validate
 
 
 def _add(root, name, nb):
@@ -66,3 +66,19 @@ def test_leak_scan_finds_hidden_lines(tmp_path):
     clean.write_text("<p>assert add(2, 3) == 5</p>")
     problems = find_leaks(secrets, [page, clean], kinds=("hidden test",))
     assert len(problems) == 1 and "page.html" in problems[0]
+
+
+def test_lines_visible_in_another_exercise_are_no_secret():
+    nb = arith_notebook()
+    assert "rng = random.Random(7)" in secret_lines(nb)["hidden test"]
+    shared = {"rng = random.Random(7)"}
+    assert "rng = random.Random(7)" not in secret_lines(nb, public=shared)["hidden test"]
+    assert visible_lines(nb) and "rng = random.Random(7)" not in visible_lines(nb)
+
+
+def test_only_pages_made_from_exercises_are_scanned_for_hidden_lines(tmp_path):
+    course = Course(make_course(tmp_path / "c", ("arith",)))
+    site = course.root / "_build" / "html"
+    assert _from_exercises(site / "exercises" / "arith" / "arith.html", course)
+    assert _from_exercises(site / "_sources" / "exercises" / "arith" / "arith.ipynb", course)
+    assert not _from_exercises(site / "chapters" / "01_convolution" / "index.html", course)

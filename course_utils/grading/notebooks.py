@@ -104,14 +104,25 @@ def library_lines() -> set[str]:
     return lines
 
 
-def secret_lines(nb) -> dict[str, set[str]]:
+def visible_lines(nb) -> set[str]:
+    """Lines of a source notebook outside its hidden-test and solution blocks: public text."""
+    public = set()
+    for cell in nb.cells:
+        rest = _block_lines(cell.get("source", ""), HIDDEN_BEGIN, HIDDEN_END)[1]
+        public.update(_block_lines("\n".join(rest), SOLUTION_BEGIN, SOLUTION_END)[1])
+    return public
+
+
+def secret_lines(nb, public: set[str] | None = None) -> dict[str, set[str]]:
     """Distinctive lines of the hidden tests and of the solutions, which must never be released.
 
     A line counts only if it is long enough to be distinctive and never appears outside the
-    hidden/solution blocks anywhere in the source notebook or in course_utils' source (an
-    ``import torch`` is no secret).
+    hidden/solution blocks anywhere in the source notebook, in ``public`` (e.g. the visible
+    lines of the course's other exercises) or in course_utils' source (an ``import torch`` is
+    no secret).
     """
-    hidden, solution, public = set(), set(), library_lines()
+    hidden, solution = set(), set()
+    public = library_lines() | (public or set())
     for cell in nb.cells:
         source = cell.get("source", "")
         h_in, rest = _block_lines(source, HIDDEN_BEGIN, HIDDEN_END)

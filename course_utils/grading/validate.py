@@ -20,7 +20,7 @@ from pathlib import Path
 
 from .autograde import SubmissionResult, autograde
 from .course import Course, GradingError
-from .notebooks import find_leaks, read_notebook, secret_lines, text_of
+from .notebooks import find_leaks, read_notebook, secret_lines, text_of, visible_lines
 from .release import generate_into, release_differences
 from .sandbox import Limits, sandbox_available
 
@@ -50,6 +50,23 @@ def _site_texts(course: Course) -> dict[Path, str]:
             and "_static" not in p.parts}
 
 
+def _from_exercises(path: Path, course: Course) -> bool:
+    """Whether a built-site file renders or offers a released exercise (not a chapter)."""
+    return course.release_dir.name in path.parts
+
+
+def _course_public_lines(course: Course) -> set[str]:
+    """Visible lines of every exercise's source: shared code is no secret of any one of them."""
+    public = set()
+    for assignment in course.assignments():
+        for path in course.source_notebooks(assignment):
+            try:
+                public |= visible_lines(read_notebook(path))
+            except Exception:  # noqa: BLE001 - a corrupt notebook is reported by its own check
+                continue
+    return public
+
+
 def _scratch_course(course: Course, folder: Path) -> Course:
     return Course(course.root, overrides={
         **course.overrides,
@@ -63,7 +80,8 @@ def _scratch_course(course: Course, folder: Path) -> Course:
 
 def validate_assignment(course: Course, assignment: str, jobs: int = 2,
                         limits: Limits | None = None, sandbox: bool | None = None,
-                        site_texts: dict | None = None, progress: bool = True) -> Validation:
+                        site_texts: dict | None = None, progress: bool = True,
+                        public: set[str] | None = None) -> Validation:
     from .feedback import generate_feedback
 
     started = time.monotonic()
@@ -75,7 +93,7 @@ def validate_assignment(course: Course, assignment: str, jobs: int = 2,
         scratch = _scratch_course(course, folder)
         secrets = {"hidden test": set(), "solution": set()}
         for path in course.source_notebooks(assignment):
-            for kind, lines in secret_lines(read_notebook(path)).items():
+            for kind, lines in secret_lines(read_notebook(path), public).items():
                 secrets[kind] |= lines
         try:
             generated = generate_into(scratch, assignment, folder / "release",
@@ -87,8 +105,13 @@ def validate_assignment(course: Course, assignment: str, jobs: int = 2,
         released = [p for p in (course.release_dir / assignment).rglob("*") if p.is_file()]
         report.problems += find_leaks(secrets, released)
         if site_texts:
-            report.problems += find_leaks(secrets, list(site_texts), kinds=("hidden test",),
+            # Pages made from exercises must hold no hidden-test line; chapter pages (prose and
+            # code that may share ordinary lines with a test) must hold no hidden-test marker.
+            exercise_pages = [p for p in site_texts if _from_exercises(p, course)]
+            chapter_pages = [p for p in site_texts if not _from_exercises(p, course)]
+            report.problems += find_leaks(secrets, exercise_pages, kinds=("hidden test",),
                                           texts=site_texts)
+            report.problems += find_leaks(secrets, chapter_pages, kinds=(), texts=site_texts)
         for student, source in ((SOLUTION, course.source_dir / assignment),
                                 (AGAIN, course.source_dir / assignment), (STUB, generated)):
             shutil.copytree(source, folder / "submitted" / student / assignment,
@@ -134,5 +157,7 @@ def validate_assignment(course: Course, assignment: str, jobs: int = 2,
 def validate(course: Course, assignments: list[str], jobs: int = 2, limits: Limits | None = None,
              sandbox: bool | None = None, progress: bool = True) -> list[Validation]:
     texts = _site_texts(course)
+    public = _course_public_lines(course)
     return [validate_assignment(course, a, jobs=jobs, limits=limits, sandbox=sandbox,
-                                site_texts=texts, progress=progress) for a in assignments]
+                                site_texts=texts, progress=progress, public=public)
+            for a in assignments]
