@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
@@ -24,8 +25,11 @@ from course_utils.grading.notebooks import text_of
 from course_utils.grading.release import release
 from course_utils.grading.sandbox import Limits, sandbox_available
 
+# Grading untrusted code needs the sandbox: without it these tests fail, unless a maintainer
+# says explicitly (COURSE_ALLOW_NO_SANDBOX=1) that this machine is not meant to grade.
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(
-    sandbox_available() is not None, reason=f"no sandbox here: {sandbox_available()}")]
+    sandbox_available() is not None and os.environ.get("COURSE_ALLOW_NO_SANDBOX") == "1",
+    reason=f"no sandbox here: {sandbox_available()}")]
 
 ADD = "def add(a, b):\n    return a + b\n"
 MUL = "def mul(a, b):\n    return a * b\n"

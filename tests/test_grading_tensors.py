@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from grading_fixture import fill, make_course, released, submit
 
@@ -10,8 +12,11 @@ from course_utils.grading.course import Course
 from course_utils.grading.release import release
 from course_utils.grading.sandbox import Limits, sandbox_available
 
+# Grading untrusted code needs the sandbox: without it these tests fail, unless a maintainer
+# says explicitly (COURSE_ALLOW_NO_SANDBOX=1) that this machine is not meant to grade.
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(
-    sandbox_available() is not None, reason=f"no sandbox here: {sandbox_available()}")]
+    sandbox_available() is not None and os.environ.get("COURSE_ALLOW_NO_SANDBOX") == "1",
+    reason=f"no sandbox here: {sandbox_available()}")]
 
 RIGHT = "def double(x):\n    return 2 * x\n"
 WRONG = "def double(x):\n    return x\n"
