@@ -37,19 +37,19 @@ sandbox:
 	  echo "Installing Debian's bubblewrap for sandboxed grading..."; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq bubblewrap >/dev/null; }
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt pyproject.toml course_utils/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null || { \
 	  echo "error: this course needs Python 3.10 or newer, but '$(PYTHON)' is $$($(PYTHON) --version 2>&1 || echo missing): install a newer Python and run make PYTHON=python3.11 ..."; exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e ./course_utils -e .
 	@touch $(STAMP)
 
 # Checks COURSE_DEVICE and COURSE_PROFILE before a long build; wipes the execution cache when
 # the device or profile changed since the last build, so a cached CPU run never poses as a GPU one.
 preflight: $(STAMP)
-	@$(PY) -m course_utils.runtime --cache-key _build/.jupyter_cache
+	@$(PY) -m coursekit.preflight --cache-key _build/.jupyter_cache
 
 # --- the book ------------------------------------------------------------------------------
 book: preflight

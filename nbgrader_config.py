@@ -2,7 +2,7 @@
 
 solutions/ is nbgrader's source folder (the one place an exercise is edited) and exercises/ its
 release folder (committed). Everything grading writes lives under .grading/ (git-ignored).
-The `course` command (course_utils/cli.py) reads this same file and adds a sandbox, parallel
+The `course` command (coursekit/cli.py) reads this same file and adds a sandbox, parallel
 grading, `course check` for students and `course validate` for CI.
 """
 
@@ -42,7 +42,7 @@ try:
     from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
     from nbgrader.preprocessors import ClearHiddenTests, GetGrades
 
-    from course_utils.grading.nbgrader_plugins import TrimHiddenTracebacks
+    from coursekit.grading.nbgrader_plugins import TrimHiddenTracebacks
 
     c.GenerateFeedback.preprocessors = [
         TrimHiddenTracebacks, ClearHiddenTests, GetGrades, CSSHTMLHeaderPreprocessor]

@@ -23,8 +23,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from grading_fixture import fill, make_course, released, submit  # noqa: E402
 
-from course_utils.grading.course import Course, open_gradebook  # noqa: E402
-from course_utils.grading.release import release  # noqa: E402
+from coursekit.grading.course import Course, open_gradebook  # noqa: E402
+from coursekit.grading.release import release  # noqa: E402
 
 ANSWERS = {
     "tensors": [("double", "def double(x):\n    return 2 * x\n"),

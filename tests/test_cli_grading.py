@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from grading_fixture import fill, make_course, released
 
-from course_utils.cli import build_parser
-from course_utils.cli import main as course_main
-from course_utils.grading.course import Course
-from course_utils.grading.release import release
+from coursekit.cli import build_parser
+from coursekit.cli import main as course_main
+from coursekit.grading.course import Course
+from coursekit.grading.release import release
 
 COURSE = str(Path(sys.executable).parent / "course")
 
@@ -31,8 +31,8 @@ def test_every_command_has_help(command, capsys):
 
 
 def test_cli_starts_without_torch():
-    code = ("import sys; from course_utils.cli import build_parser; build_parser(); "
-            "import course_utils.grading.course, course_utils.grading.check; "
+    code = ("import sys; from coursekit.cli import build_parser; build_parser(); "
+            "import coursekit.grading.course, coursekit.grading.check; "
             "sys.exit('torch' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 

@@ -18,12 +18,12 @@ import nbformat
 import pytest
 from grading_fixture import ARITH_SOLUTION, fill, make_course, released, submit
 
-from course_utils.cli import main as course_main
-from course_utils.grading.autograde import autograde
-from course_utils.grading.course import Course, open_gradebook
-from course_utils.grading.notebooks import text_of
-from course_utils.grading.release import release
-from course_utils.grading.sandbox import Limits, sandbox_available
+from coursekit.cli import main as course_main
+from coursekit.grading.autograde import autograde
+from coursekit.grading.course import Course, open_gradebook
+from coursekit.grading.notebooks import text_of
+from coursekit.grading.release import release
+from coursekit.grading.sandbox import Limits, sandbox_available
 
 # Grading untrusted code needs the sandbox: without it these tests fail, unless a maintainer
 # says explicitly (COURSE_ALLOW_NO_SANDBOX=1) that this machine is not meant to grade.

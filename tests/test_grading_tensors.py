@@ -7,10 +7,10 @@ import os
 import pytest
 from grading_fixture import fill, make_course, released, submit
 
-from course_utils.grading.autograde import autograde
-from course_utils.grading.course import Course
-from course_utils.grading.release import release
-from course_utils.grading.sandbox import Limits, sandbox_available
+from coursekit.grading.autograde import autograde
+from coursekit.grading.course import Course
+from coursekit.grading.release import release
+from coursekit.grading.sandbox import Limits, sandbox_available
 
 # Grading untrusted code needs the sandbox: without it these tests fail, unless a maintainer
 # says explicitly (COURSE_ALLOW_NO_SANDBOX=1) that this machine is not meant to grade.

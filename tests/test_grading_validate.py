@@ -6,12 +6,12 @@ import nbformat
 import pytest
 from grading_fixture import SB, SE, arith_notebook, make_course
 
-from course_utils.cli import main as course_main
-from course_utils.grading.course import Course
-from course_utils.grading.notebooks import find_leaks, secret_lines, visible_lines
-from course_utils.grading.release import release
-from course_utils.grading.sandbox import Limits
-from course_utils.grading.validate import _from_exercises, validate
+from coursekit.cli import main as course_main
+from coursekit.grading.course import Course
+from coursekit.grading.notebooks import find_leaks, secret_lines, visible_lines
+from coursekit.grading.release import release
+from coursekit.grading.sandbox import Limits
+from coursekit.grading.validate import _from_exercises, validate
 
 
 def _add(root, name, nb):

@@ -13,7 +13,7 @@ from docutils.frontend import get_default_settings
 from docutils.parsers.rst import Parser
 from docutils.utils import new_document
 
-from course_utils import sphinx_ext
+from coursekit import sphinx_ext
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -82,8 +82,8 @@ def test_chapter_notebook_is_the_page_with_a_setup_cell():
     original = jupytext.read(source)
     setup = [cell for cell in notebook.cells if "course-setup" in cell.metadata.get("tags", [])]
     rest = [cell for cell in notebook.cells if cell not in setup]
-    assert len(setup) == 1 and "course-utils @ git+https://github.com/org/course@main" in (
-        setup[0].source)
+    spec = "course-utils @ git+https://github.com/org/course@main#subdirectory=course_utils"
+    assert len(setup) == 1 and spec in setup[0].source
     assert [cell.source for cell in rest] == [cell.source for cell in original.cells]
     assert notebook.cells[0].cell_type == "markdown"  # the title stays first
     assert "jupytext" not in notebook.metadata

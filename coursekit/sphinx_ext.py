@@ -119,7 +119,8 @@ def _insert_setup_cell(notebook, app: Sphinx) -> None:
     import nbformat
 
     repo_url, _, _ = _repository(app)
-    spec = app.config.course_install_spec or f"course-utils @ git+{repo_url}@main"
+    spec = (app.config.course_install_spec
+            or f"course-utils @ git+{repo_url}@main#subdirectory=course_utils")
     setup = nbformat.v4.new_code_cell(SETUP_CELL.format(spec=spec))
     setup.metadata["tags"] = ["course-setup"]
     setup["id"] = "course-setup"

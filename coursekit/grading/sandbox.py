@@ -1,7 +1,8 @@
 """The kernel of an untrusted submission: bubblewrap, user ``nobody``, resource limits.
 
 The sandbox's file system is built from nothing: the system (``/usr``, ``/etc``, ...), Python and
-the virtual environment, and ``course_utils`` are bound read-only; ``/tmp`` is a private tmpfs;
+the virtual environment, the teaching library ``course_utils`` and the guard's one file are bound
+read-only; ``/tmp`` is a private tmpfs;
 the submission's scratch folder is the only writable place. The course folder (solutions,
 hidden tests, the gradebook, other submissions) is simply not there. The network is unshared
 (the kernel talks to the grader over Unix sockets in the scratch folder), so are PIDs and IPC.
@@ -55,11 +56,16 @@ def sandbox_available() -> str | None:
 
 
 def _trusted_roots() -> list[Path]:
-    """Read-only paths the kernel needs: Python, the venv, course_utils."""
+    """Read-only paths the kernel needs: Python, the venv, course_utils and the guard's file.
+
+    Of the infrastructure (``coursekit``) only ``guard.py``, which the grader loads into the
+    kernel, is visible: a student's kernel never sees the grader's own code.
+    """
     import course_utils
 
     roots = {Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve(),
-             Path(course_utils.__file__).resolve().parent}
+             Path(course_utils.__file__).resolve().parent,
+             Path(__file__).resolve().parent / "guard.py"}
     real_python = Path(sys.executable).resolve()
     roots.add(real_python.parent.parent)
     data = os.environ.get("COURSE_DATA")

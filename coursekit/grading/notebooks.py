@@ -96,8 +96,10 @@ def same_test_code(student: str, original: str) -> bool:
 
 
 def library_lines() -> set[str]:
-    """Lines of course_utils' own source: public, so never evidence of a leak."""
-    package = Path(__file__).resolve().parents[1]
+    """Lines of the teaching library's source: public, so never evidence of a leak."""
+    import course_utils
+
+    package = Path(course_utils.__file__).resolve().parent
     lines = set()
     for path in package.rglob("*.py"):
         lines.update(x.strip() for x in path.read_text(encoding="utf-8").splitlines())

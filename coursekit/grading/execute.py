@@ -21,6 +21,13 @@ from nbgrader.preprocessors import Execute
 
 from .notebooks import is_test_cell
 
+
+def teaching_library_dir() -> str:
+    """The folder of ``course_utils``, the one package a grading kernel imports."""
+    import course_utils
+
+    return str(Path(course_utils.__file__).resolve().parent)
+
 INTEGRITY_ERROR = "GradingIntegrityError"
 NOT_RUN_ERROR = "GradingNotRunError"
 BUSY = "the kernel did not respond (still running an earlier cell)"
@@ -66,7 +73,7 @@ class GradingClient(Execute):
     async def _run_guard(self, cell, index) -> str | None:
         """None when the kernel passed the integrity check, else the reason."""
         token = "course-guard-" + secrets.token_hex(16)
-        package_dir = str(Path(self.guard_dir).parent)
+        package_dir = teaching_library_dir()
         guard_file = self.guard_dir + "/guard.py"
         load_testing = "course_utils" in cell.source
         code = (

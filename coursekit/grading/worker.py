@@ -1,4 +1,4 @@
-"""One submission's notebooks run in the sandbox: ``python -m course_utils.grading.worker JOB``.
+"""One submission's notebooks run in the sandbox: ``python -m coursekit.grading.worker JOB``.
 
 The grader starts one worker process per submission (several at once) and kills it when the
 submission's time is up. The worker is trusted code: it runs nbgrader's execution in this
@@ -19,7 +19,7 @@ def run_job(job: dict) -> dict:
     import nbformat
 
     from .course import kernel_environment
-    from .execute import GradingClient
+    from .execute import GradingClient, teaching_library_dir
     from .sandbox import Limits, prepare_scratch, sandboxed_kernel_manager
 
     limits = Limits(**job["limits"])
@@ -36,6 +36,8 @@ def run_job(job: dict) -> dict:
             "HOME": str(scratch), "PATH": "/usr/local/bin:/usr/bin:/bin",
             "MPLCONFIGDIR": str(scratch / ".matplotlib"), "NBGRADER_EXECUTION": "autograde",
             "IPYTHONDIR": str(scratch / ".ipython"), "PYTHONNOUSERSITE": "1",
+            # the teaching library that the sandbox binds, whichever way it was installed
+            "PYTHONPATH": str(Path(teaching_library_dir()).parent),
             **job["env"]})
         font_cache = job.get("font_cache")
         if font_cache and Path(font_cache).is_file():
