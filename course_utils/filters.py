@@ -5,8 +5,10 @@ the image's border extended the way SciPy's ``scipy.ndimage`` does it, so that t
 match ``scipy.ndimage.gaussian_filter``, ``scipy.ndimage.sobel`` and
 ``skimage.filters.unsharp_mask`` number for number (the tests check this).
 
-Images are float tensors ``(H, W)`` on any device; kernels are ``(h, w)`` with odd sides, centred
-on the middle tap.
+Images are float tensors ``(H, W)`` on any device (an integer image is refused: SciPy keeps its
+dtype and wraps negative derivatives around, so convert it with ``image.float()``); an empty
+image gives an empty result, as in SciPy. Kernels are ``(h, w)`` with odd sides, centred on the
+middle tap.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import math
 import torch
 from torch.nn import functional as F
 
+from course_utils._checks import check_float, check_tensor
 from course_utils.conv import corr2d_fft
 
 BOUNDARY_MODES = ("reflect", "nearest", "mirror", "wrap", "constant")
@@ -73,14 +76,19 @@ def _extend_indices(n: int, before: int, after: int, mode: str, device) -> torch
     raise ValueError(f"unknown boundary mode {mode!r}; use one of {BOUNDARY_MODES}")
 
 
+def _check_image(image) -> None:
+    """``image`` is a 2-D float tensor (checked before any kernel takes its dtype)."""
+    check_tensor(image, "image", ndim=2, shape_hint="(H, W)")
+    check_float(image, "image", why="integer filtering would wrap around or round")
+
+
 def pad2d(image: torch.Tensor, pad_h: int, pad_w: int, mode: str = "reflect") -> torch.Tensor:
     """Extend an ``(H, W)`` image by ``pad_h`` rows and ``pad_w`` columns on each side.
 
     ``mode`` names SciPy's boundary modes: ``reflect`` (scipy's default), ``nearest``,
     ``mirror``, ``wrap`` or ``constant`` (zeros). Returns ``(H + 2 pad_h, W + 2 pad_w)``.
     """
-    if image.ndim != 2:
-        raise ValueError(f"expected a 2-D image (H, W), got shape {tuple(image.shape)}")
+    check_tensor(image, "image", ndim=2, shape_hint="(H, W)")
     if mode == "constant":
         return F.pad(image, (pad_w, pad_w, pad_h, pad_h))
     rows = _extend_indices(image.shape[0], pad_h, pad_h, mode, image.device)
@@ -97,8 +105,9 @@ def filter2d(image: torch.Tensor, kernel: torch.Tensor, mode: str = "reflect") -
     """
     if kernel.ndim != 2 or kernel.shape[0] % 2 == 0 or kernel.shape[1] % 2 == 0:
         raise ValueError(f"kernel must be 2-D with odd sides, got shape {tuple(kernel.shape)}")
-    if not image.is_floating_point():
-        raise TypeError(f"image must be a float tensor, got {image.dtype}: convert it first")
+    _check_image(image)
+    if image.numel() == 0:  # nothing to filter (SciPy returns the empty image too)
+        return image.clone()
     padded = pad2d(image, kernel.shape[0] // 2, kernel.shape[1] // 2, mode)
     weight = kernel.to(dtype=image.dtype, device=image.device)[None, None]
     return F.conv2d(padded[None, None], weight)[0, 0]
@@ -115,8 +124,9 @@ def separable_filter(image: torch.Tensor, column: torch.Tensor, row: torch.Tenso
     """
     if column.ndim != 1 or row.ndim != 1 or column.numel() % 2 == 0 or row.numel() % 2 == 0:
         raise ValueError("column and row must be 1-D kernels of odd length")
-    if not image.is_floating_point():
-        raise TypeError(f"image must be a float tensor, got {image.dtype}: convert it first")
+    _check_image(image)
+    if image.numel() == 0:  # nothing to filter (SciPy returns the empty image too)
+        return image.clone()
     padded = pad2d(image, column.numel() // 2, row.numel() // 2, mode)[None, None]
     column = column.to(dtype=image.dtype, device=image.device).reshape(1, 1, -1, 1)
     row = row.to(dtype=image.dtype, device=image.device).reshape(1, 1, 1, -1)
@@ -129,6 +139,7 @@ def gaussian_blur(image: torch.Tensor, sigma: float, radius: int | None = None,
 
     image: float ``(H, W)`` -> ``(H, W)``; the kernel is ``gaussian_kernel1d(sigma, radius)``.
     """
+    _check_image(image)
     g = gaussian_kernel1d(sigma, radius, dtype=image.dtype, device=image.device)
     return separable_filter(image, g, g, mode)
 
@@ -154,6 +165,7 @@ def sobel(image: torch.Tensor, axis: int, mode: str = "reflect") -> torch.Tensor
     """
     if axis not in (0, 1):
         raise ValueError(f"axis must be 0 or 1 for a 2-D image, got {axis!r}")
+    _check_image(image)
     derivative = torch.tensor(CENTRAL_DIFFERENCE_1D, dtype=image.dtype, device=image.device)
     smooth = torch.tensor(SMOOTH_1D, dtype=image.dtype, device=image.device)
     if axis == 0:
@@ -168,6 +180,7 @@ def gradient_magnitude(image: torch.Tensor, operator: str = "sobel",
     ``operator`` is ``"sobel"`` (smoothed derivative) or ``"central"`` (the bare ``[-1, 0, 1]``
     differences and their transpose). image: float ``(H, W)`` -> ``(H, W)``, non-negative.
     """
+    _check_image(image)
     if operator == "sobel":
         d0, d1 = sobel(image, 0, mode), sobel(image, 1, mode)
     elif operator == "central":
@@ -266,8 +279,8 @@ def match_template(image: torch.Tensor, template: torch.Tensor) -> torch.Tensor:
     Flat windows (zero variance) score 0. The correlation runs through the FFT and the window
     statistics through integral images, so large templates cost little. Use float64.
     """
-    if image.ndim != 2 or template.ndim != 2:
-        raise ValueError("match_template needs a 2-D image and a 2-D template")
+    _check_image(image)
+    check_tensor(template, "template", ndim=2, shape_hint="(h, w)", non_empty=True)
     if template.shape[0] > image.shape[0] or template.shape[1] > image.shape[1]:
         raise ValueError(f"template {tuple(template.shape)} is larger than the image "
                          f"{tuple(image.shape)}")

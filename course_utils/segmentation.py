@@ -7,7 +7,8 @@
 * ``label_components``: connected components of a binary mask by breadth-first search (the same
   labels as ``scipy.ndimage.label``).
 * ``iou_score`` and ``dice_score``: how well a predicted mask overlaps the true one (the same
-  numbers as ``sklearn.metrics.jaccard_score`` / ``f1_score`` on the flattened masks).
+  numbers as ``sklearn.metrics.jaccard_score`` / ``f1_score`` on the flattened masks with
+  ``zero_division=1.0``: two empty masks agree perfectly).
 * ``overlay_mask``: a mask drawn in colour over a grey image, for figures.
 
 Masks are boolean (or 0/1) NumPy arrays or tensors; images are ``(H, W)`` grey or ``(H, W, 3)``.
@@ -27,6 +28,17 @@ def _as_numpy(array) -> np.ndarray:
     return np.asarray(array)
 
 
+def _grey_image(image) -> np.ndarray:
+    """A NumPy array of grey levels: integers or reals, not a mask and not complex."""
+    image = _as_numpy(image)
+    if image.dtype == bool:
+        raise TypeError("a boolean image is already split into two classes, so it has no "
+                        "threshold to find: pass image.astype(np.uint8) to threshold 0/1 levels")
+    if not (np.issubdtype(image.dtype, np.integer) or np.issubdtype(image.dtype, np.floating)):
+        raise TypeError(f"the image must hold integer or real grey levels, got {image.dtype}")
+    return image
+
+
 # --------------------------------------------------------------------------------------------
 # Otsu's threshold
 # --------------------------------------------------------------------------------------------
@@ -37,7 +49,7 @@ def histogram(image, nbins: int = 256) -> tuple[np.ndarray, np.ndarray]:
     Integer images get one bin per grey level from their minimum to their maximum; real-valued
     images get ``nbins`` equal bins spanning their range.
     """
-    image = _as_numpy(image)
+    image = _grey_image(image)
     if image.size == 0:
         raise ValueError("histogram got an empty image")
     if np.issubdtype(image.dtype, np.integer):
@@ -85,7 +97,7 @@ def otsu_threshold_image(image, nbins: int = 256) -> float:
 
     An image of one grey level has nothing to split: its threshold is that level.
     """
-    image = _as_numpy(image)
+    image = _grey_image(image)
     if image.size and image.min() == image.max():
         return float(image.flat[0])
     return otsu_threshold(*histogram(image, nbins))
