@@ -78,7 +78,7 @@ def fft_convolve(f: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
     wrap-around and equals the linear one; the padded length is rounded up to a fast FFT
     length (``next_fast_length``) and the result cropped. Real inputs give a real output, in
     ``scipy.signal.fftconvolve``'s dtype (integers: float64, float16: float32); an empty input
-    gives an empty ``(0,)`` result, as in SciPy.
+    gives an empty ``(0,)`` result, as in SciPy (in the same dtype as a non-empty one).
     """
     _check_same_ndim(f, g)
     dtype = fft_dtype(f, g)
