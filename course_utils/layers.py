@@ -66,8 +66,9 @@ def conv1x1_as_matmul(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
 class Conv2D(nn.Module):
     """A single-channel convolutional layer from scratch: ``corr2d(x, weight) + bias``.
 
-    ``weight``: ``(h, w)`` initialised uniformly in [0, 1) (as in the lecture), ``bias``: ``(1,)``
-    initialised to zero; both are learnable. Input ``(H, W)`` -> output ``(H - h + 1, W - w + 1)``.
+    ``weight``: ``(h, w)`` initialised uniformly in [0, 1) (simpler than PyTorch's scaled
+    uniform), ``bias``: ``(1,)`` initialised to zero; both are learnable.
+    Input ``(H, W)`` -> output ``(H - h + 1, W - w + 1)``.
     """
 
     def __init__(self, kernel_size):
@@ -102,7 +103,7 @@ def conv2d_operation_count(out_height: int, out_width: int, kernel_size, in_chan
                            out_channels: int) -> int:
     """Floating-point operations of a convolution: 2 (a multiply and an add) per weight per pixel.
 
-    ``2 * h_out * w_out * k_h * k_w * c_i * c_o``: the cost O(h w k^2 c_i c_o) of the lecture.
+    ``2 * h_out * w_out * k_h * k_w * c_i * c_o``: the usual estimate O(h w k^2 c_i c_o).
     """
     k_h, k_w = pair(kernel_size, "kernel_size")
     return 2 * out_height * out_width * k_h * k_w * in_channels * out_channels
@@ -173,8 +174,11 @@ def adaptive_pool1d(x: torch.Tensor, n_out: int, mode: str = "avg") -> torch.Ten
     return torch.stack([reduce(x[..., start:end]) for start, end in windows], dim=-1)
 
 
-def seed_rule_geometry(n_in: int, n_out: int) -> tuple[int, int, int]:
-    """The lecture's rule for adaptive pooling: ``(upsample factor, stride, kernel)``.
+def uniform_window_geometry(n_in: int, n_out: int) -> tuple[int, int, int]:
+    """One stride and one kernel for adaptive pooling: ``(upsample factor, stride, kernel)``.
+
+    The output-size formula of a pooling layer run backwards (a common rule of thumb, which
+    ``adaptive_pool_windows`` shows PyTorch does not follow).
 
     If ``n_out > n_in`` the input is first repeated ``ceil(n_out / n_in)`` times element-wise;
     then, with ``L`` the (upsampled) length, ``stride = floor((L - n_out) / n_out + 1)`` and
@@ -189,18 +193,23 @@ def seed_rule_geometry(n_in: int, n_out: int) -> tuple[int, int, int]:
     return factor, stride, kernel
 
 
-def seed_rule_pool1d(x: torch.Tensor, n_out: int, mode: str = "avg") -> torch.Tensor:
-    """Adaptive pooling over the last axis by the lecture's rule (see ``seed_rule_geometry``).
+def uniform_window_pool1d(x: torch.Tensor, n_out: int, mode: str = "avg") -> torch.Tensor:
+    """Adaptive pooling over the last axis with uniform windows (``uniform_window_geometry``).
 
     x: ``(..., n_in)`` -> ``(..., n_out)``. Agrees with PyTorch when ``n_in`` is a multiple of
     ``n_out`` and in some other cases, but not in general.
     """
     reduce = _reducer(mode, x)
-    factor, stride, kernel = seed_rule_geometry(x.shape[-1], n_out)
+    factor, stride, kernel = uniform_window_geometry(x.shape[-1], n_out)
     x = x.repeat_interleave(factor, dim=-1)
     return torch.stack(
         [reduce(x[..., i * stride : i * stride + kernel]) for i in range(n_out)], dim=-1
     )
+
+
+# The names these two had before (chapter 3 used them).
+seed_rule_geometry = uniform_window_geometry
+seed_rule_pool1d = uniform_window_pool1d
 
 
 def _reducer(mode: str, x: torch.Tensor):
