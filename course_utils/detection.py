@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from course_utils._checks import check_boxes, check_tensor, widen_boxes
+from course_utils._checks import check_boxes, check_tensor, pair, widen_boxes
 
 BOX_FORMATS = ("xyxy", "xywh", "cxcywh")
 
@@ -76,11 +76,11 @@ def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 def paired_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """IoU of matching rows: ``(N, 4)`` and ``(N, 4)`` xyxy -> ``(N,)`` (to score a localiser)."""
+    check_boxes(a, "a")
+    check_boxes(b, "b")
     if a.shape != b.shape:
         raise ValueError(f"paired_iou needs boxes of the same shape, got {tuple(a.shape)} "
                          f"and {tuple(b.shape)}")
-    check_boxes(a, "a")
-    check_boxes(b, "b")
     a, b = widen_boxes(a), widen_boxes(b)
     size = (torch.minimum(a[:, 2:], b[:, 2:]) - torch.maximum(a[:, :2], b[:, :2])).clamp(min=0)
     intersection = size[:, 0] * size[:, 1]
@@ -94,9 +94,7 @@ def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torc
     it with IoU above ``iou_threshold``; repeat. The same result as ``torchvision.ops.nms``.
     """
     check_boxes(boxes, "boxes")
-    check_tensor(scores, "scores", ndim=1)
-    if scores.shape != (len(boxes),):
-        raise ValueError(f"scores must have shape ({len(boxes)},), got {tuple(scores.shape)}")
+    _check_scores(scores, len(boxes))
     order = torch.argsort(scores, descending=True, stable=True)
     iou = box_iou(boxes[order], boxes[order])
     alive = torch.ones(len(order), dtype=torch.bool, device=boxes.device)
@@ -169,9 +167,8 @@ def roi_max_pool(features: torch.Tensor, rois: torch.Tensor, output_size: tuple[
     cells, split into an ``output_size = (h, w)`` grid of nearly equal bins, and each bin keeps
     its maximum: ``(K, C, h, w)``, the same size for every region. An empty bin gives 0.
     """
-    if rois.ndim != 2 or rois.shape[1] != 5:
-        raise ValueError(f"rois must have shape (K, 5), got {tuple(rois.shape)}")
-    out_h, out_w = output_size
+    _check_rois(features, rois)
+    out_h, out_w = pair(output_size, "output_size")
     height, width = features.shape[-2:]
     pooled = features.new_zeros(len(rois), features.shape[1], out_h, out_w)
     for k, (b, x1, y1, x2, y2) in enumerate(rois.tolist()):
@@ -191,6 +188,17 @@ def roi_max_pool(features: torch.Tensor, rois: torch.Tensor, output_size: tuple[
     return pooled
 
 
+def _check_rois(features, rois) -> None:
+    check_tensor(features, "features", ndim=4, shape_hint="(B, C, H, W)")
+    check_tensor(rois, "rois", ndim=2, shape_hint="(K, 5)")
+    if rois.shape[1] != 5:
+        raise ValueError(f"rois must have shape (K, 5), got {tuple(rois.shape)}")
+    index = rois[:, 0]
+    valid = (index >= 0) & (index < len(features)) & (index == index.round())
+    if not bool(valid.all()):
+        raise ValueError(f"the first column of rois must hold batch indices 0..{len(features) - 1}")
+
+
 # --- how good is a detector --------------------------------------------------------------------
 
 def match_detections(boxes: torch.Tensor, scores: torch.Tensor, truth: torch.Tensor,
@@ -202,6 +210,7 @@ def match_detections(boxes: torch.Tensor, scores: torch.Tensor, truth: torch.Ten
     when its best box was claimed already, it is a false positive (a duplicate counts as wrong).
     """
     check_boxes(boxes, "boxes")
+    _check_scores(scores, len(boxes))
     check_boxes(truth, "truth")
     hit = torch.zeros(len(boxes), dtype=torch.bool)
     if len(boxes) == 0 or len(truth) == 0:
@@ -319,6 +328,12 @@ def draw_boxes(ax, boxes: torch.Tensor, color: str = "tab:red", scores=None,
         if scores is not None:
             ax.text(x1 - 0.5, y1 - 1.0, f"{float(scores[k]):.2f}", color=color, fontsize=7,
                     va="bottom")
+
+
+def _check_scores(scores, n: int) -> None:
+    check_tensor(scores, "scores", ndim=1, shape_hint=f"of shape ({n},)")
+    if len(scores) != n:
+        raise ValueError(f"scores must have shape ({n},), one per box, got {tuple(scores.shape)}")
 
 
 __all__ = ["BOX_FORMATS", "box_convert", "box_area", "box_iou", "paired_iou", "nms",

@@ -383,3 +383,109 @@ def test_mask_scores_match_scikit_learn(data):
         jaccard_score(target, pred, zero_division=1.0))
     assert segmentation.dice_score(pred, target) == pytest.approx(
         f1_score(target, pred, zero_division=1.0))
+
+
+# --- more of the library's peer claims ----------------------------------------------------------
+
+@SETTINGS
+@given(data=st.data(), dtype=st.sampled_from([torch.int16, torch.int64, torch.float16,
+                                              torch.float32]))
+def test_paired_iou_is_the_diagonal_of_torchvision_box_iou(data, dtype):
+    n = data.draw(st.integers(0, 5))
+    a = data.draw(boxes_of(dtype, min_n=n, max_n=n))
+    b = data.draw(boxes_of(dtype, min_n=n, max_n=n))
+    torch.testing.assert_close(detection.paired_iou(a, b), tvo.box_iou(a, b).diagonal(),
+                               equal_nan=True)
+
+
+@SETTINGS
+@given(data=st.data(), dtype=st.sampled_from([torch.float32, torch.float64]),
+       output_size=st.sampled_from([1, 2, (2, 3)]), spatial_scale=st.sampled_from([1.0, 0.5]))
+def test_roi_max_pool_matches_torchvision_roi_pool(data, dtype, output_size, spatial_scale):
+    features = data.draw(arrays_of(dtype, 2, min_side=1, max_side=6))[None, None]
+    features = torch.cat([features, -features])  # a batch of two images
+    rois = []
+    for _ in range(data.draw(st.integers(0, 4))):
+        x1, y1 = data.draw(st.integers(0, 10)), data.draw(st.integers(0, 10))
+        x2, y2 = x1 + data.draw(st.integers(0, 6)), y1 + data.draw(st.integers(0, 6))
+        rois.append([data.draw(st.integers(0, 1)), x1, y1, x2, y2])
+    rois = torch.tensor(rois, dtype=dtype).reshape(-1, 5)
+    ours = detection.roi_max_pool(features, rois, output_size, spatial_scale)
+    theirs = tvo.roi_pool(features, rois, output_size, spatial_scale)
+    torch.testing.assert_close(ours, theirs)
+
+
+@SETTINGS
+@given(data=st.data())
+def test_multi_channel_correlation_matches_conv2d(data):
+    c_i, c_o = data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3))
+    dtype = data.draw(st.sampled_from([torch.int64, torch.float64]))
+    X = data.draw(arrays_of(dtype, 2, min_side=2, max_side=5))
+    X = torch.stack([X + c for c in range(c_i)])
+    K = torch.arange(c_o * c_i * 4, dtype=dtype).reshape(c_o, c_i, 2, 2) % 5 - 2
+    torch.testing.assert_close(layers.corr2d_multi_in_out(X, K), F.conv2d(X[None], K)[0])
+    K1 = K[:, :, :1, :1].contiguous()
+    torch.testing.assert_close(layers.conv1x1_as_matmul(X, K1), F.conv2d(X[None], K1)[0])
+
+
+@SETTINGS
+@given(data=st.data(), sigma=st.sampled_from([0.5, 1.0, 2.0]),
+       amount=st.sampled_from([0.5, 1.0, 3.0]))
+def test_unsharp_mask_matches_scikit_image(data, sigma, amount):
+    from skimage.filters import unsharp_mask
+
+    image = data.draw(grey_image(torch.float64))
+    expected = unsharp_mask(image.numpy(), radius=sigma, amount=amount, preserve_range=True)
+    np.testing.assert_allclose(filters.unsharp_mask(image, sigma, amount).numpy(), expected,
+                               atol=1e-9)
+
+
+@SETTINGS
+@given(data=st.data())
+def test_match_template_matches_scikit_image(data):
+    from skimage.feature import match_template
+
+    # whole grey levels: a window is flat or clearly not (a variance of 1e-15 next to levels of
+    # 36 is lost in rounding, and the course's version then scores 0 on purpose)
+    image = data.draw(arrays_of(torch.float64, 2, min_side=3, max_side=6))
+    h, w = data.draw(st.integers(1, image.shape[0])), data.draw(st.integers(1, image.shape[1]))
+    top, left = data.draw(st.integers(0, image.shape[0] - h)), data.draw(
+        st.integers(0, image.shape[1] - w))
+    template = image[top:top + h, left:left + w] * 2 + 1  # present, in another contrast
+    expected = match_template(image.numpy(), template.numpy())
+    np.testing.assert_allclose(filters.match_template(image, template).numpy(), expected,
+                               atol=1e-6)
+
+
+@SETTINGS
+@given(data=st.data(), k=st.integers(1, 3))
+def test_kmeans_matches_scikit_learn_from_the_same_start(data, k):
+    from sklearn.cluster import KMeans
+
+    n = data.draw(st.integers(k, 12))
+    points = np.array(data.draw(st.lists(st.integers(0, 50), min_size=n, max_size=n)),
+                      dtype=np.float64)[:, None]
+    distinct = np.unique(points)
+    if len(distinct) < k:
+        return  # k distinct starting centres are needed
+    init = distinct[:k, None]
+    labels, centres = segmentation.kmeans(points, k, init=init)
+    reference = KMeans(k, init=init, n_init=1, algorithm="lloyd").fit(points)
+    np.testing.assert_allclose(np.sort(centres.ravel()),
+                               np.sort(reference.cluster_centers_.ravel()), atol=1e-9)
+
+
+@SETTINGS
+@given(data=st.data(), kind=st.sampled_from(["uint8", "int32", "float32", "float64"]),
+       nbins=st.sampled_from([2, 16, 256]))
+def test_histogram_matches_scikit_image(data, kind, nbins):
+    from skimage.exposure import histogram
+
+    size = data.draw(st.integers(1, 30))
+    values = data.draw(st.lists(st.integers(0 if kind == "uint8" else -40, 200),
+                                min_size=size, max_size=size))
+    image = np.array(values).astype(kind).reshape(1, -1)
+    counts, centres = segmentation.histogram(image, nbins)
+    expected_counts, expected_centres = histogram(image, nbins, source_range="image")
+    np.testing.assert_array_equal(counts, expected_counts)
+    np.testing.assert_allclose(centres, expected_centres)
