@@ -60,6 +60,14 @@ def check_not_bool(x: torch.Tensor, name: str, what: str) -> None:
                         f"pass {name}.float() or {name}.to(torch.uint8)")
 
 
+def check_same_dtype(a: torch.Tensor, b: torch.Tensor, names: str) -> None:
+    """``a`` and ``b`` share a dtype (``F.conv2d`` and ``@`` refuse a mix too)."""
+    if a.dtype != b.dtype:
+        first, second = names.split(" and ")
+        raise TypeError(f"{names} must have the same dtype, got {a.dtype} and {b.dtype}: "
+                        f"pass {second}.to({first}.dtype)")
+
+
 def check_finite(x: torch.Tensor, name: str) -> None:
     """No NaN or infinity in ``x`` (for results that a single NaN would silently spoil)."""
     if x.is_floating_point() and not bool(torch.isfinite(x).all()):
@@ -72,6 +80,7 @@ def check_boxes(boxes, name: str) -> None:
     if boxes.shape[-1] != 4:
         raise ValueError(f"{name} must have shape (N, 4), got {tuple(boxes.shape)}")
     check_real(boxes, name)
+    check_not_bool(boxes, name, "a box")
 
 
 def widen_boxes(boxes: torch.Tensor) -> torch.Tensor:

@@ -18,7 +18,7 @@ import math
 import torch
 from torch.nn import functional as F
 
-from course_utils._checks import check_float, check_tensor
+from course_utils._checks import check_float, check_real, check_tensor
 from course_utils.conv import corr2d_fft
 
 BOUNDARY_MODES = ("reflect", "nearest", "mirror", "wrap", "constant")
@@ -60,6 +60,8 @@ def gaussian_kernel(sigma: float, radius: int | None = None,
 
 def _extend_indices(n: int, before: int, after: int, mode: str, device) -> torch.Tensor:
     """Indices into an axis of length ``n`` that extend it by ``before``/``after`` samples."""
+    if n == 0:
+        raise ValueError("an empty axis cannot be extended: pass an image with pixels")
     idx = torch.arange(-before, n + after, device=device)
     if mode == "nearest":  # a a a | a b c d | d d d
         return idx.clamp(0, n - 1)
@@ -193,6 +195,8 @@ def gradient_magnitude(image: torch.Tensor, operator: str = "sobel",
 
 def scale_to_255(image: torch.Tensor) -> torch.Tensor:
     """Rescale a non-negative map so that its maximum becomes 255 (for display as 8-bit)."""
+    check_tensor(image, "image", non_empty=True)
+    check_real(image, "image")
     peak = image.max()
     if float(peak) <= 0:
         raise ValueError("the map is zero everywhere (or negative): nothing to scale")
@@ -217,6 +221,8 @@ def frequency_response(kernel: torch.Tensor, size: int = 64) -> torch.Tensor:
     constant image (the sum of the weights), the corners the gain for the finest checkerboard.
     Frequencies run from -0.5 to just below 0.5 cycles per pixel (``frequency_axis``).
     """
+    check_tensor(kernel, "kernel")
+    check_real(kernel, "kernel")
     if kernel.ndim != 2 or max(kernel.shape) > size:
         raise ValueError(f"need a 2-D kernel no larger than {size}, got {tuple(kernel.shape)}")
     spectrum = torch.fft.fft2(kernel.to(torch.float64), s=(size, size))
@@ -252,8 +258,14 @@ def gaussian_noise(image: torch.Tensor, std: float, seed: int = 0) -> torch.Tens
 
 
 def psnr(estimate: torch.Tensor, reference: torch.Tensor, data_range: float = 1.0) -> float:
-    """Peak signal-to-noise ratio in dB, ``10 log10(range^2 / MSE)`` (higher is closer)."""
-    mse = float(((estimate - reference) ** 2).mean())
+    """Peak signal-to-noise ratio in dB, ``10 log10(range^2 / MSE)`` (higher is closer).
+
+    Computed in float64, so integer images work too (as in scikit-image).
+    """
+    for tensor, name in ((estimate, "estimate"), (reference, "reference")):
+        check_tensor(tensor, name, non_empty=True)
+        check_real(tensor, name)
+    mse = float(((estimate.double() - reference.double()) ** 2).mean())
     if mse == 0:
         return math.inf
     return 10 * math.log10(data_range**2 / mse)
@@ -265,6 +277,7 @@ def window_sums(image: torch.Tensor, h: int, w: int) -> torch.Tensor:
     Uses an integral image (cumulative sums along both axes), so the cost does not depend on
     the window size: each window sum is four look-ups.
     """
+    check_tensor(image, "image", ndim=2, shape_hint="(H, W)")
     integral = F.pad(image.cumsum(0).cumsum(1), (1, 0, 1, 0))
     return integral[h:, w:] - integral[:-h, w:] - integral[h:, :-w] + integral[:-h, :-w]
 

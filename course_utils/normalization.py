@@ -72,6 +72,7 @@ class BatchNorm(nn.Module):
         self.register_buffer("num_batches_tracked", torch.tensor(0, dtype=torch.long))
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
+        check_tensor(X, "X")
         if X.ndim in (2, 4) and X.shape[1] != self.weight.numel():
             raise ValueError(
                 f"BatchNorm({self.weight.numel()}) got {X.shape[1]} channels in input of shape "
@@ -104,7 +105,7 @@ def layer_norm(X: torch.Tensor, normalized_ndim: int, gamma: torch.Tensor | None
     check_float(X, "X", why="a mean and variance are real numbers")
     axes = tuple(range(X.ndim - normalized_ndim, X.ndim))
     mean = X.mean(dim=axes, keepdim=True)
-    var = X.var(dim=axes, unbiased=False, keepdim=True)
+    var = ((X - mean) ** 2).mean(dim=axes, keepdim=True)  # biased, as nn.LayerNorm
     Y = (X - mean) / torch.sqrt(var + eps)
     if gamma is not None:
         Y = Y * gamma
@@ -127,6 +128,7 @@ class LayerNorm(nn.Module):
         self.bias = nn.Parameter(torch.zeros(self.normalized_shape))
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
+        check_tensor(X, "X")
         if tuple(X.shape[-len(self.normalized_shape):]) != self.normalized_shape:
             raise ValueError(f"LayerNorm{self.normalized_shape} got input of shape "
                              f"{tuple(X.shape)}: its last dimensions must match")

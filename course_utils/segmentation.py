@@ -116,11 +116,7 @@ def kmeans(points, k: int, iterations: int = 100, seed: int = 0, init=None,
     scikit-learn measures it): give each point the label of its nearest centre, and move each
     centre to the mean of its points. A centre that loses all its points stays where it was.
     """
-    points = _as_numpy(points).astype(np.float64)
-    if points.ndim == 1:
-        points = points[:, None]
-    if points.ndim != 2 or len(points) == 0:
-        raise ValueError(f"points must be (N, D) with N > 0, got shape {points.shape}")
+    points = _as_points(points)
     if not 1 <= k <= len(points):
         raise ValueError(f"k must be between 1 and the number of points ({len(points)}), got {k}")
     if init is None:
@@ -142,6 +138,19 @@ def kmeans(points, k: int, iterations: int = 100, seed: int = 0, init=None,
         if shift <= scale:
             break
     return _nearest_centre(points, centres), centres
+
+
+def _as_points(points) -> np.ndarray:
+    """``(N, D)`` float64 points with ``N > 0`` (a 1-D input is N points of one feature)."""
+    points = _as_numpy(points)
+    if np.iscomplexobj(points):
+        raise TypeError("k-means needs real points; pass their .real and .imag as two features")
+    points = points.astype(np.float64)
+    if points.ndim == 1:
+        points = points[:, None]
+    if points.ndim != 2 or len(points) == 0:
+        raise ValueError(f"points must be (N, D) with N > 0, got shape {points.shape}")
+    return points
 
 
 def _nearest_centre(points: np.ndarray, centres: np.ndarray) -> np.ndarray:

@@ -160,3 +160,100 @@ def test_momentum_none_is_accepted_like_pytorch():
     layer = normalization.BatchNorm(2, momentum=None)
     layer(torch.randn(3, 2))
     assert "momentum=None" in repr(layer)
+
+
+# --- every public function: an odd input gives an answer or a clear refusal ----------------------
+
+def _odd_images():
+    base = torch.arange(1.0, 26.0).reshape(5, 5) % 7
+    odd = {str(dtype).removeprefix("torch."): base.to(dtype)
+           for dtype in (torch.int64, torch.uint8, torch.bool, torch.float16, torch.float64,
+                         torch.complex64)}
+    odd.update({"empty": torch.zeros(0, 5), "one pixel": torch.ones(1, 1),
+                "nan": torch.full((5, 5), float("nan")), "transposed": base.T,
+                "list": base.tolist()})
+    return odd
+
+
+def _first_row(X):
+    return X[0] if isinstance(X, torch.Tensor) and X.ndim == 2 and len(X) else X
+
+
+def _channels(X):
+    return X[None] if isinstance(X, torch.Tensor) else X
+
+
+IMAGE_FUNCTIONS = {
+    "corr2d": lambda X: conv.corr2d(X, torch.ones(2, 2)),
+    "corr2d_unfold": lambda X: conv.corr2d_unfold(X, torch.ones(1, 1)),
+    "corr2d_fft": lambda X: conv.corr2d_fft(X, torch.ones(2, 2)),
+    "pool2d max": lambda X: conv.pool2d(X, 2),
+    "pool2d avg": lambda X: conv.pool2d(X, 2, mode="avg"),
+    "filter2d": lambda X: filters.filter2d(X, torch.ones(3, 3)),
+    "pad2d": lambda X: filters.pad2d(X, 1, 1),
+    "gaussian_blur": lambda X: filters.gaussian_blur(X, 1.0),
+    "sobel": lambda X: filters.sobel(X, 0),
+    "gradient_magnitude": lambda X: filters.gradient_magnitude(X, "central"),
+    "unsharp_mask": lambda X: filters.unsharp_mask(X, 1.0),
+    "match_template": lambda X: filters.match_template(X, torch.ones(2, 2)),
+    "scale_to_255": filters.scale_to_255,
+    "window_sums": lambda X: filters.window_sums(X, 2, 2),
+    "frequency_response": filters.frequency_response,
+    "pass_type": filters.pass_type,
+    "psnr": lambda X: filters.psnr(X, X),
+    "fft_convolve": lambda X: signals.fft_convolve(X, X),
+    "conv1d_full": lambda X: signals.conv1d_full(_first_row(X), _first_row(X)),
+    "autocorrelation": lambda X: signals.autocorrelation(_first_row(X)),
+    "corr2d_multi_in": lambda X: layers.corr2d_multi_in(_channels(X), torch.ones(1, 2, 2)),
+    "conv1x1_as_matmul": lambda X: layers.conv1x1_as_matmul(_channels(X), torch.ones(2, 1, 1, 1)),
+    "adaptive_pool1d": lambda X: layers.adaptive_pool1d(X, 3),
+    "batch_norm": lambda X: normalization.batch_norm(X, torch.ones(5), torch.zeros(5),
+                                                     torch.zeros(5), torch.ones(5), True),
+    "BatchNorm": lambda X: normalization.BatchNorm(5)(X),
+    "layer_norm": lambda X: normalization.layer_norm(X, 1),
+    "LayerNorm": lambda X: normalization.LayerNorm(5)(X),
+    "histogram": segmentation.histogram,
+    "otsu_threshold_image": segmentation.otsu_threshold_image,
+    "kmeans": lambda X: segmentation.kmeans(X, 2),
+    "label_components": segmentation.label_components,
+    "iou_score": lambda X: segmentation.iou_score(X, X),
+}
+
+ODD_BOXES = {"int16": torch.tensor([[0, 0, 200, 200]], dtype=torch.int16),
+             "bool": torch.ones(2, 4, dtype=torch.bool),
+             "float16": torch.tensor([[0.0, 0.0, 900.0, 650.0]]).half(),
+             "empty": torch.zeros(0, 4), "nan": torch.full((1, 4), float("nan")),
+             "list": [[0, 0, 1, 1]], "three columns": torch.zeros(2, 3),
+             "complex": torch.zeros(1, 4, dtype=torch.complex64)}
+
+BOX_FUNCTIONS = {
+    "box_area": detection.box_area,
+    "box_iou": lambda b: detection.box_iou(b, b),
+    "paired_iou": lambda b: detection.paired_iou(b, b),
+    "box_convert": lambda b: detection.box_convert(b, "cxcywh", "xyxy"),
+    "nms": lambda b: detection.nms(b, torch.ones(len(b)), 0.5),
+    "match_detections": lambda b: detection.match_detections(b, torch.ones(len(b)), b),
+}
+
+
+@pytest.mark.parametrize("name", sorted(IMAGE_FUNCTIONS))
+def test_image_functions_answer_or_refuse_clearly(name):
+    """No input ends in an error from inside PyTorch (RuntimeError, AttributeError, ...)."""
+    for label, X in _odd_images().items():
+        try:
+            IMAGE_FUNCTIONS[name](X)
+        except (TypeError, ValueError) as error:
+            assert str(error) and "\n" not in str(error), (label, error)
+        except Exception as error:  # noqa: BLE001 - the point of the test
+            pytest.fail(f"{name} on a {label} input: {type(error).__name__}: {error}")
+
+
+@pytest.mark.parametrize("name", sorted(BOX_FUNCTIONS))
+def test_box_functions_answer_or_refuse_clearly(name):
+    for label, boxes in ODD_BOXES.items():
+        try:
+            BOX_FUNCTIONS[name](boxes)
+        except (TypeError, ValueError) as error:
+            assert str(error) and "\n" not in str(error), (label, error)
+        except Exception as error:  # noqa: BLE001 - the point of the test
+            pytest.fail(f"{name} on {label} boxes: {type(error).__name__}: {error}")
