@@ -95,7 +95,8 @@ def otsu_threshold(counts, bin_centers) -> float:
 def otsu_threshold_image(image, nbins: int = 256) -> float:
     """Otsu's threshold of an image: ``otsu_threshold(*histogram(image, nbins))``.
 
-    An image of one grey level has nothing to split: its threshold is that level.
+    An image of one grey level has nothing to split: its threshold is that level. A boolean
+    image is refused: it is already two classes (scikit-image returns a meaningless 1/512).
     """
     image = _grey_image(image)
     if image.size and image.min() == image.max():

@@ -105,11 +105,12 @@ def _check_same_ndim(f, g) -> None:
 
 
 def autocorrelation(x: torch.Tensor) -> torch.Tensor:
-    """Normalised autocorrelation of a 1-D signal for shifts ``0 .. n-1``.
+    """Normalised autocorrelation of a real 1-D signal for shifts ``0 .. n-1``.
 
-    x: ``(n,)`` -> ``(n,)``; the mean is removed first and the result divided by its value at
-    shift 0, so ``r[0] == 1`` and ``r[k]`` says how alike the signal is to itself ``k`` samples
-    later (1: identical, 0: unrelated, -1: opposite). Computed with the FFT (``O(n log n)``).
+    x: ``(n,)`` -> ``(n,)`` (float64 for an integer x); the mean is removed first and the
+    result divided by its value at shift 0, so ``r[0] == 1`` and ``r[k]`` says how alike the
+    signal is to itself ``k`` samples later (1: identical, 0: unrelated, -1: opposite).
+    Computed with the FFT (``O(n log n)``).
     """
     _check_1d("x", x)
     check_real(x, "x")
