@@ -7,10 +7,12 @@ import time
 
 import torch
 from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
 
 from course_utils.freezing import freeze_backbone, parameter_counts, parameter_groups
 from course_utils.heads import embed, head_name
-from course_utils.runtime import get_device
+from course_utils.runtime import get_device, seed_everything
+from course_utils.training import evaluate, fit
 
 STRATEGIES = ("frozen", "fine-tune", "scratch")
 
@@ -31,11 +33,6 @@ def train_strategy(strategy: str, model: nn.Module, train: tuple, test: tuple, s
     Returns ``{"strategy", "n_train", "test_acc", "trainable", "seconds"}``, the accuracy on
     ``test = (X, y)`` at the end.
     """
-    from torch.utils.data import DataLoader, TensorDataset
-
-    from course_utils.runtime import seed_everything
-    from course_utils.training import evaluate, fit
-
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}: use one of {', '.join(STRATEGIES)}")
     device = device or get_device()
