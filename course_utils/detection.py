@@ -114,8 +114,8 @@ def sliding_windows(image_size: tuple[int, int], window: tuple[int, int],
     Returns ``(N, 4)`` float32 with ``N = n_rows * n_cols`` and ``n_rows = (H - h) // s + 1``
     (the output-size formula of a convolution without padding), row by row.
     """
-    (height, width), (h, w) = image_size, window
-    sy, sx = (stride, stride) if isinstance(stride, int) else stride
+    (height, width), (h, w) = pair(image_size, "image_size"), pair(window, "window")
+    sy, sx = pair(stride, "stride")
     if not (0 < h <= height and 0 < w <= width and sy > 0 and sx > 0):
         raise ValueError(f"window {window} must fit in the image {image_size} and the stride "
                          f"{stride} must be positive")

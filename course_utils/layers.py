@@ -78,9 +78,7 @@ class Conv2D(nn.Module):
 
     def __init__(self, kernel_size):
         super().__init__()
-        if isinstance(kernel_size, int):
-            kernel_size = (kernel_size, kernel_size)
-        self.weight = nn.Parameter(torch.rand(tuple(kernel_size)))
+        self.weight = nn.Parameter(torch.rand(pair(kernel_size, "kernel_size")))
         self.bias = nn.Parameter(torch.zeros(1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
