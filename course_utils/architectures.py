@@ -21,6 +21,8 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from course_utils.training import count_parameters
+
 # (number of 3x3 convolutions, output channels) for each of VGG-11's five blocks.
 VGG11_ARCH = ((1, 64), (1, 128), (2, 256), (2, 512), (2, 512))
 # (output channels, kernel size, stride, padding) of NiN's three first blocks, as in the paper.
@@ -386,7 +388,7 @@ def layer_shapes(model: nn.Module, input_shape: Sequence[int],
     for name, layer in _summary_layers(model):
         def record(module, inputs, output, name=name):
             rows.append(LayerRow(name, type(module).__name__, tuple(output.shape),
-                                 sum(p.numel() for p in module.parameters())))
+                                 count_parameters(module)))
         handles.append(layer.register_forward_hook(record))
     was_training = model.training
     try:
@@ -409,7 +411,7 @@ def layer_summary(model: nn.Module, input_shape: Sequence[int],
     for row in rows:
         print(f"{row.name + ' ' + row.kind:<{width}}  {str(row.output_shape):<22}"
               f"{row.parameters:>12,}")
-    total = sum(p.numel() for p in model.parameters())
+    total = count_parameters(model)
     print(f"{'total':<{width}}  {'':<22}{total:>12,}")
 
 

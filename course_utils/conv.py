@@ -9,18 +9,21 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
+from course_utils._checks import check_float, check_not_bool, check_real, check_tensor, pair
 from course_utils.signals import fft_convolve
 
 
-def _pair(value, name: str) -> tuple[int, int]:
-    """``3 -> (3, 3)``; ``(3, 5) -> (3, 5)``."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value, value
-    if isinstance(value, (tuple, list)) and len(value) == 2 and all(
-        isinstance(v, int) and not isinstance(v, bool) for v in value
-    ):
-        return int(value[0]), int(value[1])
-    raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
+def _check_image_and_kernel(X, K, name: str, floats: str = "") -> None:
+    """Two non-empty 2-D tensors, the kernel no larger than the image (as ``F.conv2d`` needs);
+    with ``floats`` (the reason) both must be floating point."""
+    for tensor, label in ((X, "X"), (K, "K")):
+        check_tensor(tensor, f"{name}'s {label}", ndim=2, non_empty=True)
+        check_not_bool(tensor, label, "a cross-correlation")
+        check_real(tensor, label)
+        if floats:
+            check_float(tensor, label, why=floats)
+    if K.shape[0] > X.shape[0] or K.shape[1] > X.shape[1]:
+        raise ValueError(f"kernel {tuple(K.shape)} is larger than the input {tuple(X.shape)}")
 
 
 def corr2d(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
@@ -29,12 +32,9 @@ def corr2d(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
     X: ``(H, W)``, K: ``(h, w)`` -> ``(H - h + 1, W - w + 1)``, where
     ``Y[i, j] = sum(X[i:i+h, j:j+w] * K)``. Works on any device and keeps gradients.
     """
-    if X.ndim != 2 or K.ndim != 2:
-        raise ValueError(f"corr2d needs two 2-D tensors, got {tuple(X.shape)} and {tuple(K.shape)}")
+    _check_image_and_kernel(X, K, "corr2d")
     h, w = K.shape
     out_h, out_w = X.shape[0] - h + 1, X.shape[1] - w + 1
-    if out_h < 1 or out_w < 1:
-        raise ValueError(f"kernel {tuple(K.shape)} is larger than the input {tuple(X.shape)}")
     dtype = torch.promote_types(X.dtype, K.dtype)
     Y = torch.zeros((out_h, out_w), dtype=dtype, device=X.device)
     for i in range(out_h):
@@ -76,19 +76,17 @@ def pool2d(
 
     X: ``(H, W)``; ``pool_size``, ``stride`` and ``padding`` are ints or ``(h, w)`` pairs;
     ``stride`` defaults to the window (non-overlapping windows, as in PyTorch). Max pooling pads
-    with -inf (padding never wins); average pooling pads with zeros that count in the mean
-    (PyTorch's ``count_include_pad=True``). Returns ``(H_out, W_out)``.
+    with -inf or the smallest integer (padding never wins); average pooling needs a float X and
+    pads with zeros that count in the mean (``count_include_pad=True``). Returns
+    ``(H_out, W_out)``.
     """
-    if X.ndim != 2:
-        raise ValueError(f"pool2d needs a 2-D tensor, got shape {tuple(X.shape)}")
-    if mode not in ("max", "avg"):
-        raise ValueError(f"mode must be 'max' or 'avg', got {mode!r}")
-    p_h, p_w = _pair(pool_size, "pool_size")
-    s_h, s_w = _pair(pool_size if stride is None else stride, "stride")
-    pad_h, pad_w = _pair(padding, "padding")
+    _check_pooling_input(X, mode)
+    p_h, p_w = pair(pool_size, "pool_size")
+    s_h, s_w = pair(pool_size if stride is None else stride, "stride")
+    pad_h, pad_w = pair(padding, "padding")
     if pad_h > p_h // 2 or pad_w > p_w // 2:
         raise ValueError("padding may be at most half of the window, as in PyTorch")
-    fill = float("-inf") if mode == "max" else 0.0
+    fill = _lowest(X.dtype) if mode == "max" else 0
     padded = torch.full(
         (X.shape[0] + 2 * pad_h, X.shape[1] + 2 * pad_w), fill, dtype=X.dtype, device=X.device
     )
@@ -103,22 +101,33 @@ def pool2d(
     return Y
 
 
+def _check_pooling_input(X, mode: str) -> None:
+    check_tensor(X, "X", ndim=2, shape_hint="(H, W)", non_empty=True)
+    if mode not in ("max", "avg"):
+        raise ValueError(f"mode must be 'max' or 'avg', got {mode!r}")
+    check_not_bool(X, "X", f"{mode} pooling")
+    check_real(X, "X")
+    if mode == "avg":
+        check_float(X, "X", why="an integer mean would be rounded")
+
+
+def _lowest(dtype: torch.dtype):
+    """The padding value that never wins a maximum: -inf, or the smallest integer."""
+    return float("-inf") if dtype.is_floating_point else torch.iinfo(dtype).min
+
+
 def corr2d_unfold(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
     """``corr2d`` as one matrix product (im2col): the same numbers, no Python loop.
 
     ``F.unfold`` copies every ``h x w`` window of X into a column, giving a
     ``(h*w, L)`` matrix for the ``L = out_h * out_w`` positions; the flattened kernel
     ``(1, h*w)`` times that matrix is every window's weighted sum at once.
-    X: ``(H, W)``, K: ``(h, w)`` -> ``(H - h + 1, W - w + 1)``.
+    X: ``(H, W)``, K: ``(h, w)`` float -> ``(H - h + 1, W - w + 1)``.
     """
-    if X.ndim != 2 or K.ndim != 2:
-        raise ValueError(f"corr2d_unfold needs two 2-D tensors, got {tuple(X.shape)} and "
-                         f"{tuple(K.shape)}")
+    _check_image_and_kernel(X, K, "corr2d_unfold", floats="F.unfold has no integer version")
+    dtype = torch.promote_types(X.dtype, K.dtype)
     h, w = K.shape
     out_h, out_w = X.shape[0] - h + 1, X.shape[1] - w + 1
-    if out_h < 1 or out_w < 1:
-        raise ValueError(f"kernel {tuple(K.shape)} is larger than the input {tuple(X.shape)}")
-    dtype = torch.promote_types(X.dtype, K.dtype)
     columns = F.unfold(X.to(dtype)[None, None], kernel_size=(h, w))[0]  # (h*w, L)
     return (K.to(dtype).reshape(1, h * w) @ columns).reshape(out_h, out_w)
 
@@ -128,13 +137,9 @@ def corr2d_fft(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
 
     Cross-correlation is convolution with the flipped kernel; the full FFT convolution
     ``(H + h - 1, W + w - 1)`` is cropped to the positions where the kernel fits inside X.
-    X: ``(H, W)``, K: ``(h, w)`` -> ``(H - h + 1, W - w + 1)``.
+    X: ``(H, W)``, K: ``(h, w)`` -> ``(H - h + 1, W - w + 1)`` in ``fft_convolve``'s dtype.
     """
-    if X.ndim != 2 or K.ndim != 2:
-        raise ValueError(f"corr2d_fft needs two 2-D tensors, got {tuple(X.shape)} and "
-                         f"{tuple(K.shape)}")
+    _check_image_and_kernel(X, K, "corr2d_fft")
     h, w = K.shape
-    if X.shape[0] < h or X.shape[1] < w:
-        raise ValueError(f"kernel {tuple(K.shape)} is larger than the input {tuple(X.shape)}")
     full = fft_convolve(X, K.flip(0, 1))
     return full[h - 1 : X.shape[0], w - 1 : X.shape[1]]

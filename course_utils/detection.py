@@ -9,6 +9,8 @@ A box is a row of four numbers in one of three formats (torchvision's names):
 ``x`` runs along columns and ``y`` down rows, in pixel-edge coordinates (pixel ``(r, c)`` covers
 ``[c, c+1) x [r, r+1)``). Functions take ``(N, 4)`` tensors and agree with ``torchvision.ops``
 (``box_convert``, ``box_area``, ``box_iou``, ``nms``) on the same inputs; the tests check that.
+Like torchvision, areas and overlaps are computed in at least float32 or int32
+(``_checks.widen_boxes``): a float16 or int16 area overflows long before a box is large.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+
+from course_utils._checks import check_boxes, check_tensor, pair, widen_boxes
 
 BOX_FORMATS = ("xyxy", "xywh", "cxcywh")
 
@@ -31,7 +35,7 @@ def box_convert(boxes: torch.Tensor, in_fmt: str, out_fmt: str) -> torch.Tensor:
     for fmt in (in_fmt, out_fmt):
         if fmt not in BOX_FORMATS:
             raise ValueError(f"unknown box format {fmt!r}: use one of {BOX_FORMATS}")
-    _check_boxes(boxes, "boxes")
+    check_boxes(boxes, "boxes")
     a, b, c, d = boxes.unbind(-1)
     if in_fmt == "xywh":                      # (x, y, w, h) -> corners
         a, b, c, d = a, b, a + c, b + d
@@ -46,7 +50,8 @@ def box_convert(boxes: torch.Tensor, in_fmt: str, out_fmt: str) -> torch.Tensor:
 
 def box_area(boxes: torch.Tensor) -> torch.Tensor:
     """``(N,)`` areas ``(x2 - x1) * (y2 - y1)`` of ``(N, 4)`` xyxy boxes."""
-    _check_boxes(boxes, "boxes")
+    check_boxes(boxes, "boxes")
+    boxes = widen_boxes(boxes)  # an int16 or float16 area overflows
     return (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
 
 
@@ -58,10 +63,9 @@ def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     The intersection of two boxes is the box between the larger top-left corner and the smaller
     bottom-right corner, empty (width or height clamped to 0) when they do not overlap.
     """
-    _check_boxes(a, "a")
-    _check_boxes(b, "b")
-    if not a.is_floating_point():
-        a, b = a.float(), b.float()
+    check_boxes(a, "a")
+    check_boxes(b, "b")
+    a, b = widen_boxes(a), widen_boxes(b)
     top_left = torch.maximum(a[:, None, :2], b[None, :, :2])          # (N, M, 2)
     bottom_right = torch.minimum(a[:, None, 2:], b[None, :, 2:])      # (N, M, 2)
     size = (bottom_right - top_left).clamp(min=0)
@@ -72,12 +76,12 @@ def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 def paired_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """IoU of matching rows: ``(N, 4)`` and ``(N, 4)`` xyxy -> ``(N,)`` (to score a localiser)."""
+    check_boxes(a, "a")
+    check_boxes(b, "b")
     if a.shape != b.shape:
         raise ValueError(f"paired_iou needs boxes of the same shape, got {tuple(a.shape)} "
                          f"and {tuple(b.shape)}")
-    _check_boxes(a, "a")
-    if not a.is_floating_point():
-        a, b = a.float(), b.float()
+    a, b = widen_boxes(a), widen_boxes(b)
     size = (torch.minimum(a[:, 2:], b[:, 2:]) - torch.maximum(a[:, :2], b[:, :2])).clamp(min=0)
     intersection = size[:, 0] * size[:, 1]
     return intersection / (box_area(a) + box_area(b) - intersection)
@@ -89,9 +93,8 @@ def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torc
     Greedy: take the best-scoring box left, keep it, and drop every remaining box that overlaps
     it with IoU above ``iou_threshold``; repeat. The same result as ``torchvision.ops.nms``.
     """
-    _check_boxes(boxes, "boxes")
-    if scores.shape != (len(boxes),):
-        raise ValueError(f"scores must have shape ({len(boxes)},), got {tuple(scores.shape)}")
+    check_boxes(boxes, "boxes")
+    _check_scores(scores, len(boxes))
     order = torch.argsort(scores, descending=True, stable=True)
     iou = box_iou(boxes[order], boxes[order])
     alive = torch.ones(len(order), dtype=torch.bool, device=boxes.device)
@@ -111,8 +114,8 @@ def sliding_windows(image_size: tuple[int, int], window: tuple[int, int],
     Returns ``(N, 4)`` float32 with ``N = n_rows * n_cols`` and ``n_rows = (H - h) // s + 1``
     (the output-size formula of a convolution without padding), row by row.
     """
-    (height, width), (h, w) = image_size, window
-    sy, sx = (stride, stride) if isinstance(stride, int) else stride
+    (height, width), (h, w) = pair(image_size, "image_size"), pair(window, "window")
+    sy, sx = pair(stride, "stride")
     if not (0 < h <= height and 0 < w <= width and sy > 0 and sx > 0):
         raise ValueError(f"window {window} must fit in the image {image_size} and the stride "
                          f"{stride} must be positive")
@@ -164,9 +167,8 @@ def roi_max_pool(features: torch.Tensor, rois: torch.Tensor, output_size: tuple[
     cells, split into an ``output_size = (h, w)`` grid of nearly equal bins, and each bin keeps
     its maximum: ``(K, C, h, w)``, the same size for every region. An empty bin gives 0.
     """
-    if rois.ndim != 2 or rois.shape[1] != 5:
-        raise ValueError(f"rois must have shape (K, 5), got {tuple(rois.shape)}")
-    out_h, out_w = output_size
+    _check_rois(features, rois)
+    out_h, out_w = pair(output_size, "output_size")
     height, width = features.shape[-2:]
     pooled = features.new_zeros(len(rois), features.shape[1], out_h, out_w)
     for k, (b, x1, y1, x2, y2) in enumerate(rois.tolist()):
@@ -186,6 +188,17 @@ def roi_max_pool(features: torch.Tensor, rois: torch.Tensor, output_size: tuple[
     return pooled
 
 
+def _check_rois(features, rois) -> None:
+    check_tensor(features, "features", ndim=4, shape_hint="(B, C, H, W)")
+    check_tensor(rois, "rois", ndim=2, shape_hint="(K, 5)")
+    if rois.shape[1] != 5:
+        raise ValueError(f"rois must have shape (K, 5), got {tuple(rois.shape)}")
+    index = rois[:, 0]
+    valid = (index >= 0) & (index < len(features)) & (index == index.round())
+    if not bool(valid.all()):
+        raise ValueError(f"the first column of rois must hold batch indices 0..{len(features) - 1}")
+
+
 # --- how good is a detector --------------------------------------------------------------------
 
 def match_detections(boxes: torch.Tensor, scores: torch.Tensor, truth: torch.Tensor,
@@ -196,8 +209,9 @@ def match_detections(boxes: torch.Tensor, scores: torch.Tensor, truth: torch.Ten
     overlaps most, if that IoU is at least ``iou_threshold`` (a true positive); otherwise, or
     when its best box was claimed already, it is a false positive (a duplicate counts as wrong).
     """
-    _check_boxes(boxes, "boxes")
-    _check_boxes(truth, "truth")
+    check_boxes(boxes, "boxes")
+    _check_scores(scores, len(boxes))
+    check_boxes(truth, "truth")
     hit = torch.zeros(len(boxes), dtype=torch.bool)
     if len(boxes) == 0 or len(truth) == 0:
         return hit
@@ -214,12 +228,32 @@ def match_detections(boxes: torch.Tensor, scores: torch.Tensor, truth: torch.Ten
 def precision_recall(scores: torch.Tensor, hit: torch.Tensor,
                      n_positives: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Precision and recall ``(K,)`` float64 after each of K detections, by decreasing score."""
-    order = torch.argsort(torch.as_tensor(scores).cpu(), descending=True, stable=True)
-    hits = torch.as_tensor(hit).cpu()[order].double()
-    true_positives = hits.cumsum(0)
+    _, hits = _rank(scores, hit, n_positives)
+    true_positives = hits.double().cumsum(0)
     precision = true_positives / torch.arange(1, len(hits) + 1, dtype=torch.float64)
     recall = true_positives / max(n_positives, 1)
     return precision, recall
+
+
+def _rank(scores, hit, n_positives: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Scores and hits sorted by decreasing score (ties keep their order, as in pycocotools)."""
+    scores, hit = torch.as_tensor(scores).detach().cpu(), torch.as_tensor(hit).cpu()
+    if scores.ndim != 1 or hit.shape != scores.shape:
+        raise ValueError(f"scores and hit must be 1-D and equally long, got shapes "
+                         f"{tuple(scores.shape)} and {tuple(hit.shape)}")
+    if scores.is_floating_point() and bool(scores.isnan().any()):
+        raise ValueError("scores contain NaN, which cannot be ranked: drop those detections")
+    if int(hit.sum()) > max(n_positives, 0):
+        raise ValueError(f"hit counts {int(hit.sum())} true positives but n_positives is "
+                         f"{n_positives}: a true object can be found only once")
+    order = torch.argsort(scores, descending=True, stable=True)
+    return scores[order], hit[order]
+
+
+def _last_of_each_tie(ranked_scores: torch.Tensor) -> torch.Tensor:
+    """Indices of the last detection of each run of equal scores in a sorted list."""
+    changes = torch.nonzero(ranked_scores[1:] != ranked_scores[:-1]).flatten()
+    return torch.cat([changes, torch.tensor([len(ranked_scores) - 1])])
 
 
 def average_precision(scores: torch.Tensor, hit: torch.Tensor, n_positives: int,
@@ -231,7 +265,8 @@ def average_precision(scores: torch.Tensor, hit: torch.Tensor, n_positives: int,
     ``AP = sum over hits of (recall step) * precision``. With ``interpolated=True`` (PASCAL VOC
     since 2010, and COCO) each precision is first replaced by the best precision at any higher
     recall, which removes the curve's zig-zag; ``interpolated=False`` is scikit-learn's
-    ``average_precision_score`` rule. ``recall_points=101`` is COCO's rule instead: the mean of
+    ``average_precision_score`` rule, where tied scores are one threshold (the curve is read
+    after the last of them). ``recall_points=101`` is COCO's rule instead: the mean of
     the interpolated precision at recall 0, 0.01, ..., 1 (0 beyond the highest recall reached).
     Returns 0.0 when there is no true object.
     """
@@ -240,6 +275,9 @@ def average_precision(scores: torch.Tensor, hit: torch.Tensor, n_positives: int,
     precision, recall = precision_recall(scores, hit, n_positives)
     if len(precision) == 0:
         return 0.0
+    if not interpolated and recall_points is None:  # scikit-learn: a tie is one threshold
+        ties_end = _last_of_each_tie(_rank(scores, hit, n_positives)[0])
+        precision, recall = precision[ties_end], recall[ties_end]
     if interpolated:   # running maximum from the right: the precision envelope
         precision = precision.flip(0).cummax(0).values.flip(0)
     if recall_points is not None:
@@ -292,12 +330,10 @@ def draw_boxes(ax, boxes: torch.Tensor, color: str = "tab:red", scores=None,
                     va="bottom")
 
 
-def _check_boxes(boxes, name: str) -> None:
-    if not isinstance(boxes, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of shape (N, 4), got "
-                        f"{type(boxes).__name__}")
-    if boxes.ndim != 2 or boxes.shape[-1] != 4:
-        raise ValueError(f"{name} must have shape (N, 4), got {tuple(boxes.shape)}")
+def _check_scores(scores, n: int) -> None:
+    check_tensor(scores, "scores", ndim=1, shape_hint=f"of shape ({n},)")
+    if len(scores) != n:
+        raise ValueError(f"scores must have shape ({n},), one per box, got {tuple(scores.shape)}")
 
 
 __all__ = ["BOX_FORMATS", "box_convert", "box_area", "box_iou", "paired_iou", "nms",

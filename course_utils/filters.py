@@ -5,8 +5,10 @@ the image's border extended the way SciPy's ``scipy.ndimage`` does it, so that t
 match ``scipy.ndimage.gaussian_filter``, ``scipy.ndimage.sobel`` and
 ``skimage.filters.unsharp_mask`` number for number (the tests check this).
 
-Images are float tensors ``(H, W)`` on any device; kernels are ``(h, w)`` with odd sides, centred
-on the middle tap.
+Images are float tensors ``(H, W)`` on any device (an integer image is refused: SciPy keeps its
+dtype and wraps negative derivatives around, so convert it with ``image.float()``); an empty
+image gives an empty result, as in SciPy. Kernels are ``(h, w)`` with odd sides, centred on the
+middle tap.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import math
 import torch
 from torch.nn import functional as F
 
+from course_utils._checks import check_float, check_real, check_tensor
 from course_utils.conv import corr2d_fft
 
 BOUNDARY_MODES = ("reflect", "nearest", "mirror", "wrap", "constant")
@@ -57,6 +60,8 @@ def gaussian_kernel(sigma: float, radius: int | None = None,
 
 def _extend_indices(n: int, before: int, after: int, mode: str, device) -> torch.Tensor:
     """Indices into an axis of length ``n`` that extend it by ``before``/``after`` samples."""
+    if n == 0:
+        raise ValueError("an empty axis cannot be extended: pass an image with pixels")
     idx = torch.arange(-before, n + after, device=device)
     if mode == "nearest":  # a a a | a b c d | d d d
         return idx.clamp(0, n - 1)
@@ -73,14 +78,19 @@ def _extend_indices(n: int, before: int, after: int, mode: str, device) -> torch
     raise ValueError(f"unknown boundary mode {mode!r}; use one of {BOUNDARY_MODES}")
 
 
+def _check_image(image) -> None:
+    """``image`` is a 2-D float tensor (checked before any kernel takes its dtype)."""
+    check_tensor(image, "image", ndim=2, shape_hint="(H, W)")
+    check_float(image, "image", why="integer filtering would wrap around or round")
+
+
 def pad2d(image: torch.Tensor, pad_h: int, pad_w: int, mode: str = "reflect") -> torch.Tensor:
     """Extend an ``(H, W)`` image by ``pad_h`` rows and ``pad_w`` columns on each side.
 
     ``mode`` names SciPy's boundary modes: ``reflect`` (scipy's default), ``nearest``,
     ``mirror``, ``wrap`` or ``constant`` (zeros). Returns ``(H + 2 pad_h, W + 2 pad_w)``.
     """
-    if image.ndim != 2:
-        raise ValueError(f"expected a 2-D image (H, W), got shape {tuple(image.shape)}")
+    check_tensor(image, "image", ndim=2, shape_hint="(H, W)")
     if mode == "constant":
         return F.pad(image, (pad_w, pad_w, pad_h, pad_h))
     rows = _extend_indices(image.shape[0], pad_h, pad_h, mode, image.device)
@@ -97,8 +107,9 @@ def filter2d(image: torch.Tensor, kernel: torch.Tensor, mode: str = "reflect") -
     """
     if kernel.ndim != 2 or kernel.shape[0] % 2 == 0 or kernel.shape[1] % 2 == 0:
         raise ValueError(f"kernel must be 2-D with odd sides, got shape {tuple(kernel.shape)}")
-    if not image.is_floating_point():
-        raise TypeError(f"image must be a float tensor, got {image.dtype}: convert it first")
+    _check_image(image)
+    if image.numel() == 0:  # nothing to filter (SciPy returns the empty image too)
+        return image.clone()
     padded = pad2d(image, kernel.shape[0] // 2, kernel.shape[1] // 2, mode)
     weight = kernel.to(dtype=image.dtype, device=image.device)[None, None]
     return F.conv2d(padded[None, None], weight)[0, 0]
@@ -115,8 +126,9 @@ def separable_filter(image: torch.Tensor, column: torch.Tensor, row: torch.Tenso
     """
     if column.ndim != 1 or row.ndim != 1 or column.numel() % 2 == 0 or row.numel() % 2 == 0:
         raise ValueError("column and row must be 1-D kernels of odd length")
-    if not image.is_floating_point():
-        raise TypeError(f"image must be a float tensor, got {image.dtype}: convert it first")
+    _check_image(image)
+    if image.numel() == 0:  # nothing to filter (SciPy returns the empty image too)
+        return image.clone()
     padded = pad2d(image, column.numel() // 2, row.numel() // 2, mode)[None, None]
     column = column.to(dtype=image.dtype, device=image.device).reshape(1, 1, -1, 1)
     row = row.to(dtype=image.dtype, device=image.device).reshape(1, 1, 1, -1)
@@ -129,6 +141,7 @@ def gaussian_blur(image: torch.Tensor, sigma: float, radius: int | None = None,
 
     image: float ``(H, W)`` -> ``(H, W)``; the kernel is ``gaussian_kernel1d(sigma, radius)``.
     """
+    _check_image(image)
     g = gaussian_kernel1d(sigma, radius, dtype=image.dtype, device=image.device)
     return separable_filter(image, g, g, mode)
 
@@ -154,6 +167,7 @@ def sobel(image: torch.Tensor, axis: int, mode: str = "reflect") -> torch.Tensor
     """
     if axis not in (0, 1):
         raise ValueError(f"axis must be 0 or 1 for a 2-D image, got {axis!r}")
+    _check_image(image)
     derivative = torch.tensor(CENTRAL_DIFFERENCE_1D, dtype=image.dtype, device=image.device)
     smooth = torch.tensor(SMOOTH_1D, dtype=image.dtype, device=image.device)
     if axis == 0:
@@ -168,6 +182,7 @@ def gradient_magnitude(image: torch.Tensor, operator: str = "sobel",
     ``operator`` is ``"sobel"`` (smoothed derivative) or ``"central"`` (the bare ``[-1, 0, 1]``
     differences and their transpose). image: float ``(H, W)`` -> ``(H, W)``, non-negative.
     """
+    _check_image(image)
     if operator == "sobel":
         d0, d1 = sobel(image, 0, mode), sobel(image, 1, mode)
     elif operator == "central":
@@ -180,6 +195,8 @@ def gradient_magnitude(image: torch.Tensor, operator: str = "sobel",
 
 def scale_to_255(image: torch.Tensor) -> torch.Tensor:
     """Rescale a non-negative map so that its maximum becomes 255 (for display as 8-bit)."""
+    check_tensor(image, "image", non_empty=True)
+    check_real(image, "image")
     peak = image.max()
     if float(peak) <= 0:
         raise ValueError("the map is zero everywhere (or negative): nothing to scale")
@@ -204,6 +221,8 @@ def frequency_response(kernel: torch.Tensor, size: int = 64) -> torch.Tensor:
     constant image (the sum of the weights), the corners the gain for the finest checkerboard.
     Frequencies run from -0.5 to just below 0.5 cycles per pixel (``frequency_axis``).
     """
+    check_tensor(kernel, "kernel")
+    check_real(kernel, "kernel")
     if kernel.ndim != 2 or max(kernel.shape) > size:
         raise ValueError(f"need a 2-D kernel no larger than {size}, got {tuple(kernel.shape)}")
     spectrum = torch.fft.fft2(kernel.to(torch.float64), s=(size, size))
@@ -239,8 +258,14 @@ def gaussian_noise(image: torch.Tensor, std: float, seed: int = 0) -> torch.Tens
 
 
 def psnr(estimate: torch.Tensor, reference: torch.Tensor, data_range: float = 1.0) -> float:
-    """Peak signal-to-noise ratio in dB, ``10 log10(range^2 / MSE)`` (higher is closer)."""
-    mse = float(((estimate - reference) ** 2).mean())
+    """Peak signal-to-noise ratio in dB, ``10 log10(range^2 / MSE)`` (higher is closer).
+
+    Computed in float64, so integer images work too (as in scikit-image).
+    """
+    for tensor, name in ((estimate, "estimate"), (reference, "reference")):
+        check_tensor(tensor, name, non_empty=True)
+        check_real(tensor, name)
+    mse = float(((estimate.double() - reference.double()) ** 2).mean())
     if mse == 0:
         return math.inf
     return 10 * math.log10(data_range**2 / mse)
@@ -252,6 +277,7 @@ def window_sums(image: torch.Tensor, h: int, w: int) -> torch.Tensor:
     Uses an integral image (cumulative sums along both axes), so the cost does not depend on
     the window size: each window sum is four look-ups.
     """
+    check_tensor(image, "image", ndim=2, shape_hint="(H, W)")
     integral = F.pad(image.cumsum(0).cumsum(1), (1, 0, 1, 0))
     return integral[h:, w:] - integral[:-h, w:] - integral[h:, :-w] + integral[:-h, :-w]
 
@@ -266,8 +292,8 @@ def match_template(image: torch.Tensor, template: torch.Tensor) -> torch.Tensor:
     Flat windows (zero variance) score 0. The correlation runs through the FFT and the window
     statistics through integral images, so large templates cost little. Use float64.
     """
-    if image.ndim != 2 or template.ndim != 2:
-        raise ValueError("match_template needs a 2-D image and a 2-D template")
+    _check_image(image)
+    check_tensor(template, "template", ndim=2, shape_hint="(h, w)", non_empty=True)
     if template.shape[0] > image.shape[0] or template.shape[1] > image.shape[1]:
         raise ValueError(f"template {tuple(template.shape)} is larger than the image "
                          f"{tuple(image.shape)}")

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
+from course_utils._checks import check_float, check_not_bool, check_same_dtype, check_tensor, pair
 from course_utils.conv import conv_output_size, corr2d
 
 # --- channels -----------------------------------------------------------------------------------
@@ -26,9 +27,11 @@ def corr2d_multi_in(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
     X: ``(c_i, H, W)``, K: ``(c_i, h, w)`` -> ``(H - h + 1, W - w + 1)``: each input channel is
     cross-correlated with its own kernel slice and the results are added.
     """
-    if X.ndim != 3 or K.ndim != 3 or X.shape[0] != K.shape[0]:
+    check_tensor(X, "X")
+    check_tensor(K, "K")
+    if X.ndim != 3 or K.ndim != 3 or X.shape[0] != K.shape[0] or X.shape[0] == 0:
         raise ValueError(
-            f"corr2d_multi_in needs X (c_i, H, W) and K (c_i, h, w) with the same c_i, "
+            f"corr2d_multi_in needs X (c_i, H, W) and K (c_i, h, w) with the same c_i >= 1, "
             f"got {tuple(X.shape)} and {tuple(K.shape)}"
         )
     return sum(corr2d(x, k) for x, k in zip(X, K, strict=True))
@@ -51,11 +54,14 @@ def conv1x1_as_matmul(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
     X: ``(c_i, H, W)``, K: ``(c_o, c_i, 1, 1)`` -> ``(c_o, H, W)``. The pixels become the
     columns of a ``(c_i, H*W)`` matrix, and ``K`` a ``(c_o, c_i)`` weight matrix.
     """
+    check_tensor(X, "X")
+    check_tensor(K, "K")
     if X.ndim != 3 or K.ndim != 4 or K.shape[2:] != (1, 1) or K.shape[1] != X.shape[0]:
         raise ValueError(
             f"conv1x1_as_matmul needs X (c_i, H, W) and K (c_o, c_i, 1, 1), "
             f"got {tuple(X.shape)} and {tuple(K.shape)}"
         )
+    check_same_dtype(X, K, "X and K")
     c_i, h, w = X.shape
     c_o = K.shape[0]
     Y = K.reshape(c_o, c_i) @ X.reshape(c_i, h * w)
@@ -65,15 +71,14 @@ def conv1x1_as_matmul(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
 class Conv2D(nn.Module):
     """A single-channel convolutional layer from scratch: ``corr2d(x, weight) + bias``.
 
-    ``weight``: ``(h, w)`` initialised uniformly in [0, 1) (as in the lecture), ``bias``: ``(1,)``
-    initialised to zero; both are learnable. Input ``(H, W)`` -> output ``(H - h + 1, W - w + 1)``.
+    ``weight``: ``(h, w)`` initialised uniformly in [0, 1) (simpler than PyTorch's scaled
+    uniform), ``bias``: ``(1,)`` initialised to zero; both are learnable.
+    Input ``(H, W)`` -> output ``(H - h + 1, W - w + 1)``.
     """
 
     def __init__(self, kernel_size):
         super().__init__()
-        if isinstance(kernel_size, int):
-            kernel_size = (kernel_size, kernel_size)
-        self.weight = nn.Parameter(torch.rand(tuple(kernel_size)))
+        self.weight = nn.Parameter(torch.rand(pair(kernel_size, "kernel_size")))
         self.bias = nn.Parameter(torch.zeros(1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -83,14 +88,10 @@ class Conv2D(nn.Module):
 # --- counting -----------------------------------------------------------------------------------
 
 
-def _pair(value) -> tuple[int, int]:
-    return (value, value) if isinstance(value, int) else (int(value[0]), int(value[1]))
-
-
 def conv2d_parameter_count(in_channels: int, out_channels: int, kernel_size, bias: bool = True,
                            groups: int = 1) -> int:
     """Parameters of ``nn.Conv2d``: ``c_o * (c_i / groups) * k_h * k_w`` weights (+ ``c_o``)."""
-    k_h, k_w = _pair(kernel_size)
+    k_h, k_w = pair(kernel_size, "kernel_size")
     if in_channels % groups or out_channels % groups:
         raise ValueError(f"groups={groups} must divide both {in_channels} and {out_channels}")
     return out_channels * (in_channels // groups) * k_h * k_w + (out_channels if bias else 0)
@@ -105,9 +106,9 @@ def conv2d_operation_count(out_height: int, out_width: int, kernel_size, in_chan
                            out_channels: int) -> int:
     """Floating-point operations of a convolution: 2 (a multiply and an add) per weight per pixel.
 
-    ``2 * h_out * w_out * k_h * k_w * c_i * c_o``: the cost O(h w k^2 c_i c_o) of the lecture.
+    ``2 * h_out * w_out * k_h * k_w * c_i * c_o``: the usual estimate O(h w k^2 c_i c_o).
     """
-    k_h, k_w = _pair(kernel_size)
+    k_h, k_w = pair(kernel_size, "kernel_size")
     return 2 * out_height * out_width * k_h * k_w * in_channels * out_channels
 
 
@@ -124,9 +125,9 @@ def layer_geometry(layer) -> tuple[int, int, int] | None:
         kernel, stride, *rest = layer
         return int(kernel), int(stride), int(rest[0]) if rest else 1
     if isinstance(layer, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
-        kernel = _pair(layer.kernel_size)[0]
-        stride = _pair(layer.stride)[0]
-        dilation = _pair(getattr(layer, "dilation", 1))[0]
+        kernel = pair(layer.kernel_size, "kernel_size")[0]
+        stride = pair(layer.stride, "stride")[0]
+        dilation = pair(getattr(layer, "dilation", 1), "dilation")[0]
         return kernel, stride, dilation
     if isinstance(layer, (nn.ReLU, nn.Sigmoid, nn.Tanh, nn.BatchNorm2d, nn.Identity, nn.Dropout)):
         return None
@@ -171,13 +172,16 @@ def adaptive_pool1d(x: torch.Tensor, n_out: int, mode: str = "avg") -> torch.Ten
     x: ``(..., n_in)`` -> ``(..., n_out)``; the same numbers as ``nn.AdaptiveAvgPool1d(n_out)``
     (``mode="avg"``) or ``nn.AdaptiveMaxPool1d(n_out)`` (``mode="max"``).
     """
-    reduce = _reducer(mode)
+    reduce = _reducer(mode, x)
     windows = adaptive_pool_windows(x.shape[-1], n_out)
     return torch.stack([reduce(x[..., start:end]) for start, end in windows], dim=-1)
 
 
-def seed_rule_geometry(n_in: int, n_out: int) -> tuple[int, int, int]:
-    """The lecture's rule for adaptive pooling: ``(upsample factor, stride, kernel)``.
+def uniform_window_geometry(n_in: int, n_out: int) -> tuple[int, int, int]:
+    """One stride and one kernel for adaptive pooling: ``(upsample factor, stride, kernel)``.
+
+    The output-size formula of a pooling layer run backwards (a common rule of thumb, which
+    ``adaptive_pool_windows`` shows PyTorch does not follow).
 
     If ``n_out > n_in`` the input is first repeated ``ceil(n_out / n_in)`` times element-wise;
     then, with ``L`` the (upsampled) length, ``stride = floor((L - n_out) / n_out + 1)`` and
@@ -192,22 +196,31 @@ def seed_rule_geometry(n_in: int, n_out: int) -> tuple[int, int, int]:
     return factor, stride, kernel
 
 
-def seed_rule_pool1d(x: torch.Tensor, n_out: int, mode: str = "avg") -> torch.Tensor:
-    """Adaptive pooling over the last axis by the lecture's rule (see ``seed_rule_geometry``).
+def uniform_window_pool1d(x: torch.Tensor, n_out: int, mode: str = "avg") -> torch.Tensor:
+    """Adaptive pooling over the last axis with uniform windows (``uniform_window_geometry``).
 
     x: ``(..., n_in)`` -> ``(..., n_out)``. Agrees with PyTorch when ``n_in`` is a multiple of
     ``n_out`` and in some other cases, but not in general.
     """
-    reduce = _reducer(mode)
-    factor, stride, kernel = seed_rule_geometry(x.shape[-1], n_out)
+    reduce = _reducer(mode, x)
+    factor, stride, kernel = uniform_window_geometry(x.shape[-1], n_out)
     x = x.repeat_interleave(factor, dim=-1)
     return torch.stack(
         [reduce(x[..., i * stride : i * stride + kernel]) for i in range(n_out)], dim=-1
     )
 
 
-def _reducer(mode: str):
+# The names these two had before (chapter 3 used them).
+seed_rule_geometry = uniform_window_geometry
+seed_rule_pool1d = uniform_window_pool1d
+
+
+def _reducer(mode: str, x: torch.Tensor):
+    """The function that pools one window of ``x`` (checked: PyTorch's pools need numbers)."""
+    check_tensor(x, "x", non_empty=True)
+    check_not_bool(x, "x", f"{mode} pooling")
     if mode == "avg":
+        check_float(x, "x", why="an integer mean would be rounded")
         return lambda window: window.mean(dim=-1)
     if mode == "max":
         return lambda window: window.amax(dim=-1)
@@ -220,8 +233,8 @@ def _reducer(mode: str):
 def conv_output_shape(height: int, width: int, kernel_size, stride=1, padding=0,
                       dilation=1) -> tuple[int, int]:
     """``(H_out, W_out)`` of a 2-D convolution or pooling: ``conv_output_size`` on each axis."""
-    pairs = [_pair(v) for v in (kernel_size, stride, padding, dilation)]
-    return tuple(
-        conv_output_size(n, *(p[axis] for p in pairs)) for axis, n in enumerate((height, width))
-    )
+    k, s, p, d = (pair(kernel_size, "kernel_size"), pair(stride, "stride"),
+                  pair(padding, "padding"), pair(dilation, "dilation"))
+    return (conv_output_size(height, k[0], s[0], p[0], d[0]),
+            conv_output_size(width, k[1], s[1], p[1], d[1]))
 

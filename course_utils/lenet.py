@@ -1,8 +1,8 @@
-"""LeNet and the lecture's small convolutional network, with a table of their layers.
+"""LeNet and a small convolutional network that takes images of any size.
 
 * ``lenet``: LeNet-5 (LeCun et al., 1998) as d2l writes it for 28x28 inputs, with the classic
   sigmoid and average pooling or the modern ReLU and max pooling.
-* ``SmallConvNet``: conv-ReLU-pool-conv-ReLU-adaptive-max-pool-flatten-linear, whose adaptive
+* ``AdaptivePoolNet``: conv-ReLU-pool-conv-ReLU-adaptive-max-pool-flatten-linear, whose adaptive
   pooling makes it accept any input size.
 
 ``course_utils.architectures.layer_shapes`` lists their layers' output shapes and parameters.
@@ -36,8 +36,8 @@ def lenet(num_classes: int = 10, in_channels: int = 1, modern: bool = False) -> 
     )
 
 
-class SmallConvNet(nn.Module):
-    """The lecture's example network: a feature extractor and a classifier.
+class AdaptivePoolNet(nn.Module):
+    """A small example network: a feature extractor and a classifier.
 
     ``features``: conv 3x3 (16) - ReLU - max-pool 2 - conv 3x3 (32) - ReLU - adaptive max-pool to
     4x4 - flatten; ``classifier``: linear 512 -> 128 - ReLU - linear 128 -> ``num_classes``.
@@ -65,3 +65,7 @@ class SmallConvNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x))
 
+
+
+#: The name this network had before (a chapter may still use it; the class is the same).
+SmallConvNet = AdaptivePoolNet

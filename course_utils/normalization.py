@@ -14,6 +14,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from course_utils._checks import check_float, check_tensor
+
 
 def batch_norm(X: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor,
                running_mean: torch.Tensor, running_var: torch.Tensor, training: bool,
@@ -26,8 +28,10 @@ def batch_norm(X: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor,
     place: ``running = (1 - momentum) * running + momentum * batch`` (with the unbiased batch
     variance, as PyTorch does). In evaluation the running statistics normalize ``X``.
     """
+    check_tensor(X, "X")
     if X.ndim not in (2, 4):
         raise ValueError(f"batch_norm expects (N, C) or (N, C, H, W), got shape {tuple(X.shape)}")
+    check_float(X, "X", why="a mean and variance are real numbers")
     axes = (0,) if X.ndim == 2 else (0, 2, 3)
     shape = (1, -1) if X.ndim == 2 else (1, -1, 1, 1)  # broadcast (C,) against X
     if training:
@@ -52,27 +56,35 @@ class BatchNorm(nn.Module):
     """Batch normalization layer for ``(N, C)`` or ``(N, C, H, W)`` inputs.
 
     Learnable scale ``weight`` (ones) and shift ``bias`` (zeros), and the buffers
-    ``running_mean`` (zeros) and ``running_var`` (ones), all of shape ``(num_features,)`` and
-    named as in ``nn.BatchNorm2d``, so a state dict moves between the two.
-    ``model.train()`` / ``model.eval()`` choose batch or running statistics.
+    ``running_mean`` (zeros) and ``running_var`` (ones), all of shape ``(num_features,)``, and
+    ``num_batches_tracked``, named as in ``nn.BatchNorm2d``, so a state dict moves between the
+    two. ``model.train()`` / ``model.eval()`` choose batch or running statistics.
+    ``momentum=None`` averages all batches seen so far equally (momentum ``1 / batches``).
     """
 
-    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1):
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1):
         super().__init__()
         self.eps, self.momentum = eps, momentum
         self.weight = nn.Parameter(torch.ones(num_features))
         self.bias = nn.Parameter(torch.zeros(num_features))
         self.register_buffer("running_mean", torch.zeros(num_features))
         self.register_buffer("running_var", torch.ones(num_features))
+        self.register_buffer("num_batches_tracked", torch.tensor(0, dtype=torch.long))
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
+        check_tensor(X, "X")
         if X.ndim in (2, 4) and X.shape[1] != self.weight.numel():
             raise ValueError(
                 f"BatchNorm({self.weight.numel()}) got {X.shape[1]} channels in input of shape "
                 f"{tuple(X.shape)}"
             )
+        momentum = self.momentum
+        if self.training:
+            self.num_batches_tracked += 1
+            if momentum is None:  # a cumulative average: every batch weighs the same
+                momentum = 1.0 / float(self.num_batches_tracked)
         return batch_norm(X, self.weight, self.bias, self.running_mean, self.running_var,
-                          self.training, self.momentum, self.eps)
+                          self.training, momentum, self.eps)
 
     def extra_repr(self) -> str:
         return f"{self.weight.numel()}, eps={self.eps}, momentum={self.momentum}"
@@ -86,12 +98,14 @@ def layer_norm(X: torch.Tensor, normalized_ndim: int, gamma: torch.Tensor | None
     ``gamma`` and ``beta`` (optional) have the shape of those dimensions. Nothing depends on
     the other samples in the batch, so training and evaluation compute the same thing.
     """
+    check_tensor(X, "X")
     if not 1 <= normalized_ndim <= X.ndim:
         raise ValueError(f"cannot normalize the last {normalized_ndim} dimensions of a "
                          f"{X.ndim}-dimensional input")
+    check_float(X, "X", why="a mean and variance are real numbers")
     axes = tuple(range(X.ndim - normalized_ndim, X.ndim))
     mean = X.mean(dim=axes, keepdim=True)
-    var = X.var(dim=axes, unbiased=False, keepdim=True)
+    var = ((X - mean) ** 2).mean(dim=axes, keepdim=True)  # biased, as nn.LayerNorm
     Y = (X - mean) / torch.sqrt(var + eps)
     if gamma is not None:
         Y = Y * gamma
@@ -114,6 +128,7 @@ class LayerNorm(nn.Module):
         self.bias = nn.Parameter(torch.zeros(self.normalized_shape))
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
+        check_tensor(X, "X")
         if tuple(X.shape[-len(self.normalized_shape):]) != self.normalized_shape:
             raise ValueError(f"LayerNorm{self.normalized_shape} got input of shape "
                              f"{tuple(X.shape)}: its last dimensions must match")

@@ -7,7 +7,8 @@
 * ``label_components``: connected components of a binary mask by breadth-first search (the same
   labels as ``scipy.ndimage.label``).
 * ``iou_score`` and ``dice_score``: how well a predicted mask overlaps the true one (the same
-  numbers as ``sklearn.metrics.jaccard_score`` / ``f1_score`` on the flattened masks).
+  numbers as ``sklearn.metrics.jaccard_score`` / ``f1_score`` on the flattened masks with
+  ``zero_division=1.0``: two empty masks agree perfectly).
 * ``overlay_mask``: a mask drawn in colour over a grey image, for figures.
 
 Masks are boolean (or 0/1) NumPy arrays or tensors; images are ``(H, W)`` grey or ``(H, W, 3)``.
@@ -27,6 +28,17 @@ def _as_numpy(array) -> np.ndarray:
     return np.asarray(array)
 
 
+def _grey_image(image) -> np.ndarray:
+    """A NumPy array of grey levels: integers or reals, not a mask and not complex."""
+    image = _as_numpy(image)
+    if image.dtype == bool:
+        raise TypeError("a boolean image is already split into two classes, so it has no "
+                        "threshold to find: pass image.astype(np.uint8) to threshold 0/1 levels")
+    if not (np.issubdtype(image.dtype, np.integer) or np.issubdtype(image.dtype, np.floating)):
+        raise TypeError(f"the image must hold integer or real grey levels, got {image.dtype}")
+    return image
+
+
 # --------------------------------------------------------------------------------------------
 # Otsu's threshold
 # --------------------------------------------------------------------------------------------
@@ -37,7 +49,7 @@ def histogram(image, nbins: int = 256) -> tuple[np.ndarray, np.ndarray]:
     Integer images get one bin per grey level from their minimum to their maximum; real-valued
     images get ``nbins`` equal bins spanning their range.
     """
-    image = _as_numpy(image)
+    image = _grey_image(image)
     if image.size == 0:
         raise ValueError("histogram got an empty image")
     if np.issubdtype(image.dtype, np.integer):
@@ -83,9 +95,10 @@ def otsu_threshold(counts, bin_centers) -> float:
 def otsu_threshold_image(image, nbins: int = 256) -> float:
     """Otsu's threshold of an image: ``otsu_threshold(*histogram(image, nbins))``.
 
-    An image of one grey level has nothing to split: its threshold is that level.
+    An image of one grey level has nothing to split: its threshold is that level. A boolean
+    image is refused: it is already two classes (scikit-image returns a meaningless 1/512).
     """
-    image = _as_numpy(image)
+    image = _grey_image(image)
     if image.size and image.min() == image.max():
         return float(image.flat[0])
     return otsu_threshold(*histogram(image, nbins))
@@ -104,11 +117,7 @@ def kmeans(points, k: int, iterations: int = 100, seed: int = 0, init=None,
     scikit-learn measures it): give each point the label of its nearest centre, and move each
     centre to the mean of its points. A centre that loses all its points stays where it was.
     """
-    points = _as_numpy(points).astype(np.float64)
-    if points.ndim == 1:
-        points = points[:, None]
-    if points.ndim != 2 or len(points) == 0:
-        raise ValueError(f"points must be (N, D) with N > 0, got shape {points.shape}")
+    points = _as_points(points)
     if not 1 <= k <= len(points):
         raise ValueError(f"k must be between 1 and the number of points ({len(points)}), got {k}")
     if init is None:
@@ -130,6 +139,19 @@ def kmeans(points, k: int, iterations: int = 100, seed: int = 0, init=None,
         if shift <= scale:
             break
     return _nearest_centre(points, centres), centres
+
+
+def _as_points(points) -> np.ndarray:
+    """``(N, D)`` float64 points with ``N > 0`` (a 1-D input is N points of one feature)."""
+    points = _as_numpy(points)
+    if np.iscomplexobj(points):
+        raise TypeError("k-means needs real points; pass their .real and .imag as two features")
+    points = points.astype(np.float64)
+    if points.ndim == 1:
+        points = points[:, None]
+    if points.ndim != 2 or len(points) == 0:
+        raise ValueError(f"points must be (N, D) with N > 0, got shape {points.shape}")
+    return points
 
 
 def _nearest_centre(points: np.ndarray, centres: np.ndarray) -> np.ndarray:

@@ -17,12 +17,11 @@ import math
 
 import torch
 
+from course_utils._checks import check_finite, check_real, check_tensor, fft_dtype
+
 
 def _check_1d(name: str, x: torch.Tensor) -> None:
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    if x.ndim != 1 or x.numel() == 0:
-        raise ValueError(f"{name} must be a non-empty 1-D tensor, got shape {tuple(x.shape)}")
+    check_tensor(x, name, ndim=1, shape_hint="(n,)", non_empty=True)
 
 
 def conv1d_full(f: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
@@ -45,19 +44,20 @@ def xcorr1d_full(f: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
     """Full cross-correlation ``out[k] = sum_t f[t + k - (m - 1)] * g[t]`` (``numpy.correlate``).
 
     f: ``(n,)``, g: ``(m,)`` -> ``(n + m - 1,)``; index ``m - 1`` is the zero shift. It is the
-    convolution with the reversed kernel: ``xcorr1d_full(f, g) == conv1d_full(f, g.flip(0))``.
+    convolution with the reversed kernel: ``xcorr1d_full(f, g) == conv1d_full(f, g.flip(0))``
+    (a complex ``g`` is also conjugated, as NumPy does).
     """
     _check_1d("g", g)
-    return conv1d_full(f, g.flip(0))
+    return conv1d_full(f, g.flip(0).conj())
 
 
 def next_fast_length(n: int) -> int:
-    """Smallest ``m >= n`` whose only prime factors are 2, 3 and 5 (``scipy.fft.next_fast_len``).
+    """Smallest ``m >= n`` with no prime factor but 2, 3 and 5 (``next_fast_len(n, real=True)``).
 
     FFTs are fastest for such lengths: a length with a large prime factor (514 = 2 x 257) can
     be several times slower than a slightly longer smooth one (540 = 2^2 x 3^3 x 5).
     """
-    if n < 1:
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ValueError(f"n must be a positive int, got {n!r}")
     m = n
     while True:
@@ -76,35 +76,45 @@ def fft_convolve(f: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
     f: ``(n_1, ..., n_d)``, g: ``(m_1, ..., m_d)`` -> ``(n_1 + m_1 - 1, ...)``. Both are
     zero-padded to at least the full output size, so the FFT's circular convolution has no
     wrap-around and equals the linear one; the padded length is rounded up to a fast FFT
-    length (``next_fast_length``) and the result cropped. Real inputs give a real output.
+    length (``next_fast_length``) and the result cropped. Real inputs give a real output, in
+    ``scipy.signal.fftconvolve``'s dtype (integers: float64, float16: float32); an empty input
+    gives an empty ``(0,)`` result, as in SciPy (in the same dtype as a non-empty one).
     """
-    if f.ndim != g.ndim or f.ndim == 0:
-        raise ValueError(f"f and g need the same number (>= 1) of dimensions, got "
-                         f"{tuple(f.shape)} and {tuple(g.shape)}")
+    _check_same_ndim(f, g)
+    dtype = fft_dtype(f, g)
+    if f.numel() == 0 or g.numel() == 0:
+        return torch.zeros(0, dtype=dtype, device=f.device)
     shape = [a + b - 1 for a, b in zip(f.shape, g.shape, strict=True)]
     fast = [next_fast_length(n) for n in shape]
     dims = tuple(range(f.ndim))
     crop = tuple(slice(0, n) for n in shape)
-    if f.is_complex() or g.is_complex():
+    f, g = f.to(dtype), g.to(dtype)
+    if dtype.is_complex:
         spectrum = torch.fft.fftn(f, s=fast, dim=dims) * torch.fft.fftn(g, s=fast, dim=dims)
         return torch.fft.ifftn(spectrum, s=fast, dim=dims)[crop]
-    dtype = torch.promote_types(f.dtype, g.dtype)
-    if not dtype.is_floating_point:
-        dtype = torch.get_default_dtype()
-    spectrum = torch.fft.rfftn(f.to(dtype), s=fast, dim=dims) * torch.fft.rfftn(
-        g.to(dtype), s=fast, dim=dims)
+    spectrum = torch.fft.rfftn(f, s=fast, dim=dims) * torch.fft.rfftn(g, s=fast, dim=dims)
     return torch.fft.irfftn(spectrum, s=fast, dim=dims)[crop]
 
 
-def autocorrelation(x: torch.Tensor) -> torch.Tensor:
-    """Normalised autocorrelation of a 1-D signal for shifts ``0 .. n-1``.
+def _check_same_ndim(f, g) -> None:
+    check_tensor(f, "f")
+    check_tensor(g, "g")
+    if f.ndim != g.ndim or f.ndim == 0:
+        raise ValueError(f"f and g need the same number (>= 1) of dimensions, got "
+                         f"{tuple(f.shape)} and {tuple(g.shape)}")
 
-    x: ``(n,)`` -> ``(n,)``; the mean is removed first and the result divided by its value at
-    shift 0, so ``r[0] == 1`` and ``r[k]`` says how alike the signal is to itself ``k`` samples
-    later (1: identical, 0: unrelated, -1: opposite). Computed with the FFT (``O(n log n)``).
+
+def autocorrelation(x: torch.Tensor) -> torch.Tensor:
+    """Normalised autocorrelation of a real 1-D signal for shifts ``0 .. n-1``.
+
+    x: ``(n,)`` -> ``(n,)`` (float64 for an integer x); the mean is removed first and the
+    result divided by its value at shift 0, so ``r[0] == 1`` and ``r[k]`` says how alike the
+    signal is to itself ``k`` samples later (1: identical, 0: unrelated, -1: opposite).
+    Computed with the FFT (``O(n log n)``).
     """
     _check_1d("x", x)
-    x = x.to(torch.promote_types(x.dtype, torch.float32))
+    check_real(x, "x")
+    x = x.to(fft_dtype(x))
     centred = x - x.mean()
     full = fft_convolve(centred, centred.flip(0))  # correlation = convolution with the reverse
     r = full[x.numel() - 1 :]
@@ -164,6 +174,7 @@ def kde_by_convolution(samples: torch.Tensor, grid: torch.Tensor,
     """
     _check_1d("samples", samples)
     _check_1d("grid", grid)
+    check_finite(samples, "samples")
     if grid.numel() < 2:
         raise ValueError("the grid needs at least two points")
     step = float(grid[1] - grid[0])

@@ -1,6 +1,6 @@
 """U-Net (Ronneberger, Fischer and Brox, 2015): a fully convolutional network for segmentation.
 
-* ``UNetBlock``: two 3x3 convolutions with ReLU, the lecture's building block.
+* ``UNetBlock``: two 3x3 convolutions with ReLU, the original paper's building block.
 * ``Down``: one step of the contracting path (2x2 max pooling, then a block): half the size,
   more channels.
 * ``Up``: one step of the expansive path (upsample by 2, concatenate the skip connection from the
@@ -28,7 +28,7 @@ class UNetBlock(nn.Module):
     ``(N, C_in, H, W) -> (N, C_out, H, W)``.
     The padding keeps the height and width, so that the skip connections of ``UNet`` line up
     without cropping. ``batch_norm=True`` adds batch normalisation after each convolution (as
-    most modern U-Nets do: it trains faster); the lecture's block has none.
+    most modern U-Nets do: it trains faster); the 2015 paper's block has none.
     """
 
     def __init__(self, in_channels: int, out_channels: int, batch_norm: bool = False):

@@ -19,8 +19,8 @@ from course_utils.layers import (
     corr2d_multi_in_out,
     linear_parameter_count,
     receptive_field,
-    seed_rule_geometry,
-    seed_rule_pool1d,
+    uniform_window_geometry,
+    uniform_window_pool1d,
 )
 
 
@@ -172,17 +172,17 @@ def test_adaptive_pool1d_matches_torch(seed):
     assert all(0 <= start < end <= n_in for start, end in windows)
 
 
-def test_adaptive_pooling_lecture_examples_and_the_seed_rule():
+def test_adaptive_pooling_examples_and_the_uniform_window_rule():
     x = torch.tensor([[1.0, 2.0, 3.0]])
     assert adaptive_pool1d(x, 8).tolist() == [[1.0, 1.0, 1.5, 2.0, 2.0, 2.5, 3.0, 3.0]]
     assert adaptive_pool1d(x, 10, "max").tolist() == [[1, 1, 1, 2, 2, 2, 3, 3, 3, 3]]
-    assert seed_rule_pool1d(x, 8).tolist() == [[1.0, 1.0, 1.5, 2.0, 2.0, 2.5, 3.0, 3.0]]
+    assert uniform_window_pool1d(x, 8).tolist() == [[1.0, 1.0, 1.5, 2.0, 2.0, 2.5, 3.0, 3.0]]
     # The lecture's rule windows [1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3] with kernel 3, stride 1.
-    assert seed_rule_geometry(3, 10) == (4, 1, 3)
-    assert seed_rule_pool1d(x, 10, "max").tolist() == [[1, 1, 2, 2, 2, 2, 3, 3, 3, 3]]
+    assert uniform_window_geometry(3, 10) == (4, 1, 3)
+    assert uniform_window_pool1d(x, 10, "max").tolist() == [[1, 1, 2, 2, 2, 2, 3, 3, 3, 3]]
     # Where n_in is a multiple of n_out, both rules are plain pooling with kernel = stride.
     y = torch.randn(1, 12, generator=_gen(0))
-    torch.testing.assert_close(seed_rule_pool1d(y, 4), F.adaptive_avg_pool1d(y, 4))
+    torch.testing.assert_close(uniform_window_pool1d(y, 4), F.adaptive_avg_pool1d(y, 4))
 
 
 def test_adaptive_pooling_rejects_bad_sizes():

@@ -1,4 +1,4 @@
-"""LeNet and the lecture's small network: shapes, parameter counts, and a loss that falls."""
+"""LeNet and the adaptive-pooling network: shapes, parameter counts, and a loss that falls."""
 
 import pytest
 import torch
@@ -6,7 +6,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from course_utils.architectures import layer_shapes
-from course_utils.lenet import SmallConvNet, lenet
+from course_utils.lenet import AdaptivePoolNet, lenet
 from course_utils.training import count_parameters, fit
 
 
@@ -23,8 +23,8 @@ def test_lenet_shapes_and_parameters(modern):
     assert (nn.Sigmoid in kinds) != modern and (nn.AvgPool2d in kinds) != modern
 
 
-def test_small_conv_net_accepts_any_input_size():
-    model = SmallConvNet(in_channels=3, num_classes=7)
+def test_adaptive_pool_net_accepts_any_input_size():
+    model = AdaptivePoolNet(in_channels=3, num_classes=7)
     # conv 3->16 (448) + conv 16->32 (4,640) + linear 512->128 (65,664) + linear 128->7 (903)
     assert count_parameters(model) == 448 + 4_640 + 65_664 + 903
     for size in (8, 28, 32, 57):

@@ -10,7 +10,7 @@ from torchvision import models
 
 from course_utils import transfer
 from course_utils.transfer import (
-    SmallConvNet,
+    ConvBNNet,
     WeightsUnavailableError,
     download_weights,
     faces,
@@ -55,7 +55,7 @@ def test_replace_head_keeps_backbone_and_matches_timm():
 
 def test_replace_head_rejects_bad_input():
     with pytest.raises(ValueError, match="positive int"):
-        replace_head(SmallConvNet(), 0)
+        replace_head(ConvBNNet(), 0)
     with pytest.raises(ValueError, match="head attributes"):
         replace_head(nn.Sequential(nn.Linear(3, 2)), 4)
 
@@ -71,7 +71,7 @@ def test_freeze_backbone_counts_and_gradients():
 
 
 def test_parameter_groups_partition_the_trainable_parameters():
-    model = SmallConvNet(num_classes=4)
+    model = ConvBNNet(num_classes=4)
     groups = parameter_groups(model, backbone_lr=1e-4, head_lr=1e-2)
     assert [g["lr"] for g in groups] == [1e-4, 1e-2]
     ids = [id(p) for g in groups for p in g["params"]]
@@ -91,8 +91,8 @@ def test_parameter_groups_partition_the_trainable_parameters():
 
 def test_load_matching_into_a_changed_head():
     torch.manual_seed(0)
-    source = SmallConvNet(num_classes=10)
-    target = SmallConvNet(num_classes=2)
+    source = ConvBNNet(num_classes=10)
+    target = ConvBNNet(num_classes=2)
     with pytest.raises(RuntimeError, match="size mismatch"):
         target.load_state_dict(source.state_dict(), strict=False)
     fresh_head = target.fc.weight.clone()
@@ -108,13 +108,13 @@ def test_load_matching_into_a_changed_head():
     # a renamed head shows up as unexpected (old name) and missing (new name)
     renamed = {("head." + k[3:] if k.startswith("fc.") else k): v
                for k, v in source.state_dict().items()}
-    report = load_matching(SmallConvNet(num_classes=10), renamed)
+    report = load_matching(ConvBNNet(num_classes=10), renamed)
     assert report.unexpected_keys == ["head.weight", "head.bias"]
     assert report.missing_keys == ["fc.weight", "fc.bias"]
 
 
 def test_small_convnet_matches_timm_style_split():
-    model = SmallConvNet(num_classes=3).eval()
+    model = ConvBNNet(num_classes=3).eval()
     X = torch.randn(2, 1, 25, 25)
     features = model.forward_features(X)
     assert features.shape == (2, 32, 7, 7)
@@ -148,7 +148,7 @@ def test_download_weights_offline_error(tmp_path):
 def test_download_weights_copies_once_and_checks_hash(tmp_path):
     import hashlib
 
-    state = SmallConvNet(num_classes=2).state_dict()
+    state = ConvBNNet(num_classes=2).state_dict()
     source = tmp_path / "served" / "weights.pth"
     source.parent.mkdir()
     torch.save(state, source)
@@ -211,7 +211,7 @@ def test_embed_is_the_head_input_for_torchvision_and_course_models():
     backbone = nn.Sequential(*list(resnet.children())[:-1])
     torch.testing.assert_close(transfer.embed(resnet, X), backbone(X).flatten(1))
     assert isinstance(resnet.fc, nn.Linear)  # the head is put back
-    small = SmallConvNet(num_classes=3, in_channels=3).eval()
+    small = ConvBNNet(num_classes=3, in_channels=3).eval()
     torch.testing.assert_close(transfer.embed(small, X, batch_size=2),
                                small.forward_features(X).mean(dim=(2, 3)))
 
@@ -221,7 +221,7 @@ def test_train_strategy_trains_what_it_says(strategy):
     torch.manual_seed(0)
     X = torch.rand(24, 1, 16, 16)
     y = (X.mean(dim=(1, 2, 3)) > X.mean()).long()
-    model = SmallConvNet(num_classes=2)
+    model = ConvBNNet(num_classes=2)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     result = transfer.train_strategy(strategy, model, (X, y), (X, y), steps=5,
                                      device=torch.device("cpu"))
@@ -234,3 +234,27 @@ def test_train_strategy_trains_what_it_says(strategy):
     assert result["trainable"] == (66 if strategy == "frozen" else parameter_counts(model)["total"])
     with pytest.raises(ValueError, match="unknown strategy"):
         transfer.train_strategy("linear-probe", model, (X, y), (X, y))
+
+
+def test_transfer_keeps_every_name_importable_from_one_module():
+    """Chapters and ex07 import from course_utils.transfer: the split modules stay behind it."""
+    from course_utils import (
+        checkpoints,
+        digits_backbone,
+        freezing,
+        heads,
+        imagenet_weights,
+        transfer_strategies,
+    )
+    from course_utils import (
+        faces as faces_module,
+    )
+
+    modules = (checkpoints, digits_backbone, faces_module, freezing, heads, imagenet_weights,
+               transfer_strategies)
+    public = {name for module in modules for name in vars(module)
+              if not name.startswith("_") and getattr(vars(module)[name], "__module__", "")
+              == module.__name__}
+    assert public and public <= set(transfer.__all__)
+    assert all(getattr(transfer, name) is not None for name in transfer.__all__)
+    assert transfer.SmallConvNet is transfer.ConvBNNet  # the name ex07 imports
