@@ -52,7 +52,10 @@ preflight: $(STAMP)
 	@$(PY) -m coursekit.preflight --cache-key _build/.jupyter_cache
 
 # --- the book ------------------------------------------------------------------------------
+# coursekit.execute first runs the pages that the execution cache lacks, one kernel per core
+# (COURSE_BUILD_JOBS=N sets how many, 1 turns it off); the build then finds them all cached.
 book: preflight
+	$(PY) -m coursekit.execute
 	$(BIN)/jupyter-book build . $(JB_FLAGS)
 	@echo "The site is at $(CURDIR)/$(SITE)/index.html (make serve shows it on localhost)."
 
