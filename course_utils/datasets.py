@@ -15,7 +15,7 @@ import torch
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from course_utils.runtime import data_dir, profile
+from course_utils.runtime import data_dir, profile, standin
 
 
 class DataUnavailableError(RuntimeError):
@@ -47,13 +47,19 @@ def fashion_mnist(train: bool = True, resize: int | None = None):
 
     Downloads the four files once into ``data_dir()/FashionMNIST``; raises
     ``DataUnavailableError`` with one clear sentence when they are missing and cannot be fetched.
+    A stand-in run (``COURSE_STANDIN=1``) reads the generated files there and never downloads.
     """
     from torchvision import datasets
 
     root = data_dir()
     try:
-        dataset = datasets.FashionMNIST(root=str(root), train=train, download=True)
+        dataset = datasets.FashionMNIST(root=str(root), train=train, download=not standin())
     except (OSError, RuntimeError) as error:
+        if standin():
+            raise DataUnavailableError(
+                f"the stand-in folder {root} has no Fashion-MNIST files ({error}): make it "
+                "again with python -m coursekit.standin."
+            ) from None
         raise DataUnavailableError(
             f"Fashion-MNIST is not in {root} and could not be downloaded ({error}): "
             "connect to the internet once, or use COURSE_PROFILE=quick."

@@ -97,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m coursekit.execute",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("book", nargs="?", default=".", help="the book's folder (default: .)")
+    parser.add_argument("--config", type=Path, default=None,
+                        help="the book's configuration (default: BOOK/_config.yml)")
     parser.add_argument("--jobs", type=int, default=None,
                         help="parallel kernels (default: COURSE_BUILD_JOBS, else one per core)")
     args = parser.parse_args(argv)
@@ -111,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     from jupyter_cache.base import CacheBundleIn
 
     book = Path(args.book).resolve()
-    config = yaml.safe_load((book / "_config.yml").read_text(encoding="utf-8")) or {}
+    config_file = args.config or book / "_config.yml"
+    config = yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}
     execute = config.get("execute") or {}
     if execute.get("execute_notebooks", "auto") != "cache":
         print("execute_notebooks is not 'cache' in _config.yml: nothing to pre-execute.")
