@@ -32,7 +32,9 @@ from pathlib import Path
 
 import yaml
 
-TIMES_FILE = "page_times.json"  # kept beside the cache's database: last run time of each page
+# The last run time of each page, beside the cache folder (so it outlives a cache that the
+# preflight empties): the longest pages start first.
+TIMES_SUFFIX = ".times.json"
 
 
 def default_jobs() -> int:
@@ -122,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     cache_dir = book / execute.get("cache", "_build/.jupyter_cache")
     cache = get_cache(str(cache_dir))
     extensions = ((config.get("parse") or {}).get("myst_enable_extensions")) or []
-    times_file = cache_dir / TIMES_FILE
+    times_file = cache_dir.with_name(cache_dir.name + TIMES_SUFFIX)
     try:
         last_times = json.loads(times_file.read_text())
     except (OSError, ValueError):

@@ -1,5 +1,6 @@
 """coursekit.execute: pages executed in parallel land in the cache that the book build reuses."""
 
+import json
 import os
 import subprocess
 import sys
@@ -77,6 +78,8 @@ def test_pre_executed_pages_are_used_by_the_book_build(tiny_book, capsys):
     out = capsys.readouterr().out
     assert "Executing 2 page(s) in 2 parallel kernels" in out
     assert (tiny_book / "pages" / "one.ran").read_text() == str(tiny_book / "pages")
+    times = json.loads((tiny_book / "_build" / ".jupyter_cache.times.json").read_text())
+    assert sorted(times) == ["pages/one.md", "pages/two.md"] and min(times.values()) > 0
     # Warm: nothing left to run.
     assert execute.main([str(tiny_book), "--jobs", "2"]) == 0
     assert "All pages are in the execution cache" in capsys.readouterr().out
