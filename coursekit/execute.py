@@ -25,6 +25,7 @@ import fnmatch
 import json
 import multiprocessing
 import os
+import re
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -93,6 +94,11 @@ def execute_one(path: str, notebook_json: str, timeout: int | None, allow_errors
                                  allow_errors=allow_errors, meta_override=True)
     error = None if result.err is None else (result.exc_string or repr(result.err))
     return path, nbformat.writes(notebook), result.time, error
+
+
+def _plain(text: str) -> str:
+    """``text`` without the ANSI colour codes of IPython's tracebacks."""
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -170,8 +176,9 @@ def main(argv: list[str] | None = None) -> int:
             last_times[name] = round(seconds, 2)
             if error is not None:
                 failed.append(name)
-                print(f"  FAILED {name} after {seconds:.1f} s (the book build runs it again "
-                      f"and reports the error)", flush=True)
+                last_line = error.strip().splitlines()[-1] if error.strip() else "no message"
+                print(f"  FAILED {name} after {seconds:.1f} s: {_plain(last_line)} (the book "
+                      f"build runs it again and reports the error in full)", flush=True)
                 continue
             import nbformat
 

@@ -97,3 +97,13 @@ def test_pre_executed_pages_are_used_by_the_book_build(tiny_book, capsys):
     assert "Executing notebook" not in log
     html = (tiny_book / "_build" / "html" / "pages" / "one.html").read_text()
     assert "42" in html
+
+
+def test_a_failing_page_is_reported_and_not_cached(tiny_book, capsys):
+    (tiny_book / "pages" / "two.md").write_text(_page("Two", "1 / 0"))
+    assert execute.main([str(tiny_book), "--jobs", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "FAILED pages/two.md" in out and "ZeroDivisionError" in out
+    assert "Executed 1 of 2 page(s)" in out
+    assert execute.main([str(tiny_book), "--jobs", "2"]) == 0
+    assert "Executing 1 page(s)" in capsys.readouterr().out  # the failed one, again
