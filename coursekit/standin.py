@@ -81,7 +81,7 @@ def write_weights(folder: Path, seed: int = 0) -> list[Path]:
     return written
 
 
-def make_standin(folder: Path, n_train: int = 256, n_test: int = 128, seed: int = 0) -> None:
+def make_standin(folder: Path, n_train: int = 128, n_test: int = 64, seed: int = 0) -> None:
     """Fill ``folder`` with stand-ins and mark it (see the module's docstring)."""
     folder.mkdir(parents=True, exist_ok=True)
     real = [p for p in folder.iterdir() if p.name != "STANDIN"]
@@ -98,8 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m coursekit.standin",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("folder", type=Path, help="where to write (then COURSE_DATA=FOLDER)")
-    parser.add_argument("--train", type=int, default=256, help="training images (256)")
-    parser.add_argument("--test", type=int, default=128, help="test images (128)")
+    parser.add_argument("--train", type=int, default=128, help="training images (128)")
+    parser.add_argument("--test", type=int, default=64, help="test images (64)")
     args = parser.parse_args(argv)
     if args.train < 10 or args.test < 10:
         parser.error("--train and --test must be at least 10 images")
