@@ -18,11 +18,12 @@ export MPLBACKEND := Agg
 # oversubscribe the CPU and run several times slower. Override with OMP_NUM_THREADS=N.
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: sandbox help preflight setup book test lint unit validate site-test serve clean clean-cache browser
+.PHONY: sandbox help preflight setup book book-full-standin test lint unit validate site-test serve clean clean-cache browser
 
 help:
 	@echo "make book      build the course site into $(SITE)"
 	@echo "make test      lint, unit tests, book build, exercise validation, browser tests"
+	@echo "make book-full-standin  the full profile on stand-in data, into $(STANDIN)"
 	@echo "make lint      ruff"
 	@echo "make validate  course validate over every assignment in solutions/"
 	@echo "make serve     serve the built site on http://127.0.0.1:8000"
@@ -52,9 +53,25 @@ preflight: $(STAMP)
 	@$(PY) -m coursekit.preflight --cache-key _build/.jupyter_cache
 
 # --- the book ------------------------------------------------------------------------------
+# coursekit.execute first runs the pages that the execution cache lacks, one kernel per core
+# (COURSE_BUILD_JOBS=N sets how many, 1 turns it off); the build then finds them all cached.
 book: preflight
+	$(PY) -m coursekit.execute
 	$(BIN)/jupyter-book build . $(JB_FLAGS)
 	@echo "The site is at $(CURDIR)/$(SITE)/index.html (make serve shows it on localhost)."
+
+# The full profile (Fashion-MNIST at the seeds' resolutions, ImageNet weights, long training) on
+# stand-in data: generated files in the real formats, random weights, capped training, nothing
+# downloaded. Its own data, cache and site under $(STANDIN); every page says it ran on stand-ins.
+STANDIN := _build/full-standin
+STANDIN_ENV := COURSE_PROFILE=full COURSE_STANDIN=1 COURSE_DATA=$(CURDIR)/$(STANDIN)/data
+book-full-standin: $(STAMP)
+	$(PY) -m coursekit.standin $(STANDIN)/data
+	$(PY) -c 'import sys, yaml; c = yaml.safe_load(open("_config.yml")); c["execute"]["cache"] = sys.argv[1]; yaml.safe_dump(c, open(sys.argv[2], "w"), allow_unicode=True)' $(CURDIR)/$(STANDIN)/.jupyter_cache $(STANDIN)/_config.yml
+	$(STANDIN_ENV) $(PY) -m coursekit.preflight --cache-key $(STANDIN)/.jupyter_cache
+	$(STANDIN_ENV) $(PY) -m coursekit.execute --config $(STANDIN)/_config.yml
+	$(STANDIN_ENV) $(BIN)/jupyter-book build . --config $(STANDIN)/_config.yml --path-output $(STANDIN) $(JB_FLAGS)
+	@echo "The stand-in site is at $(CURDIR)/$(STANDIN)/_build/html/index.html."
 
 serve: $(STAMP)
 	$(PY) -m http.server 8000 --bind 127.0.0.1 --directory $(SITE)

@@ -9,6 +9,7 @@ device(type='cpu')
 """
 
 import importlib
+import os
 import sys
 
 if sys.version_info < (3, 10):  # noqa: UP036 - a friendly message on an old interpreter
@@ -27,9 +28,17 @@ _LAZY = {
     "data_dir": "course_utils.runtime",
     "describe_runtime": "course_utils.runtime",
     "ConfigurationError": "course_utils.runtime",
+    "standin": "course_utils.runtime",
+    "capped": "course_utils.runtime",
 }
 
 __all__ = sorted(_LAZY)
+
+if os.environ.get("COURSE_STANDIN", "").strip().lower() in ("1", "yes", "true"):
+    # Every page imports this package, so every page of a stand-in build says so at its top.
+    print("Stand-in run (COURSE_STANDIN=1): the data sets and pretrained weights are generated "
+          "stand-ins (few samples, random weights) and training is capped, so no number on "
+          "this page is a result of the course.")
 
 
 def __getattr__(name):

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from course_utils.heads import replace_head
-from course_utils.runtime import data_dir
+from course_utils.runtime import data_dir, standin
 
 
 class WeightsUnavailableError(RuntimeError):
@@ -26,13 +26,19 @@ def download_weights(url: str, folder: Path | None = None, check_hash: bool = Tr
     A file already in the cache is used as it is (no network). Torchvision's file names end in
     the first hex digits of the file's SHA-256, which ``check_hash`` verifies after downloading.
     Raises ``WeightsUnavailableError`` (one sentence) when the file is missing and the download
-    fails, for example offline.
+    fails, for example offline. A stand-in run (``COURSE_STANDIN=1``) finds randomly initialised
+    weights there under the same name (``python -m coursekit.standin``) and never downloads.
     """
     folder = Path(folder) if folder is not None else data_dir() / "weights"
     filename = url.rstrip("/").rsplit("/", 1)[-1]
     path = folder / filename
     if path.exists():
         return path
+    if standin():
+        raise WeightsUnavailableError(
+            f"the stand-in folder {folder} has no {filename}: add the model to "
+            "coursekit.standin's list and make the folder again."
+        )
     match = _HASH_PREFIX.search(filename) if check_hash else None
     try:
         folder.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,11 @@ the whole course from a laptop CPU to a GPU runner:
 * ``COURSE_PROFILE`` = ``quick`` | ``full`` (default: ``full`` when CUDA is there, else ``quick``)
 * ``COURSE_DATA``    = the folder that downloaded data sets and weights are cached in
   (default: ``~/.cache/cnn-course``)
+* ``COURSE_STANDIN`` = ``1`` for a stand-in run: ``COURSE_DATA`` is a folder of generated
+  stand-ins (``python -m coursekit.standin``: data sets in their real file formats but few
+  samples, randomly initialised weights in place of pretrained ones) and ``capped`` shortens
+  the full profile's training, so that the full profile's code can be checked on a CPU offline.
+  Its numbers are never results: every page says so.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ import numpy as np
 import torch
 
 PROFILES = ("quick", "full")
+#: The file that marks a ``COURSE_DATA`` folder as generated stand-ins, not downloads.
+STANDIN_MARKER = "STANDIN"
 
 
 class ConfigurationError(RuntimeError):
@@ -89,6 +96,28 @@ def profile() -> str:
     return value
 
 
+def standin() -> bool:
+    """True when ``COURSE_STANDIN=1``: this run uses generated stand-in data and weights."""
+    value = os.environ.get("COURSE_STANDIN", "").strip().lower()
+    if value in ("", "0", "no", "false"):
+        return False
+    if value in ("1", "yes", "true"):
+        return True
+    raise ConfigurationError(
+        f"COURSE_STANDIN={value!r} is not a switch: set it to 1 for a run on stand-in data "
+        "(or unset it)."
+    )
+
+
+def capped(value: int, stand_in: int) -> int:
+    """``value``, or at most ``stand_in`` in a stand-in run (``COURSE_STANDIN=1``).
+
+    For the full profile's costly sizes (epochs, training images, iterations): a stand-in run
+    checks that the code runs end to end on a CPU, not what the training would reach.
+    """
+    return min(value, stand_in) if standin() else value
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python's ``random``, NumPy and PyTorch (CPU and every GPU).
 
@@ -109,7 +138,9 @@ def seed_everything(seed: int) -> None:
 def data_dir() -> Path:
     """Return (and create) the folder where downloads are cached: ``$COURSE_DATA``.
 
-    Defaults to ``$XDG_CACHE_HOME/cnn-course`` or ``~/.cache/cnn-course``.
+    Defaults to ``$XDG_CACHE_HOME/cnn-course`` or ``~/.cache/cnn-course``. A folder of stand-ins
+    (it holds ``STANDIN_MARKER``) is used only with ``COURSE_STANDIN=1``, and a stand-in run
+    only uses such a folder: generated data never passes for downloaded data, nor the reverse.
     """
     configured = os.environ.get("COURSE_DATA", "").strip()
     if configured:
@@ -124,6 +155,17 @@ def data_dir() -> Path:
             f"cannot create the data folder {path} ({error.strerror}): "
             "point COURSE_DATA at a writable folder."
         ) from None
+    is_standin_folder = (path / STANDIN_MARKER).is_file()
+    if is_standin_folder and not standin():
+        raise ConfigurationError(
+            f"the data folder {path} holds generated stand-ins, not downloaded data: set "
+            "COURSE_STANDIN=1 for a stand-in run, or point COURSE_DATA at the real cache."
+        )
+    if standin() and not is_standin_folder:
+        raise ConfigurationError(
+            f"COURSE_STANDIN=1 but the data folder {path} is not a stand-in folder: make one "
+            "with python -m coursekit.standin FOLDER and point COURSE_DATA at it."
+        )
     return path
 
 
@@ -139,4 +181,6 @@ def describe_runtime() -> dict[str, str]:
     }
     if device.type == "cuda":
         facts["gpu"] = torch.cuda.get_device_name(device)
+    if standin():
+        facts["data"] = "stand-in (generated data, random weights, capped training)"
     return facts

@@ -3,7 +3,7 @@
 Checks ``COURSE_DEVICE`` and ``COURSE_PROFILE`` before a long build (one clear sentence and exit
 status 2 when they ask for something this machine cannot do), and keeps the execution cache in
 step with what it was filled by: the cache keys on a page's own code cells only, so it cannot see
-a change of device, of profile, or of the teaching library that the pages import.
+a change of device, of profile, of stand-in data, or of the teaching library that the pages import.
 """
 
 from __future__ import annotations
@@ -34,9 +34,11 @@ def library_digest(package_dir: Path | None = None) -> str:
 
 
 def cache_key(facts: dict[str, str]) -> str:
-    """The line stored next to the execution cache: device type, profile, library digest."""
+    """The line stored next to the execution cache: device type, profile, library digest, and
+    ``standin`` for a run on stand-in data (whose outputs must never serve a real build)."""
     device_type = facts["device"].split(":")[0]
-    return f"{device_type} {facts['profile']} {library_digest()}\n"
+    data = " standin" if "stand-in" in facts.get("data", "") else ""
+    return f"{device_type} {facts['profile']}{data} {library_digest()}\n"
 
 
 def sync_cache(cache: Path, key: str) -> bool:

@@ -98,3 +98,18 @@ def test_to_uint8_stretches_to_the_full_range():
     out = to_uint8(np.array([[-2.0, 0.0], [1.0, 2.0]]))
     assert out.dtype == np.uint8 and out.min() == 0 and out.max() == 255
     assert to_uint8(np.ones((2, 2))).max() == 0
+
+
+def test_course_utils_data_re_exports_both_modules_unchanged():
+    import course_utils.data as data
+    import course_utils.datasets as datasets
+    import course_utils.micrographs as simulator
+
+    for module in (datasets, simulator):
+        public = [name for name in vars(module) if not name.startswith("_")
+                  and getattr(getattr(module, name), "__module__", None) == module.__name__]
+        assert public, f"{module.__name__} defines no public name"
+        for name in public:
+            assert getattr(data, name) is getattr(module, name), name
+    assert data.MICROGRAPH_SHAPES is simulator.MICROGRAPH_SHAPES
+    assert set(data.__all__) <= set(vars(data))

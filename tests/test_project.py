@@ -54,9 +54,18 @@ def test_gpu_job_proves_cuda_then_runs_make_test_on_cuda():
     assert jobs["pages"]["needs"] == "gpu" and "refs/heads/main" in jobs["pages"]["if"]
 
 
+def test_a_ci_job_builds_the_full_profile_on_stand_in_data():
+    jobs = yaml.safe_load((ROOT / ".github/workflows/ci.yml").read_text())["jobs"]
+    runs = [step.get("run", "").strip() for step in jobs["full-standin"]["steps"]]
+    assert "make book-full-standin" in runs
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^book-full-standin:", makefile, re.MULTILINE)
+    assert "COURSE_STANDIN=1" in makefile and "COURSE_PROFILE=full" in makefile
+
+
 def test_every_job_uploads_the_site_and_the_failure_reports():
     jobs = yaml.safe_load((ROOT / ".github/workflows/ci.yml").read_text())["jobs"]
-    for name in ("cpu", "gpu"):
+    for name in ("cpu", "gpu", "full-standin"):
         uploaded = " ".join(
             str(step.get("with", {}).get("path", "")) for step in jobs[name]["steps"]
             if "upload-artifact" in step.get("uses", "")
