@@ -67,8 +67,11 @@ def build(source: Path, work: Path, label: str) -> float:
     """
     command = [str(ROOT / ".venv" / "bin" / "jupyter-book"), "build", str(source),
                "--path-output", str(work / "out"), *FLAGS]
-    environment = {**os.environ, "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1",
+    # No MPLBACKEND: the chapter kernels must use ipykernel's inline backend, or the pages
+    # lose their figures and the benchmark times a build that draws nothing.
+    environment = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1",
                    "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
+    environment.pop("MPLBACKEND", None)
     log = work / f"{label.replace(' ', '_')}.log"
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()

@@ -21,6 +21,11 @@ imports it. It does three things when the site is built:
    of these is a warning (``course.alt``), so ``-W`` builds fail until the author says what it
    shows.
 
+4. **Figures from the chapter kernels.** An ``MPLBACKEND`` in the build's environment (a
+   shell, a CI runner, a grading setup) reaches every kernel the build starts, and ipykernel
+   then keeps that backend instead of its inline one: the pages lose every figure. The build
+   removes it before any chapter executes, and says so.
+
 It also repairs small defects of the theme stack that the browser tests found: a doubled
 sphinx-thebe script and no default colour mode (console errors), and sidebar toggles without an
 accessible name (axe-core's summary-name).
@@ -28,6 +33,7 @@ accessible name (axe-core's summary-name).
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from urllib.parse import quote, urlencode
@@ -304,10 +310,23 @@ def label_sidebar_toggles(app: Sphinx, pagename, templatename, context, doctree)
     context["generate_toctree_html"] = labelled
 
 
+INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
+
+
+def inline_figures(app: Sphinx, config) -> None:
+    """Let the chapter kernels draw inline: no ``MPLBACKEND`` other than the inline one."""
+    backend = os.environ.get("MPLBACKEND")
+    if backend and backend != INLINE_BACKEND:
+        del os.environ["MPLBACKEND"]
+        LOGGER.info(f"course: MPLBACKEND={backend} removed from the build's environment, so "
+                    "that the chapter kernels draw their figures into the pages")
+
+
 def setup(app: Sphinx) -> dict:
     app.add_config_value("course_notebooks_branch", "gh-pages", "html")
     app.add_config_value("course_install_spec", "", "html")
     app.connect("config-inited", default_light_mode)
+    app.connect("config-inited", inline_figures)
     app.connect("doctree-resolved", add_alt_text)
     # After the book theme's own handlers (priority 501): the theme has copied the executed
     # notebook to _sources/ and built its buttons; this replaces both.
