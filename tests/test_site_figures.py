@@ -37,8 +37,9 @@ def _built_cells(page):
     for cell in article.select("div.cell"):
         outputs = cell.select("div.cell_output")
         images = [img for output in outputs for img in output.find_all("img")]
+        # myst-nb puts every output of a captioned cell (a table too) in a captioned figure.
         figures = [figure for output in outputs for figure in output.find_all("figure")
-                   if figure.find("img") is not None and figure.find("figcaption") is not None]
+                   if figure.find("figcaption") is not None]
         cells.append((len(images), len(figures)))
     return cells
 
@@ -67,7 +68,7 @@ def test_each_drawing_cell_shows_its_figure(page):
             problems.append(f"{where} is one captioned figure but shows {images} images")
         if cell.caption and cell.output_shown and figures != 1:
             problems.append(f"{where} has a caption but the page shows {figures} captioned "
-                            "figures for it")
+                            "outputs for it (a captioned cell must display its figure only)")
     assert not problems, f"{page.html}: " + "; ".join(problems)
 
 
