@@ -347,7 +347,7 @@ _HELD_BACK = "course_held_back_tocs"
 
 
 def _index_section_lists(app: Sphinx, env):
-    """The list of own sections of each page that has child pages (the root excepted)."""
+    """(docname, list of its own sections) of each page with child pages (the root excepted)."""
     for docname, toc in env.tocs.items():
         if docname == app.config.root_doc:
             continue
@@ -356,33 +356,42 @@ def _index_section_lists(app: Sphinx, env):
         for title_item in toc.children:  # the page's title, then its sections and toctrees
             for sections in title_item.children:
                 if isinstance(sections, nodes.bullet_list):
-                    yield sections
+                    yield docname, sections
 
 
 def hold_back_index_sections(app: Sphinx, env) -> list[str]:
     """Before numbering: hide a chapter index's own sections from the section numbering."""
     held = []
-    for sections in _index_section_lists(app, env):
+    for docname, sections in _index_section_lists(app, env):
         original = list(sections.children)
         own = [item for item in original if isinstance(item, nodes.list_item)]
         if not own:
             continue
-        for item in own:
-            for reference in item.findall(nodes.reference):
-                reference.attributes.pop("secnumber", None)  # left by an earlier numbering
+        references = [ref for item in own for ref in item.findall(nodes.reference)]
+        for reference in references:
+            reference["secnumber"] = None  # no number (other collectors read the key)
         holder = _unnumbered()
         holder.extend(own)
         sections[:] = [holder] + [node for node in original
                                   if not isinstance(node, nodes.list_item)]
-        held.append((sections, original))
+        held.append((docname, sections, original, references))
     setattr(env, _HELD_BACK, held)
     return []
 
 
 def restore_index_sections(app: Sphinx, env) -> list[str]:
-    """After numbering: put the index's own sections back where they were, unnumbered."""
-    for sections, original in getattr(env, _HELD_BACK, []):
+    """After numbering: put the index's own sections back where they were, unnumbered.
+
+    Each gets an explicit empty number: a heading whose anchor has no entry would otherwise
+    be shown with its page's number.
+    """
+    for docname, sections, original, references in getattr(env, _HELD_BACK, []):
         sections[:] = original
+        numbers = env.toc_secnumbers.get(docname)
+        if numbers is not None:
+            for reference in references:
+                reference["secnumber"] = None
+                numbers[reference["anchorname"]] = ()
     setattr(env, _HELD_BACK, [])
     return []
 
