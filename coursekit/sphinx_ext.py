@@ -339,10 +339,6 @@ def inline_figures(app: Sphinx, config) -> None:
 # --- 5. section numbers in reading order ----------------------------------------------------------
 
 
-class _unnumbered(nodes.General, nodes.Element):  # noqa: N801 - a docutils node class
-    """Holds a chapter index's own toc entries while Sphinx assigns section numbers."""
-
-
 _HELD_BACK = "course_held_back_tocs"
 
 
@@ -360,7 +356,11 @@ def _index_section_lists(app: Sphinx, env):
 
 
 def hold_back_index_sections(app: Sphinx, env) -> list[str]:
-    """Before numbering: hide a chapter index's own sections from the section numbering."""
+    """Before numbering: take a chapter index's own sections out of its toc.
+
+    Detached, they get no section number, and the figures under them are numbered by the page's
+    own number (5.1, 5.2, ...), as if the page had no sections.
+    """
     held = []
     for docname, sections in _index_section_lists(app, env):
         original = list(sections.children)
@@ -368,12 +368,7 @@ def hold_back_index_sections(app: Sphinx, env) -> list[str]:
         if not own:
             continue
         references = [ref for item in own for ref in item.findall(nodes.reference)]
-        for reference in references:
-            reference["secnumber"] = None  # no number (other collectors read the key)
-        holder = _unnumbered()
-        holder.extend(own)
-        sections[:] = [holder] + [node for node in original
-                                  if not isinstance(node, nodes.list_item)]
+        sections[:] = [node for node in original if not isinstance(node, nodes.list_item)]
         held.append((docname, sections, original, references))
     setattr(env, _HELD_BACK, held)
     return []

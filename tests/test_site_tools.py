@@ -188,31 +188,36 @@ def _build_numbered_book(tmp_path, extensions):
     source = tmp_path / "src"
     (source / "chap").mkdir(parents=True)
     (source / "conf.py").write_text(
-        f"extensions = {['sphinx_external_toc', *extensions]!r}\nexternal_toc_path = '_toc.yml'\n")
+        f"extensions = {['sphinx_external_toc', *extensions]!r}\nexternal_toc_path = '_toc.yml'\n"
+        "numfig = True\n")
     (source / "_toc.yml").write_text(
         "format: jb-book\nroot: index\nparts:\n  - caption: Chapters\n    numbered: true\n"
         "    chapters:\n      - file: chap/index\n        sections:\n"
         "          - file: chap/a\n          - file: chap/b\n")
     (source / "index.rst").write_text("Book\n====\n\ntext\n")
     (source / "chap" / "index.rst").write_text(
-        "Chapter\n=======\n\nOwn one\n-------\n\ntext\n\nOwn two\n-------\n\ntext\n")
+        "Chapter\n=======\n\nOwn one\n-------\n\n.. table:: A numbered table\n\n   = =\n   a b\n"
+        "   = =\n\nOwn two\n-------\n\ntext\n")
     for name in "ab":
         (source / "chap" / f"{name}.rst").write_text(f"Page {name}\n======\n\nSub\n---\n\ntext\n")
     app = Sphinx(str(source), str(source), str(tmp_path / "out"), str(tmp_path / "doctrees"),
                  "html", status=None, warning=None, freshenv=True)
     app.build()
-    return app.env.toc_secnumbers, (tmp_path / "out" / "chap" / "index.html").read_text()
+    app.env.course_table_numbers = app.env.toc_fignumbers.get("chap/index", {}).get("table", {})
+    return app.env.toc_secnumbers, (tmp_path / "out" / "chap" / "index.html").read_text(), app.env
 
 
 def test_chapter_pages_are_numbered_in_reading_order(tmp_path):
     import re
 
-    plain, _ = _build_numbered_book(tmp_path / "plain", [])
+    plain, _, _ = _build_numbered_book(tmp_path / "plain", [])
     assert plain["chap/a"][""] == (1, 3)  # Sphinx alone: after the index's own two sections
-    numbers, index_html = _build_numbered_book(tmp_path / "course", ["coursekit.sphinx_ext"])
+    numbers, index_html, env = _build_numbered_book(tmp_path / "course", ["coursekit.sphinx_ext"])
     assert numbers["chap/index"][""] == (1,)
     assert numbers["chap/a"][""] == (1, 1) and numbers["chap/b"][""] == (1, 2)
     assert numbers["chap/a"]["#sub"] == (1, 1, 1)
     assert not numbers["chap/index"]["#own-one"] and not numbers["chap/index"]["#own-two"]
     headings = re.findall(r"<h2>(.*?)</h2>", index_html, re.DOTALL)
     assert len(headings) == 2 and not any("section-number" in h for h in headings), headings
+    # a table under an unnumbered section is numbered by its chapter: Table 1.1, not Table 1
+    assert list(env.course_table_numbers.values()) == [(1, 1)]
