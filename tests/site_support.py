@@ -261,7 +261,8 @@ class CodeCell:
 
     @property
     def draws(self) -> bool:
-        return DRAWING_CALL.search(self.source) is not None
+        """A drawing call the cell runs: not one inside a function it only defines."""
+        return DRAWING_CALL.search(_code_that_runs(self.source)) is not None
 
     @property
     def expected_images(self) -> tuple[int, int | None]:
@@ -271,6 +272,20 @@ class CodeCell:
         if self.caption:
             return 1, 1
         return (1 if self.draws else 0), None
+
+
+def _code_that_runs(source: str) -> str:
+    """The cell's code without the bodies of the functions and classes it defines."""
+    import ast
+
+    lines = [line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))]
+    try:
+        tree = ast.parse("\n".join(lines))
+    except SyntaxError:
+        return source  # not plain Python: judge the text as it is
+    kept = [node for node in tree.body
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+    return "\n".join(ast.unparse(node) for node in kept)
 
 
 def code_cells(source: Path) -> list[CodeCell]:
