@@ -48,6 +48,10 @@ def glue(name: str, value):
     """
     if not name or not isinstance(name, str):
         raise ValueError(f"a glued value needs a non-empty name, got {name!r}")
+    if getattr(value, "ndim", None) == 0 and hasattr(value, "item"):
+        # A NumPy or PyTorch scalar: its repr (np.float64(0.5), tensor(0.5)) would reach the
+        # page instead of the number, and a format such as :.3f could not read it.
+        value = value.item()
     if os.environ.get(BOOK_BUILD_VARIABLE):
         from IPython.core.formatters import format_display_data
         from IPython.display import display

@@ -67,8 +67,9 @@ LITERALINCLUDE = re.compile(
     r"(?P=fence)[ \t]*$",
     re.MULTILINE,
 )
-# {glue}`name`, {glue:text}`name:.3f`, {glue:md}`name`: values a run hands to the page's text.
-GLUE_ROLE = re.compile(r"\{glue(?::\w+)?\}`(?P<name>[^`:]+)(?::[^`]*)?`")
+# {glue}`name`, {glue:text}`name:.3f`, {glue:md}`name`, {glue:text}`other.md::name`: values a
+# run hands to the page's text (from this page, or from another with `page.md::`).
+GLUE_ROLE = re.compile(r"\{glue(?::\w+)?\}`(?:[^`:]*::)?(?P<name>[^`:]+)(?::[^`]*)?`")
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z(])")
 
 

@@ -175,8 +175,9 @@ def test_the_build_keeps_mplbackend_away_from_chapter_kernels(monkeypatch):
 
 
 def test_glue_roles_become_names_in_the_downloaded_notebook():
-    text = "reached {glue:text}`acc:.3f` and {glue}`n`, as {glue:md}`verdict` says"
-    expected = "reached `acc` and `n`, as `verdict` says"
+    text = ("reached {glue:text}`acc:.3f` and {glue}`n`, as {glue:md}`verdict` says, "
+            "against {glue:text}`other.md::ap:.2f`")
+    expected = "reached `acc` and `n`, as `verdict` says, against `ap`"
     assert sphinx_ext.GLUE_ROLE.sub(r"`\g<name>`", text) == expected
 
 

@@ -40,6 +40,17 @@ def test_glue_outside_a_book_build_shows_nothing(monkeypatch, displayed):
     assert displayed == []
 
 
+def test_glue_turns_numpy_and_torch_scalars_into_numbers(monkeypatch, displayed):
+    import numpy as np
+    import torch
+
+    monkeypatch.setenv(BOOK_BUILD_VARIABLE, "1")
+    assert glue("a", np.float64(0.25)) == 0.25 and type(glue("a", np.float64(0.25))) is float
+    assert glue("b", torch.tensor(3)) == 3
+    texts = [args[0]["application/papermill.record/text/plain"] for args, _ in displayed]
+    assert texts[0] == "0.25" and texts[-1] == "3"
+
+
 @pytest.mark.parametrize("name", ["", None, 3])
 def test_glue_needs_a_name(name):
     with pytest.raises(ValueError, match="non-empty name"):
