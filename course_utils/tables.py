@@ -38,13 +38,14 @@ def markdown_table(rows: Sequence[Sequence], headers: Sequence[str],
     return Markdown("\n".join(lines))
 
 
-def glue(name: str, value):
-    """Record ``value`` under ``name`` for the page's text to quote; return ``value``.
+def glue(name: str, value) -> None:
+    """Record ``value`` under ``name`` for the page's text to quote.
 
     In a book build this emits what ``myst_nb.glue(name, value, display=False)`` emits (the
     page's ``{glue:text}`name``` then shows the value). Anywhere else (Jupyter, Colab) it emits
     nothing, so a downloaded notebook neither needs myst-nb nor shows an output that no
-    frontend can render; print the value where the reader should see it.
+    frontend can render; print the value where the reader should see it. Like
+    ``myst_nb.glue`` it returns nothing, so that a cell ending with it shows no extra output.
     """
     if not name or not isinstance(name, str):
         raise ValueError(f"a glued value needs a non-empty name, got {name!r}")
@@ -60,4 +61,3 @@ def glue(name: str, value):
         metadata["scrapbook"] = {"name": name, "mime_prefix": GLUE_PREFIX}
         display({GLUE_PREFIX + mime: data for mime, data in bundle.items()}, raw=True,
                 metadata=metadata)
-    return value
