@@ -121,7 +121,7 @@ def chapter_notebook(source: Path, app: Sphinx):
         if cell.cell_type == "markdown":
             cell.source = _inline_literalincludes(cell.source, source, app)
             # The page quotes values its cells computed; here the name of each stands in for it.
-            cell.source = GLUE_ROLE.sub(r"`\g<name>` (computed above)", cell.source)
+            cell.source = GLUE_ROLE.sub(r"`\g<name>` (a computed value)", cell.source)
         elif cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
     _insert_setup_cell(notebook, app)
