@@ -12,7 +12,8 @@ SITE   := _build/html
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 export PYTHONDONTWRITEBYTECODE := 1
-export MPLBACKEND := Agg
+# No MPLBACKEND here: with it set, ipykernel keeps that backend instead of its inline one, and
+# the chapters' figures never reach the page (grading kernels set Agg for themselves).
 # One PyTorch thread per process: the course's models are small, and on a 2-core machine two
 # threads per kernel (with a grader running two kernels, or the notebook server beside them)
 # oversubscribe the CPU and run several times slower. Override with OMP_NUM_THREADS=N.

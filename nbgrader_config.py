@@ -31,9 +31,10 @@ c.Execute.interrupt_on_timeout = True
 
 # nbgrader gives zero to a test cell that writes anything to stderr. Kernels inherit this
 # process's environment, so harmless library warnings are silenced for every grading kernel
-# (plain nbgrader too); `course` sets the same in its sandboxed kernels.
+# (plain nbgrader too); `course` sets the same in its sandboxed kernels. No MPLBACKEND here:
+# JupyterLab's nbgrader extensions load this file into the notebook server too, and a backend
+# set there would reach every kernel it starts, so chapter notebooks would draw nothing.
 os.environ.setdefault("PYTHONWARNINGS", "ignore")
-os.environ.setdefault("MPLBACKEND", "Agg")
 
 # Feedback must not show hidden tests to students: nbgrader's default feedback renders the
 # autograded notebook, hidden tests included. Trim tracebacks of hidden tests (they quote the

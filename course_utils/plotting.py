@@ -81,7 +81,8 @@ def show_kernels(
     ``weights``: ``(K, K)`` (one kernel), ``(C, H, W)`` (feature maps, one per channel), or a
     layer's weight ``(C_out, C_in, K, K)``; for the latter, kernels with 3 input channels are
     drawn as RGB images, others as their first input channel. Red is positive, blue negative.
-    ``annotate`` writes each value into its cell (for small kernels).
+    ``annotate`` writes each value, to two decimals, into its cell (for small kernels), and
+    draws the cells large enough to read.
     """
     weights = torch.as_tensor(weights).detach().to("cpu", torch.float32)
     if weights.ndim == 2:
@@ -97,6 +98,8 @@ def show_kernels(
     ncols = min(ncols, count)
     nrows = math.ceil(count / ncols)
     side = 1.6 if count > 1 else 3.0
+    if annotate:
+        side = max(side, 0.8 * max(weights.shape[-2:]) + 0.6)
     fig, axes = plt.subplots(nrows, ncols, figsize=(side * ncols, side * nrows), squeeze=False)
     for index, ax in enumerate(axes.flat):
         ax.set_axis_off()
@@ -107,13 +110,19 @@ def show_kernels(
         ax.imshow(kernel, cmap="RdBu_r", vmin=-limit, vmax=limit)
         if annotate:
             for (row, col), value in np.ndenumerate(kernel):
-                ax.text(col, row, f"{value:.2g}", ha="center", va="center", fontsize=8)
+                ax.text(col, row, _two_decimals(value), ha="center", va="center", fontsize=9)
         if count > 1:
             ax.set_title(str(index), fontsize=8)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def _two_decimals(value: float) -> str:
+    """``1.0 -> '1'``, ``-0.333 -> '-0.33'``, ``1e-05 -> '0'``: short labels for kernel cells."""
+    text = f"{value:.2f}".rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
 
 
 def _show_rgb_kernels(weights: torch.Tensor, ncols: int, title: str | None):

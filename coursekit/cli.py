@@ -87,8 +87,13 @@ def cmd_validate(args) -> int:
     course = _course(args)
     names = _assignments(course, args.assignments)
     if not names:
-        print(f"No assignments in {course.source_dir}: nothing to validate.")
-        return EXIT_OK
+        # A check that finds nothing to check must not pass.
+        print(f"error: no assignments in {course.source_dir}, so nothing was validated.",
+              file=sys.stderr)
+        return EXIT_FAIL
+    if not (course.root / "_build" / "html").is_dir():
+        print("note: no built site in _build/html, so the site was not searched for leaked "
+              "hidden tests (build the book first, as make test does)", file=sys.stderr)
     sandbox = None if not args.no_sandbox else False
     if sandbox is None and sandbox_available():
         print(f"note: grading without the sandbox ({sandbox_available()})", file=sys.stderr)

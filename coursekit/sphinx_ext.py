@@ -21,6 +21,15 @@ imports it. It does three things when the site is built:
    of these is a warning (``course.alt``), so ``-W`` builds fail until the author says what it
    shows.
 
+4. **Figures from the chapter kernels.** An ``MPLBACKEND`` in the build's environment (a
+   shell, a CI runner, a grading setup) reaches every kernel the build starts, and ipykernel
+   then keeps that backend instead of its inline one: the pages lose every figure. The build
+   removes it before any chapter executes, and says so.
+
+5. **Sections numbered in reading order.** Under a numbered toctree Sphinx numbers a chapter
+   index's own headings first (5.1-5.4) and its child pages after them (5.5-5.7). The index's
+   own headings are left unnumbered instead, so the pages of chapter 5 read 5.1, 5.2, 5.3.
+
 It also repairs small defects of the theme stack that the browser tests found: a doubled
 sphinx-thebe script and no default colour mode (console errors), and sidebar toggles without an
 accessible name (axe-core's summary-name).
@@ -28,11 +37,13 @@ accessible name (axe-core's summary-name).
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
 from docutils import nodes
+from sphinx import addnodes
 from sphinx.application import Sphinx
 from sphinx.util import logging
 
@@ -56,6 +67,9 @@ LITERALINCLUDE = re.compile(
     r"(?P=fence)[ \t]*$",
     re.MULTILINE,
 )
+# {glue}`name`, {glue:text}`name:.3f`, {glue:md}`name`, {glue:text}`other.md::name`: values a
+# run hands to the page's text (from this page, or from another with `page.md::`).
+GLUE_ROLE = re.compile(r"\{glue(?::\w+)?\}`(?:[^`:]*::)?(?P<name>[^`:]+)(?::[^`]*)?`")
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z(])")
 
 
@@ -106,6 +120,8 @@ def chapter_notebook(source: Path, app: Sphinx):
     for cell in notebook.cells:
         if cell.cell_type == "markdown":
             cell.source = _inline_literalincludes(cell.source, source, app)
+            # The page quotes values its cells computed; here the name of each stands in for it.
+            cell.source = GLUE_ROLE.sub(r"`\g<name>` (a computed value)", cell.source)
         elif cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
     _insert_setup_cell(notebook, app)
@@ -304,10 +320,86 @@ def label_sidebar_toggles(app: Sphinx, pagename, templatename, context, doctree)
     context["generate_toctree_html"] = labelled
 
 
+INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
+
+
+def inline_figures(app: Sphinx, config) -> None:
+    """Let the chapter kernels draw inline: no ``MPLBACKEND`` other than the inline one.
+
+    Also tells the kernels that they run in a book build (``course_utils.tables.glue`` then
+    hands computed values to the page's text).
+    """
+    os.environ["COURSE_BOOK_BUILD"] = "1"
+    backend = os.environ.get("MPLBACKEND")
+    if backend and backend != INLINE_BACKEND:
+        del os.environ["MPLBACKEND"]
+        LOGGER.info(f"course: MPLBACKEND={backend} removed from the build's environment, so "
+                    "that the chapter kernels draw their figures into the pages")
+
+
+# --- 5. section numbers in reading order ----------------------------------------------------------
+
+
+_HELD_BACK = "course_held_back_tocs"
+
+
+def _index_section_lists(app: Sphinx, env):
+    """(docname, list of its own sections) of each page with child pages (the root excepted)."""
+    for docname, toc in env.tocs.items():
+        if docname == app.config.root_doc:
+            continue
+        if not any(isinstance(node, addnodes.toctree) for node in toc.findall()):
+            continue
+        for title_item in toc.children:  # the page's title, then its sections and toctrees
+            for sections in title_item.children:
+                if isinstance(sections, nodes.bullet_list):
+                    yield docname, sections
+
+
+def hold_back_index_sections(app: Sphinx, env) -> list[str]:
+    """Before numbering: take a chapter index's own sections out of its toc.
+
+    Detached, they get no section number, and the figures under them are numbered by the page's
+    own number (5.1, 5.2, ...), as if the page had no sections.
+    """
+    held = []
+    for docname, sections in _index_section_lists(app, env):
+        original = list(sections.children)
+        own = [item for item in original if isinstance(item, nodes.list_item)]
+        if not own:
+            continue
+        references = [ref for item in own for ref in item.findall(nodes.reference)]
+        sections[:] = [node for node in original if not isinstance(node, nodes.list_item)]
+        held.append((docname, sections, original, references))
+    setattr(env, _HELD_BACK, held)
+    return []
+
+
+def restore_index_sections(app: Sphinx, env) -> list[str]:
+    """After numbering: put the index's own sections back where they were, unnumbered.
+
+    Each gets an explicit empty number: a heading whose anchor has no entry would otherwise
+    be shown with its page's number.
+    """
+    for docname, sections, original, references in getattr(env, _HELD_BACK, []):
+        sections[:] = original
+        numbers = env.toc_secnumbers.get(docname)
+        if numbers is not None:
+            for reference in references:
+                reference["secnumber"] = None
+                numbers[reference["anchorname"]] = ()
+    setattr(env, _HELD_BACK, [])
+    return []
+
+
 def setup(app: Sphinx) -> dict:
     app.add_config_value("course_notebooks_branch", "gh-pages", "html")
     app.add_config_value("course_install_spec", "", "html")
     app.connect("config-inited", default_light_mode)
+    app.connect("config-inited", inline_figures)
+    # Around the toctree collector's numbering (env-get-updated, priority 500).
+    app.connect("env-get-updated", hold_back_index_sections, priority=400)
+    app.connect("env-get-updated", restore_index_sections, priority=600)
     app.connect("doctree-resolved", add_alt_text)
     # After the book theme's own handlers (priority 501): the theme has copied the executed
     # notebook to _sources/ and built its buttons; this replaces both.

@@ -125,12 +125,17 @@ _IMAGES_JS = """async () => {
   return images.map(img => {
     const figure = img.closest("figure");
     const caption = figure ? figure.querySelector("figcaption") : null;
+    const box = img.getBoundingClientRect();
+    const style = window.getComputedStyle(img);
     return {
       src: img.getAttribute("src"), currentSrc: img.currentSrc,
       complete: img.complete, naturalWidth: img.naturalWidth,
       alt: img.getAttribute("alt"),
       caption: caption ? caption.innerText.trim() : "",
       inArticle: img.closest("article") !== null,
+      inOutput: img.closest(".cell_output") !== null,
+      width: box.width, height: box.height,
+      shown: style.display !== "none" && style.visibility !== "hidden" && img.offsetParent !== null,
     };
   });
 }"""
@@ -233,3 +238,75 @@ def _opens(tab, label: str) -> bool:
         visible = False
     tab.keyboard.press("Escape")
     return visible
+
+
+# --- figures: what a page's code draws, and what the built page must show ----------------------
+
+# A code cell draws when it makes a matplotlib figure, directly or through course_utils.plotting.
+DRAWING_CALL = re.compile(
+    r"\bplt\.(?:subplots|subplot_mosaic|figure|imshow|plot|scatter|bar|hist|matshow)\("
+    r"|\b(?:show_images|show_kernels|plot_history)\(")
+NO_OUTPUT_TAGS = {"remove-output"}
+IMAGE_TYPES = ("image/png", "image/svg+xml", "image/jpeg")
+
+
+@dataclass(frozen=True)
+class CodeCell:
+    """A code cell of a chapter page, as far as figures go."""
+
+    number: int  # 1-based, among the page's code cells
+    source: str
+    caption: str  # the cell's `mystnb: figure: caption:`, or ""
+    output_shown: bool  # no remove-output / remove-cell tag
+
+    @property
+    def draws(self) -> bool:
+        """A drawing call the cell runs: not one inside a function it only defines."""
+        return DRAWING_CALL.search(_code_that_runs(self.source)) is not None
+
+    @property
+    def expected_images(self) -> tuple[int, int | None]:
+        """(at least, at most) output images on the page: one per captioned figure."""
+        if not self.output_shown:
+            return 0, 0
+        if self.caption:
+            return 1, 1
+        return (1 if self.draws else 0), None
+
+
+def _code_that_runs(source: str) -> str:
+    """The cell's code without the bodies of the functions and classes it defines."""
+    import ast
+
+    lines = [line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))]
+    try:
+        tree = ast.parse("\n".join(lines))
+    except SyntaxError:
+        return source  # not plain Python: judge the text as it is
+    kept = [node for node in tree.body
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+    return "\n".join(ast.unparse(node) for node in kept)
+
+
+def code_cells(source: Path) -> list[CodeCell]:
+    """The code cells that a MyST notebook page shows (not remove-cell), read with jupytext."""
+    import jupytext
+
+    notebook = jupytext.read(source)
+    cells = []
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        figure = (cell.metadata.get("mystnb") or {}).get("figure") or {}
+        tags = set(cell.metadata.get("tags", []))
+        if "remove-cell" in tags:
+            continue
+        cells.append(CodeCell(len(cells) + 1, cell.source, str(figure.get("caption", "")),
+                              not tags & NO_OUTPUT_TAGS))
+    return cells
+
+
+def output_image_count(cell) -> int:
+    """How many images the outputs of an executed notebook cell hold."""
+    return sum(1 for output in cell.get("outputs", [])
+               if any(kind in output.get("data", {}) for kind in IMAGE_TYPES))

@@ -37,10 +37,12 @@ def test_cli_starts_without_torch():
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 
-def test_no_assignments_is_fine(tmp_path):
+def test_validate_with_no_assignments_fails(tmp_path):
+    """A check that finds nothing to check must not pass."""
     root = make_course(tmp_path / "c", ())
     result = run("validate", cwd=root)
-    assert result.returncode == 0 and "No assignments" in result.stdout
+    assert result.returncode == 1 and "no assignments" in result.stderr
+    assert "nothing was validated" in result.stderr
 
 
 @pytest.mark.parametrize("args, words", [

@@ -61,6 +61,12 @@ def test_show_kernels_annotates_small_kernels():
     assert sorted(t.get_text() for t in fig.axes[0].texts) == ["-1", "1"]
 
 
+def test_show_kernels_annotations_are_short_and_readable():
+    fig = show_kernels(torch.tensor([[1e-5, -2.0], [0.333, -0.004]]), annotate=True)
+    assert [t.get_text() for t in fig.axes[0].texts] == ["0", "-2", "0.33", "0"]
+    assert fig.get_size_inches()[0] >= 2.2  # a cell wide enough for its label
+
+
 def test_plot_history_groups_metrics_by_suffix_and_runs_by_name():
     history = {"train_loss": [1.0, 0.5], "test_loss": [1.1, 0.7], "test_acc": [0.5, 0.8]}
     fig = plot_history({"with BN": history, "without BN": history})

@@ -25,6 +25,7 @@ from site_support import (
     ROOT,
     SITE,
     SiteServer,
+    code_cells,
     has_kernelspec,
     toc_pages,
     visit,
@@ -132,6 +133,38 @@ def test_every_image_loads(page, visits):
     broken = [image["src"] for image in visits(page).images
               if not image["complete"] or image["naturalWidth"] == 0]
     assert not broken, f"images that did not load on {page.html}: {broken}"
+
+
+# A figure drawn at a real size: the smallest figure of the course (a strip of kernels scaled to
+# the column) is well above this; a broken or collapsed image is 0 or a few pixels.
+MIN_FIGURE_WIDTH, MIN_FIGURE_HEIGHT = 120, 40
+
+
+def test_there_are_chapters_and_exercises_to_check():
+    """The per-page tests are parametrized over these lists: an empty one would test nothing."""
+    assert CHAPTERS, "_toc.yml lists no chapter page"
+    assert NOTEBOOKS, "no chapter page is a notebook (kernelspec in its header)"
+    assert EXERCISES, "_toc.yml lists no exercise page"
+
+
+@pytest.mark.parametrize("page", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_chapter_figures_are_displayed(page, visits):
+    """One image per captioned figure cell, one or more per drawing cell, all at a real size."""
+    cells = code_cells(page.source)
+    at_least = sum(cell.expected_images[0] for cell in cells)
+    captioned = sum(1 for cell in cells if cell.caption and cell.output_shown)
+    shown = [image for image in visits(page).images if image["inOutput"]]
+    assert len(shown) >= at_least, (
+        f"{page.html}: its code draws {at_least} figures or more, the page shows {len(shown)} "
+        "images in cell outputs (do the chapter kernels run with MPLBACKEND=Agg?)")
+    figures = [image for image in shown if image["caption"]]
+    assert len(figures) == captioned, (
+        f"{page.html}: {captioned} captioned figure cells, {len(figures)} captioned images shown")
+    too_small = [f"{image['src']} ({image['width']:.0f}x{image['height']:.0f} px, "
+                 f"shown: {image['shown']})" for image in shown
+                 if not image["shown"] or image["naturalWidth"] == 0
+                 or image["width"] < MIN_FIGURE_WIDTH or image["height"] < MIN_FIGURE_HEIGHT]
+    assert not too_small, f"{page.html}: figures not displayed at a real size: {too_small}"
 
 
 def _says_nothing(alt: str | None, src: str) -> bool:

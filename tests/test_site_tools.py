@@ -155,3 +155,70 @@ def test_exercise_copy_for_colab_keeps_every_graded_cell(tmp_path):
         copy.cells[1].metadata)
     assert [c.metadata for c in copy.cells if "nbgrader" in c.metadata] == [
         c.metadata for c in released.cells if "nbgrader" in c.metadata]
+
+
+# --- figures and section numbers ----------------------------------------------------------------
+
+
+def test_the_build_keeps_mplbackend_away_from_chapter_kernels(monkeypatch):
+    """An MPLBACKEND in the build's environment would reach every kernel: no figures at all."""
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.delenv("COURSE_BOOK_BUILD", raising=False)
+    sphinx_ext.inline_figures(None, None)
+    import os
+
+    assert "MPLBACKEND" not in os.environ
+    assert os.environ["COURSE_BOOK_BUILD"] == "1"  # course_utils.tables.glue records values
+    monkeypatch.setenv("MPLBACKEND", sphinx_ext.INLINE_BACKEND)
+    sphinx_ext.inline_figures(None, None)
+    assert os.environ["MPLBACKEND"] == sphinx_ext.INLINE_BACKEND  # the inline one may stay
+
+
+def test_glue_roles_become_names_in_the_downloaded_notebook():
+    text = ("reached {glue:text}`acc:.3f` and {glue}`n`, as {glue:md}`verdict` says, "
+            "against {glue:text}`other.md::ap:.2f`")
+    expected = "reached `acc` and `n`, as `verdict` says, against `ap`"
+    assert sphinx_ext.GLUE_ROLE.sub(r"`\g<name>`", text) == expected
+
+
+def _build_numbered_book(tmp_path, extensions):
+    """A tiny book as Jupyter Book makes it (sphinx-external-toc, a numbered part): chapter 1's
+    index has two sections of its own and two child pages."""
+    from sphinx.application import Sphinx
+
+    source = tmp_path / "src"
+    (source / "chap").mkdir(parents=True)
+    (source / "conf.py").write_text(
+        f"extensions = {['sphinx_external_toc', *extensions]!r}\nexternal_toc_path = '_toc.yml'\n"
+        "numfig = True\n")
+    (source / "_toc.yml").write_text(
+        "format: jb-book\nroot: index\nparts:\n  - caption: Chapters\n    numbered: true\n"
+        "    chapters:\n      - file: chap/index\n        sections:\n"
+        "          - file: chap/a\n          - file: chap/b\n")
+    (source / "index.rst").write_text("Book\n====\n\ntext\n")
+    (source / "chap" / "index.rst").write_text(
+        "Chapter\n=======\n\nOwn one\n-------\n\n.. table:: A numbered table\n\n   = =\n   a b\n"
+        "   = =\n\nOwn two\n-------\n\ntext\n")
+    for name in "ab":
+        (source / "chap" / f"{name}.rst").write_text(f"Page {name}\n======\n\nSub\n---\n\ntext\n")
+    app = Sphinx(str(source), str(source), str(tmp_path / "out"), str(tmp_path / "doctrees"),
+                 "html", status=None, warning=None, freshenv=True)
+    app.build()
+    app.env.course_table_numbers = app.env.toc_fignumbers.get("chap/index", {}).get("table", {})
+    return app.env.toc_secnumbers, (tmp_path / "out" / "chap" / "index.html").read_text(), app.env
+
+
+def test_chapter_pages_are_numbered_in_reading_order(tmp_path):
+    import re
+
+    plain, _, _ = _build_numbered_book(tmp_path / "plain", [])
+    assert plain["chap/a"][""] == (1, 3)  # Sphinx alone: after the index's own two sections
+    numbers, index_html, env = _build_numbered_book(tmp_path / "course", ["coursekit.sphinx_ext"])
+    assert numbers["chap/index"][""] == (1,)
+    assert numbers["chap/a"][""] == (1, 1) and numbers["chap/b"][""] == (1, 2)
+    assert numbers["chap/a"]["#sub"] == (1, 1, 1)
+    assert not numbers["chap/index"]["#own-one"] and not numbers["chap/index"]["#own-two"]
+    headings = re.findall(r"<h2>(.*?)</h2>", index_html, re.DOTALL)
+    assert len(headings) == 2 and not any("section-number" in h for h in headings), headings
+    # a table under an unnumbered section is numbered by its chapter: Table 1.1, not Table 1
+    assert list(env.course_table_numbers.values()) == [(1, 1)]

@@ -95,6 +95,10 @@ def validate_assignment(course: Course, assignment: str, jobs: int = 2,
         for path in course.source_notebooks(assignment):
             for kind, lines in secret_lines(read_notebook(path), public).items():
                 secrets[kind] |= lines
+        if not secrets["hidden test"]:
+            # The leak checks below would pass on nothing; an exercise needs hidden tests.
+            report.problems.append("the assignment has no hidden test lines (### BEGIN HIDDEN "
+                                   "TESTS), so nothing guards against hard-coded answers")
         try:
             generated = generate_into(scratch, assignment, folder / "release",
                                       scratch.db_url)
