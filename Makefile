@@ -51,7 +51,7 @@ $(STAMP): requirements.txt pyproject.toml course_utils/pyproject.toml
 # Checks COURSE_DEVICE and COURSE_PROFILE before a long build; wipes the execution cache when
 # the device or profile changed since the last build, so a cached CPU run never poses as a GPU one.
 preflight: $(STAMP)
-	@$(PY) -m coursekit.preflight --cache-key _build/.jupyter_cache
+	@$(PY) -m coursekit.preflight --cache-key _build/.jupyter_cache --doctrees _build/.doctrees
 
 # --- the book ------------------------------------------------------------------------------
 # coursekit.execute first runs the pages that the execution cache lacks, one kernel per core
@@ -69,7 +69,7 @@ STANDIN_ENV := COURSE_PROFILE=full COURSE_STANDIN=1 COURSE_DATA=$(CURDIR)/$(STAN
 book-full-standin: $(STAMP)
 	$(PY) -m coursekit.standin $(STANDIN)/data
 	$(PY) -c 'import sys, yaml; c = yaml.safe_load(open("_config.yml")); c["execute"]["cache"] = sys.argv[1]; yaml.safe_dump(c, open(sys.argv[2], "w"), allow_unicode=True)' $(CURDIR)/$(STANDIN)/.jupyter_cache $(STANDIN)/_config.yml
-	$(STANDIN_ENV) $(PY) -m coursekit.preflight --cache-key $(STANDIN)/.jupyter_cache
+	$(STANDIN_ENV) $(PY) -m coursekit.preflight --cache-key $(STANDIN)/.jupyter_cache --doctrees $(STANDIN)/_build/.doctrees
 	$(STANDIN_ENV) $(PY) -m coursekit.execute --config $(STANDIN)/_config.yml
 	$(STANDIN_ENV) $(BIN)/jupyter-book build . --config $(STANDIN)/_config.yml --path-output $(STANDIN) $(JB_FLAGS)
 	@echo "The stand-in site is at $(CURDIR)/$(STANDIN)/_build/html/index.html."

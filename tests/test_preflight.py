@@ -68,3 +68,15 @@ def test_teaching_library_imports_no_grading_or_site_machinery():
                 names = [node.module]
             offenders += [f"{module.name}: {n}" for n in names if n.split(".")[0] in banned]
     assert offenders == []
+
+
+def test_preflight_empties_the_saved_pages_with_the_cache(tmp_path):
+    cache, doctrees = tmp_path / "cache", tmp_path / ".doctrees"
+    args = ("--cache-key", str(cache), "--doctrees", str(doctrees))
+    assert _preflight({"COURSE_PROFILE": "quick"}, *args).returncode == 0
+    doctrees.mkdir()
+    (doctrees / "page.doctree").write_text("stale")
+    assert _preflight({"COURSE_PROFILE": "quick"}, *args).returncode == 0
+    assert (doctrees / "page.doctree").exists()
+    assert _preflight({"COURSE_PROFILE": "full"}, *args).returncode == 0
+    assert not doctrees.exists()
