@@ -33,6 +33,8 @@ from pathlib import Path
 
 import yaml
 
+from coursekit.chapter_env import chapter_kernel_environment
+
 # The last run time of each page, beside the cache folder (so it outlives a cache that the
 # preflight empties): the longest pages start first.
 TIMES_SUFFIX = ".times.json"
@@ -116,6 +118,9 @@ def main(argv: list[str] | None = None) -> int:
     if jobs == 1:
         print("Parallel execution is off (1 job): the book build executes the pages itself.")
         return 0
+    removed = chapter_kernel_environment()  # the kernels below inherit it, as myst-nb's do
+    if removed:
+        print(f"MPLBACKEND={removed} removed for the chapter kernels (they draw inline).")
 
     from jupyter_cache import get_cache
     from jupyter_cache.base import CacheBundleIn

@@ -37,7 +37,6 @@ accessible name (axe-core's summary-name).
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from urllib.parse import quote, urlencode
@@ -46,6 +45,8 @@ from docutils import nodes
 from sphinx import addnodes
 from sphinx.application import Sphinx
 from sphinx.util import logging
+
+from coursekit.chapter_env import chapter_kernel_environment
 
 LOGGER = logging.getLogger(__name__)
 
@@ -320,20 +321,11 @@ def label_sidebar_toggles(app: Sphinx, pagename, templatename, context, doctree)
     context["generate_toctree_html"] = labelled
 
 
-INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
-
-
 def inline_figures(app: Sphinx, config) -> None:
-    """Let the chapter kernels draw inline: no ``MPLBACKEND`` other than the inline one.
-
-    Also tells the kernels that they run in a book build (``course_utils.tables.glue`` then
-    hands computed values to the page's text).
-    """
-    os.environ["COURSE_BOOK_BUILD"] = "1"
-    backend = os.environ.get("MPLBACKEND")
-    if backend and backend != INLINE_BACKEND:
-        del os.environ["MPLBACKEND"]
-        LOGGER.info(f"course: MPLBACKEND={backend} removed from the build's environment, so "
+    """Let the chapter kernels draw inline and glue values (``chapter_kernel_environment``)."""
+    removed = chapter_kernel_environment()
+    if removed:
+        LOGGER.info(f"course: MPLBACKEND={removed} removed from the build's environment, so "
                     "that the chapter kernels draw their figures into the pages")
 
 

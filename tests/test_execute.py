@@ -107,3 +107,12 @@ def test_a_failing_page_is_reported_and_not_cached(tiny_book, capsys):
     assert "Executed 1 of 2 page(s)" in out
     assert execute.main([str(tiny_book), "--jobs", "2"]) == 0
     assert "Executing 1 page(s)" in capsys.readouterr().out  # the failed one, again
+
+
+def test_chapter_kernels_get_the_book_build_flag_and_no_agg_backend():
+    """Pages executed ahead of Sphinx must glue values and draw inline, as myst-nb's do."""
+    from coursekit.chapter_env import chapter_kernel_environment
+
+    environ = {"MPLBACKEND": "Agg"}
+    assert chapter_kernel_environment(environ) == "Agg"
+    assert environ == {"COURSE_BOOK_BUILD": "1"}
