@@ -240,6 +240,19 @@ def reference_phase(course: Course, assignment: str, work: Path, limits: Limits,
     return reference_for(course, assignment, run, fresh=fresh)
 
 
+def ensure_reference(course: Course, assignment: str, limits: Limits | None = None,
+                     sandbox: bool = True, jobs: int = 1, threads_per_job: int | None = None,
+                     fresh: bool = False):
+    """The assignment's reference records, computed now unless cached: (references, problems)."""
+    limits = limits or Limits(cell_timeout=course.cell_timeout)
+    work = Path(tempfile.mkdtemp(prefix="course-reference-"))
+    try:
+        return reference_phase(course, assignment, work, limits,
+                               _kernel_env(jobs, threads_per_job), sandbox, fresh=fresh)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def check_phase(references: dict, executed: Path, layout: dict) -> dict:
     """Phase 3: ``{notebook: {grade_id: Verdict}}`` for one submission's records."""
     from . import records as records_io
