@@ -2,8 +2,8 @@
 
 Takes a list of ``Job`` (plain data: the JSON job file of ``worker.py`` plus a label) and returns
 per label the events and any note (time limit, a worker that failed). Each job runs in a forked
-worker process with a sandbox user of its own: concurrent slot ``k`` runs its kernel as uid
-``sandbox.SANDBOX_UID_BASE + k``, so one submission's processes cannot signal, out-fork or
+worker process, whose kernel gets a sandbox user of its own (``sandbox.allocate_uid``, unique on
+the machine while the job runs), so one submission's processes cannot signal, out-fork or
 otherwise reach another's. The results are files under the folders each job names; nothing here
 reads a notebook or writes the gradebook.
 """
@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .report import Progress
-from .sandbox import SANDBOX_UID_BASE, Limits
+from .sandbox import Limits
 
 # Workers are forked from this process, which has already imported nbgrader and nbclient:
 # starting one costs milliseconds instead of a second of imports per submission.
@@ -32,7 +32,7 @@ _FORK = multiprocessing.get_context("fork")
 @dataclass
 class Job:
     label: str          # the student (or "reference")
-    spec: dict          # the worker's job file, without "uid" (given per slot)
+    spec: dict          # the worker's job file
 
 
 @dataclass
@@ -75,9 +75,8 @@ def run_jobs(jobs: list[Job], work: Path, parallel: int, limits: Limits,
         while pending and len(running) < max(1, parallel):
             job = pending.pop(0)
             slot = next(s for s in range(max(1, parallel)) if s not in running)
-            spec = {**job.spec, "uid": SANDBOX_UID_BASE + slot}
             job_file = work / f"job-{job.label}.json"
-            job_file.write_text(json.dumps(spec))
+            job_file.write_text(json.dumps(job.spec))
             process = _FORK.Process(target=_work, args=(str(job_file),
                                                         str(work / f"worker-{job.label}.log")))
             process.start()

@@ -6,8 +6,8 @@ read-only; ``/tmp`` is a private tmpfs;
 the submission's scratch folder is the only writable place. The course folder (solutions,
 hidden tests, the gradebook, other submissions) is simply not there. The network is unshared
 (the kernel talks to the grader over Unix sockets in the scratch folder), so are PIDs and IPC.
-Inside, ``setpriv`` drops to a user of its own (``SANDBOX_UID_BASE + slot``: one per concurrent
-submission, so a fork bomb or a signal stays within one submission) with no capabilities and
+Inside, ``setpriv`` drops to a user of its own (``allocate_uid``: one per running job on the
+machine, so a fork bomb or a signal stays within one submission) with no capabilities and
 ``no_new_privs``, under rlimits: data segment (heap and private anonymous mappings; not the
 address space, which torch and CUDA reserve far beyond what they use), file size, processes and
 CPU time. Where the machine lets root create cgroups, each kernel also runs in a cgroup of its
@@ -28,7 +28,9 @@ from .course import GradingError
 
 NOBODY_UID = 65534
 NOBODY_GID = 65534
-SANDBOX_UID_BASE = 60000  # slot k runs as uid/gid 60000 + k (no such user needs to exist)
+SANDBOX_UID_BASE = 60000  # sandbox users: 60000 + k (no such user needs to exist)
+SANDBOX_UIDS = 4000
+UID_LOCKS = Path("/run/course-sandbox-uids")
 GIB = 2**30
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
@@ -139,6 +141,28 @@ def bwrap_command(scratch: Path, limits: Limits, env: dict[str, str], argv: list
         join = "; ".join(f'echo $$ > "{path}"' for path in cgroup_files)
         cmd = ["/bin/sh", "-c", f'{join} && exec "$@"', "sh", *cmd]
     return cmd
+
+
+def allocate_uid() -> tuple[int, int]:
+    """A sandbox uid no other grading job on this machine holds: ``(uid, lock_fd)``.
+
+    The uid is held by an exclusive ``flock`` on a file in a root-only folder (the kernels see
+    a private ``/run``) for as long as ``lock_fd`` stays open, so concurrent ``course`` commands
+    (an autograde and a validate, two courses) never share a user; the kernel dies with the
+    worker, and the lock with it.
+    """
+    import fcntl
+
+    UID_LOCKS.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for uid in range(SANDBOX_UID_BASE, SANDBOX_UID_BASE + SANDBOX_UIDS):
+        fd = os.open(UID_LOCKS / str(uid), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue
+        return uid, fd
+    raise GradingError(f"all {SANDBOX_UIDS} sandbox users are in use on this machine")
 
 
 def _own_cgroup(controller: str | None) -> str | None:

@@ -22,8 +22,9 @@ The job file (plain JSON):
   the in-kernel guard on when ``guard`` is true);
 - ``limits``: the fields of ``sandbox.Limits``; ``env``: extra environment for the kernel;
   ``sandbox``: run the kernel in bubblewrap (else a plain local kernel, for trusted notebooks);
-  ``uid``: the user the sandboxed kernel runs as (one per concurrent job, so that per-user
-  process limits and signals stay within one submission); ``guard``: run ``guard.py`` before
+  ``uid`` (optional): the user the sandboxed kernel runs as; without it the worker takes a
+  sandbox user no other job on the machine holds (``sandbox.allocate_uid``), so per-user process
+  limits and signals stay within one submission; ``guard``: run ``guard.py`` before
   each test cell (feedback mode only); ``font_cache``: matplotlib's font list to copy in.
 """
 
@@ -72,13 +73,17 @@ def run_job(job: dict) -> dict:
     from .course import kernel_environment
     from .execute import GradingClient, teaching_library_dir
     from .notebooks import nbgrader_meta
-    from .sandbox import NOBODY_UID, Limits, prepare_scratch, sandboxed_kernel_manager
+    from .sandbox import NOBODY_UID, Limits, allocate_uid, prepare_scratch, sandboxed_kernel_manager
 
     mode = job.get("mode", "feedback")
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r} in the job file (known: {', '.join(MODES)})")
     limits = Limits(**job["limits"])
-    uid = int(job.get("uid", NOBODY_UID))
+    uid, lock = NOBODY_UID, None
+    if "uid" in job:
+        uid = int(job["uid"])
+    elif job["sandbox"]:
+        uid, lock = allocate_uid()  # held until this process ends
     source, dest = Path(job["sanitized"]), Path(job["executed"])
     dest.mkdir(parents=True, exist_ok=True)
     events: dict[str, list[str]] = {}
@@ -137,6 +142,8 @@ def run_job(job: dict) -> dict:
             nbformat.write(nb, dest / notebook.name)
         events[notebook.stem] = client.events
         shutil.rmtree(scratch, ignore_errors=True)
+    if lock is not None:
+        os.close(lock)
     return events
 
 
