@@ -80,6 +80,11 @@ ATTACKS = {
                      "    publish_display_data({t.RECORD_MIME: {'kind': 'tensor', "
                      "'actual': t.encode(torch.full((3,), 2.0))}})\n"
                      "t.check_tensor = _forge\n" + WRONG,
+    "leak-value": "import sys\nimport course_utils.testing as t\n_seen = []\n"
+                  "sys.addaudithook(lambda e, a: _seen.append(str(a[0])) if e == 'compile' "
+                  "and a else None)\n"
+                  "t.check_tensor = lambda *a, **k: t._record('tensor', '', '\\n'.join(_seen))\n"
+                  + WRONG,
     "mmap-hog": "import mmap\n_m = mmap.mmap(-1, 3 * 2**30)\n_chunk = b'x' * 2**20\n"
                 "for _i in range(3 * 1024):\n    _m[_i * 2**20:(_i + 1) * 2**20] = _chunk\n"
                 + RIGHT,
@@ -96,7 +101,6 @@ NUISANCES = {
                "def _leak(actual, expected=None, name='r', **k):\n"
                "    text = '\\n'.join(_seen + list(get_ipython().user_ns.get('In', [])))\n"
                "    print(text)\n    _real('tensor', text, actual)\n"
-               "    _real('equal', text, text)\n"
                "t.check_tensor = _leak\n" + RIGHT,
     "marker": f"print({HB!r})\n# {HB}\n" + RIGHT,
 }
