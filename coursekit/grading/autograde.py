@@ -285,6 +285,7 @@ def autograde(course: Course, assignment: str, students: list[str] | None = None
     ``guard`` is kept for the command line's ``--no-guard``: the in-kernel guard no longer runs
     in graded runs (it decides nothing); it gives messages in feedback runs.
     """
+    from . import bans as static_bans
     from .execution import Job, run_jobs
     from .recording import record_submission
 
@@ -328,6 +329,8 @@ def autograde(course: Course, assignment: str, students: list[str] | None = None
         # phases 3 and 4: checking and recording, here
         for student in runnable:
             verdicts = check_phase(references, executed / student / assignment, layout)
+            static_bans.apply(verdicts, _sanitized_notebooks(sanitized / student / assignment,
+                                                             layout), assignment)
             results[student].verdicts = verdicts
             try:
                 record_submission(course, assignment, student, sanitized / student / assignment,
@@ -340,6 +343,17 @@ def autograde(course: Course, assignment: str, students: list[str] | None = None
         if not os.environ.get("COURSE_KEEP_WORK"):
             shutil.rmtree(work, ignore_errors=True)
     return [results[s] for s in everyone]
+
+
+def _sanitized_notebooks(folder: Path, layout: dict) -> dict:
+    """The sanitized submission's notebooks that can be read, by name (for the static bans)."""
+    found = {}
+    for notebook in layout:
+        try:
+            found[notebook] = read_notebook(folder / f"{notebook}.ipynb")
+        except GradingError:
+            continue
+    return found
 
 
 def _read_scores(course: Course, assignment: str, results: dict[str, SubmissionResult]) -> None:

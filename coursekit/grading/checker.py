@@ -219,7 +219,15 @@ def _check_that(student, expected, params) -> None:
 
 
 KINDS = {"tensor": _check_tensor, "close": _check_close, "equal": _check_equal,
-         "type": _check_type, "raises": _check_raises, "that": _check_that}
+         "type": _check_type, "raises": _check_raises, "that": _check_that,
+         "heldout": lambda student, expected, params: _heldout(student, expected, params)}
+
+
+def _heldout(student, expected, params) -> None:
+    """Weights evaluated on held-out data by a fresh trusted process (``heldout.py``)."""
+    from .heldout import check_heldout
+
+    check_heldout(student, expected, params)
 
 
 def check_one(ref: dict, ref_records: Records, got: dict | None, got_records: Records) -> None:

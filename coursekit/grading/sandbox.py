@@ -120,6 +120,10 @@ def bwrap_command(scratch: Path, limits: Limits, env: dict[str, str], argv: list
 
     for root in _trusted_roots():
         cmd += [*parents(root), "--ro-bind", str(root), str(root)]
+    from .heldout import masked_files
+
+    for target, replacement in masked_files():  # held-out data: blanked in every kernel
+        cmd += ["--ro-bind", replacement, target]
     cmd += [*parents(scratch), "--bind", str(scratch), str(scratch), "--chdir", str(scratch),
             "--clearenv"]
     for key, value in sorted(env.items()):
