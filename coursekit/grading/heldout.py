@@ -47,7 +47,7 @@ def masked_files() -> list[tuple[str, str]]:
 
         images = np.load(original, allow_pickle=False).copy()
         images[held_out_indices().numpy()] = 0.0
-        partial = folder / f".{replacement.name}.{os.getpid()}"
+        partial = folder / f".{os.getpid()}-{replacement.name}"
         np.save(partial, images, allow_pickle=False)
         os.chmod(partial, 0o644)
         os.replace(partial, replacement)
