@@ -70,11 +70,12 @@ def test_ex04_batch_norm_by_a_library_call_earns_nothing_for_that_part(tmp_path)
               "eps)[0]\n")
     results = _grade(tmp_path, "ex04_architectures",
                      {"one-line": {"batch_norm": one_line}, "hidden-op": {"batch_norm": hidden}})
-    assert results["honest"].score == results["honest"].max_score == 20, results["honest"].status
+    full = results["honest"].max_score
+    assert full > 5 and results["honest"].score == full, results["honest"].status
     for student in ("one-line", "hidden-op"):
         assert _lost(results[student]) == {"test_batch_norm_training": 3.0,
                                            "test_batch_norm_evaluation": 2.0}, student
-        assert results[student].score == 15
+        assert results[student].score == full - 5
 
 
 def test_ex05_an_aliased_nms_earns_nothing_for_that_part(tmp_path):
@@ -89,7 +90,7 @@ def test_ex05_an_aliased_nms_earns_nothing_for_that_part(tmp_path):
                       "    return vars(library.ops)['n' + 'ms'](boxes, scores, iou_threshold)\n"}
     results = _grade(tmp_path, "ex05_detection", {"alias": alias, "dynamic": dynamic})
     full = results["honest"].max_score
-    assert results["honest"].score == full, results["honest"].status
+    assert full > 2 and results["honest"].score == full, results["honest"].status
     for student in ("alias", "dynamic"):
         assert _lost(results[student]) == {"test_nms": 2.0}, student
         assert results[student].score == full - 2
@@ -111,6 +112,7 @@ def test_ex07_training_on_the_graded_images_earns_nothing_for_that_part(tmp_path
         "        optimizer.step()\n"
         "    return model\n")
     results = _grade(tmp_path, "ex07_transfer", {"memorizer": {"fine_tune": on_test_images}})
-    assert results["honest"].score == results["honest"].max_score == 9, results["honest"].status
+    full = results["honest"].max_score
+    assert full > 3 and results["honest"].score == full, results["honest"].status
     assert _lost(results["memorizer"]) == {"test_fine_tune": 3.0}
-    assert results["memorizer"].score == 6
+    assert results["memorizer"].score == full - 3
