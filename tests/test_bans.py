@@ -135,3 +135,25 @@ def test_the_held_out_faces_are_blanked_for_kernels_and_not_among_the_public_one
     distances = torch.cdist(X_held.flatten(1), X_public.flatten(1))
     mirrored = torch.cdist(X_held.flip(-1).flatten(1), X_public.flatten(1))
     assert float(torch.minimum(distances, mirrored).min()) > 1e-3
+
+
+def _decoded_weights(model):
+    return ("dict", {k: ("tensor", {"array": v.detach().numpy(), "dtype": str(v.dtype),
+                                    "device": "cpu", "plain": True})
+                     for k, v in model.state_dict().items()})
+
+
+def test_the_held_out_check_refuses_untrained_weights_and_other_architectures():
+    from course_utils.transfer import SmallConvNet
+    from coursekit.grading.checker import Mismatch
+    from coursekit.grading.heldout import check_heldout
+
+    torch.manual_seed(0)
+    untrained = SmallConvNet(num_classes=2)
+    params = {"task": "faces16"}
+    with pytest.raises(Mismatch, match="below the required"):
+        check_heldout(_decoded_weights(untrained), ("float", 0.9), params)
+    with pytest.raises(Mismatch, match="could not be evaluated"):
+        check_heldout(_decoded_weights(torch.nn.Linear(3, 2)), ("float", 0.9), params)
+    with pytest.raises(Mismatch, match="not a model's weights"):
+        check_heldout(("list", []), ("float", 0.9), params)
