@@ -18,6 +18,7 @@ EXPECTED_ARGUMENT = {
     "check_tensor": (1, "expected"), "check_close": (1, "expected"),
     "check_equal": (1, "expected"), "check_type": (1, "expected_type"),
     "check_raises": (0, "exception"), "check_that": (2, "bound"),
+    "check_model": (2, "at_least"),
 }
 
 
