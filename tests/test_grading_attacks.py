@@ -199,3 +199,20 @@ def test_a_regrade_gives_identical_scores(attacked):
         limits=LIMITS, progress=False)}
     for student, result in again.items():
         assert result.cells == results[student].cells, student
+
+
+def test_a_notebooks_output_is_capped_in_total(tmp_path):
+    """60 cells just under the per-cell cap do not make a 120 MiB notebook (feedback runs)."""
+    from coursekit.grading.execute import GradingClient
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell("print('y' * 900_000)") for _ in range(12)]
+    client = GradingClient(nb=nb, timeout=60, allow_errors=True, max_output_bytes=2**20,
+                           max_notebook_output_bytes=3 * 2**20,
+                           resources={"metadata": {"path": str(tmp_path)}})
+    client.execute(cwd=str(tmp_path))
+    kept = sum(len(o.get("text", "")) for c in nb.cells for o in c.outputs)
+    assert 2 * 2**20 < kept <= 3 * 2**20 + 1000
+    assert any("notebook's output cut" in e for e in client.events)
