@@ -119,6 +119,12 @@ def main() -> int:
             timings.append(time.perf_counter() - start)
             ours = scores(course, args.assignment)
         cold_seconds, ours_seconds = timings
+        feedback = {}
+        for label, extra in (("verdicts only", ["--no-run"]), ("with the feedback run", [])):
+            start = time.perf_counter()
+            subprocess.run([str(bin_dir / "course"), "feedback", args.assignment, "--jobs",
+                            str(args.jobs), *extra], cwd=root, check=True, capture_output=True)
+            feedback[label] = time.perf_counter() - start
 
     same = plain == ours and len(ours) == args.students
     print(f"{args.students} submissions of {args.assignment!r}")
@@ -129,6 +135,8 @@ def main() -> int:
           "reference cached)")
     print(f"speed-up: {plain_seconds / ours_seconds:.2f}x warm, "
           f"{plain_seconds / cold_seconds:.2f}x cold; scores identical: {same}")
+    for label, seconds in feedback.items():
+        print(f"course feedback, {label}: {seconds:7.1f} s")
     if not same:
         print(f"plain: {plain}\ncourse: {ours}")
     return 0 if same else 1
