@@ -64,6 +64,13 @@ def test_rewrite_keeps_names_that_another_test_cell_reads():
     assert "_ref = make_reference()" in graded_first
 
 
+def test_rewrite_keeps_the_methods_of_a_class():
+    source = ("class _Everywhere(nn.Module):\n    def forward(self, x):\n        return x\n"
+              "check_tensor(predict(_Everywhere()), torch.ones(2), 'predict')\n")
+    (graded,) = strip_expected([source])
+    assert "def forward(self, x)" in graded
+
+
 def test_a_right_value_passes_and_a_wrong_one_fails_without_being_quoted(tmp_path):
     expected = torch.arange(6.0).reshape(2, 3)
     ok = _judge(tmp_path, [_reference("tensor", expected)], [_student("tensor", expected + 1e-7)])
