@@ -15,7 +15,7 @@ The job file (plain JSON):
   ``NAME.ipynb``;
 - ``scratch``: a folder for the kernel's working copy (created, then removed);
 - ``events``: the JSON file to write ``{notebook: [event, ...]}`` to (output cut, kernel died);
-- ``mode``: ``graded`` (a student's submission with every test, hidden ones included: expected
+- ``mode`` (default ``graded``): ``graded`` (a student's submission with every test, hidden ones included: expected
   values are stripped from the test cells first, and no output is kept, since the kernel saw the
   hidden tests), ``reference`` (the instructor's solution: checks assert and record what they
   compared) or ``feedback`` (the released form of a submission, outputs kept for the student,
@@ -75,7 +75,7 @@ def run_job(job: dict) -> dict:
     from .notebooks import nbgrader_meta
     from .sandbox import NOBODY_UID, Limits, allocate_uid, prepare_scratch, sandboxed_kernel_manager
 
-    mode = job.get("mode", "feedback")
+    mode = job.get("mode", "graded")  # without a mode: the safe one, no output kept
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r} in the job file (known: {', '.join(MODES)})")
     limits = Limits(**job["limits"])
