@@ -17,9 +17,9 @@ The job file (plain JSON):
 - ``events``: the JSON file to write ``{notebook: [event, ...]}`` to (output cut, kernel died);
 - ``mode`` (default ``graded``): ``graded`` (a student's submission with every test, hidden
   ones included: expected values are stripped from the test cells first, and no output is kept,
-  since the kernel saw the hidden tests), ``reference`` (the instructor's solution: checks assert and record what they
-  compared) or ``feedback`` (the released form of a submission, outputs kept for the student,
-  the in-kernel guard on when ``guard`` is true);
+  since the kernel saw the hidden tests), ``reference`` (the instructor's solution: checks
+  assert and record what they compared) or ``feedback`` (the released form of a submission,
+  outputs kept for the student, the in-kernel guard on when ``guard`` is true);
 - ``limits``: the fields of ``sandbox.Limits``; ``env``: extra environment for the kernel;
   ``sandbox``: run the kernel in bubblewrap (else a plain local kernel, for trusted notebooks);
   ``uid`` (optional): the user the sandboxed kernel runs as; without it the worker takes a
