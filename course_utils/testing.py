@@ -369,3 +369,55 @@ def record(value, name: str = "a value") -> None:
         _record("equal", name, value)
     else:
         check_equal(value, value, name)
+
+
+# -- trained models, judged by their weights ------------------------------------------------
+def _faces_accuracy(model) -> float:
+    """Accuracy of a 2-class face classifier on the 80 test faces of ``transfer.faces``."""
+    torch = _torch()
+    from .transfer import faces
+
+    _, _, X_test, y_test = faces(size=16, test_size=80, seed=0)
+    device = next(model.parameters()).device
+    model.eval()
+    with torch.no_grad():
+        predicted = model(X_test.to(device)).argmax(1).cpu()
+    return float((predicted == y_test).float().mean())
+
+
+def _faces_model(state: dict, widths) -> object:
+    """The instructor's architecture for ``faces_accuracy``, with ``state``'s weights."""
+    from .transfer import SmallConvNet
+
+    model = SmallConvNet(num_classes=2, widths=tuple(int(w) for w in widths))
+    model.load_state_dict(state, strict=True)
+    return model
+
+
+# name -> (score of a model, the instructor's architecture built from weights and options)
+EVALUATIONS = {"faces_accuracy": (_faces_accuracy, _faces_model)}
+
+
+def check_model(model, evaluation: str, at_least: float, name: str = "the model",
+                **options) -> None:
+    """Fail unless the trained ``model`` scores ``at_least`` on a named evaluation.
+
+    ``evaluation`` is one of ``EVALUATIONS``; ``options`` are what it needs to rebuild the
+    instructor's architecture (for ``faces_accuracy``: ``widths``). In a graded run only the
+    model's weights are recorded: the grader loads them into the instructor's architecture and
+    evaluates them in a clean process, so no number from the student's kernel counts.
+    """
+    if evaluation not in EVALUATIONS:
+        raise ValueError(f"unknown evaluation {evaluation!r} (known: {', '.join(EVALUATIONS)})")
+    state = {k: v for k, v in model.state_dict().items()} if hasattr(model, "state_dict") \
+        else None
+    mode = _mode()
+    if mode == "graded":
+        _record("model", name, state)
+        return
+    score = EVALUATIONS[evaluation][0](model)
+    if not score >= at_least:
+        raise AssertionError(f"{name} scores {score:.3f} on {evaluation}, below {at_least}")
+    if mode == "reference":
+        _record("model", name, None, expected=float(at_least), evaluation=evaluation,
+                options=options)

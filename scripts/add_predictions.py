@@ -18,9 +18,9 @@ SB, SE = "### BEGIN " + "SOLUTION", "### END " + "SOLUTION"
 QUESTIONS = {
     "ex01_convolution": (
         "predicted_length",
-        "A signal of length 50 is convolved (*full* convolution) with a kernel of length 8, and the "
-        "result is cross-correlated (*valid*: only where the kernel fits) with a kernel of length "
-        "5. How many entries does the final result have? Work it out by hand and set "
+        "A signal of length 50 is convolved (*full* convolution) with a kernel of length 8, and "
+        "the result is cross-correlated (*valid*: only where the kernel fits) with a kernel of "
+        "length 5. How many entries does the final result have? Work it out by hand and set "
         "`predicted_length` to that `int` (do not compute it with code).",
         "predicted_length = 53",
         "from course_utils.testing import check_equal\n"

@@ -199,3 +199,63 @@ def test_a_regrade_gives_identical_scores(attacked):
         limits=LIMITS, progress=False)}
     for student, result in again.items():
         assert result.cells == results[student].cells, student
+
+
+def test_a_notebooks_output_is_capped_in_total(tmp_path):
+    """60 cells just under the per-cell cap do not make a 120 MiB notebook (feedback runs)."""
+    from coursekit.grading.execute import GradingClient
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell("print('y' * 900_000)") for _ in range(12)]
+    client = GradingClient(nb=nb, timeout=60, allow_errors=True, max_output_bytes=2**20,
+                           max_notebook_output_bytes=3 * 2**20,
+                           resources={"metadata": {"path": str(tmp_path)}})
+    client.execute(cwd=str(tmp_path))
+    kept = sum(len(o.get("text", "")) for c in nb.cells for o in c.outputs)
+    assert 2 * 2**20 < kept <= 3 * 2**20 + 1000
+    assert any("notebook's output cut" in e for e in client.events)
+
+
+EX01_THIEF = (
+    "import sys\nimport course_utils.testing as t\n_real = t._record\n"
+    "def _steal(kind):\n"
+    "    def check(actual=None, expected=None, name='r', *a, **k):\n"
+    "        frame = sys._getframe(1)\n"
+    "        found = [v for n, v in frame.f_locals.items() if 'expected' in n]\n"
+    "        _real(kind, name, found[0] if found else expected)\n"
+    "    return check\n"
+    "t.check_tensor, t.check_equal = _steal('tensor'), _steal('equal')\n"
+    "get_ipython().set_custom_exc((BaseException,), lambda *a, **k: None)\n")
+
+
+def test_ex01_attacks_earn_nothing_and_the_solution_full_marks(tmp_path):
+    """The real ex01: a thief that records the test's expected values, graded with a victim."""
+    import shutil
+
+    root = tmp_path / "course"
+    root.mkdir()
+    repo = Path(__file__).resolve().parents[1]
+    shutil.copy(repo / "nbgrader_config.py", root / "nbgrader_config.py")
+    for part in ("solutions", "exercises"):
+        shutil.copytree(repo / part / "ex01_convolution", root / part / "ex01_convolution")
+    course = Course(root)
+    solution = nbformat.read(root / "solutions" / "ex01_convolution" / "ex01_convolution.ipynb",
+                             as_version=4)
+    stub = released(root, "ex01_convolution")
+    submit(root, "victim", "ex01_convolution", solution)
+    wrong = {"conv1d_full": "def conv1d_full(f, g):\n    return f\n",
+             "corr2d": "def corr2d(X, K):\n    return X\n",
+             "conv_output_size": "def conv_output_size(n, kernel_size, stride=1, padding=0):\n"
+                                 "    return n\n",
+             "fft_convolve": "def fft_convolve(f, g):\n    return f\n",
+             "signal_period": "def signal_period(x):\n    return 1\n"}
+    thief = stub
+    for grade_id, code in wrong.items():
+        thief = fill(thief, grade_id, (EX01_THIEF if grade_id == "conv1d_full" else "") + code)
+    submit(root, "thief", "ex01_convolution", thief)
+    results = {r.student: r for r in autograde(course, "ex01_convolution", jobs=2,
+                                               limits=LIMITS, progress=False)}
+    assert results["victim"].score == results["victim"].max_score == 10
+    assert results["thief"].score == 0, results["thief"].verdicts

@@ -56,7 +56,7 @@ def _decode(value, records: Records, depth: int = 0):
     if "tensor" in value:
         return ("tensor", {"array": records.array(value["tensor"]), "dtype": str(value["dtype"]),
                            "device": str(value.get("device", "cpu")),
-                           "plain": bool(value.get("plain"))})
+                           "plain": bool(value.get("plain")), "key": value["tensor"]["npz"]})
     if "array" in value:
         return ("array", records.array(value["array"]))
     for container in ("list", "tuple"):
@@ -218,6 +218,46 @@ def _check_that(student, expected, params) -> None:
         raise Mismatch(f"is not {predicate.replace('_', ' ')} the bound")
 
 
+def evaluate_model(state: dict, records: Records, evaluation: str, options: dict) -> float:
+    """A recorded model's score, from ``evaluate.py`` in a fresh process (no student code)."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    arrays = {}
+    for name, (kind, value) in state.items():
+        if kind != "tensor":
+            raise Mismatch("holds something other than tensors")
+        arrays[name] = value["key"]
+    spec = json.dumps({"evaluation": evaluation, "options": options, "arrays": arrays})
+    root = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", ""),
+           "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
+    try:
+        done = subprocess.run([sys.executable, "-m", "coursekit.grading.evaluate",
+                               str(records.path)], input=spec, capture_output=True, text=True,
+                              timeout=600, env=env, check=False)
+        answer = json.loads(done.stdout.strip().splitlines()[-1])
+    except (subprocess.TimeoutExpired, ValueError, IndexError):
+        raise Mismatch("could not be evaluated") from None
+    if "score" not in answer:
+        raise Mismatch("does not fit the instructor's architecture")
+    return float(answer["score"])
+
+
+def _check_model(student, expected, params, records: Records) -> None:
+    kind, state = student
+    if kind != "dict" or not state:
+        raise Mismatch("is not a model's weights")
+    score = evaluate_model(state, records, str(params.get("evaluation")),
+                           dict(params.get("options") or {}))
+    if not score >= float(expected[1]):
+        raise Mismatch(f"scores below {float(expected[1]):g} on {params.get('evaluation')}, "
+                       "evaluated by the grader")
+
+
 KINDS = {"tensor": _check_tensor, "close": _check_close, "equal": _check_equal,
          "type": _check_type, "raises": _check_raises, "that": _check_that,
          "heldout": lambda student, expected, params: _heldout(student, expected, params)}
@@ -242,10 +282,9 @@ def check_one(ref: dict, ref_records: Records, got: dict | None, got_records: Re
     except RecordError:
         raise Mismatch("is not a value the grader can read") from None
     params = dict(ref.get("params") or {})
-    if ref["kind"] == "tensor":
-        expected = ("tensor", {"array": expected[1]["array"], "dtype": expected[1]["dtype"],
-                               "device": expected[1]["device"], "plain": True}) \
-            if expected[0] == "tensor" else expected
+    if ref["kind"] == "model":
+        _check_model(student, expected, params, got_records)
+        return
     KINDS[ref["kind"]](student, expected, params)
 
 

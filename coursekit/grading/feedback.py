@@ -52,6 +52,13 @@ def generate_feedback(course: Course, assignment: str, students: list[str] | Non
         notes = {}
         if staging is not None:
             from .feedback_run import run_for_feedback
+            from .sandbox import sandbox_available
+
+            problem = sandbox_available()
+            if problem:
+                raise GradingError(f"the feedback run executes students' notebooks, which needs "
+                                   f"the sandbox ({problem}); pass --no-run for feedback with "
+                                   "code and verdicts only")
 
             notes = run_for_feedback(course, assignment, everyone, staging, jobs=jobs,
                                      limits=limits)

@@ -79,8 +79,8 @@ def write(records: dict, folder: Path, stem: str) -> None:
 class Records:
     """Records of one notebook read back from JSON + npz; arrays loaded on demand."""
 
-    def __init__(self, cells: dict, arrays):
-        self.cells, self._arrays = cells, arrays
+    def __init__(self, cells: dict, arrays, path: Path | None = None):
+        self.cells, self._arrays, self.path = cells, arrays, path
 
     def array(self, ref) -> np.ndarray:
         if not isinstance(ref, dict) or not isinstance(ref.get("npz"), str) \
@@ -101,4 +101,4 @@ def read(folder: Path, stem: str) -> Records | None:
         return None
     if not isinstance(cells, dict):
         return None
-    return Records(cells, arrays)
+    return Records(cells, arrays, data)

@@ -18,6 +18,7 @@ EXPECTED_ARGUMENT = {
     "check_tensor": (1, "expected"), "check_close": (1, "expected"),
     "check_equal": (1, "expected"), "check_type": (1, "expected_type"),
     "check_raises": (0, "exception"), "check_that": (2, "bound"),
+    "check_model": (2, "at_least"),
 }
 
 
@@ -83,7 +84,11 @@ def _loads(node: ast.AST, skip: set[int]) -> list[str]:
 
 
 def _simple_statements(tree: ast.Module) -> list[ast.stmt]:
-    return [n for n in ast.walk(tree) if isinstance(n, ast.stmt) and not isinstance(n, ast.Module)]
+    """Candidate statements: everywhere except directly in a class body (methods are read as
+    attributes, never as names)."""
+    in_class = {id(s) for n in ast.walk(tree) if isinstance(n, ast.ClassDef) for s in n.body}
+    return [n for n in ast.walk(tree)
+            if isinstance(n, ast.stmt) and id(n) not in in_class]
 
 
 def strip_expected(sources: list[str]) -> list[str]:
