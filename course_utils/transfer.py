@@ -31,7 +31,7 @@ from course_utils.digits_backbone import (
     pretrain_small_convnet,
     pretrained_small_convnet,
 )
-from course_utils.faces import faces
+from course_utils.faces import faces, lfw_images, lfw_path
 from course_utils.freezing import freeze, freeze_backbone, parameter_counts, parameter_groups
 from course_utils.heads import HEAD_NAMES, embed, head_name, replace_head
 from course_utils.imagenet_weights import (
@@ -44,7 +44,8 @@ from course_utils.transfer_strategies import STRATEGIES, train_strategy
 __all__ = [
     "HEAD_NAMES", "PRETRAINING", "STRATEGIES", "ConvBNNet", "LoadReport", "SmallConvNet",
     "WeightsUnavailableError", "conv_bn_relu", "download_weights", "embed", "faces", "freeze",
-    "freeze_backbone", "head_name", "load_matching", "parameter_counts", "parameter_groups",
+    "freeze_backbone", "head_name", "lfw_images", "lfw_path", "load_matching", "parameter_counts",
+    "parameter_groups",
     "pretrain_small_convnet", "pretrained_small_convnet", "replace_head", "torchvision_pretrained",
     "train_strategy",
 ]

@@ -138,7 +138,7 @@ def cmd_feedback(args) -> int:
 
     course = _course(args)
     files = generate_feedback(course, course.require_assignment(args.assignment),
-                              args.student or None)
+                              args.student or None, run=not args.no_run, jobs=args.jobs)
     print(f"wrote {len(files)} feedback file(s) under {course.feedback_dir} "
           "(hidden tests removed)")
     return EXIT_OK
@@ -219,9 +219,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("feedback", cmd_feedback, "write HTML feedback (no hidden tests)",
             "Write feedback for the autograded submissions of ASSIGNMENT into the feedback "
-            "folder, with hidden tests and their tracebacks removed.")
+            "folder: each notebook runs again (sandboxed) with the visible tests only, and "
+            "every test cell shows the grader's verdict; no hidden test is shown.")
     p.add_argument("assignment")
     p.add_argument("--student", action="append", help="only this student (repeatable)")
+    p.add_argument("--jobs", type=int, default=2, help="notebooks run at once (default 2)")
+    p.add_argument("--no-run", action="store_true",
+                   help="do not run the notebooks: feedback shows code and verdicts only")
 
     p = add("export", cmd_export, "export grades as CSV",
             "Write the gradebook as CSV (nbgrader's format).")

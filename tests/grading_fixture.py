@@ -1,8 +1,8 @@
 """A small nbgrader course built in a temporary folder for the grading tests.
 
-Two assignments: ``arith`` (pure Python, fast) and ``tensors`` (imports torch and checks with
-``course_utils.testing``). ``make_course`` copies the real ``nbgrader_config.py`` so the tests
-exercise the configuration the course ships.
+Two assignments: ``arith`` (pure Python numbers, fast) and ``tensors`` (imports torch); both
+check with ``course_utils.testing``, whose records the grader compares. ``make_course`` copies
+the real ``nbgrader_config.py`` so the tests exercise the configuration the course ships.
 """
 
 from __future__ import annotations
@@ -50,14 +50,16 @@ ARITH_SOLUTION = {
 def arith_notebook(add_body=None, mul_body=None):
     return notebook([
         solution_cell("add", add_body or ARITH_SOLUTION["add"]),
-        test_cell("test_add", "assert add(2, 3) == 5\n"
+        test_cell("test_add", "from course_utils.testing import check_close, check_equal\n"
+                  "check_equal(add(2, 3), 5, 'add(2, 3)')\n"
                   f"{HB}\nimport random\nrng = random.Random(7)\n"
                   "for _ in range(5):\n    a, b = rng.random(), rng.random()\n"
-                  "    assert abs(add(a, b) - (a + b)) < 1e-12, 'add is wrong on random inputs'\n"
+                  "    check_close(add(a, b), a + b, 'add on random inputs', atol=1e-12)\n"
                   f"{HE}", 2),
         solution_cell("mul", mul_body or ARITH_SOLUTION["mul"]),
-        test_cell("test_mul", "assert mul(2, 3) == 6\n"
-                  f"{HB}\nassert mul(-4, 2.5) == -10.0, 'mul fails on negatives'\n{HE}", 3),
+        test_cell("test_mul", "from course_utils.testing import check_equal\n"
+                  "check_equal(mul(2, 3), 6, 'mul(2, 3)')\n"
+                  f"{HB}\ncheck_equal(mul(-4, 2.5), -10.0, 'mul on negatives')\n{HE}", 3),
     ])
 
 

@@ -1,7 +1,8 @@
 """End to end: a simulated class, honest and hostile, graded by ``course autograde``.
 
 Each hostile submission must cost only its own marks: the run completes, the student gets what
-their real work earns (zero where tests were tampered with) and a note, nothing else changes.
+their real work earns (the checker judges recorded values, so patching the kernel earns
+nothing) and a note where something went wrong, nothing else changes.
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ def arith_class(root: Path) -> dict[str, tuple[float, str]]:
     _cell(dup, "test_add").metadata["nbgrader"]["points"] = 100
     dup.cells.append(nbformat.from_dict(_cell(dup, "test_add")))
     hand_in("dup-test", dup, 5, "duplicated")
-    hand_in("flood", _with(stub, ADD + "print('x' * 30_000_000)\n", MUL), 5, "output cut")
+    hand_in("flood", _with(stub, ADD + "print('x' * 30_000_000)\n", MUL), 5, "")
     hand_in("hog", _with(stub, ADD + "try:\n    hog = bytearray(6 * 2**30)\n    add = None\n"
                          "except MemoryError:\n    pass\n", MUL), 5, "")
     spy = (f"import os\nleaked = any(os.path.exists(p) for p in ({str(secret)!r}, {str(db)!r}, "
@@ -91,13 +92,15 @@ def arith_class(root: Path) -> dict[str, tuple[float, str]]:
               "try:\n    open('/tmp/../etc/passwd', 'a').write('x')\nexcept OSError:\n    pass\n"
               + ADD)
     hand_in("vandal", _with(stub, vandal, MUL), 5, "")
+    # patched builtins do not reach the checker: add earns nothing (wrong on hidden inputs)
     hand_in("patcher", _with(stub, "import builtins\nbuiltins.abs = lambda x: 0\n"
                              "def add(a, b):\n    return 5 if (a, b) == (2, 3) else 0\n", MUL),
-            0, "tampering")
+            3, "")
+    # a thread of its own costs nothing when the answers are right
     hand_in("thread", _with(stub, "import threading, time\n"
                             "def _meddle():\n    time.sleep(60)\n"
                             "threading.Thread(target=_meddle, daemon=True).start()\n" + ADD,
-                            MUL), 0, "thread")
+                            MUL), 5, "")
     submit(root, "corrupt", "arith", raw=b'{"cells": [ this is not json')
     expected["corrupt"] = (0, "not a valid notebook")
     submit(root, "misnamed", "arith", _with(stub, ADD, MUL), name="arith (1).ipynb")
@@ -154,7 +157,7 @@ def test_export_csv_and_feedback_without_hidden_tests(graded_class, tmp_path):
     for page in pages:
         text = text_of(page)
         assert "HIDDEN TESTS" not in text and "rng = random.Random(7)" not in text
-        assert "add(2, 3) == 5" in text  # the visible test is shown
+        assert "check_equal(add(2, 3), 5" in text  # the visible test is shown
 
 
 def test_plain_nbgrader_feedback_hides_hidden_tests_too(graded_class):
@@ -164,7 +167,7 @@ def test_plain_nbgrader_feedback_hides_hidden_tests_too(graded_class):
                     "--student", "full", "--force"], cwd=root, check=True, capture_output=True)
     page = root / ".grading" / "feedback" / "full" / "arith" / "arith.html"
     text = text_of(page)
-    assert "add(2, 3) == 5" in text
+    assert "check_equal(add(2, 3), 5" in text
     assert "HIDDEN TESTS" not in text and "rng = random.Random(7)" not in text
 
 

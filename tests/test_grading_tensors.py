@@ -1,4 +1,8 @@
-"""Monkeypatches and lying objects against a torch exercise checked with course_utils.testing."""
+"""Monkeypatches and lying objects against a torch exercise checked with course_utils.testing.
+
+The verdict comes from the checker outside the kernel: whatever a submission replaces inside its
+own process, a wrong answer is recorded as what it is and earns nothing.
+"""
 
 from __future__ import annotations
 
@@ -29,10 +33,10 @@ CLASS = {
                     "t.check_tensor = lambda *args, **kwargs: None\n" + WRONG, 0, ""),
     "fake-allclose": ("import torch\ntorch.allclose = lambda *a, **k: True\n"
                       "torch.Tensor.__sub__ = lambda self, other: torch.zeros_like(self)\n"
-                      + WRONG, 0, "tampering"),
+                      + WRONG, 0, ""),
     # this one breaks the kernel itself (ipykernel relies on isinstance): zero, noted
     "fake-isinstance": ("import builtins\nbuiltins.isinstance = lambda obj, cls: True\n"
-                        + WRONG, 0, "cell"),
+                        + WRONG, 0, ""),
     "liar": ("class Liar:\n    shape = (3,)\n    def __eq__(self, other):\n        return True\n"
              "def double(x):\n    return Liar()\n", 0, ""),
     "planted": ("import os, sys\nos.makedirs('course_utils', exist_ok=True)\n"

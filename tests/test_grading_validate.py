@@ -26,10 +26,14 @@ def test_validate_catches_failing_solution_scoring_stub_and_stale_release(tmp_pa
     _add(root, "broken", arith_notebook(add_body=f"def add(a, b):\n    {SB}\n    return a - b\n"
                                         f"    {SE}"))
     scoring = arith_notebook()
-    scoring.cells[-1].source = "assert True  # does not call mul"
+    scoring.cells[-1].source = ("from course_utils.testing import check_equal\n"
+                                "check_equal(2 * 3, 6, 'does not call mul')")
     _add(root, "scoring", scoring)
+    silent = arith_notebook()
+    silent.cells[-1].source = "assert mul(2, 3) == 6  # records nothing for the checker"
+    _add(root, "silent", silent)
     course = Course(root)
-    for name in ("arith", "broken", "scoring", "stale"):
+    for name in ("arith", "broken", "scoring", "silent", "stale"):
         if name != "stale":
             release(course, name)
     _add(root, "stale", arith_notebook())
@@ -40,15 +44,16 @@ def test_validate_catches_failing_solution_scoring_stub_and_stale_release(tmp_pa
     nbformat.write(nb, stale)
 
     reports = {r.assignment: r for r in validate(
-        course, ["arith", "broken", "scoring", "stale"], jobs=2,
+        course, ["arith", "broken", "scoring", "silent", "stale"], jobs=2,
         limits=Limits(cell_timeout=30, submission_timeout=120), progress=False)}
     assert reports["arith"].ok, reports["arith"].problems
     assert reports["arith"].solution.score == 5 and reports["arith"].stub.score == 0
-    assert any("solution earns 0 of 5" in p or "solution earns 3 of 5" in p
+    assert any("the solution fails test test_add in the clean reference run" in p
                for p in reports["broken"].problems), reports["broken"].problems
     assert any("stub earns 3" in p for p in reports["scoring"].problems)
+    assert any("test test_mul records nothing" in p for p in reports["silent"].problems)
     assert any("differs from what nbgrader generates" in p for p in reports["stale"].problems)
-    assert not reports["stale"].ok and not reports["scoring"].ok
+    assert not reports["stale"].ok and not reports["scoring"].ok and not reports["silent"].ok
 
     # the command line says the same with a non-zero exit
     assert course_main(["--root", str(root), "validate", "stale", "-q"]) == 1

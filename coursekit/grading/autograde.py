@@ -1,69 +1,38 @@
-"""``course autograde``: a whole class graded in parallel, each submission in its own sandbox.
+"""``course autograde``: a whole class graded in parallel, as four phases that pass plain data.
 
-Three phases, so that only trusted code ever writes the gradebook:
+The phases are interleaved in time (the next submission's intake and the last one's checking
+and recording run here while workers execute others), never in data: each takes the previous
+one's output as plain files or values.
 
-1. intake and sanitize (this process, one submission after another): copy each submission's
-   regular files (no links), drop corrupt notebooks, rename a single misnamed one, note edited,
-   deleted or duplicated test cells, then nbgrader's own sanitizing step (clear outputs, restore
-   locked cells and points from the gradebook's checksums, reset the kernelspec);
-2. execute (worker processes, ``--jobs`` at a time): each notebook runs with nbgrader's
-   execution code while its kernel sits in the sandbox (``sandbox.py``), bounded per cell and per
-   submission; a submission that runs out of time gets an error in every code cell;
-3. record (this process): nbgrader's remaining autograde steps (output limits, grades, late
-   penalties) on the executed notebooks, i.e. exactly what ``nbgrader autograde`` records;
-   a deleted test cell is put back with an error output so that it scores zero.
+1. intake (this module, one submission after another): copy each submission's regular files
+   (no links), drop corrupt notebooks, rename a single misnamed one, note edited, deleted or
+   duplicated test cells, then nbgrader's own sanitizing step (clear outputs, restore locked
+   cells and points from the gradebook's checksums, reset the kernelspec). Out: sanitized
+   folders.
+2. execution, untrusted (``execution.py`` running ``worker.py`` jobs): the solution once in a
+   clean kernel for the reference values (``reference.py``, cached per assignment), then each
+   submission's notebooks with every test, ``--jobs`` at a time, each kernel in its own sandbox.
+   Out: value records and a status per test cell, as files; no output of a graded run is kept.
+3. checking (``checker.py``): each test's verdict from the records, against the reference.
+   Out: ``{notebook: {grade_id: Verdict}}``.
+4. recording (``recording.py``): the autograded notebooks carry the verdicts (and no hidden
+   test) and nbgrader's record step puts them in the gradebook.
 """
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
-import multiprocessing
 import os
 import shutil
-import signal
-import sys
 import tempfile
-import time
-import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .course import ASSIGNMENT_NAME, Course, GradingError, open_gradebook, passthrough_environment
-from .execute import INTEGRITY_ERROR, NOT_RUN_ERROR, error_output
-from .notebooks import (
-    MAX_NOTEBOOK_BYTES,
-    is_test_cell,
-    nbgrader_meta,
-    read_notebook,
-    same_test_code,
-)
+from .notebooks import MAX_NOTEBOOK_BYTES, nbgrader_meta, read_notebook, same_test_code
 from .report import Progress
 from .sandbox import Limits, sandbox_available
-
-# Workers are forked from this process, which has already imported nbgrader and nbclient:
-# starting one costs milliseconds instead of a second of imports per submission.
-_FORK = multiprocessing.get_context("fork")
-
-
-def _work(job_file: str, log_file: str) -> None:
-    """Body of a forked worker: its own session (killable as a group), output to a log."""
-    os.setsid()
-    fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    code = 1
-    try:
-        from .worker import main
-
-        code = main([job_file])
-    except BaseException:  # noqa: BLE001 - everything goes to the log, the parent reads it
-        traceback.print_exc()
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
 
 
 @dataclass
@@ -74,6 +43,7 @@ class SubmissionResult:
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
     cells: dict[str, tuple[float, float]] = field(default_factory=dict)
+    verdicts: dict = field(default_factory=dict)   # {notebook: {grade_id: Verdict}}
 
     @property
     def status(self) -> str:
@@ -195,69 +165,13 @@ def _drop_duplicates(nb) -> bool:
     return changed
 
 
-def _executed_stand_in(sanitized: Path, dest: Path, reason: str) -> None:
-    """A notebook for a run that produced none: every code cell carries an error."""
-    import nbformat
-
-    nb = nbformat.read(sanitized, as_version=4)
-    for cell in nb.cells:
-        if cell.cell_type == "code":
-            cell.outputs = [error_output(NOT_RUN_ERROR, reason)]
-    nbformat.write(nb, dest)
-
-
-def _restore_deleted(executed: Path, graded: dict, sources: dict) -> None:
-    """Put deleted test cells back at the end with an error output: they score zero."""
-    import nbformat
-
-    nb = nbformat.read(executed, as_version=4)
-    present = {nbgrader_meta(c).get("grade_id") for c in nb.cells if is_test_cell(c)}
-    changed = False
-    for grade_id, (points, _) in graded.items():
-        if grade_id in present:
-            continue
-        cell = nbformat.v4.new_code_cell(sources.get(grade_id, ""))
-        cell.metadata["nbgrader"] = {"grade": True, "grade_id": grade_id, "locked": True,
-                                     "points": points, "schema_version": 3,
-                                     "solution": False, "task": False}
-        cell.outputs = [error_output(NOT_RUN_ERROR, "this test cell was deleted")]
-        nb.cells.append(cell)
-        changed = True
-    if changed:
-        nbformat.write(nb, executed)
-
-
 def _font_cache() -> str | None:
     base = Path(os.environ.get("MPLCONFIGDIR", Path.home() / ".cache" / "matplotlib"))
     caches = sorted(base.glob("fontlist-*.json"))
     return str(caches[-1]) if caches else None
 
 
-def _record_preprocessors():
-    from nbconvert.preprocessors import ClearMetadataPreprocessor
-    from nbgrader.preprocessors import (
-        AssignLatePenalties,
-        CheckCellMetadata,
-        IgnorePattern,
-        LimitOutput,
-        SaveAutoGrades,
-    )
-
-    return [IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
-            AssignLatePenalties, CheckCellMetadata]
-
-
-def autograde(course: Course, assignment: str, students: list[str] | None = None,
-              jobs: int = 1, limits: Limits | None = None, sandbox: bool = True,
-              guard: bool = True, progress: bool = True,
-              threads_per_job: int | None = None) -> list[SubmissionResult]:
-    """Grade every submission of ``assignment``; the gradebook gets nbgrader's scores."""
-    limits = limits or Limits(cell_timeout=course.cell_timeout)
-    course.require_assignment(assignment)
-    if sandbox:
-        problem = sandbox_available()
-        if problem:
-            raise GradingError(problem)
+def _select(course: Course, assignment: str, students: list[str] | None) -> list[str]:
     everyone = students_of(course, assignment)
     if students:
         unknown = sorted(set(students) - set(everyone))
@@ -267,111 +181,169 @@ def autograde(course: Course, assignment: str, students: list[str] | None = None
         everyone = [s for s in everyone if s in students]
     if not everyone:
         raise GradingError(f"no submissions of {assignment} in {course.submitted_dir}")
+    return everyone
+
+
+def intake_one(course: Course, assignment: str, student: str, layout: dict, work: Path,
+               result: SubmissionResult) -> bool:
+    """Phase 1 for one student: copy, check and sanitize; True if there is something to run."""
+    from .recording import record_zero
+
+    intake, sanitized = work / "intake", work / "sanitized"
+    _intake(course, assignment, student, intake / student / assignment, layout, result)
+    if not any((intake / student / assignment).glob("*.ipynb")):
+        record_zero(course, assignment, student)
+        return False
+    try:
+        course.run_nbgrader(
+            "Autograde", assignment, student,
+            **{"CourseDirectory.submitted_directory": str(intake),
+               "CourseDirectory.autograded_directory": str(sanitized),
+               "Autograde.autograde_preprocessors": []})
+    except GradingError as error:
+        result.notes.append(f"could not be prepared: {error}")
+        return False
+    return True
+
+
+def _kernel_env(jobs: int, threads_per_job: int | None) -> dict[str, str]:
+    threads = threads_per_job or max(1, (os.cpu_count() or 1) // max(1, jobs))
+    env = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
+           **passthrough_environment()}
+    if "OMP_NUM_THREADS" in os.environ and threads_per_job is None and jobs == 1:
+        env["OMP_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"]
+    return env
+
+
+def job_spec(mode: str, source: Path, out: Path, work: Path, label: str, limits: Limits,
+             env: dict, sandbox: bool, guard: bool = False) -> dict:
+    """The worker's job file (see ``worker.py`` for the fields)."""
+    return {"mode": mode, "sanitized": str(source), "executed": str(out),
+            "scratch": str(work / "scratch" / label),
+            "events": str(work / f"events-{label}.json"), "limits": limits.__dict__,
+            "env": env, "sandbox": sandbox, "guard": guard, "font_cache": _font_cache()}
+
+
+def reference_phase(course: Course, assignment: str, work: Path, limits: Limits, env: dict,
+                    sandbox: bool, fresh: bool = False):
+    """The solution's reference records (cached): ``({notebook: Reference}, problems)``."""
+    from .execution import Job, run_jobs
+    from .reference import reference_for
+
+    def run(folder: Path) -> None:
+        spec = job_spec("reference", course.source_dir / assignment, folder, work,
+                        "reference", limits, env, sandbox)
+        outcome = run_jobs([Job("reference", spec)], work, 1, limits)["reference"]
+        if outcome.notes:
+            raise GradingError(f"the reference run of {assignment} failed: "
+                               f"{'; '.join(outcome.notes)}")
+
+    return reference_for(course, assignment, run, fresh=fresh)
+
+
+def ensure_reference(course: Course, assignment: str, limits: Limits | None = None,
+                     sandbox: bool = True, jobs: int = 1, threads_per_job: int | None = None,
+                     fresh: bool = False):
+    """The assignment's reference records, computed now unless cached: (references, problems)."""
+    limits = limits or Limits(cell_timeout=course.cell_timeout)
+    work = Path(tempfile.mkdtemp(prefix="course-reference-"))
+    try:
+        return reference_phase(course, assignment, work, limits,
+                               _kernel_env(jobs, threads_per_job), sandbox, fresh=fresh)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def check_phase(references: dict, executed: Path, layout: dict) -> dict:
+    """Phase 3: ``{notebook: {grade_id: Verdict}}`` for one submission's records."""
+    from . import records as records_io
+    from .checker import judge_cell
+
+    verdicts = {}
+    for notebook in layout:
+        reference = references[notebook]
+        got = records_io.read(executed, notebook)
+        status_file = executed / f"{notebook}.status.json"
+        try:
+            status = json.loads(status_file.read_text()) if status_file.is_file() else {}
+        except ValueError:
+            status = {}
+        verdicts[notebook] = {
+            grade_id: judge_cell(grade_id, reference.checks(grade_id), reference.records,
+                                 reference.hidden_lines.get(grade_id, set()),
+                                 got.cells.get(grade_id) if got else None, got,
+                                 status.get(grade_id) if isinstance(status, dict) else None)
+            for grade_id in layout[notebook]}
+    return verdicts
+
+
+def autograde(course: Course, assignment: str, students: list[str] | None = None,
+              jobs: int = 1, limits: Limits | None = None, sandbox: bool = True,
+              guard: bool = True, progress: bool = True,
+              threads_per_job: int | None = None) -> list[SubmissionResult]:
+    """Grade every submission of ``assignment``; the gradebook gets the checker's verdicts.
+
+    ``guard`` is kept for the command line's ``--no-guard``: the in-kernel guard no longer runs
+    in graded runs (it decides nothing); it gives messages in feedback runs.
+    """
+    from . import bans as static_bans
+    from .execution import Job, run_jobs
+    from .recording import record_submission
+
+    limits = limits or Limits(cell_timeout=course.cell_timeout)
+    course.require_assignment(assignment)
+    if sandbox:
+        problem = sandbox_available()
+        if problem:
+            raise GradingError(problem)
+    everyone = _select(course, assignment, students)
     layout = ensure_in_gradebook(course, assignment)
     with open_gradebook(course) as gb:
-        sources = {}
-        for nb in gb.find_assignment(assignment).notebooks:
-            sources[nb.name] = {c.name: c.source for c in nb.source_cells}
-
-    from . import execute as _execute  # noqa: F401 - imported once, before forking
-    from . import worker as _worker  # noqa: F401
-
+        sources = {nb.name: {c.name: c.source for c in nb.source_cells}
+                   for nb in gb.find_assignment(assignment).notebooks}
     work = Path(tempfile.mkdtemp(prefix="course-autograde-"))
     results = {s: SubmissionResult(s) for s in everyone}
+    env = _kernel_env(jobs, threads_per_job)
     try:
-        intake, sanitized, executed = work / "intake", work / "sanitized", work / "executed"
-        # phase 1: intake and nbgrader's sanitizing, here
-        runnable = []
-        for student in everyone:
+        # phase 2a: the reference (cached), before any submission's work is thrown away
+        references, problems = reference_phase(course, assignment, work, limits, env, sandbox)
+        if problems:
+            raise GradingError(f"{assignment} cannot be graded: {problems[0]}")
+        sanitized, executed = work / "sanitized", work / "executed"
+        bar = Progress(len(everyone), assignment, stream=None if progress else io.StringIO())
+
+        def graded_jobs():
+            """Phase 1, intake, one student at a time, while earlier ones execute."""
+            for student in everyone:
+                if intake_one(course, assignment, student, layout, work, results[student]):
+                    yield Job(student, job_spec("graded", sanitized / student / assignment,
+                                                executed / student / assignment, work, student,
+                                                limits, env, sandbox))
+                else:
+                    bar.advance(student)
+
+        def check_and_record(student: str, outcome) -> None:
+            """Phases 3 and 4 for a finished student, while later ones execute."""
             result = results[student]
-            _intake(course, assignment, student, intake / student / assignment, layout, result)
-            if not any((intake / student / assignment).glob("*.ipynb")):
-                _record_zero(course, assignment, student)
-                continue
-            try:
-                course.run_nbgrader(
-                    "Autograde", assignment, student,
-                    **{"CourseDirectory.submitted_directory": str(intake),
-                       "CourseDirectory.autograded_directory": str(sanitized),
-                       "Autograde.autograde_preprocessors": []})
-                runnable.append(student)
-            except GradingError as error:
-                result.notes.append(f"could not be prepared: {error}")
-        # phase 2: execution in sandboxed workers
-        threads = threads_per_job or max(1, (os.cpu_count() or 1) // max(1, jobs))
-        env = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
-               **passthrough_environment()}
-        if "OMP_NUM_THREADS" in os.environ and threads_per_job is None and jobs == 1:
-            env["OMP_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"]
-        pending = list(runnable)
-        running: dict[str, tuple] = {}
-        bar = Progress(len(runnable), assignment, stream=None if progress else io.StringIO())
-        while pending or running:
-            while pending and len(running) < max(1, jobs):
-                student = pending.pop(0)
-                job = {
-                    "sanitized": str(sanitized / student / assignment),
-                    "executed": str(executed / student / assignment),
-                    "scratch": str(work / "scratch" / student),
-                    "events": str(work / f"events-{student}.json"),
-                    "limits": limits.__dict__, "env": env, "sandbox": sandbox, "guard": guard,
-                    "font_cache": _font_cache(),
-                }
-                job_file = work / f"job-{student}.json"
-                job_file.write_text(json.dumps(job))
-                process = _FORK.Process(target=_work, args=(str(job_file),
-                                                            str(work / f"worker-{student}.log")))
-                process.start()
-                running[student] = (process, time.monotonic())
-            time.sleep(0.05)
-            for student, (process, started) in list(running.items()):
-                elapsed = time.monotonic() - started
-                code = process.exitcode
-                if code is None and elapsed < limits.submission_timeout:
-                    continue
-                if code is None:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.killpg(process.pid, signal.SIGKILL)
-                    process.join()
-                    results[student].notes.append(
-                        f"stopped after the {limits.submission_timeout} s limit per submission")
-                elif code != 0:
-                    tail = (work / f"worker-{student}.log").read_text(errors="replace")
-                    last = [x for x in tail.splitlines() if x.strip()][-1:] or ["no output"]
-                    results[student].notes.append(f"execution failed: {last[0][:200]}")
-                results[student].seconds = elapsed
-                del running[student]
-                bar.advance(student)
-        # phase 3: nbgrader records the grades, here
-        for student in runnable:
-            result = results[student]
-            events_file = work / f"events-{student}.json"
-            events = json.loads(events_file.read_text()) if events_file.is_file() else {}
-            for notebook, items in events.items():
+            result.seconds = outcome.seconds
+            result.notes.extend(n for n in outcome.notes if n not in result.notes)
+            for notebook, items in outcome.events.items():
                 for item in items:
                     note = item if len(layout) == 1 else f"{notebook}: {item}"
                     if note not in result.notes:
                         result.notes.append(note)
-            out_dir = executed / student / assignment
-            out_dir.mkdir(parents=True, exist_ok=True)
-            stamp = intake / student / assignment / "timestamp.txt"
-            if stamp.is_file():
-                shutil.copyfile(stamp, out_dir / "timestamp.txt")
-            for notebook in layout:
-                clean = sanitized / student / assignment / f"{notebook}.ipynb"
-                done = out_dir / f"{notebook}.ipynb"
-                if clean.is_file() and not done.is_file():
-                    _executed_stand_in(clean, done, "the submission did not finish running")
-                if done.is_file():
-                    _restore_deleted(done, layout[notebook], sources.get(notebook, {}))
+            result.verdicts = check_phase(references, executed / student / assignment, layout)
+            static_bans.apply(result.verdicts, _sanitized_notebooks(
+                sanitized / student / assignment, layout), assignment)
             try:
-                course.run_nbgrader(
-                    "Autograde", assignment, student,
-                    **{"CourseDirectory.submitted_directory": str(executed),
-                       "Autograde.sanitize_preprocessors": [],
-                       "Autograde.autograde_preprocessors": _record_preprocessors()})
+                record_submission(course, assignment, student, sanitized / student / assignment,
+                                  work / "intake" / student / assignment / "timestamp.txt",
+                                  work / "autograded", result.verdicts, layout, sources)
             except GradingError as error:
                 result.notes.append(f"could not be recorded: {error}")
+
+        # phase 2: execution, untrusted, with intake, checking and recording interleaved here
+        run_jobs(graded_jobs(), work, jobs, limits, bar, on_done=check_and_record)
         _read_scores(course, assignment, results)
     finally:
         if not os.environ.get("COURSE_KEEP_WORK"):
@@ -379,16 +351,15 @@ def autograde(course: Course, assignment: str, students: list[str] | None = None
     return [results[s] for s in everyone]
 
 
-def _record_zero(course: Course, assignment: str, student: str) -> None:
-    """A submission without a usable notebook: zero for every cell, as nbgrader does."""
-    with open_gradebook(course) as gb:
-        gb.update_or_create_student(student)
-        submission = gb.update_or_create_submission(assignment, student)
-        for notebook in submission.notebooks:
-            for grade in notebook.grades:
-                grade.auto_score = 0
-                grade.needs_manual_grade = False
-        gb.db.commit()
+def _sanitized_notebooks(folder: Path, layout: dict) -> dict:
+    """The sanitized submission's notebooks that can be read, by name (for the static bans)."""
+    found = {}
+    for notebook in layout:
+        try:
+            found[notebook] = read_notebook(folder / f"{notebook}.ipynb")
+        except GradingError:
+            continue
+    return found
 
 
 def _read_scores(course: Course, assignment: str, results: dict[str, SubmissionResult]) -> None:
@@ -406,7 +377,3 @@ def _read_scores(course: Course, assignment: str, results: dict[str, SubmissionR
                 for grade in nb.grades:
                     if grade.cell_type == "code" and grade.auto_score is not None:
                         result.cells[grade.name] = (float(grade.score), float(grade.max_score))
-
-
-def integrity_failed(nb) -> bool:
-    return any(o.get("ename") == INTEGRITY_ERROR for c in nb.cells for o in c.get("outputs", []))

@@ -105,8 +105,11 @@ def check_notebook(path: Path, timeout: int = DEFAULT_CELL_TIMEOUT) -> CheckResu
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
+    # the in-kernel guard, as a second line: it tells the student when the notebook replaced
+    # code the tests rely on (the grader's verdicts are computed outside the kernel anyway)
     client = GradingClient(nb=nb, timeout=timeout, interrupt_on_timeout=True,
-                           allow_errors=True, resources={"metadata": {"path": str(path.parent)}})
+                           allow_errors=True, resources={"metadata": {"path": str(path.parent)}},
+                           guard_dir=str(Path(__file__).resolve().parent))
     env = {**os.environ, **kernel_environment({"NBGRADER_EXECUTION": "validate"})}
     # the kernel process's own stderr (start-up chatter) is not cell output: keep it quiet
     client.execute(cwd=str(path.parent), env=env, stdout=subprocess.DEVNULL,

@@ -6,7 +6,12 @@ recorded exactly as ``nbgrader autograde`` records them) plus:
 - a cap on each cell's output (an endless ``print`` cannot fill the grader's memory);
 - a kernel that dies ends the run cleanly: that cell and every later code cell get an error
   output, so no test cell is left without output (nbgrader would count that as passed);
-- optionally the integrity guard (``guard.py``) right before each test cell.
+- a cap on all of a notebook's output together (many cells just under the cap add up);
+- value records (``records.py``) taken out of the message stream while a test cell runs, and
+  kept apart from the outputs; a graded run (``keep_outputs=False``) keeps no output at all
+  except the fact that a cell raised an error, since its kernel saw the hidden tests;
+- optionally the integrity guard (``guard.py``) right before each test cell: a second line that
+  gives students a clear message, never a verdict.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
 
 from .notebooks import is_test_cell
+from .records import RECORD_MIME
 
 
 def teaching_library_dir() -> str:
@@ -43,21 +49,48 @@ class GradingClient(Execute):
     """nbgrader's Execute with output caps, kernel-death handling and the integrity guard."""
 
     def __init__(self, *args, max_output_bytes: int = 2 * 2**20, guard_dir: str | None = None,
-                 **kwargs):
+                 max_notebook_output_bytes: int = 16 * 2**20, keep_outputs: bool = True,
+                 max_record_bytes: int = 512 * 2**20, **kwargs):
         nb = kwargs.pop("nb", None)  # nbconvert's __init__ would get it twice
         super().__init__(*args, **kwargs)
         if nb is not None:
             self.nb = nb
         self.max_output_bytes = max_output_bytes
+        self.max_notebook_output_bytes = max_notebook_output_bytes
+        self.max_record_bytes = max_record_bytes
+        self.keep_outputs = keep_outputs
         self.guard_dir = guard_dir
         self._output_sizes: dict[int, int] = {}
+        self._notebook_output = 0
+        self._record_bytes = 0
+        self.records: dict[int, list] = {}
         self.events: list[str] = []
         self.current_index = 0   # the cell being run (for a worker that must give up)
         self.loop_done = False
 
     # -- output cap ---------------------------------------------------------------------------
     def output(self, outs, msg, display_id, cell_index):
-        size = len(str(msg.get("content", "")))
+        content = msg.get("content", {}) or {}
+        data = content.get("data") if isinstance(content, dict) else None
+        if msg.get("msg_type") == "display_data" and isinstance(data, dict) \
+                and RECORD_MIME in data:
+            self._take_record(data[RECORD_MIME], cell_index)
+            return None
+        if not self.keep_outputs:
+            if msg.get("msg_type") == "error":  # that it failed, not what it said
+                outs.append(NotebookNode(output_type="error", ename="Error", evalue="",
+                                         traceback=[]))
+            return None
+        size = len(str(content))
+        self._notebook_output += size
+        if self._notebook_output > self.max_notebook_output_bytes:
+            if self._notebook_output - size <= self.max_notebook_output_bytes:
+                note = (f"[output cut by the grader: the notebook's output passed "
+                        f"{self.max_notebook_output_bytes} bytes]\n")
+                outs.append(NotebookNode(output_type="stream", name="stdout", text=note))
+                self.events.append(f"cell {cell_index}: the notebook's output cut at "
+                                   f"{self.max_notebook_output_bytes} bytes")
+            return None
         used = self._output_sizes.get(cell_index, 0)
         self._output_sizes[cell_index] = used + size
         if used + size > self.max_output_bytes:
@@ -68,6 +101,20 @@ class GradingClient(Execute):
                                    f"{self.max_output_bytes} bytes")
             return None
         return super().output(outs, msg, display_id, cell_index)
+
+    def _take_record(self, record, cell_index) -> None:
+        """Keep a record sent while a test cell runs (anywhere else it is ignored)."""
+        cell = self.nb.cells[cell_index] if 0 <= cell_index < len(self.nb.cells) else None
+        if cell is None or not is_test_cell(cell) or not isinstance(record, dict):
+            return
+        size = len(str(record))
+        self._record_bytes += size
+        if self._record_bytes > self.max_record_bytes:
+            if self._record_bytes - size <= self.max_record_bytes:
+                self.events.append(f"cell {cell_index}: records cut at "
+                                   f"{self.max_record_bytes} bytes")
+            return
+        self.records.setdefault(cell_index, []).append(record)
 
     # -- the guard ----------------------------------------------------------------------------
     async def _run_guard(self, cell, index) -> str | None:
@@ -111,22 +158,25 @@ class GradingClient(Execute):
             info = await self.async_wait_for_reply(msg_id)
             if info is not None and "language_info" in info["content"]:
                 self.nb.metadata["language_info"] = info["content"]["language_info"]
-            tampered = None
+            warned = False
             for index, cell in enumerate(self.nb.cells):
                 self.current_index = index
                 if cell.cell_type != "code":
                     continue
                 try:
                     if self.guard_dir and is_test_cell(cell):
-                        verdict = tampered or await self._run_guard(cell, index)
-                        if verdict and (verdict == BUSY or verdict.startswith(NO_CHECK)):
+                        verdict = await self._run_guard(cell, index)
+                        if verdict == BUSY:
                             cell.outputs = [error_output(NOT_RUN_ERROR, verdict)]
                             self.events.append(f"cell {index}: {verdict}")
                             continue
-                        tampered = verdict
-                        if tampered:
-                            cell.outputs = [error_output(INTEGRITY_ERROR, tampered)]
-                            continue
+                        if verdict and not verdict.startswith(NO_CHECK) and not warned:
+                            # a message for the student, not a verdict: the cell still runs
+                            warned = True
+                            self.events.append(
+                                f"your notebook replaced code the tests rely on ({verdict}); "
+                                "the grader judges the values your functions return, outside "
+                                "your notebook, so this earns nothing")
                     await self.async_execute_cell(
                         cell, index, execution_count=self.code_cells_executed + 1)
                 except DeadKernelError:
@@ -141,8 +191,6 @@ class GradingClient(Execute):
                     self._mark_not_run(index, reason)
                     break
             self.loop_done = True
-            if tampered:
-                self.events.append(f"tampering: {tampered}")
         return self.nb
 
     execute = run_sync(async_execute)

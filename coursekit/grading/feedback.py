@@ -1,13 +1,18 @@
 """``course feedback``: HTML feedback for students, never showing hidden tests.
 
-nbgrader's feedback renders the autograded notebook, in which the hidden tests were restored
-for grading. ``ClearHiddenTests`` is switched on for the feedback step here (whatever the
-configuration says), and the result is checked: a feedback file that still holds a hidden-test
-marker is deleted and reported.
+The autograded notebook holds the student's cells, the test cells without their hidden parts and
+the checker's verdict per test cell (``recording.py``). Unless ``run`` is off, each student's
+notebook first runs once more with the visible tests only (``feedback_run.py``), so the feedback
+shows the student's own outputs too. ``ClearHiddenTests`` stays on for the feedback step
+(whatever the configuration says), and the result is checked: a feedback file that still holds
+a hidden-test marker is deleted and reported. One student's failure does not stop the others':
+it is named at the end.
 """
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
 
 from .course import Course, GradingError
@@ -24,9 +29,14 @@ def _preprocessors():
     return [TrimHiddenTracebacks, ClearHiddenTests, GetGrades, CSSHTMLHeaderPreprocessor]
 
 
-def generate_feedback(course: Course, assignment: str,
-                      students: list[str] | None = None) -> list[Path]:
-    """Write feedback for the autograded submissions; returns the HTML files written."""
+def generate_feedback(course: Course, assignment: str, students: list[str] | None = None,
+                      run: bool = True, jobs: int = 2, limits=None) -> list[Path]:
+    """Write feedback for the autograded submissions; returns the HTML files written.
+
+    ``run``: run each notebook with the visible tests for the student's own outputs (sandboxed
+    where a sandbox is available). Raises GradingError naming the students whose feedback
+    failed, after writing everyone else's.
+    """
     course.require_assignment(assignment)
     graded = course.autograded_dir
     everyone = sorted(p.name for p in graded.iterdir() if (p / assignment).is_dir()) \
@@ -36,17 +46,47 @@ def generate_feedback(course: Course, assignment: str,
     if not everyone:
         raise GradingError(f"no autograded submissions of {assignment}: run course autograde "
                            f"{assignment} first")
-    written = []
-    for student in everyone:
-        course.run_nbgrader(
-            "GenerateFeedback", assignment, student,
-            **{"GenerateFeedback.preprocessors": _preprocessors(),
-               "ClearHiddenTests.enabled": True})
-        folder = course.feedback_dir / student / assignment
-        for html in sorted(folder.glob("*.html")):
-            text = html.read_text(encoding="utf-8", errors="replace")
-            if HIDDEN_BEGIN in text or HIDDEN_END in text:
-                html.unlink()
-                raise GradingError(f"feedback {html} still showed hidden tests and was deleted")
-            written.append(html)
+    written, failed = [], []
+    staging = Path(tempfile.mkdtemp(prefix="course-feedback-staging-")) if run else None
+    try:
+        notes = {}
+        if staging is not None:
+            from .feedback_run import run_for_feedback
+            from .sandbox import sandbox_available
+
+            problem = sandbox_available()
+            if problem:
+                raise GradingError(f"the feedback run executes students' notebooks, which needs "
+                                   f"the sandbox ({problem}); pass --no-run for feedback with "
+                                   "code and verdicts only")
+
+            notes = run_for_feedback(course, assignment, everyone, staging, jobs=jobs,
+                                     limits=limits)
+        for student in everyone:
+            overrides = {"GenerateFeedback.preprocessors": _preprocessors(),
+                         "ClearHiddenTests.enabled": True}
+            if staging is not None and (staging / student / assignment).is_dir():
+                overrides["CourseDirectory.autograded_directory"] = str(staging)
+            try:
+                course.run_nbgrader("GenerateFeedback", assignment, student, **overrides)
+            except GradingError as error:
+                failed.append(f"{student} ({error})")
+                continue
+            folder = course.feedback_dir / student / assignment
+            for html in sorted(folder.glob("*.html")):
+                text = html.read_text(encoding="utf-8", errors="replace")
+                if HIDDEN_BEGIN in text or HIDDEN_END in text:
+                    html.unlink()
+                    failed.append(f"{student} (feedback {html.name} showed a hidden-test "
+                                  "marker and was deleted)")
+                    continue
+                written.append(html)
+            if student in notes:
+                failed.append(f"{student} (feedback shows verdicts only: {notes[student]})")
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+    if failed:
+        raise GradingError(f"feedback incomplete for {len(failed)} student(s), the others are "
+                           f"written: {'; '.join(failed)}")
     return written

@@ -1,6 +1,8 @@
-"""Kernel-side integrity check, run by the grader (in the sandbox) right before each test cell.
+"""Kernel-side integrity check: a clear message for students, never a verdict.
 
-A test cell trusts the Python process it runs in, and the submission ran first in that process.
+Grades are decided outside the student's process (``checker.py``): this check runs only where a
+student reads the result (``course check`` and the feedback run) to say in plain words that the
+notebook replaced code the tests rely on; it has been beaten ten ways and decides nothing.
 Before every test cell the grader loads this file fresh from its read-only location and calls
 ``run``, which
 

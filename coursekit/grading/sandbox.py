@@ -6,9 +6,14 @@ read-only; ``/tmp`` is a private tmpfs;
 the submission's scratch folder is the only writable place. The course folder (solutions,
 hidden tests, the gradebook, other submissions) is simply not there. The network is unshared
 (the kernel talks to the grader over Unix sockets in the scratch folder), so are PIDs and IPC.
-Inside, ``setpriv`` drops to ``nobody`` with no capabilities and ``no_new_privs``, under
-rlimits: data segment (heap and anonymous mappings; not the address space, which torch and
-CUDA reserve far beyond what they use), file size, processes and CPU time.
+Inside, ``setpriv`` drops to a user of its own (``allocate_uid``: one per running job on the
+machine, so a fork bomb or a signal stays within one submission) with no capabilities and
+``no_new_privs``, under rlimits: data segment (heap and private anonymous mappings; not the
+address space, which torch and CUDA reserve far beyond what they use), file size, processes and
+CPU time. Where the machine lets root create cgroups, each kernel also runs in a cgroup of its
+own whose memory limit counts all its memory, shared and tmpfs pages included (cgroup v2
+``memory.max``, or v1 ``memory.limit_in_bytes``), with ``pids.max``; where it does not, only the
+rlimits hold, so shared mappings and files in the private ``/tmp`` are bounded by the host alone.
 """
 
 from __future__ import annotations
@@ -23,7 +28,11 @@ from .course import GradingError
 
 NOBODY_UID = 65534
 NOBODY_GID = 65534
+SANDBOX_UID_BASE = 60000  # sandbox users: 60000 + k (no such user needs to exist)
+SANDBOX_UIDS = 4000
+UID_LOCKS = Path("/run/course-sandbox-uids")
 GIB = 2**30
+CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
 @dataclass
@@ -34,6 +43,7 @@ class Limits:
     cell_timeout: int = 180          # seconds per cell (nbgrader's Execute.timeout)
     submission_timeout: int = 900    # seconds for the whole submission, kernel start included
     max_output_bytes: int = 2 * 2**20  # per cell; more is cut (and the cut is noted)
+    max_notebook_output_bytes: int = 16 * 2**20  # all cells of a notebook together
     max_file_bytes: int = 1 * GIB
     max_processes: int = 4096
     memory_limit: str = "auto"       # "as", "data" or "auto" (= "data")
@@ -75,8 +85,12 @@ def _trusted_roots() -> list[Path]:
     return sorted(r for r in roots if not str(r).startswith("/usr/"))
 
 
-def bwrap_command(scratch: Path, limits: Limits, env: dict[str, str], argv: list[str]) -> list[str]:
-    """The full command that runs ``argv`` in the sandbox with ``scratch`` writable."""
+def bwrap_command(scratch: Path, limits: Limits, env: dict[str, str], argv: list[str],
+                  uid: int = NOBODY_UID, cgroup_files: list[str] | None = None) -> list[str]:
+    """The full command that runs ``argv`` in the sandbox with ``scratch`` writable.
+
+    ``cgroup_files``: ``cgroup.procs`` files the command first moves itself into.
+    """
     cmd = ["bwrap", "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
            "--unshare-cgroup-try", "--die-with-parent", "--new-session",
            "--ro-bind", "/usr", "/usr"]
@@ -106,6 +120,10 @@ def bwrap_command(scratch: Path, limits: Limits, env: dict[str, str], argv: list
 
     for root in _trusted_roots():
         cmd += [*parents(root), "--ro-bind", str(root), str(root)]
+    from .heldout import masked_files
+
+    for target, replacement in masked_files():  # held-out data: blanked in every kernel
+        cmd += ["--ro-bind", replacement, target]
     cmd += [*parents(scratch), "--bind", str(scratch), str(scratch), "--chdir", str(scratch),
             "--clearenv"]
     for key, value in sorted(env.items()):
@@ -121,21 +139,150 @@ def bwrap_command(scratch: Path, limits: Limits, env: dict[str, str], argv: list
     cmd += ["prlimit", f"--{kind}={limits.memory_bytes}", f"--fsize={limits.max_file_bytes}",
             f"--nproc={limits.max_processes}", f"--cpu={limits.submission_timeout + 60}",
             "--core=0", "--",
-            "setpriv", f"--reuid={NOBODY_UID}", f"--regid={NOBODY_GID}", "--clear-groups",
+            "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
             "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all", "--", *argv]
+    if cgroup_files:
+        join = "; ".join(f'echo $$ > "{path}"' for path in cgroup_files)
+        cmd = ["/bin/sh", "-c", f'{join} && exec "$@"', "sh", *cmd]
     return cmd
 
 
-def prepare_scratch(scratch: Path) -> None:
-    """A folder owned by nobody (inside the sandbox it is bound at the same path)."""
+def allocate_uid() -> tuple[int, int]:
+    """A sandbox uid no other grading job on this machine holds: ``(uid, lock_fd)``.
+
+    The uid is held by an exclusive ``flock`` on a file in a root-only folder (the kernels see
+    a private ``/run``) for as long as ``lock_fd`` stays open, so concurrent ``course`` commands
+    (an autograde and a validate, two courses) never share a user; the kernel dies with the
+    worker, and the lock with it.
+    """
+    import fcntl
+
+    UID_LOCKS.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for uid in range(SANDBOX_UID_BASE, SANDBOX_UID_BASE + SANDBOX_UIDS):
+        fd = os.open(UID_LOCKS / str(uid), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue
+        return uid, fd
+    raise GradingError(f"all {SANDBOX_UIDS} sandbox users are in use on this machine")
+
+
+def _own_cgroup(controller: str | None) -> str | None:
+    """This process's cgroup path for a v1 ``controller`` (None: the v2 unified path)."""
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        number, controllers, path = line.split(":", 2)
+        if controller is None and number == "0" and controllers == "":
+            return path
+        if controller is not None and controller in controllers.split(","):
+            return path
+    return None
+
+
+class KernelCgroup:
+    """A cgroup of one kernel's own: memory (shared and tmpfs pages counted) and process count.
+
+    ``files`` are the ``cgroup.procs`` the kernel joins; empty where cgroups cannot be made here
+    (then ``why`` says so and only the rlimits apply).
+    """
+
+    def __init__(self, name: str, limits: Limits):
+        self.folders: list[Path] = []
+        self.files: list[str] = []
+        self.why = ""
+        try:
+            self._make(name, limits)
+        except OSError as error:
+            self.remove()
+            self.files, self.why = [], f"no cgroup ({error.strerror or error})"
+
+    def _make(self, name: str, limits: Limits) -> None:
+        unified = CGROUP_ROOT / "cgroup.controllers"
+        if unified.is_file():
+            if not {"memory", "pids"} <= set(unified.read_text().split()):
+                raise OSError(0, "cgroup v2 without the memory and pids controllers")
+            base = CGROUP_ROOT / (_own_cgroup(None) or "/").lstrip("/")
+            folder = base / name
+            folder.mkdir()
+            self.folders.append(folder)
+            (folder / "memory.max").write_text(str(limits.memory_bytes))
+            (folder / "memory.swap.max").write_text("0")
+            (folder / "pids.max").write_text(str(limits.max_processes))
+            self.files.append(str(folder / "cgroup.procs"))
+            return
+        for controller, settings in (
+                ("memory", {"memory.limit_in_bytes": limits.memory_bytes}),
+                ("pids", {"pids.max": limits.max_processes})):
+            root = CGROUP_ROOT / controller
+            if not root.is_dir():
+                raise OSError(0, f"no {controller} cgroup controller")
+            folder = root / (_own_cgroup(controller) or "/").lstrip("/") / name
+            folder.mkdir()
+            self.folders.append(folder)
+            for key, value in settings.items():
+                (folder / key).write_text(str(value))
+            swap = folder / "memory.memsw.limit_in_bytes"
+            if controller == "memory" and swap.exists():
+                swap.write_text(str(limits.memory_bytes))
+            self.files.append(str(folder / "cgroup.procs"))
+
+    @staticmethod
+    def sweep(worker_pid: int) -> None:
+        """Remove every kernel cgroup a worker process made (after it ended or was killed)."""
+        group = KernelCgroup.__new__(KernelCgroup)
+        group.folders = []
+        unified = CGROUP_ROOT / "cgroup.controllers"
+        bases = [CGROUP_ROOT / (_own_cgroup(None) or "/").lstrip("/")] if unified.is_file() \
+            else [CGROUP_ROOT / c / (_own_cgroup(c) or "/").lstrip("/") for c in ("memory", "pids")]
+        for base in bases:
+            group.folders += sorted(base.glob(f"course-{worker_pid}-*")) if base.is_dir() else []
+        group.remove()
+
+    def remove(self) -> None:
+        """Kill what is left in the cgroups and remove them."""
+        import signal
+        import time
+
+        for folder in self.folders:
+            for _ in range(50):
+                try:
+                    pids = [int(p) for p in (folder / "cgroup.procs").read_text().split()]
+                except OSError:
+                    break
+                if not pids:
+                    break
+                for pid in pids:
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except OSError:
+                        pass
+                time.sleep(0.05)
+            try:
+                folder.rmdir()
+            except OSError:
+                pass
+        self.folders = []
+
+
+def prepare_scratch(scratch: Path, uid: int = NOBODY_UID) -> None:
+    """A folder owned by ``uid`` (inside the sandbox it is bound at the same path)."""
     scratch.mkdir(parents=True, exist_ok=True)
     for path in (scratch, *scratch.rglob("*")):
-        os.chown(path, NOBODY_UID, NOBODY_GID, follow_symlinks=False)
+        os.chown(path, uid, uid, follow_symlinks=False)
     scratch.chmod(0o700)
 
 
-def sandboxed_kernel_manager(scratch: Path, limits: Limits, env: dict[str, str]):
-    """An AsyncKernelManager class whose kernels start inside the sandbox of ``scratch``."""
+def sandboxed_kernel_manager(scratch: Path, limits: Limits, env: dict[str, str],
+                             uid: int = NOBODY_UID, cgroup: bool | None = None):
+    """An AsyncKernelManager class whose kernels start inside the sandbox of ``scratch``.
+
+    With ``cgroup`` (default: where one can be made), each kernel gets a ``KernelCgroup``.
+    """
     from jupyter_client.manager import AsyncKernelManager
 
     scratch = Path(scratch)
@@ -150,11 +297,21 @@ def sandboxed_kernel_manager(scratch: Path, limits: Limits, env: dict[str, str])
         def format_kernel_cmd(self, extra_arguments=None):
             if not Path(self.connection_file).is_file():
                 raise GradingError("the kernel connection file was not written")
-            os.chown(self.connection_file, NOBODY_UID, NOBODY_GID)
+            os.chown(self.connection_file, uid, uid)
             # SIGINT cannot cross into the sandbox's PID namespace: interrupt by message
             self.kernel_spec.interrupt_mode = "message"
             argv = [sys.executable, "-m", "ipykernel_launcher", "-f", self.connection_file,
                     *(extra_arguments or [])]
-            return bwrap_command(scratch, limits, env, argv)
+            files = []
+            if cgroup is not False:
+                self.course_cgroup = KernelCgroup(f"course-{os.getpid()}-{uid}", limits)
+                files = self.course_cgroup.files
+            return bwrap_command(scratch, limits, env, argv, uid, files)
+
+        async def _async_cleanup_resources(self, restart: bool = False) -> None:
+            await super()._async_cleanup_resources(restart=restart)
+            group = getattr(self, "course_cgroup", None)
+            if group is not None:
+                group.remove()
 
     return SandboxedKernelManager

@@ -3,9 +3,10 @@
 For each assignment, in a throw-away copy of the course's grading folders:
 the release in ``exercises/`` is byte for byte what nbgrader generates from ``solutions/``; no
 hidden-test line (nor solution line) is in ``exercises/``, no hidden-test line in the built site
-(``_build/html``, if built) or in generated feedback; the solution, graded twice through the
-same sandboxed pipeline as ``course autograde``, earns full marks both times with the same
-scores per test; the released stub earns zero and grading it completes.
+(``_build/html``, if built) or in generated feedback; the solution's clean reference run passes
+every test and every test cell records at least one value for the checker; the solution, graded
+twice through the same sandboxed pipeline as ``course autograde``, earns full marks both times
+with the same scores per test; the released stub earns zero and grading it completes.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .autograde import SubmissionResult, autograde
+from .autograde import SubmissionResult, autograde, ensure_reference
 from .course import Course, GradingError
 from .notebooks import find_leaks, read_notebook, secret_lines, text_of, visible_lines
 from .release import generate_into, release_differences
@@ -116,6 +117,15 @@ def validate_assignment(course: Course, assignment: str, jobs: int = 2,
             report.problems += find_leaks(secrets, exercise_pages, kinds=("hidden test",),
                                           texts=site_texts)
             report.problems += find_leaks(secrets, chapter_pages, kinds=(), texts=site_texts)
+        # the clean reference run: the solution passes its own tests, every test records values
+        try:
+            _, reference_problems = ensure_reference(scratch, assignment, limits=limits,
+                                                     sandbox=sandbox, jobs=jobs)
+        except GradingError as error:
+            reference_problems = [str(error)]
+        if reference_problems:
+            report.problems += reference_problems
+            return report
         for student, source in ((SOLUTION, course.source_dir / assignment),
                                 (AGAIN, course.source_dir / assignment), (STUB, generated)):
             shutil.copytree(source, folder / "submitted" / student / assignment,

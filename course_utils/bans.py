@@ -1,0 +1,291 @@
+"""Library bans of the exercises: each part's ban stated once, read by instructions and tests.
+
+A part that asks for an operation *from scratch* forbids the library routines that compute it.
+``BANS[exercise][part]`` (``part`` = the grade_id of the part's solution cell) names them:
+
+- ``routines``: dotted names of Python-level functions and classes (``torch.nn.functional.
+  batch_norm``), ``modules``: whole packages (``scipy.ndimage``), ``ops``: the dispatcher's
+  operators (``aten::native_batch_norm``, ``torchvision::nms``) that every Python name of a
+  routine ends up in (``torch.ops.aten.native_batch_norm``, an alias, a module's ``forward``);
+- ``tests``: the grade_ids of the test cells that grade the part.
+
+Two checks read the table. In the student's kernel, ``BanWatch`` watches the graded calls
+(``torch.overrides.TorchFunctionMode`` and ``TorchDispatchMode`` see torch functions and
+operators whatever their Python name; ``sys.setprofile`` sees Python and C functions, NumPy's
+and SciPy's included, by identity and module) and *records* which banned routines were reached:
+the trusted checker decides. Outside every kernel, the grader scans the submission's code
+(``coursekit.grading.bans``) for the banned names, however imported or aliased. The sentence a
+part's instructions show is ``ban_sentence(exercise, part)``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Ban:
+    """What one part may not call (see the module's docstring)."""
+
+    routines: tuple[str, ...] = ()
+    modules: tuple[str, ...] = ()
+    ops: tuple[str, ...] = ()
+    tests: tuple[str, ...] = ()
+    shown: tuple[str, ...] = ()   # the names the instructions list (default: routines + modules)
+
+    def names(self) -> tuple[str, ...]:
+        """Every dotted name the static scan refuses (operators as ``torch.ops`` names)."""
+        return self.routines + self.modules + tuple(
+            "torch.ops." + op.replace("::", ".") for op in self.ops)
+
+
+_CONVOLUTION_OPS = ("aten::convolution", "aten::_convolution", "aten::conv1d", "aten::conv2d",
+                    "aten::conv_transpose1d", "aten::conv_transpose2d", "aten::mkldnn_convolution",
+                    "aten::cudnn_convolution", "aten::_slow_conv2d_forward",
+                    "aten::thnn_conv2d", "aten::slow_conv_dilated2d",
+                    "aten::_conv_depthwise2d", "aten::convolution_overrideable")
+_CONVOLUTIONS = Ban(
+    routines=("numpy.convolve", "numpy.correlate", "torch.nn.functional.conv1d",
+              "torch.nn.functional.conv2d", "torch.nn.functional.conv_transpose1d",
+              "torch.nn.functional.conv_transpose2d", "torch.conv1d", "torch.conv2d",
+              "torch.convolution", "torch.nn.Conv1d", "torch.nn.Conv2d",
+              "course_utils.conv.corr2d"),
+    modules=("scipy.signal", "scipy.ndimage", "course_utils.signals"),
+    ops=_CONVOLUTION_OPS,
+    shown=("np.convolve", "np.correlate", "scipy.signal", "scipy.ndimage",
+           "torch.nn.functional.conv1d/conv2d", "nn.Conv1d/Conv2d", "course_utils.conv"))
+_FILTERS = Ban(modules=("scipy.ndimage", "scipy.signal", "skimage.filters",
+                        "course_utils.filters"),
+               shown=("scipy.ndimage", "scipy.signal", "skimage.filters",
+                      "course_utils.filters"))
+_POOLING_OPS = ("aten::max_pool2d", "aten::max_pool2d_with_indices", "aten::avg_pool2d",
+                "aten::max_pool1d", "aten::max_pool1d_with_indices", "aten::avg_pool1d",
+                "aten::adaptive_avg_pool1d", "aten::adaptive_avg_pool2d",
+                "aten::_adaptive_avg_pool2d", "aten::adaptive_max_pool2d",
+                "aten::adaptive_max_pool1d", "aten::mkldnn_max_pool2d",
+                "aten::quantized_max_pool2d")
+_POOLING = Ban(
+    routines=("torch.nn.functional.max_pool2d", "torch.nn.functional.avg_pool2d",
+              "torch.nn.functional.max_pool1d", "torch.nn.functional.avg_pool1d",
+              "torch.nn.functional.adaptive_avg_pool1d", "torch.nn.functional.adaptive_avg_pool2d",
+              "torch.max_pool2d", "torch.avg_pool1d", "torch.max_pool1d",
+              "torch.adaptive_avg_pool1d", "torch.nn.MaxPool2d", "torch.nn.AvgPool2d",
+              "torch.nn.MaxPool1d", "torch.nn.AvgPool1d", "torch.nn.AdaptiveAvgPool1d",
+              "torch.nn.AdaptiveAvgPool2d", "course_utils.conv.pool2d"),
+    modules=("scipy.ndimage", "skimage.measure"),
+    ops=_POOLING_OPS,
+    shown=("torch.nn.functional.*pool*", "nn.MaxPool*/AvgPool*/AdaptiveAvgPool*",
+           "course_utils.conv.pool2d", "scipy.ndimage"))
+
+BANS: dict[str, dict[str, Ban]] = {
+    "ex01_convolution": {
+        "conv1d_full": Ban(**{**_CONVOLUTIONS.__dict__, "tests": ("test_conv1d_full",)}),
+        "corr2d": Ban(**{**_CONVOLUTIONS.__dict__, "tests": ("test_corr2d",)}),
+        "fft_convolve": Ban(**{**_CONVOLUTIONS.__dict__, "tests": ("test_fft_convolve",)}),
+    },
+    "ex02_filters": {
+        part: Ban(**{**_FILTERS.__dict__, "tests": (f"test_{part}",)})
+        for part in ("gaussian_kernel", "separable_blur", "sobel_magnitude", "unsharp_mask")
+    },
+    "ex03_cnn_layers": {
+        "pool2d": Ban(**{**_POOLING.__dict__, "tests": ("test_pool2d",)}),
+        "corr2d_multi_in_out": Ban(**{**_CONVOLUTIONS.__dict__,
+                                      "tests": ("test_corr2d_multi_in_out",)}),
+        "conv1x1": Ban(**{**_CONVOLUTIONS.__dict__, "tests": ("test_conv1x1",)}),
+        "adaptive": Ban(**{**_POOLING.__dict__, "tests": ("test_adaptive_avg_pool1d",)}),
+    },
+    "ex04_architectures": {
+        "batch_norm": Ban(
+            routines=("torch.nn.functional.batch_norm", "torch.batch_norm",
+                      "torch.native_batch_norm", "torch.nn.functional.instance_norm",
+                      "torch.nn.functional.layer_norm", "torch.nn.functional.group_norm",
+                      "torch.nn.BatchNorm1d", "torch.nn.BatchNorm2d", "torch.nn.BatchNorm3d",
+                      "torch.nn.LazyBatchNorm1d", "torch.nn.LazyBatchNorm2d",
+                      "torch.nn.SyncBatchNorm", "torch.nn.modules.batchnorm._BatchNorm",
+                      "torch.nn.modules.batchnorm._NormBase"),
+            modules=("course_utils.normalization",),
+            ops=("aten::batch_norm", "aten::_batch_norm_impl_index", "aten::native_batch_norm",
+                 "aten::_native_batch_norm_legit", "aten::_native_batch_norm_legit_no_training",
+                 "aten::_native_batch_norm_legit_functional", "aten::cudnn_batch_norm",
+                 "aten::miopen_batch_norm", "aten::_batch_norm_with_update",
+                 "aten::_batch_norm_no_update", "aten::batch_norm_stats",
+                 "aten::batch_norm_elemt", "aten::batch_norm_update_stats",
+                 "aten::instance_norm", "aten::native_layer_norm", "aten::native_group_norm"),
+            tests=("test_batch_norm_training", "test_batch_norm_evaluation"),
+            shown=("torch.nn.functional.batch_norm", "torch.batch_norm",
+                   "torch.ops.aten.*batch_norm*", "nn.BatchNorm1d/2d/3d",
+                   "instance, layer or group norm", "course_utils.normalization")),
+    },
+    "ex05_detection": {
+        "box_iou": Ban(
+            routines=("torchvision.ops.box_iou", "torchvision.ops.boxes.box_iou",
+                      "torchvision.ops.boxes._box_inter_union",
+                      "torchvision.ops.generalized_box_iou",
+                      "torchvision.ops.distance_box_iou", "torchvision.ops.complete_box_iou",
+                      "course_utils.detection.box_iou"),
+            tests=("test_box_iou",),
+            shown=("torchvision.ops.box_iou (and its generalized, distance and complete twins)",
+                   "course_utils.detection.box_iou")),
+        "nms": Ban(
+            routines=("torchvision.ops.nms", "torchvision.ops.batched_nms",
+                      "torchvision.ops.boxes.nms", "torchvision.ops.boxes.batched_nms",
+                      "torchvision.ops.boxes._batched_nms_vanilla",
+                      "torchvision.ops.boxes._batched_nms_coordinate_trick",
+                      "course_utils.detection.nms"),
+            ops=("torchvision::nms",),
+            tests=("test_nms",),
+            shown=("torchvision.ops.nms", "torchvision.ops.batched_nms",
+                   "torch.ops.torchvision.nms", "course_utils.detection.nms")),
+    },
+}
+
+
+def ban_for(exercise: str, part: str) -> Ban:
+    try:
+        return BANS[exercise][part]
+    except KeyError:
+        raise KeyError(f"no ban is stated for part {part!r} of {exercise!r}") from None
+
+
+def ban_sentence(exercise: str, part: str) -> str:
+    """The instruction sentence of a banned part (rendered into the notebook's markdown)."""
+    ban = ban_for(exercise, part)
+    shown = ban.shown or ban.routines + ban.modules
+    names = ", ".join(f"`{n}`" for n in shown)
+    return (f"**Library ban:** in this part, do not call {names}, under any name (an alias, "
+            "`torch.ops`, a module that calls it for you): the grader watches the calls your "
+            "code makes and reads your code, and the part earns nothing if it reaches one.")
+
+
+# -- the in-kernel watch ---------------------------------------------------------------------
+def _resolve(dotted: str):
+    """The object a dotted name refers to, or None (a library that is not installed)."""
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        try:
+            for attr in parts[cut:]:
+                obj = getattr(obj, attr)
+        except AttributeError:
+            return None
+        return obj
+    return None
+
+
+class BanWatch:
+    """Watch a part's graded calls for banned routines; ``check()`` records what was reached.
+
+    ::
+
+        _watch = BanWatch("ex04_architectures", "batch_norm")
+        with _watch:
+            _Y = batch_norm(...)
+        _watch.check()      # records the banned routines reached (the checker wants none)
+    """
+
+    def __init__(self, exercise: str, part: str):
+        self.exercise, self.part = exercise, part
+        self.ban = ban_for(exercise, part)
+        self.reached: set[str] = set()
+        self._by_id: dict[int, str] = {}
+        self._by_code: dict[object, str] = {}
+        for name in self.ban.routines:
+            obj = _resolve(name)
+            if obj is None:
+                continue
+            self._by_id[id(obj)] = name
+            for function in (obj, getattr(obj, "__wrapped__", None),
+                             getattr(obj, "forward", None), getattr(obj, "__init__", None)):
+                code = getattr(function, "__code__", None)
+                if code is not None:
+                    self._by_code[code] = name
+        self._modes: list = []
+        self._saved_profile = None
+
+    # which call is banned
+    def _module_banned(self, module: str | None) -> str | None:
+        if not module:
+            return None
+        for banned in self.ban.modules:
+            if module == banned or module.startswith(banned + "."):
+                return banned
+        return None
+
+    def _profile(self, frame, event, arg):
+        if event == "call":
+            name = self._by_code.get(frame.f_code) or self._module_banned(
+                frame.f_globals.get("__name__"))
+        elif event == "c_call":
+            name = self._by_id.get(id(arg)) or self._module_banned(
+                getattr(arg, "__module__", None)
+                or getattr(type(getattr(arg, "__self__", None)), "__module__", None))
+        else:
+            return
+        if name:
+            self.reached.add(name)
+
+    def __enter__(self):
+        if self._modes:
+            raise RuntimeError("a BanWatch is not re-entrant")
+        from torch.overrides import TorchFunctionMode
+        from torch.utils._python_dispatch import TorchDispatchMode
+
+        watch = self
+
+        class _Functions(TorchFunctionMode):
+            def __torch_function__(self, func, types, args=(), kwargs=None):
+                name = watch._by_id.get(id(func))
+                if name:
+                    watch.reached.add(name)
+                return func(*args, **(kwargs or {}))
+
+        class _Operators(TorchDispatchMode):
+            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+                op = func._schema.name
+                if op in watch.ban.ops:
+                    watch.reached.add(op)
+                return func(*args, **(kwargs or {}))
+
+        self._modes = [_Functions(), _Operators()]
+        for mode in self._modes:
+            mode.__enter__()
+        self._saved_profile = sys.getprofile()
+        sys.setprofile(self._profile)
+        return self
+
+    def __exit__(self, *exc_info):
+        sys.setprofile(self._saved_profile)
+        for mode in reversed(self._modes):
+            mode.__exit__(*exc_info)
+        self._modes = []
+        return False
+
+    def __call__(self, function):
+        """``function`` run under this watch: ``_ban(batch_norm)(X, ...)``."""
+
+        def watched(*args, **kwargs):
+            with self:
+                return function(*args, **kwargs)
+
+        return watched
+
+    def check(self) -> None:
+        """Record (or, outside grading, assert) that no banned routine was reached."""
+        from . import testing
+
+        reached = sorted(self.reached)
+        name = f"the library routines that {self.part} reached (it may call none)"
+        mode = testing._mode()
+        if mode == "graded":
+            testing._record("equal", name, reached)
+            return
+        if reached:
+            raise AssertionError(f"{self.part} calls {', '.join(reached)}, which this part "
+                                 "forbids: write it yourself")
+        if mode == "reference":
+            testing._record("equal", name, reached, expected=[])

@@ -1,0 +1,155 @@
+"""Test cells as a graded run executes them: no expected value is ever computed there.
+
+In a graded run the checker compares each recorded value with the reference run's record, so the
+``expected`` argument of a check is not needed in the student's kernel, and must not be there: a
+submission that hooks ``check_tensor`` could record the expected value as its own answer. On the
+trusted side, before the run, every check's expected argument is replaced by ``None`` and every
+statement that only served to compute expected values (``_expected = F.conv2d(...)``, a reference
+helper, its import) is replaced by ``pass``. A cell that Python cannot parse is left as it is
+(it fails the same way in the reference run, which ``course validate`` reports).
+"""
+
+from __future__ import annotations
+
+import ast
+
+# The argument of each check that holds the test's own reference: (position, keyword).
+EXPECTED_ARGUMENT = {
+    "check_tensor": (1, "expected"), "check_close": (1, "expected"),
+    "check_equal": (1, "expected"), "check_type": (1, "expected_type"),
+    "check_raises": (0, "exception"), "check_that": (2, "bound"),
+    "check_model": (2, "at_least"),
+}
+
+
+def _check_name(call: ast.Call) -> str | None:
+    func = call.func
+    name = func.id if isinstance(func, ast.Name) else (
+        func.attr if isinstance(func, ast.Attribute) else None)
+    return name if name in EXPECTED_ARGUMENT else None
+
+
+def _expected_nodes(tree: ast.AST) -> list[ast.expr]:
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and (name := _check_name(node)):
+            position, keyword = EXPECTED_ARGUMENT[name]
+            if len(node.args) > position and not any(
+                    isinstance(a, ast.Starred) for a in node.args[:position + 1]):
+                found.append(node.args[position])
+            found += [k.value for k in node.keywords if k.arg == keyword]
+    return found
+
+
+def _base_name(target: ast.expr) -> str | None:
+    while isinstance(target, (ast.Subscript, ast.Attribute)):
+        target = target.value
+    return target.id if isinstance(target, ast.Name) else None
+
+
+def _defined_names(statement: ast.stmt) -> list[str] | None:
+    """Names a simple statement defines (None: not a statement that only defines names)."""
+    if isinstance(statement, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
+        targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
+        names = []
+        for target in targets:
+            parts = target.elts if isinstance(target, (ast.Tuple, ast.List)) else [target]
+            for part in parts:
+                name = _base_name(part)
+                if name is None:
+                    return None
+                names.append(name)
+        return names
+    if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return [statement.name]
+    if isinstance(statement, (ast.Import, ast.ImportFrom)):
+        if any(a.name == "*" for a in statement.names):
+            return None
+        return [(a.asname or a.name).split(".")[0] for a in statement.names]
+    return None
+
+
+def _loads(node: ast.AST, skip: set[int]) -> list[str]:
+    """Names read in ``node``, outside the subtrees whose ids are in ``skip``."""
+    names, stack = [], [node]
+    while stack:
+        current = stack.pop()
+        if id(current) in skip:
+            continue
+        if isinstance(current, ast.Name) and isinstance(current.ctx, ast.Load):
+            names.append(current.id)
+        # a subscript or attribute target reads its base (x[0] = 1 needs x)
+        stack.extend(ast.iter_child_nodes(current))
+    return names
+
+
+def _simple_statements(tree: ast.Module) -> list[ast.stmt]:
+    """Candidate statements: everywhere except directly in a class body (methods are read as
+    attributes, never as names)."""
+    in_class = {id(s) for n in ast.walk(tree) if isinstance(n, ast.ClassDef) for s in n.body}
+    return [n for n in ast.walk(tree)
+            if isinstance(n, ast.stmt) and id(n) not in in_class]
+
+
+def strip_expected(sources: list[str]) -> list[str]:
+    """The test cells ``sources`` with every expected value and its computation removed.
+
+    Names are resolved across all the test cells of a notebook: a name a later test cell reads
+    is kept even if this cell computes it only for expected values.
+    """
+    trees = []
+    for source in sources:
+        try:
+            trees.append(ast.parse(source))
+        except SyntaxError:
+            trees.append(None)
+    expected = {id(n) for tree in trees if tree for n in _expected_nodes(tree)}
+    statements = [s for tree in trees if tree for s in _simple_statements(tree)]
+    # x[i] = v reads x only to write into it: that alone does not keep x alive
+    target_bases = set()
+    for statement in statements:
+        if isinstance(statement, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
+            targets = statement.targets if isinstance(statement, ast.Assign) \
+                else [statement.target]
+            for target in targets:
+                node = target
+                while isinstance(node, (ast.Subscript, ast.Attribute)):
+                    node = node.value
+                if node is not target and isinstance(node, ast.Name):
+                    target_bases.add(id(node))
+    removable: set[int] = set()
+    while True:
+        skip = expected | removable | target_bases
+        read = set()
+        for tree in trees:
+            if tree is not None:
+                read.update(_loads(tree, skip))
+        added = False
+        for statement in statements:
+            if id(statement) in removable:
+                continue
+            names = _defined_names(statement)
+            if names and not any(name in read for name in names):
+                removable.add(id(statement))
+                added = True
+        if not added:
+            break
+    result = []
+    for source, tree in zip(sources, trees, strict=True):
+        if tree is None:
+            result.append(source)
+            continue
+        result.append(ast.unparse(_Strip(expected, removable).visit(tree)))
+    return result
+
+
+class _Strip(ast.NodeTransformer):
+    def __init__(self, expected: set[int], removable: set[int]):
+        self.expected, self.removable = expected, removable
+
+    def visit(self, node):
+        if id(node) in self.expected:
+            return ast.copy_location(ast.Constant(None), node)
+        if id(node) in self.removable:
+            return ast.copy_location(ast.Pass(), node)
+        return super().visit(node)

@@ -1,0 +1,118 @@
+"""End to end: the three tricks of issue 15, each graded with an honest classmate in the same run.
+
+- ex04: batch normalization "from scratch" as one call of ``F.batch_norm`` (and, hidden from
+  any reading of the code, ``torch.ops.aten.native_batch_norm`` looked up by a built string);
+- ex05: ``torchvision.ops.nms`` imported under another name in an earlier cell (and found
+  through ``__import__`` of a built string);
+- ex07: fine-tuning on the 80 images the old hidden test graded on.
+
+Each trick earns nothing for the part it fakes and every other part's points; the honest
+solution earns full marks. The real exercises are graded (copied into a temporary course).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+from grading_fixture import fill, released, submit
+
+from coursekit.grading.autograde import autograde
+from coursekit.grading.course import Course
+from coursekit.grading.release import release
+from coursekit.grading.sandbox import Limits, sandbox_available
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(sandbox_available() is not None,
+                                 reason=f"no sandbox here: {sandbox_available()}")]
+LIMITS = Limits(cell_timeout=300, submission_timeout=900)
+
+
+def _grade(tmp_path: Path, exercise: str, tricks: dict[str, dict[str, str]]):
+    """Grade the honest solution and each trick (``{student: {grade_id: source}}``)."""
+    shutil.copy(ROOT / "nbgrader_config.py", tmp_path / "nbgrader_config.py")
+    shutil.copytree(ROOT / "solutions" / exercise, tmp_path / "solutions" / exercise)
+    course = Course(tmp_path)
+    release(course, exercise)
+    stub = released(tmp_path, exercise)
+    solution = nbformat.read(ROOT / "solutions" / exercise / f"{exercise}.ipynb", 4)
+    honest = stub
+    for cell in solution.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("solution") and not meta.get("grade"):
+            honest = fill(honest, meta["grade_id"], cell.source)
+    submit(tmp_path, "honest", exercise, honest)
+    for student, cells in tricks.items():
+        nb = honest
+        for grade_id, source in cells.items():
+            nb = fill(nb, grade_id, source)
+        submit(tmp_path, student, exercise, nb)
+    return {r.student: r for r in autograde(course, exercise, jobs=2, limits=LIMITS,
+                                            progress=False)}
+
+
+def _lost(result) -> dict[str, float]:
+    return {g: possible - got for g, (got, possible) in result.cells.items() if got < possible}
+
+
+def test_ex04_batch_norm_by_a_library_call_earns_nothing_for_that_part(tmp_path):
+    one_line = ("def batch_norm(X, gamma, beta, running_mean, running_var, training, "
+                "momentum=0.1, eps=1e-5):\n"
+                "    return F.batch_norm(X, running_mean, running_var, gamma, beta, training, "
+                "momentum, eps)\n")
+    hidden = ("def batch_norm(X, gamma, beta, running_mean, running_var, training, "
+              "momentum=0.1, eps=1e-5):\n"
+              "    op = getattr(getattr(torch.ops, 'at' + 'en'), 'native_' + 'batch_norm')\n"
+              "    return op(X, gamma, beta, running_mean, running_var, training, momentum, "
+              "eps)[0]\n")
+    results = _grade(tmp_path, "ex04_architectures",
+                     {"one-line": {"batch_norm": one_line}, "hidden-op": {"batch_norm": hidden}})
+    full = results["honest"].max_score
+    assert full > 5 and results["honest"].score == full, results["honest"].status
+    for student in ("one-line", "hidden-op"):
+        assert _lost(results[student]) == {"test_batch_norm_training": 3.0,
+                                           "test_batch_norm_evaluation": 2.0}, student
+        assert results[student].score == full - 5
+
+
+def test_ex05_an_aliased_nms_earns_nothing_for_that_part(tmp_path):
+    solution = nbformat.read(ROOT / "solutions" / "ex05_detection" / "ex05_detection.ipynb", 4)
+    imports = next(c.source for c in solution.cells
+                   if c.metadata.get("nbgrader", {}).get("grade_id") == "imports")
+    alias = {"imports": imports + "\nfrom torchvision.ops import nms as _keep_best\n",
+             "nms": "def nms(boxes, scores, iou_threshold):\n"
+                    "    return _keep_best(boxes, scores, iou_threshold)\n"}
+    dynamic = {"nms": "def nms(boxes, scores, iou_threshold):\n"
+                      "    library = __import__('torch' + 'vision')\n"
+                      "    return vars(library.ops)['n' + 'ms'](boxes, scores, iou_threshold)\n"}
+    results = _grade(tmp_path, "ex05_detection", {"alias": alias, "dynamic": dynamic})
+    full = results["honest"].max_score
+    assert full > 2 and results["honest"].score == full, results["honest"].status
+    for student in ("alias", "dynamic"):
+        assert _lost(results[student]) == {"test_nms": 2.0}, student
+        assert results[student].score == full - 2
+
+
+def test_ex07_training_on_the_graded_images_earns_nothing_for_that_part(tmp_path):
+    on_test_images = (
+        "def fine_tune(model, X_train, y_train):\n"
+        "    from course_utils.transfer import faces\n"
+        "    _, _, X_graded, y_graded = faces(size=16, test_size=80, seed=0)\n"
+        "    device = next(model.parameters()).device\n"
+        "    X, y = X_graded.to(device), y_graded.to(device)\n"
+        "    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)\n"
+        "    model.train()\n"
+        "    for _ in range(150):\n"
+        "        loss = F.cross_entropy(model(X), y)\n"
+        "        optimizer.zero_grad()\n"
+        "        loss.backward()\n"
+        "        optimizer.step()\n"
+        "    return model\n")
+    results = _grade(tmp_path, "ex07_transfer", {"memorizer": {"fine_tune": on_test_images}})
+    full = results["honest"].max_score
+    assert full > 3 and results["honest"].score == full, results["honest"].status
+    assert _lost(results["memorizer"]) == {"test_fine_tune": 3.0}
+    assert results["memorizer"].score == full - 3
