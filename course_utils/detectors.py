@@ -14,19 +14,15 @@ import torch
 from torch import nn
 
 from course_utils.data import Micrographs
+from course_utils.layers import conv_bn_relu
 from course_utils.runtime import get_device
-
-
-def _conv_bn_relu(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False),
-                         nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
 
 
 def small_backbone(width: int = 64) -> nn.Sequential:
     """``(B, 1, H, W) -> (B, width, H/4, W/4)``: five 3x3 conv-BN-ReLU layers, stride 4."""
     backbone = nn.Sequential(
-        _conv_bn_relu(1, width // 4, stride=2), _conv_bn_relu(width // 4, width // 2),
-        nn.MaxPool2d(2), _conv_bn_relu(width // 2, width), _conv_bn_relu(width, width))
+        conv_bn_relu(1, width // 4, stride=2), conv_bn_relu(width // 4, width // 2),
+        nn.MaxPool2d(2), conv_bn_relu(width // 2, width), conv_bn_relu(width, width))
     backbone.out_channels = width   # FasterRCNN reads this
     return backbone
 

@@ -11,16 +11,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from course_utils.layers import conv_bn_relu
 from course_utils.runtime import ConfigurationError, data_dir, get_device
-
-
-def conv_bn_relu(in_channels: int, out_channels: int, stride: int = 1) -> nn.Sequential:
-    """3x3 convolution (no bias: batch norm has one), batch norm, ReLU."""
-    return nn.Sequential(
-        nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False),
-        nn.BatchNorm2d(out_channels),
-        nn.ReLU(inplace=True),
-    )
 
 
 class ConvBNNet(nn.Module):

@@ -16,6 +16,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from course_utils.layers import conv_bn_relu
+
 
 def transposed_conv_output_size(n: int, kernel_size: int, stride: int = 1, padding: int = 0,
                                 output_padding: int = 0) -> int:
@@ -92,10 +94,6 @@ def bilinear_upsampler(channels: int, factor: int) -> nn.ConvTranspose2d:
     return layer
 
 
-def _conv_bn_relu(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False),
-                         nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
-
 
 class FCN(nn.Module):
     """``(B, 1, H, W) -> (B, classes, H, W)`` logits; ``H`` and ``W`` multiples of 8.
@@ -109,12 +107,12 @@ class FCN(nn.Module):
     def __init__(self, classes: int = 1, width: int = 32, skip: bool = True):
         super().__init__()
         self.skip = skip
-        self.stride4 = nn.Sequential(_conv_bn_relu(1, width // 2),
-                                     _conv_bn_relu(width // 2, width, stride=2),
-                                     _conv_bn_relu(width, width, stride=2),
-                                     _conv_bn_relu(width, width))
-        self.stride8 = nn.Sequential(_conv_bn_relu(width, 2 * width, stride=2),
-                                     _conv_bn_relu(2 * width, 2 * width))
+        self.stride4 = nn.Sequential(conv_bn_relu(1, width // 2),
+                                     conv_bn_relu(width // 2, width, stride=2),
+                                     conv_bn_relu(width, width, stride=2),
+                                     conv_bn_relu(width, width))
+        self.stride8 = nn.Sequential(conv_bn_relu(width, 2 * width, stride=2),
+                                     conv_bn_relu(2 * width, 2 * width))
         self.score8 = nn.Conv2d(2 * width, classes, 1)
         if skip:
             self.score4 = nn.Conv2d(width, classes, 1)

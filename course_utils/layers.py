@@ -238,3 +238,13 @@ def conv_output_shape(height: int, width: int, kernel_size, stride=1, padding=0,
     return (conv_output_size(height, k[0], s[0], p[0], d[0]),
             conv_output_size(width, k[1], s[1], p[1], d[1]))
 
+
+def conv_bn_relu(in_channels: int, out_channels: int, stride: int = 1) -> nn.Sequential:
+    """``(B, in_channels, H, W) -> (B, out_channels, H/stride, W/stride)``: a 3x3 convolution
+    (no bias: batch norm has one), batch norm, ReLU; the building block of the course's small
+    detectors, FCN and backbones."""
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(inplace=True),
+    )

@@ -21,14 +21,11 @@ from torch.nn import functional as F
 from course_utils.anchors import decode_offsets, encode_offsets, match_anchors, multiscale_anchors
 from course_utils.data import Micrographs
 from course_utils.detection import nms
+from course_utils.layers import conv_bn_relu
 from course_utils.runtime import get_device
 
 SSD_WEIGHTS = (10.0, 10.0, 5.0, 5.0)
 
-
-def _conv_bn_relu(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False),
-                         nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
 
 
 class TinySSD(nn.Module):
@@ -51,10 +48,10 @@ class TinySSD(nn.Module):
         if any(len(sizes) != len(anchor_sizes[0]) for sizes in anchor_sizes):
             raise ValueError("every feature map needs the same number of anchor sizes")
         self.stages = nn.ModuleList([
-            nn.Sequential(_conv_bn_relu(1, width // 2, stride=2), _conv_bn_relu(width // 2, width),
-                          nn.MaxPool2d(2), _conv_bn_relu(width, width)),
-            nn.Sequential(_conv_bn_relu(width, width, stride=2), _conv_bn_relu(width, width)),
-            nn.Sequential(_conv_bn_relu(width, width, stride=2), _conv_bn_relu(width, width)),
+            nn.Sequential(conv_bn_relu(1, width // 2, stride=2), conv_bn_relu(width // 2, width),
+                          nn.MaxPool2d(2), conv_bn_relu(width, width)),
+            nn.Sequential(conv_bn_relu(width, width, stride=2), conv_bn_relu(width, width)),
+            nn.Sequential(conv_bn_relu(width, width, stride=2), conv_bn_relu(width, width)),
         ])
         self.class_heads = nn.ModuleList(
             [nn.Conv2d(width, self.anchors_per_cell * 2, 3, padding=1) for _ in self.strides])
