@@ -16,20 +16,15 @@ Three phases, so that only trusted code ever writes the gradebook:
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
-import multiprocessing
 import os
 import shutil
-import signal
-import sys
 import tempfile
-import time
-import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .backends import Backend, Task, make_backend
 from .course import ASSIGNMENT_NAME, Course, GradingError, open_gradebook, passthrough_environment
 from .execute import INTEGRITY_ERROR, NOT_RUN_ERROR, error_output
 from .notebooks import (
@@ -41,29 +36,6 @@ from .notebooks import (
 )
 from .report import Progress
 from .sandbox import Limits, sandbox_available
-
-# Workers are forked from this process, which has already imported nbgrader and nbclient:
-# starting one costs milliseconds instead of a second of imports per submission.
-_FORK = multiprocessing.get_context("fork")
-
-
-def _work(job_file: str, log_file: str) -> None:
-    """Body of a forked worker: its own session (killable as a group), output to a log."""
-    os.setsid()
-    fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    code = 1
-    try:
-        from .worker import main
-
-        code = main([job_file])
-    except BaseException:  # noqa: BLE001 - everything goes to the log, the parent reads it
-        traceback.print_exc()
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
 
 
 @dataclass
@@ -250,11 +222,16 @@ def _record_preprocessors():
 def autograde(course: Course, assignment: str, students: list[str] | None = None,
               jobs: int = 1, limits: Limits | None = None, sandbox: bool = True,
               guard: bool = True, progress: bool = True,
-              threads_per_job: int | None = None) -> list[SubmissionResult]:
-    """Grade every submission of ``assignment``; the gradebook gets nbgrader's scores."""
+              threads_per_job: int | None = None,
+              backend: Backend | None = None) -> list[SubmissionResult]:
+    """Grade every submission of ``assignment``; the gradebook gets nbgrader's scores.
+
+    ``backend`` runs the workers (default: forked on this machine; see ``backends``).
+    """
     limits = limits or Limits(cell_timeout=course.cell_timeout)
+    backend = backend or make_backend("local")
     course.require_assignment(assignment)
-    if sandbox:
+    if sandbox and backend.runs_here:  # elsewhere the worker checks its own sandbox
         problem = sandbox_available()
         if problem:
             raise GradingError(problem)
@@ -273,10 +250,7 @@ def autograde(course: Course, assignment: str, students: list[str] | None = None
         for nb in gb.find_assignment(assignment).notebooks:
             sources[nb.name] = {c.name: c.source for c in nb.source_cells}
 
-    from . import execute as _execute  # noqa: F401 - imported once, before forking
-    from . import worker as _worker  # noqa: F401
-
-    work = Path(tempfile.mkdtemp(prefix="course-autograde-"))
+    work = Path(tempfile.mkdtemp(prefix="course-autograde-", dir=backend.work_parent()))
     results = {s: SubmissionResult(s) for s in everyone}
     try:
         intake, sanitized, executed = work / "intake", work / "sanitized", work / "executed"
@@ -303,45 +277,30 @@ def autograde(course: Course, assignment: str, students: list[str] | None = None
                **passthrough_environment()}
         if "OMP_NUM_THREADS" in os.environ and threads_per_job is None and jobs == 1:
             env["OMP_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"]
-        pending = list(runnable)
-        running: dict[str, tuple] = {}
+        tasks = []
+        for student in runnable:
+            job = {
+                "sanitized": str(sanitized / student / assignment),
+                "executed": str(executed / student / assignment),
+                "scratch": str(work / "scratch" / student),
+                "events": str(work / f"events-{student}.json"),
+                "limits": limits.__dict__, "env": env, "sandbox": sandbox, "guard": guard,
+                "font_cache": _font_cache(),
+            }
+            job_file = work / f"job-{student}.json"
+            job_file.write_text(json.dumps(job))
+            tasks.append(Task(student, job_file, work / f"worker-{student}.log"))
         bar = Progress(len(runnable), assignment, stream=None if progress else io.StringIO())
-        while pending or running:
-            while pending and len(running) < max(1, jobs):
-                student = pending.pop(0)
-                job = {
-                    "sanitized": str(sanitized / student / assignment),
-                    "executed": str(executed / student / assignment),
-                    "scratch": str(work / "scratch" / student),
-                    "events": str(work / f"events-{student}.json"),
-                    "limits": limits.__dict__, "env": env, "sandbox": sandbox, "guard": guard,
-                    "font_cache": _font_cache(),
-                }
-                job_file = work / f"job-{student}.json"
-                job_file.write_text(json.dumps(job))
-                process = _FORK.Process(target=_work, args=(str(job_file),
-                                                            str(work / f"worker-{student}.log")))
-                process.start()
-                running[student] = (process, time.monotonic())
-            time.sleep(0.05)
-            for student, (process, started) in list(running.items()):
-                elapsed = time.monotonic() - started
-                code = process.exitcode
-                if code is None and elapsed < limits.submission_timeout:
-                    continue
-                if code is None:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.killpg(process.pid, signal.SIGKILL)
-                    process.join()
-                    results[student].notes.append(
-                        f"stopped after the {limits.submission_timeout} s limit per submission")
-                elif code != 0:
-                    tail = (work / f"worker-{student}.log").read_text(errors="replace")
-                    last = [x for x in tail.splitlines() if x.strip()][-1:] or ["no output"]
-                    results[student].notes.append(f"execution failed: {last[0][:200]}")
-                results[student].seconds = elapsed
-                del running[student]
-                bar.advance(student)
+        outcomes = backend.run(tasks, jobs=jobs, timeout=limits.submission_timeout,
+                               progress=bar.advance)
+        for student in runnable:
+            outcome = outcomes[student]
+            if outcome.timed_out:
+                results[student].notes.append(
+                    f"stopped after the {limits.submission_timeout} s limit per submission")
+            elif not outcome.ok:
+                results[student].notes.append(f"execution failed: {outcome.message}")
+            results[student].seconds = outcome.seconds
         # phase 3: nbgrader records the grades, here
         for student in runnable:
             result = results[student]

@@ -9,6 +9,12 @@ hidden tests, the gradebook, other submissions) is simply not there. The network
 Inside, ``setpriv`` drops to ``nobody`` with no capabilities and ``no_new_privs``, under
 rlimits: data segment (heap and anonymous mappings; not the address space, which torch and
 CUDA reserve far beyond what they use), file size, processes and CPU time.
+
+Unprivileged mode (chosen automatically when the grader is not root, as on a cluster's compute
+nodes): bubblewrap makes a user namespace (``--unshare-user``) and drops every capability, with
+``no_new_privs``; the kernel keeps the grader's own user id (no ``setpriv``, no ``chown``), the
+rest is the same. Where a site has user namespaces off, bubblewrap cannot run unprivileged: run
+the grader inside the site's container runtime instead (e.g. Apptainer with the grading image).
 """
 
 from __future__ import annotations
@@ -43,11 +49,26 @@ def gpu_devices() -> list[str]:
     return sorted(str(p) for p in Path("/dev").glob("nvidia*"))
 
 
+def unprivileged() -> bool:
+    """True when the sandbox must do without root (bubblewrap in a user namespace)."""
+    return os.geteuid() != 0
+
+
 def sandbox_available() -> str | None:
-    """None when bubblewrap and setpriv can run a sandbox here, else why not (one sentence)."""
-    if os.geteuid() != 0:
-        return ("sandboxed grading runs the kernel as user nobody, which needs root: run "
-                "course autograde as root (or pass --no-sandbox for trusted notebooks only)")
+    """None when bubblewrap (and setpriv, as root) can run a sandbox here, else why not."""
+    if unprivileged():
+        if shutil.which("bwrap") is None or shutil.which("prlimit") is None:
+            return ("bwrap or prlimit is not installed: install Debian's bubblewrap and "
+                    "util-linux (or pass --no-sandbox for trusted notebooks only)")
+        import subprocess
+
+        probe = subprocess.run(["bwrap", "--unshare-user", "--ro-bind", "/", "/", "true"],
+                               capture_output=True, text=True)
+        if probe.returncode != 0:
+            return ("bubblewrap cannot make a user namespace here (unprivileged user namespaces "
+                    f"are off: {probe.stderr.strip()[:120]}): run the grader as root or inside "
+                    "the site's container runtime, e.g. Apptainer with the grading image")
+        return None
     for tool in ("bwrap", "setpriv", "prlimit"):
         if shutil.which(tool) is None:
             return (f"{tool} is not installed: install Debian's bubblewrap and util-linux "
@@ -77,7 +98,8 @@ def _trusted_roots() -> list[Path]:
 
 def bwrap_command(scratch: Path, limits: Limits, env: dict[str, str], argv: list[str]) -> list[str]:
     """The full command that runs ``argv`` in the sandbox with ``scratch`` writable."""
-    cmd = ["bwrap", "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
+    cmd = ["bwrap", *(["--unshare-user"] if unprivileged() else []),
+           "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
            "--unshare-cgroup-try", "--die-with-parent", "--new-session",
            "--ro-bind", "/usr", "/usr"]
     for top in ("/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32"):
@@ -120,8 +142,10 @@ def bwrap_command(scratch: Path, limits: Limits, env: dict[str, str], argv: list
         kind = "data"
     cmd += ["prlimit", f"--{kind}={limits.memory_bytes}", f"--fsize={limits.max_file_bytes}",
             f"--nproc={limits.max_processes}", f"--cpu={limits.submission_timeout + 60}",
-            "--core=0", "--",
-            "setpriv", f"--reuid={NOBODY_UID}", f"--regid={NOBODY_GID}", "--clear-groups",
+            "--core=0", "--"]
+    if unprivileged():  # bwrap already dropped every capability and set no_new_privs
+        return cmd + list(argv)
+    cmd += ["setpriv", f"--reuid={NOBODY_UID}", f"--regid={NOBODY_GID}", "--clear-groups",
             "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all", "--", *argv]
     return cmd
 
@@ -129,7 +153,7 @@ def bwrap_command(scratch: Path, limits: Limits, env: dict[str, str], argv: list
 def prepare_scratch(scratch: Path) -> None:
     """A folder owned by nobody (inside the sandbox it is bound at the same path)."""
     scratch.mkdir(parents=True, exist_ok=True)
-    for path in (scratch, *scratch.rglob("*")):
+    for path in (scratch, *scratch.rglob("*")) if not unprivileged() else ():
         os.chown(path, NOBODY_UID, NOBODY_GID, follow_symlinks=False)
     scratch.chmod(0o700)
 
@@ -150,7 +174,8 @@ def sandboxed_kernel_manager(scratch: Path, limits: Limits, env: dict[str, str])
         def format_kernel_cmd(self, extra_arguments=None):
             if not Path(self.connection_file).is_file():
                 raise GradingError("the kernel connection file was not written")
-            os.chown(self.connection_file, NOBODY_UID, NOBODY_GID)
+            if not unprivileged():
+                os.chown(self.connection_file, NOBODY_UID, NOBODY_GID)
             # SIGINT cannot cross into the sandbox's PID namespace: interrupt by message
             self.kernel_spec.interrupt_mode = "message"
             argv = [sys.executable, "-m", "ipykernel_launcher", "-f", self.connection_file,
