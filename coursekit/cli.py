@@ -113,13 +113,13 @@ def _backend(args, course):
     from .grading.backends import make_backend
 
     options = {}
-    if args.backend != "local":
+    if args.backend == "slurm":  # the course folder is usually on the nodes' shared storage
         options["work_dir"] = Path(args.work_dir) if args.work_dir else (
             course.submitted_dir.parent / "cluster")
-    if args.backend == "slurm":
         options["partition"] = args.partition
     if args.backend == "kubernetes":
-        options.update(pvc=args.pvc, image=args.image, namespace=args.namespace)
+        options.update(pvc=args.pvc, image=args.image, namespace=args.namespace,
+                       work_dir=args.work_dir)
     return make_backend(args.backend, **options)
 
 
