@@ -15,9 +15,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -35,19 +37,39 @@ def run_one(job_file: str, log_file: str, timeout: float) -> dict:
         Path(log_file).write_text(f"no sandbox on {os.uname().nodename}: {problem}\n")
         return _write_status(job_file, {"returncode": 1, "timed_out": False, "seconds": 0.0,
                                         "host": os.uname().nodename})
-    with open(log_file, "wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "coursekit.grading.worker", job_file],
-                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        timed_out = False
-        try:
-            code = process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            os.killpg(process.pid, signal.SIGKILL)
-            code = process.wait()
+    local = Path(tempfile.mkdtemp(prefix="course-task-"))
+    try:
+        local_job = _with_local_scratch(job_file, local)
+        with open(log_file, "wb") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "coursekit.grading.worker", str(local_job)],
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            timed_out = False
+            try:
+                code = process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+                os.killpg(process.pid, signal.SIGKILL)
+                code = process.wait()
+    finally:
+        shutil.rmtree(local, ignore_errors=True)
     return _write_status(job_file, {"returncode": code, "timed_out": timed_out,
                                     "seconds": round(time.monotonic() - started, 3),
                                     "host": os.uname().nodename})
+
+
+def _with_local_scratch(job_file: str, local: Path) -> Path:
+    """A copy of the job whose scratch folder is on this node's own disk.
+
+    Scratch is neither input nor output: on the node's disk it is fast, gone with the task, and
+    its path is short (the kernel's Unix sockets live there, and a socket path may not pass 107
+    bytes, which a shared folder's deep path easily does).
+    """
+    job = json.loads(Path(job_file).read_text())
+    job["scratch"] = str(local / "s")
+    copy = local / "job.json"
+    copy.write_text(json.dumps(job))
+    return copy
 
 
 def _sandbox_problem(job_file: str) -> str | None:

@@ -1,0 +1,28 @@
+"""A one-node Slurm cluster for the tests: ``scripts/slurm-test-cluster.sh``, idempotent.
+
+The tests that use it fail (never skip) when the cluster cannot be started: a grader that was
+never run through Slurm must not pass as one that was.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "slurm-test-cluster.sh"
+PARTITION = "grading"
+
+
+def ensure_slurm_cluster() -> str:
+    """Start the test cluster (or find it up); the partition to submit to."""
+    done = subprocess.run(["bash", str(SCRIPT)], capture_output=True, text=True, timeout=600)
+    if done.returncode != 0:
+        pytest.fail(f"could not start the one-node Slurm test cluster: "
+                    f"{(done.stderr or done.stdout).strip()}")
+    state = subprocess.run(["sinfo", "-h", "-p", PARTITION, "-o", "%T"], capture_output=True,
+                           text=True)
+    if state.returncode != 0 or not state.stdout.strip():
+        pytest.fail(f"the Slurm test partition {PARTITION!r} does not answer: {state.stderr}")
+    return PARTITION
