@@ -4,6 +4,7 @@
     course release [ASSIGNMENT...]   regenerate exercises/ from solutions/
     course validate [ASSIGNMENT...]  every assignment grades right (CI runs this)
     course autograde ASSIGNMENT      grade a class in parallel, each submission sandboxed
+                                     (here, or --backend slurm|kubernetes)
     course feedback ASSIGNMENT       HTML feedback without hidden tests
     course export [--to FILE.csv]    the gradebook as CSV
     course collect ASSIGNMENT ZIP    an LMS download into submitted/
