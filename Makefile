@@ -18,7 +18,7 @@ export MPLBACKEND := Agg
 # oversubscribe the CPU and run several times slower. Override with OMP_NUM_THREADS=N.
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: sandbox help preflight setup book test lint unit validate site-test serve clean clean-cache browser
+.PHONY: sandbox slurm help preflight setup book test lint unit validate site-test serve clean clean-cache browser
 
 help:
 	@echo "make book      build the course site into $(SITE)"
@@ -36,6 +36,13 @@ sandbox:
 	@command -v bwrap >/dev/null 2>&1 || { \
 	  echo "Installing Debian's bubblewrap for sandboxed grading..."; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq bubblewrap >/dev/null; }
+
+# The Slurm backend's tests start a one-node cluster on this machine (tests/slurm_cluster.py runs
+# scripts/slurm-test-cluster.sh); they need Debian's slurm-wlm and munge.
+slurm:
+	@{ command -v slurmctld && command -v munged; } >/dev/null 2>&1 || { \
+	  echo "Installing Debian's slurm-wlm and munge for the Slurm backend's tests..."; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq slurm-wlm munge >/dev/null; }
 
 $(STAMP): requirements.txt pyproject.toml course_utils/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null || { \
@@ -63,7 +70,7 @@ serve: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-unit: $(STAMP) sandbox
+unit: $(STAMP) sandbox slurm
 	$(BIN)/pytest -m "not site" $(PYTEST_FLAGS)
 
 validate: $(STAMP) sandbox

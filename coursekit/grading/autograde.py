@@ -6,9 +6,11 @@
    cells and points from the gradebook's checksums, reset the kernelspec). Out: sanitized
    folders.
 2. execution, untrusted (``execution.py`` running ``worker.py`` jobs): the solution once in a
-   clean kernel for the reference values (``reference.py``, cached per assignment), then each
-   submission's notebooks with every test, ``--jobs`` at a time, each kernel in its own sandbox.
-   Out: value records and a status per test cell, as files; no output of a graded run is kept.
+   clean kernel for the reference values (``reference.py``, cached per assignment; always on
+   this machine), then each submission's notebooks with every test, ``--jobs`` at a time, each
+   kernel in its own sandbox, through the chosen backend (``backends/``: forked here, a Slurm
+   job array or a Kubernetes Indexed Job). Out: value records and a status per test cell, as
+   files; no output of a graded run is kept.
 3. checking (``checker.py``): each test's verdict from the records, against the reference.
    Out: ``{notebook: {grade_id: Verdict}}``.
 4. recording (``recording.py``): the autograded notebooks carry the verdicts (and no hidden
@@ -25,6 +27,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .backends import Backend, make_backend
 from .course import ASSIGNMENT_NAME, Course, GradingError, open_gradebook, passthrough_environment
 from .notebooks import MAX_NOTEBOOK_BYTES, nbgrader_meta, read_notebook, same_test_code
 from .report import Progress
@@ -225,14 +228,20 @@ def job_spec(mode: str, source: Path, out: Path, work: Path, label: str, limits:
 
 def reference_phase(course: Course, assignment: str, work: Path, limits: Limits, env: dict,
                     sandbox: bool, fresh: bool = False):
-    """The solution's reference records (cached): ``({notebook: Reference}, problems)``."""
+    """The solution's reference records (cached): ``({notebook: Reference}, problems)``.
+
+    The reference run goes through the worker contract like every other run, but always on this
+    machine (the ``local`` backend): its records are what the checker trusts, so they never
+    travel through a cluster's shared storage, and the solution never leaves this machine.
+    """
     from .execution import Job, run_jobs
     from .reference import reference_for
 
     def run(folder: Path) -> None:
         spec = job_spec("reference", course.source_dir / assignment, folder, work,
                         "reference", limits, env, sandbox)
-        outcome = run_jobs([Job("reference", spec)], work, 1, limits)["reference"]
+        outcome = run_jobs([Job("reference", spec)], work, 1, limits,
+                           backend=make_backend("local"))["reference"]
         if outcome.notes:
             raise GradingError(f"the reference run of {assignment} failed: "
                                f"{'; '.join(outcome.notes)}")
@@ -279,18 +288,22 @@ def check_phase(references: dict, executed: Path, layout: dict) -> dict:
 def autograde(course: Course, assignment: str, students: list[str] | None = None,
               jobs: int = 1, limits: Limits | None = None, sandbox: bool = True,
               guard: bool = True, progress: bool = True,
-              threads_per_job: int | None = None) -> list[SubmissionResult]:
+              threads_per_job: int | None = None,
+              backend: Backend | None = None) -> list[SubmissionResult]:
     """Grade every submission of ``assignment``; the gradebook gets the checker's verdicts.
 
     ``guard`` is kept for the command line's ``--no-guard``: the in-kernel guard no longer runs
-    in graded runs (it decides nothing); it gives messages in feedback runs.
+    in graded runs (it decides nothing); it gives messages in feedback runs. ``backend`` runs
+    the graded workers (default: forked on this machine; see ``backends``); intake, the
+    reference run, checking and recording happen here whatever it is.
     """
     from .execution import Job, run_jobs
     from .recording import record_submission
 
     limits = limits or Limits(cell_timeout=course.cell_timeout)
+    backend = backend or make_backend("local")
     course.require_assignment(assignment)
-    if sandbox:
+    if sandbox:  # the reference runs here in any case; a cluster's worker checks its own
         problem = sandbox_available()
         if problem:
             raise GradingError(problem)
@@ -299,12 +312,14 @@ def autograde(course: Course, assignment: str, students: list[str] | None = None
     with open_gradebook(course) as gb:
         sources = {nb.name: {c.name: c.source for c in nb.source_cells}
                    for nb in gb.find_assignment(assignment).notebooks}
-    work = Path(tempfile.mkdtemp(prefix="course-autograde-"))
+    # phase 2a: the reference (cached), before any submission's work is thrown away; on this
+    # machine, in a folder of its own (not the backend's shared one)
+    references, problems = ensure_reference(course, assignment, limits, sandbox, jobs,
+                                            threads_per_job)
+    work = Path(tempfile.mkdtemp(prefix="course-autograde-", dir=backend.work_parent()))
     results = {s: SubmissionResult(s) for s in everyone}
     env = _kernel_env(jobs, threads_per_job)
     try:
-        # phase 2a: the reference (cached), before any submission's work is thrown away
-        references, problems = reference_phase(course, assignment, work, limits, env, sandbox)
         if problems:
             raise GradingError(f"{assignment} cannot be graded: {problems[0]}")
         # phase 1: intake
@@ -315,7 +330,7 @@ def autograde(course: Course, assignment: str, students: list[str] | None = None
         graded_jobs = [Job(s, job_spec("graded", sanitized / s / assignment,
                                        executed / s / assignment, work, s, limits, env,
                                        sandbox)) for s in runnable]
-        outcomes = run_jobs(graded_jobs, work, jobs, limits, bar)
+        outcomes = run_jobs(graded_jobs, work, jobs, limits, bar, backend=backend)
         for student in runnable:
             result, outcome = results[student], outcomes[student]
             result.seconds = outcome.seconds
