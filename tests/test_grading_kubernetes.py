@@ -18,6 +18,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import kubernetes_validate
+import nbformat
 import pytest
 import yaml
 from grading_fixture import fill, make_course, released, submit
@@ -245,3 +246,58 @@ def test_without_a_volume_folder_the_command_says_what_is_missing(course, capsys
     assert course_main(["--root", str(course), "autograde", "arith", "--backend",
                         "kubernetes", "--pvc", "grading-nfs"]) == 1
     assert "--work-dir is needed" in capsys.readouterr().err
+
+
+def test_a_graded_job_file_is_staged_with_every_path_accounted_for(tmp_path, monkeypatch):
+    """The job file as autograde writes it (``job_spec``): nested paths too, expected values out."""
+    from grading_fixture import arith_notebook
+
+    from coursekit.grading.autograde import job_spec
+    from coursekit.grading.backends.kubernetes import KubernetesBackend
+    from coursekit.grading.course import GradingError
+
+    work, task_dir = (tmp_path / "run").resolve(), tmp_path / "volume" / "0"
+    sanitized = work / "sanitized" / "ann" / "arith"
+    sanitized.mkdir(parents=True)
+    nbformat.write(arith_notebook(), sanitized / "arith.ipynb")
+    (sanitized / "data.txt").write_text("the student's own file\n")
+    font_cache = tmp_path / "fontlist-v390.json"
+    font_cache.write_text("{}")
+    monkeypatch.setattr("coursekit.grading.autograde._font_cache", lambda: str(font_cache))
+    spec = job_spec("graded", sanitized, work / "executed" / "ann" / "arith", work, "ann",
+                    LIMITS, {"COURSE_DATA": str(tmp_path / "data"), "LANG": "C.UTF-8",
+                             "OMP_NUM_THREADS": "1"}, sandbox=True)
+    job_file = work / "job-ann.json"
+    job_file.write_text(json.dumps(spec))
+    task_dir.mkdir(parents=True)
+    backend = KubernetesBackend(work_dir=tmp_path / "volume", mount_path="/grading")
+    outputs = backend._stage(Task("ann", job_file, work / "worker-ann.log"), work, task_dir)
+
+    staged = json.loads((task_dir / "job.json").read_text())
+    assert staged["sanitized"] == "/grading/sanitized/ann/arith"
+    assert staged["executed"] == "/grading/executed/ann/arith"
+    assert staged["events"] == "/grading/events-ann.json"
+    assert staged["scratch"].startswith("/grading/")  # the node's disk replaces it anyway
+    assert staged["font_cache"] is None  # this machine's file: not in the pod
+    assert staged["env"] == {"LANG": "C.UTF-8", "OMP_NUM_THREADS": "1"}  # no host path
+    assert staged["mode"] == "graded" and staged["sandbox"] is False
+    assert staged["limits"] == LIMITS.__dict__
+    assert sorted(local.name for _, local in outputs) == ["arith", "events-ann.json"]
+    copied = task_dir / "sanitized" / "ann" / "arith"
+    assert (copied / "data.txt").read_text() == "the student's own file\n"
+    text = (copied / "arith.ipynb").read_text()
+    # the hidden test's expected value is gone from the volume, its check is still there
+    assert "-10.0" not in text and "mul on negatives" in text
+    assert "-10.0" in (sanitized / "arith.ipynb").read_text()  # the local copy is untouched
+
+    spec["extra_input"] = str(tmp_path / "elsewhere")
+    job_file.write_text(json.dumps(spec))
+    with pytest.raises(GradingError, match="does not know how to stage"):
+        backend._stage(Task("ann", job_file, work / "worker-ann.log"), work,
+                       tmp_path / "volume" / "1")
+    reference = job_spec("reference", tmp_path / "solutions" / "arith", work / "ref", work,
+                         "reference", LIMITS, {}, sandbox=True)
+    job_file.write_text(json.dumps(reference))
+    with pytest.raises(GradingError, match="outside the run's folder"):
+        backend._stage(Task("reference", job_file, work / "worker-ref.log"), work,
+                       tmp_path / "volume" / "2")

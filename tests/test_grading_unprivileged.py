@@ -79,3 +79,24 @@ def test_a_worker_that_is_not_root_grades_in_an_unprivileged_sandbox(tmp_path):
     assert outputs["add"][0]["text"].strip() == f"seen ({NOBODY}, False, False)"
     assert outputs["test_add"] == []  # add is right: the test passes
     assert outputs["test_mul"][0]["ename"] == "AssertionError"  # mul is wrong
+
+
+def test_unprivileged_the_command_asks_for_no_uid_and_no_cgroup(tmp_path, monkeypatch):
+    """What needs root is left out of the command, whatever uid or cgroup the caller asked for."""
+    from coursekit.grading import sandbox
+
+    limits = Limits(cell_timeout=10)
+    files = [str(tmp_path / "cgroup.procs")]
+    as_root = sandbox.bwrap_command(tmp_path, limits, {}, ["python"], 60001, files)
+    assert as_root[:3] == ["/bin/sh", "-c", f'echo $$ > "{files[0]}" && exec "$@"']
+    assert "--reuid=60001" in as_root and "--unshare-user" not in as_root
+    monkeypatch.setattr(sandbox, "unprivileged", lambda: True)
+    bare = sandbox.bwrap_command(tmp_path, limits, {}, ["python"], 60001, files)
+    assert bare[:2] == ["bwrap", "--unshare-user"] and bare[-1] == "python"
+    assert not any("setpriv" in a or "reuid" in a or "cgroup.procs" in a for a in bare)
+    assert f"--nproc={limits.max_processes}" in bare  # the rlimits still hold
+    with pytest.raises(sandbox.GradingError, match="need root"):
+        sandbox.allocate_uid()
+    scratch = tmp_path / "scratch"
+    sandbox.prepare_scratch(scratch, 60001)  # no chown: it stays the worker's
+    assert scratch.stat().st_uid == os.geteuid()

@@ -168,26 +168,63 @@ class KubernetesBackend:
         return header + yaml.dump_all(docs, Dumper=Plain, sort_keys=False)
 
     # -- staging through the volume ------------------------------------------------------------
+    # The worker's job file (worker.py) names, at its top level, the input folder
+    # (``sanitized``), the outputs (``executed``, ``events``), the kernel's ``scratch`` (the task
+    # runner puts it on the node's own disk) and this machine's ``font_cache``; ``env`` holds
+    # the kernel's environment, whose values may be paths of this machine (``COURSE_DATA``).
+    INPUTS, OUTPUTS, NODE_LOCAL, HOST_ONLY = ("sanitized",), ("executed", "events"), \
+        ("scratch",), ("font_cache",)
+
     def _stage(self, task: Task, work: Path, task_dir: Path) -> list[tuple[Path, Path]]:
-        """Copy the job's inputs to ``task_dir`` with in-pod paths; [(staged, local) output]."""
+        """Copy the job's inputs to ``task_dir`` with in-pod paths; [(staged, local) output].
+
+        Every path of the job file is accounted for: inputs are copied (a graded run's
+        notebooks with the expected values already taken out, since in the pod the kernel could
+        read its input folder), outputs are brought back after the run, paths of this machine
+        that the pod cannot have (the font cache; an ``env`` value such as ``COURSE_DATA``) are
+        dropped, and a path this backend does not know is refused rather than passed on wrong.
+        """
         job = json.loads(Path(task.job_file).read_text())
         outputs: list[tuple[Path, Path]] = []
-        for key, value in list(job.items()):
-            if not isinstance(value, str) or not value.startswith("/"):
-                continue
-            local = Path(value)
+
+        def in_pod(local: Path) -> str:
+            return f"{self.mount_path}/{local.relative_to(work).as_posix()}"
+
+        for key in self.HOST_ONLY:
+            if key in job:
+                job[key] = None
+        for key in self.NODE_LOCAL:
+            if isinstance(job.get(key), str):
+                job[key] = f"{self.mount_path}/scratch"  # replaced on the node by the task
+        for key in self.INPUTS + self.OUTPUTS:
+            value = job.get(key)
+            if value is None and key in self.OUTPUTS:
+                continue  # not asked for: nothing to bring back
+            if not isinstance(value, str):
+                raise GradingError(f"the job file {task.job_file} has no {key!r} path")
+            local = Path(value).resolve()
             if not local.is_relative_to(work):
-                job[key] = None  # this machine's own files (a font cache): not in the pod
-                continue
-            rel = local.relative_to(work)
-            job[key] = f"{self.mount_path}/{rel.as_posix()}"
-            if local.is_dir():
-                shutil.copytree(local, task_dir / rel, symlinks=False)
-            elif local.is_file():
-                (task_dir / rel).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(local, task_dir / rel)
+                raise GradingError(f"{key} of {task.name}'s job ({local}) is outside the run's "
+                                   f"folder {work}: it cannot be staged onto the volume")
+            job[key] = in_pod(local)
+            staged = task_dir / local.relative_to(work)
+            if key in self.OUTPUTS:
+                outputs.append((staged, local))
+            elif local.is_dir():
+                shutil.copytree(local, staged, symlinks=False)
+                if job.get("mode") == "graded":
+                    _strip_expected_values(staged)
             else:
-                outputs.append((task_dir / rel, local))
+                raise GradingError(f"the input folder of {task.name}'s job is missing: {local}")
+        env = job.get("env") or {}
+        for name, value in list(env.items()):
+            if isinstance(value, str) and value.startswith("/"):
+                del env[name]  # a path of this machine: the pod has the image's own
+        known = {*self.INPUTS, *self.OUTPUTS, *self.NODE_LOCAL, *self.HOST_ONLY, "env"}
+        for key, value in job.items():
+            if key not in known and isinstance(value, str) and value.startswith("/"):
+                raise GradingError(f"the job file field {key!r} is a path the Kubernetes "
+                                   "backend does not know how to stage")
         job["sandbox"] = False  # the pod is the sandbox: it cannot make bubblewrap's namespaces
         (task_dir / "job.json").write_text(json.dumps(job))
         (task_dir / "tasks.json").write_text(json.dumps(
@@ -244,7 +281,7 @@ class KubernetesBackend:
         from ..sandbox import Limits
 
         batch, networking = self._apis()
-        work = Path(tasks[0].job_file).parent.resolve()
+        work = Path(tasks[0].job_file).parent.resolve()  # the run's folder (see execution.py)
         run_id = secrets.token_hex(4)
         run_dir = self.work_dir / run_id
         staged = []
@@ -328,3 +365,23 @@ def _give_to_pod_user(run_dir: Path) -> None:
             os.chown(path, POD_USER, POD_USER, follow_symlinks=False)
         elif path.is_dir():
             path.chmod(0o777)
+
+
+def _strip_expected_values(folder: Path) -> None:
+    """A graded run's notebooks as the worker runs them: test cells without expected values.
+
+    Without bubblewrap the pod's kernel can read its own folder of the volume, so the hidden
+    tests' expected values must not be in it (the worker strips the same cells again: a no-op).
+    """
+    import nbformat
+
+    from ..worker import _prepare
+
+    for path in sorted(folder.glob("*.ipynb")):
+        try:
+            nb = nbformat.read(path, as_version=4)
+        except Exception:  # noqa: BLE001 - unreadable here is unreadable for the worker too
+            path.unlink()  # not left behind with its expected values; it scores as missing
+            continue
+        _prepare(nb, "graded")
+        nbformat.write(nb, path)
