@@ -8,6 +8,11 @@ the same Python environment must be at the same path there. Progress comes from 
 status files; a task that failed (no status, or a worker that crashed) is retried once in a
 second array, then reported by student.
 
+The job files are the worker's (``worker.py``) as ``execution.py`` writes them: every path they
+name (the sanitized input, the executed records, the events) is inside the run's work folder,
+so it is the same path on the nodes; ``task.py`` moves the kernel's scratch to the node's own
+disk, and a ``font_cache`` that a node lacks is skipped by the worker.
+
 Compute nodes give no root: there the worker's sandbox runs unprivileged (bubblewrap with a user
 namespace, see ``sandbox.py``); where a site turns user namespaces off, run the task inside the
 site's Apptainer image of the grader (``python_command``).
