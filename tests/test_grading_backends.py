@@ -39,3 +39,74 @@ def test_chunks_keep_every_task_once_in_order():
 def test_an_unknown_backend_is_one_sentence():
     with pytest.raises(GradingError, match="choose one of local, slurm, kubernetes"):
         make_backend("condor")
+
+
+class RecordingBackend:
+    """A cluster backend in miniature: remembers the tasks it got, runs none of them."""
+
+    name, runs_here = "recording", False
+
+    def __init__(self, work_parent):
+        self.parent, self.tasks, self.specs = work_parent, [], []
+
+    def work_parent(self):
+        return self.parent
+
+    def run(self, tasks, *, jobs, timeout, progress):
+        from coursekit.grading.backends import Outcome
+
+        self.tasks += tasks
+        self.specs += [json.loads(t.job_file.read_text()) for t in tasks]
+        for task in tasks:
+            progress(task.name)
+        return {t.name: Outcome(t.name, ok=False, message="node lost", seconds=1.5)
+                for t in tasks}
+
+
+def test_run_jobs_hands_job_files_to_the_backend_and_reads_events_back(tmp_path):
+    from coursekit.grading.backends import Outcome
+    from coursekit.grading.execution import Job, run_jobs
+    from coursekit.grading.sandbox import Limits
+
+    events = tmp_path / "events-ann.json"
+    events.write_text(json.dumps({"arith": ["kernel died"]}))
+
+    class Ended(RecordingBackend):
+        def run(self, tasks, *, jobs, timeout, progress):
+            self.tasks += tasks
+            return {"ann": Outcome("ann", ok=True, seconds=2.0),
+                    "bob": Outcome("bob", ok=False, timed_out=True, seconds=30.0)}
+
+    backend = Ended(tmp_path)
+    jobs = [Job("ann", {"events": str(events)}), Job("bob", {"events": str(tmp_path / "no")})]
+    outcomes = run_jobs(jobs, tmp_path, 2, Limits(submission_timeout=30), backend=backend)
+    assert [t.name for t in backend.tasks] == ["ann", "bob"]
+    assert json.loads(backend.tasks[0].job_file.read_text()) == {"events": str(events)}
+    assert outcomes["ann"].events == {"arith": ["kernel died"]} and outcomes["ann"].notes == []
+    assert outcomes["bob"].notes == ["stopped after the 30 s limit per submission"]
+    assert outcomes["bob"].seconds == 30.0
+
+
+@pytest.mark.slow
+def test_a_cluster_backend_gets_the_graded_runs_only_the_reference_runs_here(tmp_path):
+    from grading_fixture import make_course, released, submit
+
+    from coursekit.grading.autograde import autograde
+    from coursekit.grading.course import Course
+    from coursekit.grading.reference import cache_dir
+    from coursekit.grading.release import release
+    from coursekit.grading.sandbox import Limits
+
+    root = make_course(tmp_path / "course", ("arith",))
+    course = Course(root)
+    release(course, "arith")
+    submit(root, "ann", "arith", released(root, "arith"))
+    backend = RecordingBackend(tmp_path / "shared")
+    (tmp_path / "shared").mkdir()
+    results = autograde(course, "arith", limits=Limits(cell_timeout=10, submission_timeout=60),
+                        progress=False, backend=backend)
+    assert [t.name for t in backend.tasks] == ["ann"]  # not the reference
+    assert backend.specs[0]["mode"] == "graded"
+    assert backend.tasks[0].job_file.is_relative_to(tmp_path / "shared")
+    assert (cache_dir(course, "arith") / "complete").is_file()  # the reference ran, here
+    assert results[0].status == "execution failed: node lost" and results[0].score == 0

@@ -259,7 +259,8 @@ def ensure_reference(course: Course, assignment: str, limits: Limits | None = No
         return reference_phase(course, assignment, work, limits,
                                _kernel_env(jobs, threads_per_job), sandbox, fresh=fresh)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if not os.environ.get("COURSE_KEEP_WORK"):
+            shutil.rmtree(work, ignore_errors=True)
 
 
 def check_phase(references: dict, executed: Path, layout: dict) -> dict:
