@@ -52,15 +52,18 @@ class RecordingBackend:
     def work_parent(self):
         return self.parent
 
-    def run(self, tasks, *, jobs, timeout, progress):
+    def run(self, tasks, *, jobs, timeout, progress, on_done=None):
         from coursekit.grading.backends import Outcome
 
+        tasks = list(tasks)  # as a cluster backend does: every task before it submits
         self.tasks += tasks
         self.specs += [json.loads(t.job_file.read_text()) for t in tasks]
+        outcomes = {t.name: Outcome(t.name, ok=False, message="node lost", seconds=1.5)
+                    for t in tasks}
         for task in tasks:
             progress(task.name)
-        return {t.name: Outcome(t.name, ok=False, message="node lost", seconds=1.5)
-                for t in tasks}
+            on_done(outcomes[task.name])
+        return outcomes
 
 
 def test_run_jobs_hands_job_files_to_the_backend_and_reads_events_back(tmp_path):
@@ -72,15 +75,24 @@ def test_run_jobs_hands_job_files_to_the_backend_and_reads_events_back(tmp_path)
     events.write_text(json.dumps({"arith": ["kernel died"]}))
 
     class Ended(RecordingBackend):
-        def run(self, tasks, *, jobs, timeout, progress):
-            self.tasks += tasks
-            return {"ann": Outcome("ann", ok=True, seconds=2.0),
+        def run(self, tasks, *, jobs, timeout, progress, on_done=None):
+            ends = {"ann": Outcome("ann", ok=True, seconds=2.0),
                     "bob": Outcome("bob", ok=False, timed_out=True, seconds=30.0)}
+            for task in tasks:  # one at a time, as the local backend takes them
+                self.tasks.append(task)
+                on_done(ends[task.name])
+            return ends
 
+    def jobs():
+        yield Job("ann", {"events": str(events)})
+        assert done == ["ann"]  # the first one was reported before the second was asked for
+        yield Job("bob", {"events": str(tmp_path / "no")})
+
+    done = []
     backend = Ended(tmp_path)
-    jobs = [Job("ann", {"events": str(events)}), Job("bob", {"events": str(tmp_path / "no")})]
-    outcomes = run_jobs(jobs, tmp_path, 2, Limits(submission_timeout=30), backend=backend)
-    assert [t.name for t in backend.tasks] == ["ann", "bob"]
+    outcomes = run_jobs(jobs(), tmp_path, 2, Limits(submission_timeout=30), backend=backend,
+                        on_done=lambda label, outcome: done.append(label))
+    assert [t.name for t in backend.tasks] == ["ann", "bob"] and done == ["ann", "bob"]
     assert json.loads(backend.tasks[0].job_file.read_text()) == {"events": str(events)}
     assert outcomes["ann"].events == {"arith": ["kernel died"]} and outcomes["ann"].notes == []
     assert outcomes["bob"].notes == ["stopped after the 30 s limit per submission"]
@@ -110,3 +122,15 @@ def test_a_cluster_backend_gets_the_graded_runs_only_the_reference_runs_here(tmp
     assert backend.tasks[0].job_file.is_relative_to(tmp_path / "shared")
     assert (cache_dir(course, "arith") / "complete").is_file()  # the reference ran, here
     assert results[0].status == "execution failed: node lost" and results[0].score == 0
+
+
+def test_an_events_file_of_the_wrong_shape_counts_as_no_events(tmp_path):
+    """Where the kernel is not in bubblewrap (a pod) it could write the events file itself."""
+    from coursekit.grading.execution import read_events
+
+    path = tmp_path / "events.json"
+    for text, expected in (("[1, 2]", {}), ("not json", {}),
+                           ('{"nb": "a string", "ok": ["cut", 3]}', {"ok": ["cut", "3"]})):
+        path.write_text(text)
+        assert read_events(path) == expected
+    assert read_events(tmp_path / "missing.json") == {}

@@ -59,7 +59,8 @@ def test_a_worker_that_is_not_root_grades_in_an_unprivileged_sandbox(tmp_path):
              "def add(a, b):\n    return a + b\n")
     nb = fill(fill(arith_notebook(), "add", probe), "mul", "def mul(a, b):\n    return a - b\n")
     nbformat.write(nb, work / "sanitized" / "arith.ipynb")
-    job = {"sanitized": str(work / "sanitized"), "executed": str(work / "executed"),
+    job = {"mode": "feedback",  # outputs kept: they show what the kernel saw
+           "sanitized": str(work / "sanitized"), "executed": str(work / "executed"),
            "scratch": str(work / "scratch"), "events": str(work / "events.json"),
            "limits": Limits(cell_timeout=10, submission_timeout=120,
                             memory_bytes=2 * 2**30).__dict__,

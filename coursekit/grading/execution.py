@@ -21,10 +21,12 @@ that submissions' jobs write to.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .backends import Backend, Task, make_backend
+from .backends import Outcome as Ended
 from .report import Progress
 from .sandbox import Limits
 
@@ -42,40 +44,62 @@ class Outcome:
     seconds: float = 0.0
 
 
-def run_jobs(jobs: list[Job], work: Path, parallel: int, limits: Limits,
+def run_jobs(jobs: Iterable[Job], work: Path, parallel: int, limits: Limits,
              progress: Progress | None = None,
+             on_done: Callable[[str, Outcome], None] | None = None,
              backend: Backend | None = None) -> dict[str, Outcome]:
     """Run every job, ``parallel`` at a time, each stopped after the per-submission limit.
 
-    ``backend``: where the workers run (default: forked here). Job files and worker logs are
-    written to ``work`` (``job-LABEL.json``, ``worker-LABEL.log``), which must be where the
-    backend wants its work folder (``backend.work_parent()``) when it is not local.
+    ``jobs`` may be a generator: the local backend only asks for the next job when a worker is
+    free, so the caller's trusted work (intake, and ``on_done``: checking and recording a
+    finished job) runs here while the workers run, not before or after them. A cluster backend
+    takes every job before it submits its one array or Job, and reports each one's end when
+    its outputs are back. ``backend``: where the workers run (default: forked here); job files
+    and worker logs are written to ``work`` (``job-LABEL.json``, ``worker-LABEL.log``), which
+    must be in ``backend.work_parent()`` when that is not None.
     """
     backend = backend or make_backend("local")
     work.mkdir(parents=True, exist_ok=True)
-    tasks = []
-    for job in jobs:
-        job_file = work / f"job-{job.label}.json"
-        job_file.write_text(json.dumps(job.spec))
-        tasks.append(Task(job.label, job_file, work / f"worker-{job.label}.log"))
-    ended = backend.run(tasks, jobs=max(1, parallel), timeout=limits.submission_timeout,
-                        progress=progress.advance if progress is not None else _quiet)
-    outcomes = {job.label: Outcome() for job in jobs}
-    for job in jobs:
-        outcome, end = outcomes[job.label], ended[job.label]
+    specs: dict[str, dict] = {}
+    outcomes: dict[str, Outcome] = {}
+
+    def tasks():
+        for job in jobs:
+            specs[job.label] = job.spec
+            job_file = work / f"job-{job.label}.json"
+            job_file.write_text(json.dumps(job.spec))
+            yield Task(job.label, job_file, work / f"worker-{job.label}.log")
+
+    def ended(end: Ended) -> None:
+        outcome = outcomes[end.name] = Outcome(seconds=end.seconds)
         if end.timed_out:
             outcome.notes.append(
                 f"stopped after the {limits.submission_timeout} s limit per submission")
         elif not end.ok:
             outcome.notes.append(f"execution failed: {end.message or 'no output'}")
-        events_file = Path(job.spec["events"])
-        if events_file.is_file():
-            try:
-                outcome.events = json.loads(events_file.read_text())
-            except ValueError:
-                outcome.events = {}
-        outcome.seconds = end.seconds
+        outcome.events = read_events(Path(specs[end.name]["events"]))
+        if on_done is not None:
+            on_done(end.name, outcome)
+
+    backend.run(tasks(), jobs=max(1, parallel), timeout=limits.submission_timeout,
+                progress=progress.advance if progress is not None else _quiet, on_done=ended)
     return outcomes
+
+
+def read_events(path: Path) -> dict[str, list[str]]:
+    """The worker's events file as ``{notebook: [event, ...]}``; anything else counts as none.
+
+    Where the kernel is not in bubblewrap (a Kubernetes pod) it could write this file itself, so
+    it is read as data of a known shape, never trusted to have one.
+    """
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(raw, dict):
+        return {}
+    return {str(name): [str(item)[:300] for item in items]
+            for name, items in raw.items() if isinstance(items, list)}
 
 
 def _quiet(label: str) -> None:

@@ -15,11 +15,11 @@ The job file (plain JSON):
   ``NAME.ipynb``;
 - ``scratch``: a folder for the kernel's working copy (created, then removed);
 - ``events``: the JSON file to write ``{notebook: [event, ...]}`` to (output cut, kernel died);
-- ``mode``: ``graded`` (a student's submission with every test, hidden ones included: expected
-  values are stripped from the test cells first, and no output is kept, since the kernel saw the
-  hidden tests), ``reference`` (the instructor's solution: checks assert and record what they
-  compared) or ``feedback`` (the released form of a submission, outputs kept for the student,
-  the in-kernel guard on when ``guard`` is true);
+- ``mode`` (default ``graded``): ``graded`` (a student's submission with every test, hidden
+  ones included: expected values are stripped from the test cells first, and no output is kept,
+  since the kernel saw the hidden tests), ``reference`` (the instructor's solution: checks
+  assert and record what they compared) or ``feedback`` (the released form of a submission,
+  outputs kept for the student, the in-kernel guard on when ``guard`` is true);
 - ``limits``: the fields of ``sandbox.Limits``; ``env``: extra environment for the kernel;
   ``sandbox``: run the kernel in bubblewrap (else a plain local kernel, for trusted notebooks);
   ``uid`` (optional): the user the sandboxed kernel runs as; without it the worker takes a
@@ -89,7 +89,7 @@ def run_job(job: dict) -> dict:
         unprivileged,
     )
 
-    mode = job.get("mode", "feedback")
+    mode = job.get("mode", "graded")  # without a mode: the safe one, no output kept
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r} in the job file (known: {', '.join(MODES)})")
     limits = Limits(**job["limits"])

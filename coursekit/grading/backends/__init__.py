@@ -8,12 +8,12 @@ job, whether it ran. Intake, checking and the gradebook stay with the caller, on
 instructor's machine: one trusted writer of the gradebook.
 
     backend = make_backend("slurm", partition="cpu")
-    outcomes = backend.run(tasks, jobs=8, timeout=900, progress=bar.advance)
+    outcomes = backend.run(tasks, jobs=8, timeout=900, progress=bar.advance, on_done=check)
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -52,9 +52,16 @@ class Backend(Protocol):
     def dry_run(self, assignment: str, students: list[str], *, jobs: int, limits) -> str:
         """What a run would submit (a script, manifests), as text; runs nothing."""
 
-    def run(self, tasks: list[Task], *, jobs: int, timeout: int,
-            progress: Callable[[str], None]) -> dict[str, Outcome]:
-        """Run every task (``jobs`` at a time, ``timeout`` s each); one Outcome per task name."""
+    def run(self, tasks: Iterable[Task], *, jobs: int, timeout: int,
+            progress: Callable[[str], None],
+            on_done: Callable[[Outcome], None] | None = None) -> dict[str, Outcome]:
+        """Run every task (``jobs`` at a time, ``timeout`` s each); one Outcome per task name.
+
+        ``tasks`` may be a generator: the local backend asks for the next task only when a
+        worker is free; a cluster backend takes them all before it submits. ``progress(name)``
+        and then ``on_done(outcome)`` are called once per task when its outputs are back
+        (locally as each worker ends; on a cluster, ``on_done`` after the array or Job).
+        """
 
 
 def last_line(path: Path, default: str = "no output") -> str:

@@ -9,7 +9,7 @@ import signal
 import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from . import Outcome, Task, last_line
@@ -51,18 +51,24 @@ class LocalBackend:
         return (f"{len(students)} submission(s) of {assignment} would run here, {jobs} at a time, "
                 f"{limits.submission_timeout} s each at most.\n")
 
-    def run(self, tasks: list[Task], *, jobs: int, timeout: int,
-            progress: Callable[[str], None]) -> dict[str, Outcome]:
+    def run(self, tasks: Iterable[Task], *, jobs: int, timeout: int,
+            progress: Callable[[str], None],
+            on_done: Callable[[Outcome], None] | None = None) -> dict[str, Outcome]:
+        """See ``Backend.run``: the next task is taken only when a worker is free."""
         from .. import execute as _execute  # noqa: F401 - imported once, before forking
         from .. import worker as _worker  # noqa: F401
 
-        pending = list(tasks)
+        pending = iter(tasks)
+        exhausted = False
         running: dict[str, tuple] = {}
         outcomes: dict[str, Outcome] = {}
         try:
-            while pending or running:
-                while pending and len(running) < max(1, jobs):
-                    task = pending.pop(0)
+            while not exhausted or running:
+                while not exhausted and len(running) < max(1, jobs):
+                    task = next(pending, None)
+                    if task is None:
+                        exhausted = True
+                        break
                     process = _FORK.Process(target=_work,
                                             args=(str(task.job_file), str(task.log_file)))
                     process.start()
@@ -82,6 +88,8 @@ class LocalBackend:
                     outcomes[name] = outcome
                     del running[name]
                     progress(name)
+                    if on_done is not None:
+                        on_done(outcome)
         finally:
             for _, process, _ in running.values():  # interrupted: no worker outlives the run
                 self._kill(process)

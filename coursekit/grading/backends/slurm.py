@@ -27,7 +27,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from ..course import GradingError
@@ -101,8 +101,10 @@ class SlurmBackend:
                               limits.submission_timeout, run))
 
     # -- running --------------------------------------------------------------------------------
-    def run(self, tasks: list[Task], *, jobs: int, timeout: int,
-            progress: Callable[[str], None]) -> dict[str, Outcome]:
+    def run(self, tasks: Iterable[Task], *, jobs: int, timeout: int,
+            progress: Callable[[str], None],
+            on_done: Callable[[Outcome], None] | None = None) -> dict[str, Outcome]:
+        tasks = list(tasks)  # one submission for all of them: intake finishes first
         if not tasks:
             return {}
         for tool in ("sbatch", "squeue", "scancel"):
@@ -152,6 +154,9 @@ class SlurmBackend:
         for task in tasks:
             if task.name not in reported:
                 progress(task.name)  # finished, as a failure
+        for task in tasks:  # the outputs are on the shared folder: the caller may read them
+            if on_done is not None:
+                on_done(outcomes[task.name])
         return outcomes
 
     def _submit(self, script: Path, array: str | None) -> str:
