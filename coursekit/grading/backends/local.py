@@ -97,6 +97,10 @@ class LocalBackend:
 
     @staticmethod
     def _kill(process) -> None:
+        """Kill a worker's group, then what is left in the kernel cgroups it made."""
+        from ..sandbox import KernelCgroup
+
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         process.join()
+        KernelCgroup.sweep(process.pid)

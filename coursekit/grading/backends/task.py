@@ -51,6 +51,9 @@ def run_one(job_file: str, log_file: str, timeout: float) -> dict:
                 timed_out = True
                 os.killpg(process.pid, signal.SIGKILL)
                 code = process.wait()
+                from ..sandbox import KernelCgroup
+
+                KernelCgroup.sweep(process.pid)  # the kernel cgroups the worker made (as root)
     finally:
         shutil.rmtree(local, ignore_errors=True)
     return _write_status(job_file, {"returncode": code, "timed_out": timed_out,
