@@ -2,7 +2,9 @@
 
 The phases are interleaved in time (the next submission's intake and the last one's checking
 and recording run here while workers execute others), never in data: each takes the previous
-one's output as plain files or values.
+one's output as plain files or values. With a cluster backend (``--backend slurm|kubernetes``)
+the graded runs are one array or Job: intake of every submission comes first, and each one is
+checked and recorded once its outputs are back.
 
 1. intake (this module, one submission after another): copy each submission's regular files
    (no links), drop corrupt notebooks, rename a single misnamed one, note edited, deleted or
