@@ -19,16 +19,24 @@ export PYTHONDONTWRITEBYTECODE := 1
 # oversubscribe the CPU and run several times slower. Override with OMP_NUM_THREADS=N.
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: sandbox help preflight setup book book-full-standin test lint unit validate site-test serve clean clean-cache browser
+.PHONY: sandbox slurm help preflight setup book book-full-standin test quick lint unit validate site-test serve clean clean-cache browser
 
 help:
-	@echo "make book      build the course site into $(SITE)"
-	@echo "make test      lint, unit tests, book build, exercise validation, browser tests"
+	@echo "make book               build the course site into $(SITE) (pages run in parallel)"
+	@echo "make test               everything CI runs: lint, unit, book, validate, site-test"
+	@echo "make quick              the fast inner loop: lint and unit tests without sandbox,"
+	@echo "                        Slurm, sudo or browser (seconds to a few minutes)"
+	@echo "make lint               ruff on the code, and on the chapters' code (jupytext)"
+	@echo "make unit               every unit test but the site's (sandboxed grading, Slurm)"
+	@echo "make validate           course validate over every assignment in solutions/"
+	@echo "make site-test          the built site in headless Chromium"
 	@echo "make book-full-standin  the full profile on stand-in data, into $(STANDIN)"
-	@echo "make lint      ruff"
-	@echo "make validate  course validate over every assignment in solutions/"
-	@echo "make serve     serve the built site on http://127.0.0.1:8000"
-	@echo "make clean     remove the build and grading work folders (keeps .venv)"
+	@echo "make serve              serve the built site on http://127.0.0.1:8000"
+	@echo "make setup              .venv, the pinned requirements, bubblewrap"
+	@echo "make preflight          check COURSE_DEVICE/COURSE_PROFILE, keep the cache in step"
+	@echo "make sandbox | slurm | browser   install bubblewrap | slurm-wlm+munge | chromium"
+	@echo "make clean              remove the build and grading work folders (keeps .venv)"
+	@echo "make clean-cache        empty the execution cache (every page runs again)"
 
 # --- environment -------------------------------------------------------------------------
 setup: $(STAMP) sandbox
@@ -38,6 +46,13 @@ sandbox:
 	@command -v bwrap >/dev/null 2>&1 || { \
 	  echo "Installing Debian's bubblewrap for sandboxed grading..."; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq bubblewrap >/dev/null; }
+
+# The Slurm backend's tests start a one-node cluster on this machine (tests/slurm_cluster.py runs
+# scripts/slurm-test-cluster.sh); they need Debian's slurm-wlm and munge.
+slurm:
+	@{ command -v slurmctld && command -v munged; } >/dev/null 2>&1 || { \
+	  echo "Installing Debian's slurm-wlm and munge for the Slurm backend's tests..."; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq slurm-wlm munge >/dev/null; }
 
 $(STAMP): requirements.txt pyproject.toml course_utils/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null || { \
@@ -80,8 +95,13 @@ serve: $(STAMP)
 # --- checks --------------------------------------------------------------------------------
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(PY) scripts/lint_chapters.py
 
-unit: $(STAMP) sandbox
+# No sandbox, Slurm, sudo or browser: the tests that need them are marked slow, slurm or site.
+quick: lint
+	COURSE_ALLOW_NO_SANDBOX=1 $(BIN)/pytest -m "not site and not slow and not slurm" -n 2 -q $(PYTEST_FLAGS)
+
+unit: $(STAMP) sandbox slurm
 	$(BIN)/pytest -m "not site" $(PYTEST_FLAGS)
 
 validate: $(STAMP) sandbox

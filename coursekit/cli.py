@@ -4,6 +4,7 @@
     course release [ASSIGNMENT...]   regenerate exercises/ from solutions/
     course validate [ASSIGNMENT...]  every assignment grades right (CI runs this)
     course autograde ASSIGNMENT      grade a class in parallel, each submission sandboxed
+                                     (here, or --backend slurm|kubernetes)
     course feedback ASSIGNMENT       HTML feedback without hidden tests
     course export [--to FILE.csv]    the gradebook as CSV
     course collect ASSIGNMENT ZIP    an LMS download into submitted/
@@ -114,16 +115,36 @@ def cmd_validate(args) -> int:
     return EXIT_FAIL if failed else EXIT_OK
 
 
+def _backend(args, course):
+    from .grading.backends import make_backend
+
+    options = {}
+    if args.backend == "slurm":  # the course folder is usually on the nodes' shared storage
+        options["work_dir"] = Path(args.work_dir) if args.work_dir else (
+            course.submitted_dir.parent / "cluster")
+        options["partition"] = args.partition
+    if args.backend == "kubernetes":
+        options.update(pvc=args.pvc, image=args.image, namespace=args.namespace,
+                       work_dir=args.work_dir)
+    return make_backend(args.backend, **options)
+
+
 def cmd_autograde(args) -> int:
-    from .grading.autograde import autograde
+    from .grading.autograde import autograde, students_of
     from .grading.report import points, table
 
     course = _course(args)
+    backend = _backend(args, course)
+    if args.dry_run:  # what would be submitted, for the students found; nothing runs
+        students = args.student or students_of(course, course.require_assignment(args.assignment))
+        print(backend.dry_run(args.assignment, students, jobs=args.jobs,
+                              limits=_limits(args, course)), end="")
+        return EXIT_OK
     started = time.monotonic()
     results = autograde(course, course.require_assignment(args.assignment),
                         students=args.student or None, jobs=args.jobs,
                         limits=_limits(args, course), sandbox=not args.no_sandbox,
-                        progress=not args.quiet)
+                        progress=not args.quiet, backend=backend)
     rows = [[r.student, points(r.score, r.max_score), f"{r.seconds:.1f} s", r.status]
             for r in results]
     print(table(["student", "score", "time", "notes"], rows, max_width=110))
@@ -216,6 +237,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("assignment")
     p.add_argument("--student", action="append", help="grade only this student (repeatable)")
     grading_options(p)
+    p.add_argument("--backend", choices=("local", "slurm", "kubernetes"), default="local",
+                   help="where submissions run: this machine (default), a Slurm job array, or "
+                   "a Kubernetes Indexed Job; intake and the gradebook stay here")
+    p.add_argument("--partition", help="Slurm partition of the job array")
+    p.add_argument("--dry-run", action="store_true", help="print what would be submitted (the "
+                   "sbatch script, or the Kubernetes manifests as YAML) and exit")
+    p.add_argument("--work-dir", help="slurm: a folder the compute nodes share (default "
+                   ".grading/cluster); kubernetes: where this machine mounts the --pvc volume")
+    p.add_argument("--pvc", help="kubernetes: the PersistentVolumeClaim that carries "
+                   "submissions and results")
+    p.add_argument("--image", help="kubernetes: the grading image (docker/grader.Dockerfile)")
+    p.add_argument("--namespace", help="kubernetes: namespace (default: the kubeconfig's)")
 
     p = add("feedback", cmd_feedback, "write HTML feedback (no hidden tests)",
             "Write feedback for the autograded submissions of ASSIGNMENT into the feedback "

@@ -2,7 +2,9 @@
 
 The phases are interleaved in time (the next submission's intake and the last one's checking
 and recording run here while workers execute others), never in data: each takes the previous
-one's output as plain files or values.
+one's output as plain files or values. With a cluster backend (``--backend slurm|kubernetes``)
+the graded runs are one array or Job: intake of every submission comes first, and each one is
+checked and recorded once its outputs are back.
 
 1. intake (this module, one submission after another): copy each submission's regular files
    (no links), drop corrupt notebooks, rename a single misnamed one, note edited, deleted or
@@ -10,9 +12,11 @@ one's output as plain files or values.
    cells and points from the gradebook's checksums, reset the kernelspec). Out: sanitized
    folders.
 2. execution, untrusted (``execution.py`` running ``worker.py`` jobs): the solution once in a
-   clean kernel for the reference values (``reference.py``, cached per assignment), then each
-   submission's notebooks with every test, ``--jobs`` at a time, each kernel in its own sandbox.
-   Out: value records and a status per test cell, as files; no output of a graded run is kept.
+   clean kernel for the reference values (``reference.py``, cached per assignment; always on
+   this machine), then each submission's notebooks with every test, ``--jobs`` at a time, each
+   kernel in its own sandbox, through the chosen backend (``backends/``: forked here, a Slurm
+   job array or a Kubernetes Indexed Job). Out: value records and a status per test cell, as
+   files; no output of a graded run is kept.
 3. checking (``checker.py``): each test's verdict from the records, against the reference.
    Out: ``{notebook: {grade_id: Verdict}}``.
 4. recording (``recording.py``): the autograded notebooks carry the verdicts (and no hidden
@@ -29,6 +33,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .backends import Backend, make_backend
 from .course import ASSIGNMENT_NAME, Course, GradingError, open_gradebook, passthrough_environment
 from .notebooks import MAX_NOTEBOOK_BYTES, nbgrader_meta, read_notebook, same_test_code
 from .report import Progress
@@ -226,14 +231,20 @@ def job_spec(mode: str, source: Path, out: Path, work: Path, label: str, limits:
 
 def reference_phase(course: Course, assignment: str, work: Path, limits: Limits, env: dict,
                     sandbox: bool, fresh: bool = False):
-    """The solution's reference records (cached): ``({notebook: Reference}, problems)``."""
+    """The solution's reference records (cached): ``({notebook: Reference}, problems)``.
+
+    The reference run goes through the worker contract like every other run, but always on this
+    machine (the ``local`` backend): its records are what the checker trusts, so they never
+    travel through a cluster's shared storage, and the solution never leaves this machine.
+    """
     from .execution import Job, run_jobs
     from .reference import reference_for
 
     def run(folder: Path) -> None:
         spec = job_spec("reference", course.source_dir / assignment, folder, work,
                         "reference", limits, env, sandbox)
-        outcome = run_jobs([Job("reference", spec)], work, 1, limits)["reference"]
+        outcome = run_jobs([Job("reference", spec)], work, 1, limits,
+                           backend=make_backend("local"))["reference"]
         if outcome.notes:
             raise GradingError(f"the reference run of {assignment} failed: "
                                f"{'; '.join(outcome.notes)}")
@@ -251,7 +262,8 @@ def ensure_reference(course: Course, assignment: str, limits: Limits | None = No
         return reference_phase(course, assignment, work, limits,
                                _kernel_env(jobs, threads_per_job), sandbox, fresh=fresh)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if not os.environ.get("COURSE_KEEP_WORK"):
+            shutil.rmtree(work, ignore_errors=True)
 
 
 def check_phase(references: dict, executed: Path, layout: dict) -> dict:
@@ -280,19 +292,23 @@ def check_phase(references: dict, executed: Path, layout: dict) -> dict:
 def autograde(course: Course, assignment: str, students: list[str] | None = None,
               jobs: int = 1, limits: Limits | None = None, sandbox: bool = True,
               guard: bool = True, progress: bool = True,
-              threads_per_job: int | None = None) -> list[SubmissionResult]:
+              threads_per_job: int | None = None,
+              backend: Backend | None = None) -> list[SubmissionResult]:
     """Grade every submission of ``assignment``; the gradebook gets the checker's verdicts.
 
     ``guard`` is kept for the command line's ``--no-guard``: the in-kernel guard no longer runs
-    in graded runs (it decides nothing); it gives messages in feedback runs.
+    in graded runs (it decides nothing); it gives messages in feedback runs. ``backend`` runs
+    the graded workers (default: forked on this machine; see ``backends``); intake, the
+    reference run, checking and recording happen here whatever it is.
     """
     from . import bans as static_bans
     from .execution import Job, run_jobs
     from .recording import record_submission
 
     limits = limits or Limits(cell_timeout=course.cell_timeout)
+    backend = backend or make_backend("local")
     course.require_assignment(assignment)
-    if sandbox:
+    if sandbox:  # the reference runs here in any case; a cluster's worker checks its own
         problem = sandbox_available()
         if problem:
             raise GradingError(problem)
@@ -301,12 +317,14 @@ def autograde(course: Course, assignment: str, students: list[str] | None = None
     with open_gradebook(course) as gb:
         sources = {nb.name: {c.name: c.source for c in nb.source_cells}
                    for nb in gb.find_assignment(assignment).notebooks}
-    work = Path(tempfile.mkdtemp(prefix="course-autograde-"))
+    # phase 2a: the reference (cached), before any submission's work is thrown away; on this
+    # machine, in a folder of its own (not the backend's shared one)
+    references, problems = ensure_reference(course, assignment, limits, sandbox, jobs,
+                                            threads_per_job)
+    work = Path(tempfile.mkdtemp(prefix="course-autograde-", dir=backend.work_parent()))
     results = {s: SubmissionResult(s) for s in everyone}
     env = _kernel_env(jobs, threads_per_job)
     try:
-        # phase 2a: the reference (cached), before any submission's work is thrown away
-        references, problems = reference_phase(course, assignment, work, limits, env, sandbox)
         if problems:
             raise GradingError(f"{assignment} cannot be graded: {problems[0]}")
         sanitized, executed = work / "sanitized", work / "executed"
@@ -343,7 +361,8 @@ def autograde(course: Course, assignment: str, students: list[str] | None = None
                 result.notes.append(f"could not be recorded: {error}")
 
         # phase 2: execution, untrusted, with intake, checking and recording interleaved here
-        run_jobs(graded_jobs(), work, jobs, limits, bar, on_done=check_and_record)
+        run_jobs(graded_jobs(), work, jobs, limits, bar, on_done=check_and_record,
+                 backend=backend)
         _read_scores(course, assignment, results)
     finally:
         if not os.environ.get("COURSE_KEEP_WORK"):

@@ -1,33 +1,34 @@
 """The execution phase (untrusted code runs here): worker jobs, ``jobs`` at a time.
 
 Takes a list of ``Job`` (plain data: the JSON job file of ``worker.py`` plus a label) and returns
-per label the events and any note (time limit, a worker that failed). Each job runs in a forked
-worker process, whose kernel gets a sandbox user of its own (``sandbox.allocate_uid``, unique on
-the machine while the job runs), so one submission's processes cannot signal, out-fork or
-otherwise reach another's. The results are files under the folders each job names; nothing here
-reads a notebook or writes the gradebook.
+per label the events and any note (time limit, a worker that failed). The job files go to a
+backend (``backends/``) that runs ``python -m coursekit.grading.worker JOB.json`` once per job
+and brings the folders the job names back:
+
+- ``local`` (the default): a forked worker process per job on this machine, whose kernel gets a
+  sandbox user of its own (``sandbox.allocate_uid``, unique on the machine while the job runs),
+  so one submission's processes cannot signal, out-fork or otherwise reach another's;
+- ``slurm`` and ``kubernetes``: the same job files as array tasks or pods (see their modules);
+  there the worker is not root and its sandbox runs unprivileged, or the pod is the sandbox.
+
+The results are files under the folders each job names; nothing here reads a notebook or
+writes the gradebook. Who uses which backend: the graded runs of ``course autograde`` use the
+one the instructor picks; the reference run (trusted records the checker relies on) and the
+feedback run always use ``local``, so the reference's records never come back through storage
+that submissions' jobs write to.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import multiprocessing
-import os
-import signal
-import sys
-import time
-import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .backends import Backend, Task, make_backend
+from .backends import Outcome as Ended
 from .report import Progress
-from .sandbox import KernelCgroup, Limits
-
-# Workers are forked from this process, which has already imported nbgrader and nbclient:
-# starting one costs milliseconds instead of a second of imports per submission.
-_FORK = multiprocessing.get_context("fork")
+from .sandbox import Limits
 
 
 @dataclass
@@ -43,84 +44,63 @@ class Outcome:
     seconds: float = 0.0
 
 
-def _work(job_file: str, log_file: str) -> None:
-    """Body of a forked worker: its own session (killable as a group), output to a log."""
-    os.setsid()
-    fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    code = 1
-    try:
-        from .worker import main
-
-        code = main([job_file])
-    except BaseException:  # noqa: BLE001 - everything goes to the log, the parent reads it
-        traceback.print_exc()
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
-
-
 def run_jobs(jobs: Iterable[Job], work: Path, parallel: int, limits: Limits,
              progress: Progress | None = None,
-             on_done: Callable[[str, Outcome], None] | None = None) -> dict[str, Outcome]:
+             on_done: Callable[[str, Outcome], None] | None = None,
+             backend: Backend | None = None) -> dict[str, Outcome]:
     """Run every job, ``parallel`` at a time, each stopped after the per-submission limit.
 
-    ``jobs`` may be a generator: the next job is only asked for when a worker is free, so the
-    caller's trusted work (intake, and ``on_done``: checking and recording a finished job) runs
-    here while the workers run, not before or after them.
+    ``jobs`` may be a generator: the local backend only asks for the next job when a worker is
+    free, so the caller's trusted work (intake, and ``on_done``: checking and recording a
+    finished job) runs here while the workers run, not before or after them. A cluster backend
+    takes every job before it submits its one array or Job, and reports each one's end when
+    its outputs are back. ``backend``: where the workers run (default: forked here); job files
+    and worker logs are written to ``work`` (``job-LABEL.json``, ``worker-LABEL.log``), which
+    must be in ``backend.work_parent()`` when that is not None.
     """
-    from . import execute as _execute  # noqa: F401 - imported once, before forking
-    from . import worker as _worker  # noqa: F401
-
+    backend = backend or make_backend("local")
     work.mkdir(parents=True, exist_ok=True)
+    specs: dict[str, dict] = {}
     outcomes: dict[str, Outcome] = {}
-    pending = iter(jobs)
-    exhausted = False
-    running: dict[int, tuple] = {}   # slot -> (job, process, started)
-    while not exhausted or running:
-        while not exhausted and len(running) < max(1, parallel):
-            job = next(pending, None)
-            if job is None:
-                exhausted = True
-                break
-            outcomes[job.label] = Outcome()
-            slot = next(s for s in range(max(1, parallel)) if s not in running)
+
+    def tasks():
+        for job in jobs:
+            specs[job.label] = job.spec
             job_file = work / f"job-{job.label}.json"
             job_file.write_text(json.dumps(job.spec))
-            process = _FORK.Process(target=_work, args=(str(job_file),
-                                                        str(work / f"worker-{job.label}.log")))
-            process.start()
-            running[slot] = (job, process, time.monotonic())
-        time.sleep(0.05)
-        for slot, (job, process, started) in list(running.items()):
-            elapsed = time.monotonic() - started
-            code = process.exitcode
-            if code is None and elapsed < limits.submission_timeout:
-                continue
-            outcome = outcomes[job.label]
-            if code is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.join()
-                KernelCgroup.sweep(process.pid)
-                outcome.notes.append(
-                    f"stopped after the {limits.submission_timeout} s limit per submission")
-            elif code != 0:
-                log = (work / f"worker-{job.label}.log").read_text(errors="replace")
-                last = [x for x in log.splitlines() if x.strip()][-1:] or ["no output"]
-                outcome.notes.append(f"execution failed: {last[0][:200]}")
-            events_file = Path(job.spec["events"])
-            if events_file.is_file():
-                try:
-                    outcome.events = json.loads(events_file.read_text())
-                except ValueError:
-                    outcome.events = {}
-            outcome.seconds = elapsed
-            del running[slot]
-            if progress is not None:
-                progress.advance(job.label)
-            if on_done is not None:
-                on_done(job.label, outcome)
+            yield Task(job.label, job_file, work / f"worker-{job.label}.log")
+
+    def ended(end: Ended) -> None:
+        outcome = outcomes[end.name] = Outcome(seconds=end.seconds)
+        if end.timed_out:
+            outcome.notes.append(
+                f"stopped after the {limits.submission_timeout} s limit per submission")
+        elif not end.ok:
+            outcome.notes.append(f"execution failed: {end.message or 'no output'}")
+        outcome.events = read_events(Path(specs[end.name]["events"]))
+        if on_done is not None:
+            on_done(end.name, outcome)
+
+    backend.run(tasks(), jobs=max(1, parallel), timeout=limits.submission_timeout,
+                progress=progress.advance if progress is not None else _quiet, on_done=ended)
     return outcomes
+
+
+def read_events(path: Path) -> dict[str, list[str]]:
+    """The worker's events file as ``{notebook: [event, ...]}``; anything else counts as none.
+
+    Where the kernel is not in bubblewrap (a Kubernetes pod) it could write this file itself, so
+    it is read as data of a known shape, never trusted to have one.
+    """
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(raw, dict):
+        return {}
+    return {str(name): [str(item)[:300] for item in items]
+            for name, items in raw.items() if isinstance(items, list)}
+
+
+def _quiet(label: str) -> None:
+    """No progress bar: nothing to advance."""

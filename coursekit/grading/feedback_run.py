@@ -6,6 +6,10 @@ test cell) runs once more, in its sandbox, in ``feedback`` mode: a kernel that n
 hidden test. Its outputs (capped per cell and per notebook) are put back into a copy of the
 autograded notebook, each test cell ending with the checker's verdict, and nbgrader's feedback
 renders that copy. A submission whose run fails keeps the verdict-only notebook, with a note.
+The run goes through the same worker contract as graded runs (``execution.run_jobs``), always on
+this machine (the ``local`` backend): feedback is a second, smaller pass that needs the
+autograded notebooks and the course's files here, and no cluster option of ``course autograde``
+applies to it.
 """
 
 from __future__ import annotations

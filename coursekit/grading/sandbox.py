@@ -14,6 +14,18 @@ CPU time. Where the machine lets root create cgroups, each kernel also runs in a
 own whose memory limit counts all its memory, shared and tmpfs pages included (cgroup v2
 ``memory.max``, or v1 ``memory.limit_in_bytes``), with ``pids.max``; where it does not, only the
 rlimits hold, so shared mappings and files in the private ``/tmp`` are bounded by the host alone.
+
+Unprivileged mode (chosen automatically when the grader is not root, as on a cluster's compute
+nodes): bubblewrap makes a user namespace (``--unshare-user``) besides the others, and drops
+every capability with ``no_new_privs``; the file system view and the rlimits are the same as
+above. What needs root is left out: the kernel keeps the worker's own user id (no ``setpriv``,
+no sandbox user from ``allocate_uid``, no ``chown`` of the scratch folder), and it gets no
+cgroup of its own. So there, a fork bomb's ``RLIMIT_NPROC`` counts every process of the
+worker's user on the node, and shared mappings and tmpfs pages are bounded by what the
+scheduler puts around the job (Slurm's job cgroup, a pod's limits), not per kernel; other jobs
+of the same user stay out of reach because the kernel's PID namespace does not show them. Where
+a site has user namespaces off, bubblewrap cannot run unprivileged: run the grader inside the
+site's container runtime instead (e.g. Apptainer with the grading image).
 """
 
 from __future__ import annotations
@@ -53,11 +65,26 @@ def gpu_devices() -> list[str]:
     return sorted(str(p) for p in Path("/dev").glob("nvidia*"))
 
 
+def unprivileged() -> bool:
+    """True when the sandbox must do without root (bubblewrap in a user namespace)."""
+    return os.geteuid() != 0
+
+
 def sandbox_available() -> str | None:
-    """None when bubblewrap and setpriv can run a sandbox here, else why not (one sentence)."""
-    if os.geteuid() != 0:
-        return ("sandboxed grading runs the kernel as user nobody, which needs root: run "
-                "course autograde as root (or pass --no-sandbox for trusted notebooks only)")
+    """None when bubblewrap (and setpriv, as root) can run a sandbox here, else why not."""
+    if unprivileged():
+        if shutil.which("bwrap") is None or shutil.which("prlimit") is None:
+            return ("bwrap or prlimit is not installed: install Debian's bubblewrap and "
+                    "util-linux (or pass --no-sandbox for trusted notebooks only)")
+        import subprocess
+
+        probe = subprocess.run(["bwrap", "--unshare-user", "--ro-bind", "/", "/", "true"],
+                               capture_output=True, text=True)
+        if probe.returncode != 0:
+            return ("bubblewrap cannot make a user namespace here (unprivileged user namespaces "
+                    f"are off: {probe.stderr.strip()[:120]}): run the grader as root or inside "
+                    "the site's container runtime, e.g. Apptainer with the grading image")
+        return None
     for tool in ("bwrap", "setpriv", "prlimit"):
         if shutil.which(tool) is None:
             return (f"{tool} is not installed: install Debian's bubblewrap and util-linux "
@@ -89,9 +116,13 @@ def bwrap_command(scratch: Path, limits: Limits, env: dict[str, str], argv: list
                   uid: int = NOBODY_UID, cgroup_files: list[str] | None = None) -> list[str]:
     """The full command that runs ``argv`` in the sandbox with ``scratch`` writable.
 
-    ``cgroup_files``: ``cgroup.procs`` files the command first moves itself into.
+    ``cgroup_files``: ``cgroup.procs`` files the command first moves itself into. Unprivileged
+    (see the module's docstring), ``uid`` and ``cgroup_files`` are ignored: the kernel keeps the
+    worker's user, in a user namespace, and joins no cgroup of its own.
     """
-    cmd = ["bwrap", "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
+    bare = unprivileged()
+    cmd = ["bwrap", *(["--unshare-user"] if bare else []),
+           "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
            "--unshare-cgroup-try", "--die-with-parent", "--new-session",
            "--ro-bind", "/usr", "/usr"]
     for top in ("/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32"):
@@ -138,8 +169,10 @@ def bwrap_command(scratch: Path, limits: Limits, env: dict[str, str], argv: list
         kind = "data"
     cmd += ["prlimit", f"--{kind}={limits.memory_bytes}", f"--fsize={limits.max_file_bytes}",
             f"--nproc={limits.max_processes}", f"--cpu={limits.submission_timeout + 60}",
-            "--core=0", "--",
-            "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+            "--core=0", "--"]
+    if bare:  # bwrap already dropped every capability and set no_new_privs
+        return cmd + list(argv)
+    cmd += ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
             "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all", "--", *argv]
     if cgroup_files:
         join = "; ".join(f'echo $$ > "{path}"' for path in cgroup_files)
@@ -153,9 +186,14 @@ def allocate_uid() -> tuple[int, int]:
     The uid is held by an exclusive ``flock`` on a file in a root-only folder (the kernels see
     a private ``/run``) for as long as ``lock_fd`` stays open, so concurrent ``course`` commands
     (an autograde and a validate, two courses) never share a user; the kernel dies with the
-    worker, and the lock with it.
+    worker, and the lock with it. Needs root (see ``unprivileged``: without it there is no
+    sandbox user to take).
     """
     import fcntl
+
+    if unprivileged():
+        raise GradingError("sandbox users need root; unprivileged, the kernel keeps the "
+                           "worker's own user")
 
     UID_LOCKS.mkdir(mode=0o700, parents=True, exist_ok=True)
     for uid in range(SANDBOX_UID_BASE, SANDBOX_UID_BASE + SANDBOX_UIDS):
@@ -270,9 +308,12 @@ class KernelCgroup:
 
 
 def prepare_scratch(scratch: Path, uid: int = NOBODY_UID) -> None:
-    """A folder owned by ``uid`` (inside the sandbox it is bound at the same path)."""
+    """A folder owned by ``uid`` (inside the sandbox it is bound at the same path).
+
+    Unprivileged, the folder stays the worker's (the kernel runs as the worker's user).
+    """
     scratch.mkdir(parents=True, exist_ok=True)
-    for path in (scratch, *scratch.rglob("*")):
+    for path in (scratch, *scratch.rglob("*")) if not unprivileged() else ():
         os.chown(path, uid, uid, follow_symlinks=False)
     scratch.chmod(0o700)
 
@@ -281,7 +322,8 @@ def sandboxed_kernel_manager(scratch: Path, limits: Limits, env: dict[str, str],
                              uid: int = NOBODY_UID, cgroup: bool | None = None):
     """An AsyncKernelManager class whose kernels start inside the sandbox of ``scratch``.
 
-    With ``cgroup`` (default: where one can be made), each kernel gets a ``KernelCgroup``.
+    With ``cgroup`` (default: where one can be made), each kernel gets a ``KernelCgroup``;
+    unprivileged, none is made (and ``uid`` is not used: see the module's docstring).
     """
     from jupyter_client.manager import AsyncKernelManager
 
@@ -297,13 +339,14 @@ def sandboxed_kernel_manager(scratch: Path, limits: Limits, env: dict[str, str],
         def format_kernel_cmd(self, extra_arguments=None):
             if not Path(self.connection_file).is_file():
                 raise GradingError("the kernel connection file was not written")
-            os.chown(self.connection_file, uid, uid)
+            if not unprivileged():
+                os.chown(self.connection_file, uid, uid)
             # SIGINT cannot cross into the sandbox's PID namespace: interrupt by message
             self.kernel_spec.interrupt_mode = "message"
             argv = [sys.executable, "-m", "ipykernel_launcher", "-f", self.connection_file,
                     *(extra_arguments or [])]
             files = []
-            if cgroup is not False:
+            if cgroup is not False and not unprivileged():
                 self.course_cgroup = KernelCgroup(f"course-{os.getpid()}-{uid}", limits)
                 files = self.course_cgroup.files
             return bwrap_command(scratch, limits, env, argv, uid, files)

@@ -24,8 +24,15 @@ The job file (plain JSON):
   ``sandbox``: run the kernel in bubblewrap (else a plain local kernel, for trusted notebooks);
   ``uid`` (optional): the user the sandboxed kernel runs as; without it the worker takes a
   sandbox user no other job on the machine holds (``sandbox.allocate_uid``), so per-user process
-  limits and signals stay within one submission; ``guard``: run ``guard.py`` before
-  each test cell (feedback mode only); ``font_cache``: matplotlib's font list to copy in.
+  limits and signals stay within one submission (as root only: a worker that is not root, as on
+  a cluster's compute node, runs the kernel unprivileged under its own user, see ``sandbox.py``);
+  ``cgroup`` (optional): false to give the kernel no cgroup of its own; ``guard``: run
+  ``guard.py`` before each test cell (feedback mode only); ``font_cache``: matplotlib's font
+  list to copy in (skipped where that file does not exist, as on another machine).
+
+Where it runs: ``execution.py`` hands job files to a backend (``backends/``): forked here
+(``local``), or as a Slurm array task or a Kubernetes pod via ``backends/task.py``, which runs
+this module on the job file and leaves ``JOB.status.json`` beside it.
 """
 
 from __future__ import annotations
@@ -73,14 +80,23 @@ def run_job(job: dict) -> dict:
     from .course import kernel_environment
     from .execute import GradingClient, teaching_library_dir
     from .notebooks import nbgrader_meta
-    from .sandbox import NOBODY_UID, Limits, allocate_uid, prepare_scratch, sandboxed_kernel_manager
+    from .sandbox import (
+        NOBODY_UID,
+        Limits,
+        allocate_uid,
+        prepare_scratch,
+        sandboxed_kernel_manager,
+        unprivileged,
+    )
 
     mode = job.get("mode", "graded")  # without a mode: the safe one, no output kept
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r} in the job file (known: {', '.join(MODES)})")
     limits = Limits(**job["limits"])
     uid, lock = NOBODY_UID, None
-    if "uid" in job:
+    if job["sandbox"] and unprivileged():
+        uid = os.getuid()  # no sandbox users without root: the kernel keeps this user
+    elif "uid" in job:
         uid = int(job["uid"])
     elif job["sandbox"]:
         uid, lock = allocate_uid()  # held until this process ends
