@@ -7,6 +7,7 @@ grading, `course check` for students and `course validate` for CI.
 """
 
 import os
+import sys
 
 c = get_config()  # noqa: F821 - provided by nbgrader
 
@@ -19,6 +20,15 @@ c.CourseDirectory.autograded_directory = ".grading/autograded"
 c.CourseDirectory.feedback_directory = ".grading/feedback"
 c.CourseDirectory.db_url = "sqlite:///.grading/gradebook.db"
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback"]
+
+# nbgrader opens the gradebook before it creates any folder: on a fresh clone .grading/ must
+# exist first, or every plain nbgrader command fails with "error accessing the nbgrader database".
+os.makedirs(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".grading"), exist_ok=True)
+# nbgrader creates the gradebook with the `alembic` tool installed next to it: found even when
+# nbgrader is called as .venv/bin/nbgrader without activating the virtual environment.
+_tools = os.path.dirname(sys.executable)
+if _tools not in os.environ.get("PATH", "").split(os.pathsep):
+    os.environ["PATH"] = _tools + os.pathsep + os.environ.get("PATH", "")
 
 # Released notebooks carry no outputs and no hidden tests.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
