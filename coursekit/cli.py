@@ -149,14 +149,28 @@ def cmd_export(args) -> int:
 
 
 def cmd_collect(args) -> int:
-    from .grading.export import collect_zip
+    from .grading.intake import collect_zip
 
     course = _course(args)
-    collected = collect_zip(course, course.require_assignment(args.assignment),
-                            Path(args.archive), args.pattern)
-    for student, files in sorted(collected.items()):
-        print(f"{student}: {', '.join(files)}")
-    print(f"collected {len(collected)} submission(s) into {course.submitted_dir}")
+    report = collect_zip(course, course.require_assignment(args.assignment),
+                         Path(args.archive), args.pattern, args.lms)
+    for student, items in sorted(report.students.items()):
+        who = student if items[0].original == student else f"{student} ({items[0].original})"
+        for item in items:
+            extra = [*item.notes, *(["marked late by the LMS"] if item.late else [])]
+            print(f"{who}: {item.notebook}.ipynb from {item.entry.path}"
+                  + (f" [{'; '.join(extra)}]" if extra else ""))
+    for path, reason in report.replaced + report.lms_files:
+        print(f"not taken: {path}: {reason}")
+    for path, reason in report.skipped:
+        print(f"SKIPPED: {path}: {reason}")
+    print(f"collected {len(report.students)} student(s), {len(report.taken)} notebook(s), into "
+          f"{course.submitted_dir}; {len(report.replaced)} older attempt(s) replaced, "
+          f"{len(report.lms_files)} LMS file(s) not submissions, {len(report.skipped)} skipped")
+    if report.skipped and not args.allow_skipped:
+        print(f"course collect: {len(report.skipped)} file(s) of the download were skipped "
+              "(listed above); pass --allow-skipped if that is expected", file=sys.stderr)
+        return EXIT_FAIL
     return EXIT_OK
 
 
@@ -226,8 +240,13 @@ def build_parser() -> argparse.ArgumentParser:
             "Put the notebooks of an LMS download (a zip) where autograde finds them.")
     p.add_argument("assignment")
     p.add_argument("archive", help="the zip file downloaded from the LMS")
-    p.add_argument("--pattern", help="regular expression on file names with groups "
-                   "student_id and file_id (default: STUDENT_..._NOTEBOOK.ipynb)")
+    p.add_argument("--lms", choices=["canvas", "moodle", "blackboard", "generic"],
+                   help="the LMS's file-name layout (default: recognised per file)")
+    p.add_argument("--pattern", help="regular expression, as for nbgrader zip_collect, matched "
+                   "on each file's whole path inside the zip, with groups student_id and "
+                   "file_id (optional: timestamp, late, lms_id)")
+    p.add_argument("--allow-skipped", action="store_true",
+                   help="exit 0 even when files of the download were skipped")
     return parser
 
 
