@@ -111,20 +111,35 @@ def cmd_validate(args) -> int:
 
 def cmd_autograde(args) -> int:
     from .grading.autograde import autograde
+    from .grading.intake import original_ids, survey
     from .grading.report import points, table
 
     course = _course(args)
+    assignment = course.require_assignment(args.assignment)
     started = time.monotonic()
-    results = autograde(course, course.require_assignment(args.assignment),
+    results = autograde(course, assignment,
                         students=args.student or None, jobs=args.jobs,
                         limits=_limits(args, course), sandbox=not args.no_sandbox,
                         progress=not args.quiet)
-    rows = [[r.student, points(r.score, r.max_score), f"{r.seconds:.1f} s", r.status]
+    names = original_ids(course)
+
+    def who(folder):
+        original = names.get(folder)
+        return folder if not original or original == folder else f"{folder} ({original})"
+
+    rows = [[who(r.student), points(r.score, r.max_score), f"{r.seconds:.1f} s", r.status]
             for r in results]
+    skipped = [] if args.student else survey(course, assignment)[1]
+    rows += [[who(folder), "-", "-", f"NOT GRADED: {reason}"] for folder, reason in skipped]
     print(table(["student", "score", "time", "notes"], rows, max_width=110))
     flagged = sum(1 for r in results if r.notes)
     print(f"\n{len(results)} submission(s) graded in {time.monotonic() - started:.1f} s with "
-          f"{args.jobs} job(s); {flagged} with notes. Grades are in {course.db_url}.")
+          f"{args.jobs} job(s); {flagged} with notes; {len(skipped)} folder(s) under "
+          f"{course.submitted_dir} not graded. Grades are in {course.db_url}.")
+    if skipped and not args.allow_skipped:
+        print(f"course autograde: {len(skipped)} folder(s) under submitted/ were not graded "
+              "(listed above); pass --allow-skipped if that is expected", file=sys.stderr)
+        return EXIT_FAIL
     return EXIT_OK
 
 
@@ -224,6 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
             "sandbox, and record nbgrader's scores in the gradebook.")
     p.add_argument("assignment")
     p.add_argument("--student", action="append", help="grade only this student (repeatable)")
+    p.add_argument("--allow-skipped", action="store_true",
+                   help="exit 0 even when folders under submitted/ were not graded")
     grading_options(p)
 
     p = add("feedback", cmd_feedback, "write HTML feedback (no hidden tests)",

@@ -30,10 +30,11 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .course import ASSIGNMENT_NAME, Course, GradingError, open_gradebook, passthrough_environment
+from .course import Course, GradingError, open_gradebook, passthrough_environment
 from .execute import INTEGRITY_ERROR, NOT_RUN_ERROR, error_output
+from .intake import notebook_of, same_student, survey
+from .normalize import MAX_SUBMISSION_BYTES, normalize_file
 from .notebooks import (
-    MAX_NOTEBOOK_BYTES,
     is_test_cell,
     nbgrader_meta,
     read_notebook,
@@ -81,11 +82,9 @@ class SubmissionResult:
 
 
 def students_of(course: Course, assignment: str) -> list[str]:
-    root = course.submitted_dir
-    if not root.is_dir():
-        return []
-    return sorted(p.name for p in root.iterdir()
-                  if (p / assignment).is_dir() and ASSIGNMENT_NAME.match(p.name))
+    """Student folders holding ``assignment`` (any name nbgrader can grade: ``José`` too);
+    ``intake.survey`` says why each other folder under submitted/ is not one."""
+    return survey(course, assignment)[0]
 
 
 def ensure_in_gradebook(course: Course, assignment: str) -> dict[str, dict]:
@@ -126,12 +125,24 @@ def _intake(course: Course, assignment: str, student: str, dest: Path, layout: d
             result.notes.append(f"ignored link or special file {rel}")
         elif path.is_dir():
             (dest / rel).mkdir(parents=True, exist_ok=True)
-        elif path.stat().st_size > MAX_NOTEBOOK_BYTES:
-            result.notes.append(f"ignored {rel} (over {MAX_NOTEBOOK_BYTES // 2**20} MiB)")
+        elif path.stat().st_size > MAX_SUBMISSION_BYTES:
+            result.notes.append(f"ignored {rel} (over {MAX_SUBMISSION_BYTES // 2**20} MiB)")
         else:
             shutil.copyfile(path, dest / rel)
     expected = set(layout)
     found = {p.stem: p for p in dest.glob("*.ipynb")}
+    for stem in sorted(set(found) - expected):  # "x.colab", "Copy of x", "x (1)", "x-2"
+        known = notebook_of(found[stem].name, sorted(expected - set(found)))
+        if known is not None:
+            found[stem].rename(dest / f"{known[0]}.ipynb")
+            result.notes.append(f"renamed {stem}.ipynb to {known[0]}.ipynb")
+            found[known[0]] = dest / f"{known[0]}.ipynb"
+            del found[stem]
+    for name, path in sorted(found.items()):
+        try:
+            result.notes.extend(f"{name}.ipynb: {note}" for note in normalize_file(path))
+        except GradingError:
+            pass  # read_notebook below says what is wrong with it
     missing, extra = sorted(expected - set(found)), sorted(set(found) - expected)
     if len(missing) == 1 and len(extra) == 1:
         found[extra[0]].rename(dest / f"{missing[0]}.ipynb")
@@ -260,11 +271,11 @@ def autograde(course: Course, assignment: str, students: list[str] | None = None
             raise GradingError(problem)
     everyone = students_of(course, assignment)
     if students:
-        unknown = sorted(set(students) - set(everyone))
+        unknown = sorted(s for s in students if not any(same_student(s, f) for f in everyone))
         if unknown:
             raise GradingError(f"no submission of {assignment} from {', '.join(unknown)} in "
                                f"{course.submitted_dir}")
-        everyone = [s for s in everyone if s in students]
+        everyone = [f for f in everyone if any(same_student(s, f) for s in students)]
     if not everyone:
         raise GradingError(f"no submissions of {assignment} in {course.submitted_dir}")
     layout = ensure_in_gradebook(course, assignment)

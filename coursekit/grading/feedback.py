@@ -3,7 +3,8 @@
 nbgrader's feedback renders the autograded notebook, in which the hidden tests were restored
 for grading. ``ClearHiddenTests`` is switched on for the feedback step here (whatever the
 configuration says), and the result is checked: a feedback file that still holds a hidden-test
-marker is deleted and reported.
+marker is deleted and reported. Widget state as Colab writes it is repaired first, and a student
+whose feedback fails is named while the others still get theirs.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .course import Course, GradingError
+from .normalize import repair_widget_state
 from .notebooks import HIDDEN_BEGIN, HIDDEN_END
 
 
@@ -36,12 +38,18 @@ def generate_feedback(course: Course, assignment: str,
     if not everyone:
         raise GradingError(f"no autograded submissions of {assignment}: run course autograde "
                            f"{assignment} first")
-    written = []
+    written, failed = [], []
     for student in everyone:
-        course.run_nbgrader(
-            "GenerateFeedback", assignment, student,
-            **{"GenerateFeedback.preprocessors": _preprocessors(),
-               "ClearHiddenTests.enabled": True})
+        for notebook in sorted((graded / student / assignment).glob("*.ipynb")):
+            repair_widget_state(notebook)
+        try:
+            course.run_nbgrader(
+                "GenerateFeedback", assignment, student,
+                **{"GenerateFeedback.preprocessors": _preprocessors(),
+                   "ClearHiddenTests.enabled": True})
+        except GradingError as error:  # one student's feedback must not stop the others'
+            failed.append(f"{student} ({str(error).split(': ', 1)[-1]})")
+            continue
         folder = course.feedback_dir / student / assignment
         for html in sorted(folder.glob("*.html")):
             text = html.read_text(encoding="utf-8", errors="replace")
@@ -49,4 +57,8 @@ def generate_feedback(course: Course, assignment: str,
                 html.unlink()
                 raise GradingError(f"feedback {html} still showed hidden tests and was deleted")
             written.append(html)
+    if failed:
+        raise GradingError(f"no feedback for {len(failed)} of {len(everyone)} student(s) "
+                           f"({len(written)} file(s) written for the others): "
+                           + "; ".join(failed))
     return written

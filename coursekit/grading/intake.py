@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 
-from .course import ASSIGNMENT_NAME, Course, GradingError, open_gradebook
+from .course import Course, GradingError, open_gradebook
 from .normalize import MAX_SUBMISSION_BYTES
 
 # Every preset matches the path of a file inside the download ("/"-separated; a file inside a
@@ -359,5 +359,9 @@ def same_student(asked: str, folder: str) -> bool:
     return nfc == unicodedata.normalize("NFC", folder) or student_folder(nfc) == folder
 
 
-def is_plain_id(name: str) -> bool:
-    return bool(ASSIGNMENT_NAME.match(name))
+def original_ids(course: Course) -> dict[str, str]:
+    """{folder: the id as the LMS wrote it} for the students ``course collect`` recorded."""
+    if course.db_path is not None and not course.db_path.is_file():
+        return {}
+    with open_gradebook(course) as gb:
+        return {s.id: s.lms_user_id for s in gb.students if s.lms_user_id}
