@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from pathlib import Path
 
 from .course import GradingError
@@ -55,7 +56,9 @@ def _upgrade_minor(raw: dict, notes: list[str]):
         raise GradingError(f"not a notebook nbgrader reads (nbformat {major})")
     ids = [c.get("id") if isinstance(c, dict) else None for c in raw.get("cells", [])]
     try:  # nbformat's reader: lines joined, version 3 converted; validation comes later
-        nb = nbformat.reads(json.dumps(raw), as_version=4, capture_validation_error={})
+        with warnings.catch_warnings():  # repeated cell ids: repaired, and noted below
+            warnings.simplefilter("ignore")
+            nb = nbformat.reads(json.dumps(raw), as_version=4, capture_validation_error={})
     except Exception as error:
         raise GradingError(f"not a valid notebook ({error})") from None
     if major == 4 and minor >= 5:
