@@ -356,8 +356,12 @@ def test_course_check_total_equals_what_grading_counts(tmp_path, capsys):
     nb = fill(fill(released(root, "arith"), "add", ARITH_SOLUTION["add"]), "mul",
               ARITH_SOLUTION["mul"])
     nb.cells.append(nbformat.from_dict(_graded(nb, "test_add")[0]))
-    _graded(nb, "test_mul")[0].cell_type = "markdown"
+    nb.cells[-1].id = "copied-test"
     raw = json.loads(nbformat.writes(nb))
+    as_markdown = next(c for c in raw["cells"] if c["metadata"].get("nbgrader", {}).get(
+        "grade_id") == "test_mul")
+    as_markdown["cell_type"] = "markdown"   # as Jupyter writes it: no outputs, no count
+    del as_markdown["outputs"], as_markdown["execution_count"]
     raw["nbformat_minor"] = 4          # and written by VS Code
     path = root / "exercises" / "arith" / "arith (1).ipynb"
     path.write_text(json.dumps(raw))
@@ -394,3 +398,14 @@ def test_export_has_the_original_id(course, tmp_path):
     rows = list(csv.DictReader(out.open(encoding="utf-8")))
     assert [(r["student_id"], r["lms_user_id"]) for r in rows] == [
         (student_folder("José Núñez"), "José Núñez")]
+
+
+def test_a_cell_type_changed_by_hand_is_repaired():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("assert True"), nbformat.v4.new_markdown_cell("x")]
+    raw = json.loads(nbformat.writes(nb))
+    raw["cells"][0]["cell_type"] = "markdown"          # keeps outputs and execution_count
+    raw["cells"][1]["cell_type"] = "code"              # has neither
+    fixed, notes = normalize_notebook(raw)
+    assert "outputs" not in fixed.cells[0] and fixed.cells[1].outputs == []
+    assert any("2 cell(s)" in n for n in notes)

@@ -92,6 +92,23 @@ def _unique_ids(nb, notes: list[str]) -> None:
         notes.append(f"{repaired} missing, invalid or repeated cell id(s) replaced")
 
 
+def _cell_shapes(nb, notes: list[str]) -> None:
+    """A cell whose type was changed by hand keeps fields of its old type: drop or add them."""
+    changed = 0
+    for cell in nb.cells:
+        if cell.get("cell_type") == "code":
+            if "outputs" not in cell or "execution_count" not in cell:
+                cell.setdefault("outputs", [])
+                cell.setdefault("execution_count", None)
+                changed += 1
+        elif "outputs" in cell or "execution_count" in cell:
+            cell.pop("outputs", None)
+            cell.pop("execution_count", None)
+            changed += 1
+    if changed:
+        notes.append(f"{changed} cell(s) whose type was changed by hand repaired")
+
+
 def _widget_state(nb, notes: list[str]) -> None:
     """Colab writes widget models without the ``state`` wrapper nbconvert needs."""
     widgets = nb.metadata.get("widgets")
@@ -158,6 +175,7 @@ def normalize_notebook(raw: dict, size: int = 0):
     if size > MAX_NOTEBOOK_BYTES:
         _drop_large_outputs(nb, size, notes)
     nb = nbformat.from_dict(nb)
+    _cell_shapes(nb, notes)
     _widget_state(nb, notes)
     _join_duplicate_solutions(nb, notes)
     try:
