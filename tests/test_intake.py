@@ -409,3 +409,51 @@ def test_a_cell_type_changed_by_hand_is_repaired():
     fixed, notes = normalize_notebook(raw)
     assert "outputs" not in fixed.cells[0] and fixed.cells[1].outputs == []
     assert any("2 cell(s)" in n for n in notes)
+
+
+# -- feedback --------------------------------------------------------------------------------------
+WIDGET_OUTPUT = ("from IPython.display import display\n"
+                 "display({'application/vnd.jupyter.widget-view+json': {'model_id': '4f1c', "
+                 "'version_major': 2, 'version_minor': 0}, 'text/plain': 'bar'}, raw=True)\n")
+
+
+@pytest.fixture
+def colab_graded_by_plain_nbgrader(tmp_path):
+    """Two students graded by plain `nbgrader autograde`: one notebook from Colab."""
+    from grading_fixture import submit
+
+    root = make_course(tmp_path / "c", ("arith",))
+    release(Course(root), "arith")
+    stub = released(root, "arith")
+    colab = fill(stub, "add", WIDGET_OUTPUT + ARITH_SOLUTION["add"])
+    colab.metadata["widgets"] = colab_widgets()
+    submit(root, "colab", "arith", colab)
+    submit(root, "zeta", "arith", stub)
+    nbgrader = str(Path(sys.executable).parent / "nbgrader")
+    subprocess.run([nbgrader, "autograde", "arith"], cwd=root, check=True, capture_output=True,
+                   timeout=600)
+    return root
+
+
+@pytest.mark.slow
+def test_feedback_repairs_colab_widgets_and_never_stops_at_one_student(
+        colab_graded_by_plain_nbgrader, monkeypatch, capsys):
+    root = colab_graded_by_plain_nbgrader
+    feedback = root / ".grading" / "feedback"
+    # without the repair nbconvert fails on Colab's widget state: the student is named with
+    # the reason, and the students after them still get feedback
+    monkeypatch.setattr("coursekit.grading.feedback.repair_widget_state", lambda path: [])
+    assert course_main(["--root", str(root), "feedback", "arith"]) == 1
+    err = capsys.readouterr().err
+    assert "no feedback for 1 of 2 student(s)" in err and "colab (KeyError: 'state')" in err
+    assert (feedback / "zeta" / "arith" / "arith.html").is_file()
+    monkeypatch.undo()
+    assert course_main(["--root", str(root), "feedback", "arith"]) == 0
+    assert (feedback / "colab" / "arith" / "arith.html").is_file()
+
+
+def test_folder_names_spell_letters_out():
+    assert student_folder("Jürgen Groß").startswith("Jurgen_Gross-")
+    assert student_folder("Søren Łukasz").startswith("Soren_Lukasz-")
+    assert student_folder("李雷").startswith("student-")   # no ASCII spelling: the hash decides
+    assert student_folder("李雷") != student_folder("韩梅梅")

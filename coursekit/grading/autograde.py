@@ -140,7 +140,8 @@ def _intake(course: Course, assignment: str, student: str, dest: Path, layout: d
             del found[stem]
     for name, path in sorted(found.items()):
         try:
-            result.notes.extend(f"{name}.ipynb: {note}" for note in normalize_file(path))
+            prefix = f"{name}.ipynb: " if len(expected) > 1 else ""
+            result.notes.extend(prefix + note for note in normalize_file(path))
         except GradingError:
             pass  # read_notebook below says what is wrong with it
     missing, extra = sorted(expected - set(found)), sorted(set(found) - expected)

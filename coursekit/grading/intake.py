@@ -51,6 +51,9 @@ SAFE_FOLDER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _COPY_PREFIX = re.compile(r"^(?:copy of |kopie van |kopie von |copia de )", re.IGNORECASE)
 _COPY_SUFFIX = re.compile(r"(?:-(?P<dash>\d+)| \((?P<paren>\d+)\)|\.colab)$")
 MAX_NESTING = 2
+# letters that Unicode does not decompose into an ASCII base letter
+_LETTERS = {"ß": "ss", "æ": "ae", "Æ": "AE", "ø": "o", "Ø": "O", "œ": "oe", "Œ": "OE", "ł": "l",
+            "Ł": "L", "đ": "d", "Đ": "D", "þ": "th", "Þ": "Th", "ı": "i"}
 
 
 def student_folder(original: str) -> str:
@@ -59,7 +62,8 @@ def student_folder(original: str) -> str:
     text = unicodedata.normalize("NFC", original.strip())
     if SAFE_FOLDER.match(text):
         return text
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    spelled = "".join(_LETTERS.get(ch, ch) for ch in text)
+    ascii_text = unicodedata.normalize("NFKD", spelled).encode("ascii", "ignore").decode()
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", ascii_text).strip("_.-") or "student"
     return f"{slug}-{hashlib.sha1(text.encode()).hexdigest()[:6]}"
 
