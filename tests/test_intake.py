@@ -457,3 +457,17 @@ def test_folder_names_spell_letters_out():
     assert student_folder("Søren Łukasz").startswith("Soren_Lukasz-")
     assert student_folder("李雷").startswith("student-")   # no ASCII spelling: the hash decides
     assert student_folder("李雷") != student_folder("韩梅梅")
+
+
+def test_utf8_names_without_the_zip_flag_are_read_as_utf8(tmp_path):
+    name = "José Núñez_210003_assignsubmission_file_arith.ipynb"
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        zf.writestr(name, NB)
+    raw = bytearray(buffer.getvalue())
+    # what macOS's Archive Utility writes: UTF-8 bytes, the UTF-8 flag (bit 11) not set
+    for signature, offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        at = raw.find(signature)
+        raw[at + offset + 1] &= ~0x08
+    report = plan_collection(list(entries(zipfile.ZipFile(io.BytesIO(bytes(raw))))), ["arith"])
+    assert [s.original for s in report.taken] == ["José Núñez"]

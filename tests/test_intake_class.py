@@ -80,6 +80,13 @@ def graded(tmp_path_factory):
     colab = fill(full, "add", WIDGET + ARITH_SOLUTION["add"])
     colab.metadata["widgets"] = colab_widgets()
     submit(root, "Anna Schmidt", "arith", colab)
+    # a copied test cell and a test cell turned into Markdown: the grader restores both
+    meddled = json.loads(good)
+    tests = {c["metadata"].get("nbgrader", {}).get("grade_id"): c for c in meddled["cells"]}
+    meddled["cells"].append({**tests["test_add"], "id": "copied-test"})
+    tests["test_mul"]["cell_type"] = "markdown"
+    del tests["test_mul"]["outputs"], tests["test_mul"]["execution_count"]
+    submit(root, "meddler", "arith", raw=json.dumps(meddled).encode())
     (course.submitted_dir / "only-ex02" / "ex02").mkdir(parents=True)
     return root, course
 
@@ -98,7 +105,7 @@ def autograded(graded):
 
 EXPECTED = {"doejohn": "", "roemary": "", "leeann": "", "bigfig": "outputs removed",
             student_folder("Jürgen Groß"): "joined", "s1000001": "", "José": "4.4 to 4.5",
-            "Anna Schmidt": "widget state"}
+            "Anna Schmidt": "widget state", "meddler": "test test_mul edited"}
 
 
 def test_every_student_is_graded_fairly(graded, autograded):

@@ -158,12 +158,23 @@ def _safe_path(name: str) -> str | None:
     return "/".join(parts) or None
 
 
+def _entry_name(info: zipfile.ZipInfo) -> str:
+    """The entry's name; UTF-8 names stored without the UTF-8 flag (macOS, some LMSs) are read
+    as UTF-8, not as the CP437 that the zip standard assumes."""
+    if info.flag_bits & 0x800:
+        return info.filename
+    try:
+        return info.filename.encode("cp437").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return info.filename
+
+
 def entries(archive: zipfile.ZipFile, prefix: str = "", depth: int = 0):
     """Every file of the archive, nested zips opened (to MAX_NESTING levels)."""
     for info in archive.infolist():
         if info.is_dir():
             continue
-        path = _safe_path(info.filename)
+        path = _safe_path(_entry_name(info))
         if path is None:
             yield Entry(info.filename, info.file_size, None, None, "not a usable path")
             continue
