@@ -246,8 +246,9 @@ def plan_collection(entries_found, notebooks: list[str], lms: str | None = None,
         outer = entry.path.split(".zip/")[0] + ".zip" if ".zip/" in entry.path else entry.path
         kind, groups = _match(plugins, lms, outer)
         if kind is None:
-            why = ("no LMS file-name layout matches it" if not pattern
-                   else "--pattern does not match it")
+            why = ("--pattern does not match it" if pattern
+                   else f"not named as {lms} names submissions" if lms
+                   else "no LMS file-name layout matches it (try --pattern)")
             report.skipped.append((entry.path, why))
             continue
         file_id = groups.get("file_id") or ""
