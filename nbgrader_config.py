@@ -45,6 +45,12 @@ c.Execute.interrupt_on_timeout = True
 os.environ.setdefault("PYTHONWARNINGS", "ignore")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
+# `nbgrader zip_collect ASSIGNMENT` takes LMS downloads from
+# .grading/downloaded/ASSIGNMENT/archive/ and, unless a named_regexp is configured, recognises
+# the Canvas, Moodle and Blackboard layouts (coursekit.grading.intake; `course collect` does the
+# same and names every file it skips).
+c.ZipCollectApp.downloaded_directory = ".grading/downloaded"
+
 # Feedback must not show hidden tests to students: nbgrader's default feedback renders the
 # autograded notebook, hidden tests included. Trim tracebacks of hidden tests (they quote the
 # failing line), then remove the hidden regions, then add grades and styles.
@@ -57,5 +63,9 @@ try:
     c.GenerateFeedback.preprocessors = [
         TrimHiddenTracebacks, ClearHiddenTests, GetGrades, CSSHTMLHeaderPreprocessor]
     c.ClearHiddenTests.enabled = True
-except ImportError:  # course_utils not installed: nbgrader still works, feedback unsafe
+
+    from coursekit.grading.intake import LmsCollectorPlugin
+
+    c.ZipCollectApp.collector_plugin = LmsCollectorPlugin
+except ImportError:  # coursekit not importable: nbgrader still works, feedback unsafe
     pass

@@ -362,13 +362,15 @@ def test_course_check_total_equals_what_grading_counts(tmp_path, capsys):
         "grade_id") == "test_mul")
     as_markdown["cell_type"] = "markdown"   # as Jupyter writes it: no outputs, no count
     del as_markdown["outputs"], as_markdown["execution_count"]
-    raw["nbformat_minor"] = 4          # and written by VS Code
+    raw["nbformat_minor"] = 4          # and written by VS Code, in its own environment
+    raw["metadata"]["kernelspec"] = {"name": ".venv", "display_name": ".venv",
+                                     "language": "python"}
     path = root / "exercises" / "arith" / "arith (1).ipynb"
     path.write_text(json.dumps(raw))
     assert course_main(["check", str(path)]) == 0
     out = capsys.readouterr().out
     assert "visible tests: 5 / 5 points" in out     # not 7 / 7, not 2 / 2
-    assert "more than once" in out and "markdown" in out
+    assert "more than once" in out and "markdown" in out and "'.venv'" in out
 
 
 # -- what is under submitted/ ---------------------------------------------------------------------
@@ -471,3 +473,37 @@ def test_utf8_names_without_the_zip_flag_are_read_as_utf8(tmp_path):
         raw[at + offset + 1] &= ~0x08
     report = plan_collection(list(entries(zipfile.ZipFile(io.BytesIO(bytes(raw))))), ["arith"])
     assert [s.original for s in report.taken] == ["José Núñez"]
+
+
+def test_check_runs_in_an_installed_kernel_whatever_the_editor_wrote():
+    from coursekit.grading.check import use_course_kernel
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3.11.4-64bit", "display_name": "VS Code"}
+    assert "python3.11.4-64bit" in use_course_kernel(nb, None)[0]
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+    assert use_course_kernel(nb, None) == []
+
+
+@pytest.mark.slow
+def test_plain_nbgrader_zip_collect_knows_the_lms_layouts(tmp_path):
+    root = make_course(tmp_path / "c", ("arith",))
+    release(Course(root), "arith")
+    archive = root / ".grading" / "downloaded" / "arith" / "archive"
+    archive.mkdir(parents=True)
+    make_zip(archive / "canvas.zip", {
+        "doejohn_1002_52002_arith-1.ipynb": NB,
+        "leeann_1004_52004_arith.zip": zip_bytes({"work/arith.ipynb": NB}),
+        "Anna Schmidt_210002_assignsubmission_file_/arith.ipynb": NB,
+        "ex01_s1000001_attempt_2024-10-14-21-00-00_arith.ipynb": b'{"attempt": 2}',
+        "ex01_s1000001_attempt_2024-10-12-09-30-00_arith.ipynb": b'{"attempt": 1}',
+    })
+    nbgrader = str(Path(sys.executable).parent / "nbgrader")
+    done = subprocess.run([nbgrader, "zip_collect", "arith"], cwd=root, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    folders = {p.name for p in (root / ".grading" / "submitted").iterdir()}
+    assert folders == {"doejohn", "leeann", student_folder("Anna Schmidt"), "s1000001"}
+    newest = root / ".grading" / "submitted" / "s1000001" / "arith"
+    assert json.loads((newest / "arith.ipynb").read_text()) == {"attempt": 2}
+    assert (newest / "timestamp.txt").read_text().startswith("2024-10-14 21:00:00")

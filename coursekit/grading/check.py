@@ -156,6 +156,27 @@ def restore_tests(nb, layout: dict[str, tuple[float, str]], exact: bool) -> list
     return notes
 
 
+def use_course_kernel(nb, released: Path | None) -> list[str]:
+    """The kernel the grader uses (the released notebook's), not the editor's: VS Code writes
+    its environment's name (".venv"), which no other machine has."""
+    import nbformat
+    from jupyter_client.kernelspec import find_kernel_specs
+
+    wanted = None
+    if released is not None:
+        wanted = nbformat.read(released, as_version=4).metadata.get("kernelspec")
+    mine = nb.metadata.get("kernelspec") or {}
+    if wanted is None:
+        if mine.get("name") in find_kernel_specs():
+            return []
+        wanted = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    if mine.get("name") == wanted.get("name"):
+        return []
+    nb.metadata["kernelspec"] = dict(wanted)
+    return [f"runs in the course's kernel {wanted.get('name')!r}, as the grader does, not in "
+            f"{mine.get('name')!r} named in the file"] if mine.get("name") else []
+
+
 def check_notebook(path: Path, timeout: int = DEFAULT_CELL_TIMEOUT) -> CheckResult:
     """Run ``path`` top to bottom in a fresh kernel and score its visible tests."""
     import nbformat
@@ -185,6 +206,7 @@ def check_notebook(path: Path, timeout: int = DEFAULT_CELL_TIMEOUT) -> CheckResu
     if not layout:
         raise GradingError(f"{path} has no autograded test cells to check")
     result.notes.extend(restore_tests(nb, layout, exact=released is not None))
+    result.notes.extend(use_course_kernel(nb, released))
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None

@@ -14,6 +14,7 @@ The matching is nbgrader's own (``FileNameCollectorPlugin``: a regular expressio
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import re
@@ -381,3 +382,64 @@ def original_ids(course: Course) -> dict[str, str]:
         return {}
     with open_gradebook(course) as gb:
         return {s.id: s.lms_user_id for s in gb.students if s.lms_user_id}
+
+
+# -- plain `nbgrader zip_collect` --------------------------------------------------------------
+@functools.lru_cache(maxsize=1)
+def _lms_collector_class():
+    from nbgrader.plugins.zipcollect import FileNameCollectorPlugin
+    from traitlets import Unicode
+
+    class LmsCollectorPlugin(FileNameCollectorPlugin):
+        """``nbgrader zip_collect`` with this course's LMS layouts (nbgrader_config.py sets it).
+
+        With ``named_regexp`` set it is nbgrader's own plugin. Otherwise each extracted file's
+        path is matched against the Canvas, Moodle and Blackboard layouts (or ``lms`` alone); a
+        file from a zip inside the download (nbgrader extracts it into a folder of the zip's
+        name) takes the student from that folder's name. The student id becomes a stable folder
+        name, the notebook name loses its editor's variants, the LMS's time is kept.
+        """
+
+        lms = Unicode("", help="canvas, moodle, blackboard or generic; empty: recognised per "
+                      "file").tag(config=True)
+
+        def _notebooks(self) -> list[str]:
+            coursedir = getattr(self.parent, "coursedir", None)
+            if coursedir is None:
+                return []
+            folder = Path(coursedir.format_path(coursedir.release_directory, ".",
+                                                coursedir.assignment_id))
+            return sorted(p.stem for p in folder.glob("*.ipynb"))
+
+        def collect(self, submitted_file: str):
+            if self.named_regexp:
+                return super().collect(submitted_file)
+            if PurePosixPath(submitted_file).suffix not in self.valid_ext:
+                return None
+            plugins = {name: _matcher(PRESETS[name]) for name in DETECT_ORDER}
+            parts = PurePosixPath(Path(submitted_file).as_posix()).parts
+            for end in range(len(parts), 0, -1):  # the file itself, then its folders
+                kind, groups = _match(plugins, self.lms or None, "/".join(parts[:end]))
+                if kind is not None and groups.get("file_id"):
+                    break
+            else:
+                self.log.warning("no LMS layout matches %s", submitted_file)
+                return None
+            found = notebook_of(parts[-1] if end < len(parts) else groups["file_id"],
+                                self._notebooks())
+            if found is None:
+                self.log.warning("%s is not a notebook of this assignment", submitted_file)
+                return None
+            when = parse_time(groups.get("timestamp"))
+            return {"student_id": student_folder(groups["student_id"]),
+                    "file_id": f"{found[0]}.ipynb",
+                    "timestamp": when.isoformat(sep=" ") if when else None}
+
+    return LmsCollectorPlugin
+
+
+def __getattr__(name: str):
+    # built on first use, so that importing this module does not import nbgrader
+    if name == "LmsCollectorPlugin":
+        return _lms_collector_class()
+    raise AttributeError(name)
