@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .course import Course, GradingError
+from .intake import same_student
 from .normalize import repair_widget_state
 from .notebooks import HIDDEN_BEGIN, HIDDEN_END
 
@@ -33,8 +34,8 @@ def generate_feedback(course: Course, assignment: str,
     graded = course.autograded_dir
     everyone = sorted(p.name for p in graded.iterdir() if (p / assignment).is_dir()) \
         if graded.is_dir() else []
-    if students:
-        everyone = [s for s in everyone if s in students]
+    if students:  # as typed: any Unicode form, or the id the LMS wrote
+        everyone = [f for f in everyone if any(same_student(s, f) for s in students)]
     if not everyone:
         raise GradingError(f"no autograded submissions of {assignment}: run course autograde "
                            f"{assignment} first")
