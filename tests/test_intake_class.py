@@ -6,10 +6,12 @@ from __future__ import annotations
 import csv
 import json
 import os
+import unicodedata
 
 import nbformat
 import pytest
 from grading_fixture import ARITH_SOLUTION, fill, make_course, released, submit
+from test_intake import NB as NB_EMPTY
 from test_intake import big_notebook, colab_widgets, make_zip, zip_bytes
 
 from coursekit.cli import main as course_main
@@ -87,6 +89,8 @@ def graded(tmp_path_factory):
     tests["test_mul"]["cell_type"] = "markdown"
     del tests["test_mul"]["outputs"], tests["test_mul"]["execution_count"]
     submit(root, "meddler", "arith", raw=json.dumps(meddled).encode())
+    submit(root, "scratcher", "arith", raw=good)                 # and a second notebook
+    submit(root, "scratcher", "arith", raw=NB_EMPTY, name="scratch.ipynb")
     (course.submitted_dir / "only-ex02" / "ex02").mkdir(parents=True)
     return root, course
 
@@ -105,7 +109,8 @@ def autograded(graded):
 
 EXPECTED = {"doejohn": "", "roemary": "", "leeann": "", "bigfig": "outputs removed",
             student_folder("Jürgen Groß"): "joined", "s1000001": "", "José": "4.4 to 4.5",
-            "Anna Schmidt": "widget state", "meddler": "test test_mul edited"}
+            "Anna Schmidt": "widget state", "meddler": "test test_mul edited",
+            "scratcher": "scratch.ipynb is not a notebook of arith (not graded)"}
 
 
 def test_every_student_is_graded_fairly(graded, autograded):
@@ -140,6 +145,9 @@ def test_one_student_is_graded_by_the_name_as_typed(graded, autograded):
 
 def test_feedback_for_everyone_and_export_with_original_ids(graded, autograded, tmp_path):
     root, course = graded
+    typed = unicodedata.normalize("NFD", "José")   # as a macOS terminal may pass it
+    assert course_main(["--root", str(root), "feedback", "arith", "--student", typed]) == 0
+    assert [p.parent.parent.name for p in course.feedback_dir.rglob("*.html")] == ["José"]
     assert course_main(["--root", str(root), "feedback", "arith"]) == 0
     pages = sorted(p.parent.parent.name for p in course.feedback_dir.rglob("*.html"))
     assert pages == sorted(EXPECTED)

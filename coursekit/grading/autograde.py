@@ -150,6 +150,8 @@ def _intake(course: Course, assignment: str, student: str, dest: Path, layout: d
         result.notes.append(f"renamed {extra[0]}.ipynb to {missing[0]}.ipynb")
         found[missing[0]] = dest / f"{missing[0]}.ipynb"
         del found[extra[0]]
+    for name in sorted(set(found) - expected):  # nbgrader skips it with only a log line
+        result.notes.append(f"{name}.ipynb is not a notebook of {assignment} (not graded)")
     for name in sorted(expected):
         if name not in found:
             result.notes.append(f"{name}.ipynb missing (0 points)")
