@@ -507,3 +507,11 @@ def test_plain_nbgrader_zip_collect_knows_the_lms_layouts(tmp_path):
     newest = root / ".grading" / "submitted" / "s1000001" / "arith"
     assert json.loads((newest / "arith.ipynb").read_text()) == {"attempt": 2}
     assert (newest / "timestamp.txt").read_text().startswith("2024-10-14 21:00:00")
+
+
+def test_a_notebook_without_a_student_in_its_name_is_named_not_guessed():
+    archive = zipfile.ZipFile(io.BytesIO(zip_bytes({"ex01_convolution.ipynb": NB,
+                                                    "Copy of ex01_convolution.ipynb": NB})))
+    report = plan_collection(list(entries(archive)), ["ex01_convolution"])
+    assert not report.taken
+    assert [why for _, why in report.skipped] == ["the name carries no student id"] * 2

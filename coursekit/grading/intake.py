@@ -76,6 +76,18 @@ def notebook_of(file_name: str, notebooks: list[str]) -> tuple[str, int] | None:
     ``Copy of``, a missing ``.ipynb`` (nbgrader's documented ``\\w+`` patterns drop it), and a
     prefix ending in ``_`` (``12345_ex01.ipynb``).
     """
+    bare = _bare_name(file_name)
+    if bare is None:
+        return None
+    name, copy = bare
+    for notebook in sorted(notebooks, key=len, reverse=True):
+        if name == notebook or name.endswith("_" + notebook):
+            return notebook, copy
+    return None
+
+
+def _bare_name(file_name: str) -> tuple[str, int] | None:
+    """(name without extension and copy marks, copy number); None for a non-notebook file."""
     name = PurePosixPath(file_name).name
     if name.lower().endswith(".ipynb"):
         name = name[: -len(".ipynb")]
@@ -90,10 +102,7 @@ def notebook_of(file_name: str, notebooks: list[str]) -> tuple[str, int] | None:
         number = match.group("dash") or match.group("paren")
         copy = max(copy, int(number)) if number else copy
         name = name[: match.start()]
-    for notebook in sorted(notebooks, key=len, reverse=True):
-        if name == notebook or name.endswith("_" + notebook):
-            return notebook, copy
-    return None
+    return name, copy
 
 
 def parse_time(text: str | None) -> datetime | None:
@@ -246,6 +255,10 @@ def plan_collection(entries_found, notebooks: list[str], lms: str | None = None,
         # the file's own name
         outer = entry.path.split(".zip/")[0] + ".zip" if ".zip/" in entry.path else entry.path
         kind, groups = _match(plugins, lms, outer)
+        bare = _bare_name(outer)
+        if kind in (None, "generic") and bare is not None and bare[0] in notebooks:
+            report.skipped.append((entry.path, "the name carries no student id"))
+            continue
         if kind is None:
             why = ("--pattern does not match it" if pattern
                    else f"not named as {lms} names submissions" if lms
