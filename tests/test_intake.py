@@ -373,6 +373,23 @@ def test_course_check_total_equals_what_grading_counts(tmp_path, capsys):
     assert "more than once" in out and "markdown" in out and "'.venv'" in out
 
 
+@pytest.mark.slow
+def test_course_check_counts_by_grade_id_and_the_guard_is_only_a_message(tmp_path, capsys):
+    root = make_course(tmp_path / "c", ("arith",))
+    release(Course(root), "arith")
+    meddling = "import math\nmath.sqrt = lambda x: 2.0\n"   # code the tests may rely on
+    nb = fill(fill(released(root, "arith"), "add", meddling + ARITH_SOLUTION["add"]), "mul",
+              ARITH_SOLUTION["mul"])
+    nb.cells.append(nbformat.from_dict(_graded(nb, "test_add")[0]))
+    nb.cells[-1].id = "copied-test"
+    path = root / "exercises" / "arith" / "Copy of arith.ipynb"
+    nbformat.write(nb, path)
+    assert course_main(["check", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "visible tests: 5 / 5 points" in out      # the copy counts once, the guard takes none
+    assert "your notebook replaced code the tests rely on" in out and "more than once" in out
+
+
 # -- what is under submitted/ ---------------------------------------------------------------------
 def test_survey_names_every_folder(course):
     root = course.submitted_dir
