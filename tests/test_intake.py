@@ -238,6 +238,23 @@ def test_a_60_mib_notebook_is_collected_and_made_gradable(course, tmp_path):
     assert path.stat().st_size < 2**20 and read_notebook(path).cells[0].outputs == []
 
 
+def test_the_feedback_run_gets_the_files_the_graded_run_got(course, tmp_path, monkeypatch):
+    from coursekit.grading import feedback_run
+
+    submission = course.submitted_dir / "doejohn" / "arith"
+    submission.mkdir(parents=True)
+    (submission / "data.csv").write_text("1,2\n")
+    (submission / "huge.bin").write_bytes(b"x" * 2048)
+    (submission / "link.csv").symlink_to(submission / "data.csv")
+    graded = course.autograded_dir / "doejohn" / "arith"
+    graded.mkdir(parents=True)
+    (graded / "arith.ipynb").write_bytes(NB)
+    monkeypatch.setattr(feedback_run, "MAX_SUBMISSION_BYTES", 1024)   # as intake: none over it
+    dest = tmp_path / "staged"
+    assert feedback_run._stage_inputs(course, "arith", "doejohn", dest)
+    assert sorted(p.name for p in dest.iterdir()) == ["arith.ipynb", "data.csv"]
+
+
 # -- notebook files as editors write them ----------------------------------------------------------
 def nb44_with_ids() -> dict:
     nb = nbformat.v4.new_notebook()
