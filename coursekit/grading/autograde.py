@@ -1,5 +1,9 @@
 """``course autograde``: a whole class graded in parallel, as four phases that pass plain data.
 
+The phases are interleaved in time (the next submission's intake and the last one's checking
+and recording run here while workers execute others), never in data: each takes the previous
+one's output as plain files or values.
+
 1. intake (this module, one submission after another): copy each submission's regular files
    (no links, none over 512 MiB), put each notebook in the form nbgrader expects
    (``normalize.py``: nbformat 4.4 with ids, Colab's widget state, joined solution copies,
@@ -198,29 +202,26 @@ def _select(course: Course, assignment: str, students: list[str] | None) -> list
     return everyone
 
 
-def intake_phase(course: Course, assignment: str, everyone: list[str], layout: dict,
-                 work: Path, results: dict[str, SubmissionResult]) -> list[str]:
-    """Phase 1: copy, check and sanitize each submission; returns the students to run."""
+def intake_one(course: Course, assignment: str, student: str, layout: dict, work: Path,
+               result: SubmissionResult) -> bool:
+    """Phase 1 for one student: copy, check and sanitize; True if there is something to run."""
     from .recording import record_zero
 
     intake, sanitized = work / "intake", work / "sanitized"
-    runnable = []
-    for student in everyone:
-        result = results[student]
-        _intake(course, assignment, student, intake / student / assignment, layout, result)
-        if not any((intake / student / assignment).glob("*.ipynb")):
-            record_zero(course, assignment, student)
-            continue
-        try:
-            course.run_nbgrader(
-                "Autograde", assignment, student,
-                **{"CourseDirectory.submitted_directory": str(intake),
-                   "CourseDirectory.autograded_directory": str(sanitized),
-                   "Autograde.autograde_preprocessors": []})
-            runnable.append(student)
-        except GradingError as error:
-            result.notes.append(f"could not be prepared: {error}")
-    return runnable
+    _intake(course, assignment, student, intake / student / assignment, layout, result)
+    if not any((intake / student / assignment).glob("*.ipynb")):
+        record_zero(course, assignment, student)
+        return False
+    try:
+        course.run_nbgrader(
+            "Autograde", assignment, student,
+            **{"CourseDirectory.submitted_directory": str(intake),
+               "CourseDirectory.autograded_directory": str(sanitized),
+               "Autograde.autograde_preprocessors": []})
+    except GradingError as error:
+        result.notes.append(f"could not be prepared: {error}")
+        return False
+    return True
 
 
 def _kernel_env(jobs: int, threads_per_job: int | None) -> dict[str, str]:
@@ -325,17 +326,22 @@ def autograde(course: Course, assignment: str, students: list[str] | None = None
         references, problems = reference_phase(course, assignment, work, limits, env, sandbox)
         if problems:
             raise GradingError(f"{assignment} cannot be graded: {problems[0]}")
-        # phase 1: intake
-        runnable = intake_phase(course, assignment, everyone, layout, work, results)
-        # phase 2b: execution, untrusted
         sanitized, executed = work / "sanitized", work / "executed"
-        bar = Progress(len(runnable), assignment, stream=None if progress else io.StringIO())
-        graded_jobs = [Job(s, job_spec("graded", sanitized / s / assignment,
-                                       executed / s / assignment, work, s, limits, env,
-                                       sandbox)) for s in runnable]
-        outcomes = run_jobs(graded_jobs, work, jobs, limits, bar)
-        for student in runnable:
-            result, outcome = results[student], outcomes[student]
+        bar = Progress(len(everyone), assignment, stream=None if progress else io.StringIO())
+
+        def graded_jobs():
+            """Phase 1, intake, one student at a time, while earlier ones execute."""
+            for student in everyone:
+                if intake_one(course, assignment, student, layout, work, results[student]):
+                    yield Job(student, job_spec("graded", sanitized / student / assignment,
+                                                executed / student / assignment, work, student,
+                                                limits, env, sandbox))
+                else:
+                    bar.advance(student)
+
+        def check_and_record(student: str, outcome) -> None:
+            """Phases 3 and 4 for a finished student, while later ones execute."""
+            result = results[student]
             result.seconds = outcome.seconds
             result.notes.extend(n for n in outcome.notes if n not in result.notes)
             for notebook, items in outcome.events.items():
@@ -343,16 +349,16 @@ def autograde(course: Course, assignment: str, students: list[str] | None = None
                     note = item if len(layout) == 1 else f"{notebook}: {item}"
                     if note not in result.notes:
                         result.notes.append(note)
-        # phases 3 and 4: checking and recording, here
-        for student in runnable:
-            verdicts = check_phase(references, executed / student / assignment, layout)
-            results[student].verdicts = verdicts
+            result.verdicts = check_phase(references, executed / student / assignment, layout)
             try:
                 record_submission(course, assignment, student, sanitized / student / assignment,
                                   work / "intake" / student / assignment / "timestamp.txt",
-                                  work / "autograded", verdicts, layout, sources)
+                                  work / "autograded", result.verdicts, layout, sources)
             except GradingError as error:
-                results[student].notes.append(f"could not be recorded: {error}")
+                result.notes.append(f"could not be recorded: {error}")
+
+        # phase 2: execution, untrusted, with intake, checking and recording interleaved here
+        run_jobs(graded_jobs(), work, jobs, limits, bar, on_done=check_and_record)
         _read_scores(course, assignment, results)
     finally:
         if not os.environ.get("COURSE_KEEP_WORK"):

@@ -18,6 +18,7 @@ import signal
 import sys
 import time
 import traceback
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,19 +62,30 @@ def _work(job_file: str, log_file: str) -> None:
         os._exit(code)
 
 
-def run_jobs(jobs: list[Job], work: Path, parallel: int, limits: Limits,
-             progress: Progress | None = None) -> dict[str, Outcome]:
-    """Run every job, ``parallel`` at a time, each stopped after the per-submission limit."""
+def run_jobs(jobs: Iterable[Job], work: Path, parallel: int, limits: Limits,
+             progress: Progress | None = None,
+             on_done: Callable[[str, Outcome], None] | None = None) -> dict[str, Outcome]:
+    """Run every job, ``parallel`` at a time, each stopped after the per-submission limit.
+
+    ``jobs`` may be a generator: the next job is only asked for when a worker is free, so the
+    caller's trusted work (intake, and ``on_done``: checking and recording a finished job) runs
+    here while the workers run, not before or after them.
+    """
     from . import execute as _execute  # noqa: F401 - imported once, before forking
     from . import worker as _worker  # noqa: F401
 
     work.mkdir(parents=True, exist_ok=True)
-    outcomes = {job.label: Outcome() for job in jobs}
-    pending = list(jobs)
+    outcomes: dict[str, Outcome] = {}
+    pending = iter(jobs)
+    exhausted = False
     running: dict[int, tuple] = {}   # slot -> (job, process, started)
-    while pending or running:
-        while pending and len(running) < max(1, parallel):
-            job = pending.pop(0)
+    while not exhausted or running:
+        while not exhausted and len(running) < max(1, parallel):
+            job = next(pending, None)
+            if job is None:
+                exhausted = True
+                break
+            outcomes[job.label] = Outcome()
             slot = next(s for s in range(max(1, parallel)) if s not in running)
             job_file = work / f"job-{job.label}.json"
             job_file.write_text(json.dumps(job.spec))
@@ -108,4 +120,6 @@ def run_jobs(jobs: list[Job], work: Path, parallel: int, limits: Limits,
             del running[slot]
             if progress is not None:
                 progress.advance(job.label)
+            if on_done is not None:
+                on_done(job.label, outcome)
     return outcomes
