@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .report import Progress
-from .sandbox import Limits
+from .sandbox import KernelCgroup, Limits
 
 # Workers are forked from this process, which has already imported nbgrader and nbclient:
 # starting one costs milliseconds instead of a second of imports per submission.
@@ -104,6 +104,7 @@ def run_jobs(jobs: Iterable[Job], work: Path, parallel: int, limits: Limits,
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGKILL)
                 process.join()
+                KernelCgroup.sweep(process.pid)
                 outcome.notes.append(
                     f"stopped after the {limits.submission_timeout} s limit per submission")
             elif code != 0:

@@ -227,6 +227,18 @@ class KernelCgroup:
                 swap.write_text(str(limits.memory_bytes))
             self.files.append(str(folder / "cgroup.procs"))
 
+    @staticmethod
+    def sweep(worker_pid: int) -> None:
+        """Remove every kernel cgroup a worker process made (after it ended or was killed)."""
+        group = KernelCgroup.__new__(KernelCgroup)
+        group.folders = []
+        unified = CGROUP_ROOT / "cgroup.controllers"
+        bases = [CGROUP_ROOT / (_own_cgroup(None) or "/").lstrip("/")] if unified.is_file() \
+            else [CGROUP_ROOT / c / (_own_cgroup(c) or "/").lstrip("/") for c in ("memory", "pids")]
+        for base in bases:
+            group.folders += sorted(base.glob(f"course-{worker_pid}-*")) if base.is_dir() else []
+        group.remove()
+
     def remove(self) -> None:
         """Kill what is left in the cgroups and remove them."""
         import signal

@@ -142,6 +142,10 @@ def run_job(job: dict) -> dict:
             nbformat.write(nb, dest / notebook.name)
         events[notebook.stem] = client.events
         shutil.rmtree(scratch, ignore_errors=True)
+        if job["sandbox"]:
+            from .sandbox import KernelCgroup
+
+            KernelCgroup.sweep(os.getpid())
     if lock is not None:
         os.close(lock)
     return events
