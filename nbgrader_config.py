@@ -7,6 +7,7 @@ grading, `course check` for students and `course validate` for CI.
 """
 
 import os
+import sys
 
 c = get_config()  # noqa: F821 - provided by nbgrader
 
@@ -19,6 +20,15 @@ c.CourseDirectory.autograded_directory = ".grading/autograded"
 c.CourseDirectory.feedback_directory = ".grading/feedback"
 c.CourseDirectory.db_url = "sqlite:///.grading/gradebook.db"
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback"]
+
+# nbgrader opens the gradebook before it creates any folder: on a fresh clone .grading/ must
+# exist first, or every plain nbgrader command fails with "error accessing the nbgrader database".
+os.makedirs(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".grading"), exist_ok=True)
+# nbgrader creates the gradebook with the `alembic` tool installed next to it: found even when
+# nbgrader is called as .venv/bin/nbgrader without activating the virtual environment.
+_tools = os.path.dirname(sys.executable)
+if _tools not in os.environ.get("PATH", "").split(os.pathsep):
+    os.environ["PATH"] = _tools + os.pathsep + os.environ.get("PATH", "")
 
 # Released notebooks carry no outputs and no hidden tests.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
@@ -36,6 +46,12 @@ c.Execute.interrupt_on_timeout = True
 # set there would reach every kernel it starts, so chapter notebooks would draw nothing.
 os.environ.setdefault("PYTHONWARNINGS", "ignore")
 
+# `nbgrader zip_collect ASSIGNMENT` takes LMS downloads from
+# .grading/downloaded/ASSIGNMENT/archive/ and, unless a named_regexp is configured, recognises
+# the Canvas, Moodle and Blackboard layouts (coursekit.grading.intake; `course collect` does the
+# same and names every file it skips).
+c.ZipCollectApp.downloaded_directory = ".grading/downloaded"
+
 # Feedback must not show hidden tests to students: nbgrader's default feedback renders the
 # autograded notebook, hidden tests included. Trim tracebacks of hidden tests (they quote the
 # failing line), then remove the hidden regions, then add grades and styles.
@@ -48,5 +64,9 @@ try:
     c.GenerateFeedback.preprocessors = [
         TrimHiddenTracebacks, ClearHiddenTests, GetGrades, CSSHTMLHeaderPreprocessor]
     c.ClearHiddenTests.enabled = True
-except ImportError:  # course_utils not installed: nbgrader still works, feedback unsafe
+
+    from coursekit.grading.intake import LmsCollectorPlugin
+
+    c.ZipCollectApp.collector_plugin = LmsCollectorPlugin
+except ImportError:  # coursekit not importable: nbgrader still works, feedback unsafe
     pass

@@ -131,26 +131,41 @@ def _backend(args, course):
 
 def cmd_autograde(args) -> int:
     from .grading.autograde import autograde, students_of
+    from .grading.intake import original_ids, survey
     from .grading.report import points, table
 
     course = _course(args)
+    assignment = course.require_assignment(args.assignment)
     backend = _backend(args, course)
     if args.dry_run:  # what would be submitted, for the students found; nothing runs
-        students = args.student or students_of(course, course.require_assignment(args.assignment))
+        students = args.student or students_of(course, assignment)
         print(backend.dry_run(args.assignment, students, jobs=args.jobs,
                               limits=_limits(args, course)), end="")
         return EXIT_OK
     started = time.monotonic()
-    results = autograde(course, course.require_assignment(args.assignment),
+    results = autograde(course, assignment,
                         students=args.student or None, jobs=args.jobs,
                         limits=_limits(args, course), sandbox=not args.no_sandbox,
                         progress=not args.quiet, backend=backend)
-    rows = [[r.student, points(r.score, r.max_score), f"{r.seconds:.1f} s", r.status]
+    names = original_ids(course)
+
+    def who(folder):
+        original = names.get(folder)
+        return folder if not original or original == folder else f"{folder} ({original})"
+
+    rows = [[who(r.student), points(r.score, r.max_score), f"{r.seconds:.1f} s", r.status]
             for r in results]
+    skipped = [] if args.student else survey(course, assignment)[1]
+    rows += [[who(folder), "-", "-", f"NOT GRADED: {reason}"] for folder, reason in skipped]
     print(table(["student", "score", "time", "notes"], rows, max_width=110))
     flagged = sum(1 for r in results if r.notes)
     print(f"\n{len(results)} submission(s) graded in {time.monotonic() - started:.1f} s with "
-          f"{args.jobs} job(s); {flagged} with notes. Grades are in {course.db_url}.")
+          f"{args.jobs} job(s); {flagged} with notes; {len(skipped)} folder(s) under "
+          f"{course.submitted_dir} not graded. Grades are in {course.db_url}.")
+    if skipped and not args.allow_skipped:
+        print(f"course autograde: {len(skipped)} folder(s) under submitted/ were not graded "
+              "(listed above); pass --allow-skipped if that is expected", file=sys.stderr)
+        return EXIT_FAIL
     return EXIT_OK
 
 
@@ -175,14 +190,28 @@ def cmd_export(args) -> int:
 
 
 def cmd_collect(args) -> int:
-    from .grading.export import collect_zip
+    from .grading.intake import collect_zip
 
     course = _course(args)
-    collected = collect_zip(course, course.require_assignment(args.assignment),
-                            Path(args.archive), args.pattern)
-    for student, files in sorted(collected.items()):
-        print(f"{student}: {', '.join(files)}")
-    print(f"collected {len(collected)} submission(s) into {course.submitted_dir}")
+    report = collect_zip(course, course.require_assignment(args.assignment),
+                         Path(args.archive), args.pattern, args.lms)
+    for student, items in sorted(report.students.items()):
+        who = student if items[0].original == student else f"{student} ({items[0].original})"
+        for item in items:
+            extra = [*item.notes, *(["marked late by the LMS"] if item.late else [])]
+            print(f"{who}: {item.notebook}.ipynb from {item.entry.path}"
+                  + (f" [{'; '.join(extra)}]" if extra else ""))
+    for path, reason in report.replaced + report.lms_files:
+        print(f"not taken: {path}: {reason}")
+    for path, reason in report.skipped:
+        print(f"SKIPPED: {path}: {reason}")
+    print(f"collected {len(report.students)} student(s), {len(report.taken)} notebook(s), into "
+          f"{course.submitted_dir}; {len(report.replaced)} older attempt(s) replaced, "
+          f"{len(report.lms_files)} LMS file(s) not submissions, {len(report.skipped)} skipped")
+    if report.skipped and not args.allow_skipped:
+        print(f"course collect: {len(report.skipped)} file(s) of the download were skipped "
+              "(listed above); pass --allow-skipped if that is expected", file=sys.stderr)
+        return EXIT_FAIL
     return EXIT_OK
 
 
@@ -236,6 +265,8 @@ def build_parser() -> argparse.ArgumentParser:
             "sandbox, and record nbgrader's scores in the gradebook.")
     p.add_argument("assignment")
     p.add_argument("--student", action="append", help="grade only this student (repeatable)")
+    p.add_argument("--allow-skipped", action="store_true",
+                   help="exit 0 even when folders under submitted/ were not graded")
     grading_options(p)
     p.add_argument("--backend", choices=("local", "slurm", "kubernetes"), default="local",
                    help="where submissions run: this machine (default), a Slurm job array, or "
@@ -268,8 +299,13 @@ def build_parser() -> argparse.ArgumentParser:
             "Put the notebooks of an LMS download (a zip) where autograde finds them.")
     p.add_argument("assignment")
     p.add_argument("archive", help="the zip file downloaded from the LMS")
-    p.add_argument("--pattern", help="regular expression on file names with groups "
-                   "student_id and file_id (default: STUDENT_..._NOTEBOOK.ipynb)")
+    p.add_argument("--lms", choices=["canvas", "moodle", "blackboard", "generic"],
+                   help="the LMS's file-name layout (default: recognised per file)")
+    p.add_argument("--pattern", help="regular expression, as for nbgrader zip_collect, matched "
+                   "on each file's whole path inside the zip, with groups student_id and "
+                   "file_id (optional: timestamp, late, lms_id)")
+    p.add_argument("--allow-skipped", action="store_true",
+                   help="exit 0 even when files of the download were skipped")
     return parser
 
 

@@ -71,7 +71,7 @@ def test_outside_a_course(tmp_path, monkeypatch, capsys):
     assert "nbgrader_config.py" in capsys.readouterr().err
 
 
-def test_collect_an_lms_zip(tmp_path):
+def test_collect_an_lms_zip(tmp_path, capsys):
     import zipfile
 
     root = make_course(tmp_path / "c", ("arith",))
@@ -81,7 +81,9 @@ def test_collect_an_lms_zip(tmp_path):
         zf.writestr("folder/adoe_late_111_arith.ipynb", "{}")
         zf.writestr("../../evil_arith.ipynb", "{}")  # a path is never trusted, only the name
         zf.writestr("readme.txt", "not a submission")
-    assert course_main(["--root", str(root), "collect", "arith", str(archive)]) == 0
+    # readme.txt is no submission: named, and the exit status says something was skipped
+    assert course_main(["--root", str(root), "collect", "arith", str(archive)]) == 1
+    assert "SKIPPED: readme.txt" in capsys.readouterr().out
     submitted = root / ".grading" / "submitted"
     assert sorted(p.name for p in submitted.iterdir()) == ["adoe", "evil", "jsmith"]
     assert (submitted / "jsmith" / "arith" / "arith.ipynb").is_file()

@@ -9,6 +9,8 @@
 - ``rewrite``   test cells without their expected values, for graded runs
 - ``records``   value records as data: JSON + npz, never pickle
 - ``guard``     the kernel-side check: a message for students, never a verdict
+- ``intake``    LMS downloads into submitted/ (``course collect``), every folder accounted for
+- ``normalize`` notebook files as editors write them, made into what nbgrader expects (at intake)
 - ``check``     ``course check``: the visible tests of one notebook, for students
 - ``autograde`` grading a class, phase by phase (intake here):
 - ``reference`` the solution's clean reference run, cached per assignment

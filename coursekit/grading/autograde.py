@@ -7,10 +7,13 @@ the graded runs are one array or Job: intake of every submission comes first, an
 checked and recorded once its outputs are back.
 
 1. intake (this module, one submission after another): copy each submission's regular files
-   (no links), drop corrupt notebooks, rename a single misnamed one, note edited, deleted or
-   duplicated test cells, then nbgrader's own sanitizing step (clear outputs, restore locked
-   cells and points from the gradebook's checksums, reset the kernelspec). Out: sanitized
-   folders.
+   (no links, none over 512 MiB), put each notebook in the form nbgrader expects
+   (``normalize.py``: nbformat 4.4 with ids, Colab's widget state, joined solution copies,
+   outputs stripped over 50 MiB), drop corrupt notebooks, rename misnamed ones, note edited,
+   deleted or duplicated test cells, then nbgrader's own sanitizing step (clear outputs, restore
+   locked cells and points from the gradebook's checksums, reset the kernelspec). Out: sanitized
+   folders. Every folder under submitted/ that is not graded is named with a reason
+   (``intake.survey``).
 2. execution, untrusted (``execution.py`` running ``worker.py`` jobs): the solution once in a
    clean kernel for the reference values (``reference.py``, cached per assignment; always on
    this machine), then each submission's notebooks with every test, ``--jobs`` at a time, each
@@ -34,8 +37,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .backends import Backend, make_backend
-from .course import ASSIGNMENT_NAME, Course, GradingError, open_gradebook, passthrough_environment
-from .notebooks import MAX_NOTEBOOK_BYTES, nbgrader_meta, read_notebook, same_test_code
+from .course import Course, GradingError, open_gradebook, passthrough_environment
+from .intake import notebook_of, same_student, survey
+from .normalize import MAX_SUBMISSION_BYTES, normalize_file
+from .notebooks import nbgrader_meta, read_notebook, same_test_code
 from .report import Progress
 from .sandbox import Limits, sandbox_available
 
@@ -56,11 +61,9 @@ class SubmissionResult:
 
 
 def students_of(course: Course, assignment: str) -> list[str]:
-    root = course.submitted_dir
-    if not root.is_dir():
-        return []
-    return sorted(p.name for p in root.iterdir()
-                  if (p / assignment).is_dir() and ASSIGNMENT_NAME.match(p.name))
+    """Student folders holding ``assignment`` (any name nbgrader can grade: ``José`` too);
+    ``intake.survey`` says why each other folder under submitted/ is not one."""
+    return survey(course, assignment)[0]
 
 
 def ensure_in_gradebook(course: Course, assignment: str) -> dict[str, dict]:
@@ -101,18 +104,33 @@ def _intake(course: Course, assignment: str, student: str, dest: Path, layout: d
             result.notes.append(f"ignored link or special file {rel}")
         elif path.is_dir():
             (dest / rel).mkdir(parents=True, exist_ok=True)
-        elif path.stat().st_size > MAX_NOTEBOOK_BYTES:
-            result.notes.append(f"ignored {rel} (over {MAX_NOTEBOOK_BYTES // 2**20} MiB)")
+        elif path.stat().st_size > MAX_SUBMISSION_BYTES:
+            result.notes.append(f"ignored {rel} (over {MAX_SUBMISSION_BYTES // 2**20} MiB)")
         else:
             shutil.copyfile(path, dest / rel)
     expected = set(layout)
     found = {p.stem: p for p in dest.glob("*.ipynb")}
+    for stem in sorted(set(found) - expected):  # "x.colab", "Copy of x", "x (1)", "x-2"
+        known = notebook_of(found[stem].name, sorted(expected - set(found)))
+        if known is not None:
+            found[stem].rename(dest / f"{known[0]}.ipynb")
+            result.notes.append(f"renamed {stem}.ipynb to {known[0]}.ipynb")
+            found[known[0]] = dest / f"{known[0]}.ipynb"
+            del found[stem]
+    for name, path in sorted(found.items()):
+        try:
+            prefix = f"{name}.ipynb: " if len(expected) > 1 else ""
+            result.notes.extend(prefix + note for note in normalize_file(path))
+        except GradingError:
+            pass  # read_notebook below says what is wrong with it
     missing, extra = sorted(expected - set(found)), sorted(set(found) - expected)
     if len(missing) == 1 and len(extra) == 1:
         found[extra[0]].rename(dest / f"{missing[0]}.ipynb")
         result.notes.append(f"renamed {extra[0]}.ipynb to {missing[0]}.ipynb")
         found[missing[0]] = dest / f"{missing[0]}.ipynb"
         del found[extra[0]]
+    for name in sorted(set(found) - expected):  # nbgrader skips it with only a log line
+        result.notes.append(f"{name}.ipynb is not a notebook of {assignment} (not graded)")
     for name in sorted(expected):
         if name not in found:
             result.notes.append(f"{name}.ipynb missing (0 points)")
@@ -179,11 +197,11 @@ def _font_cache() -> str | None:
 def _select(course: Course, assignment: str, students: list[str] | None) -> list[str]:
     everyone = students_of(course, assignment)
     if students:
-        unknown = sorted(set(students) - set(everyone))
+        unknown = sorted(s for s in students if not any(same_student(s, f) for f in everyone))
         if unknown:
             raise GradingError(f"no submission of {assignment} from {', '.join(unknown)} in "
                                f"{course.submitted_dir}")
-        everyone = [s for s in everyone if s in students]
+        everyone = [f for f in everyone if any(same_student(s, f) for s in students)]
     if not everyone:
         raise GradingError(f"no submissions of {assignment} in {course.submitted_dir}")
     return everyone

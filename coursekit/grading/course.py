@@ -179,13 +179,28 @@ class Course:
             with contextlib.redirect_stdout(io.StringIO()):
                 converter.start()
         except Exception as error:  # nbgrader raises NbGraderException with details in its log
-            errors = [line for line in stream.getvalue().splitlines() if "[ERROR]" in line]
-            detail = errors[-1].replace("[ERROR] ", "") if errors else str(error)
+            detail = _error_detail(stream.getvalue()) or str(error)
             message = f"nbgrader {converter_name} failed for {assignment}: {detail}"
             raise GradingError(message) from None
         finally:
             handler.close()
         return stream.getvalue()
+
+
+_EXCEPTION_LINE = re.compile(
+    r"^\s*(?:[\w.]+\.)?(?P<name>\w*(?:Error|Exception|Exit))\b:?(?P<text>.*)$")
+
+
+def _error_detail(log: str) -> str:
+    """The most telling line of nbgrader's log: the exception that ended its traceback (nbgrader's
+    own last [ERROR] line only says "see the above traceback")."""
+    lines = log.splitlines()
+    exceptions = [m for m in map(_EXCEPTION_LINE.match, lines) if m and "[" not in m.group(0)]
+    if exceptions:
+        last = exceptions[-1]
+        return f"{last.group('name')}:{last.group('text')}".rstrip(":")
+    errors = [line for line in lines if "[ERROR]" in line]
+    return errors[-1].replace("[ERROR] ", "") if errors else ""
 
 
 def open_gradebook(course: Course):

@@ -1,73 +1,56 @@
-"""``course export`` and ``course collect``: grades out as CSV, an LMS download in."""
+"""``course export``: the gradebook as CSV (nbgrader's columns, plus the LMS's own student id).
+
+``collect_zip`` (``course collect``) lives in ``intake.py``; it is re-exported here for code that
+imported it from this module.
+"""
 
 from __future__ import annotations
 
-import re
-import zipfile
-from datetime import datetime
+import csv
 from pathlib import Path
 
-from .course import ASSIGNMENT_NAME, Course, GradingError, open_gradebook
+from .course import Course, GradingError, open_gradebook
+from .intake import collect_zip  # noqa: F401 - re-export
+
+COLUMNS = ["assignment", "duedate", "timestamp", "student_id", "last_name", "first_name", "email",
+           "raw_score", "late_submission_penalty", "score", "max_score", "lms_user_id"]
+
+
+def grade_rows(gb) -> list[dict]:
+    """One row per student and assignment, as nbgrader's CsvExportPlugin computes them (a
+    missing submission scores 0), with ``lms_user_id``: the id as the LMS download spelled it."""
+    from nbgrader.api import MissingEntry
+
+    rows = []
+    for assignment in gb.assignments:
+        for student in gb.students:
+            row = {"assignment": assignment.name, "duedate": assignment.duedate,
+                   "student_id": student.id, "last_name": student.last_name,
+                   "first_name": student.first_name, "email": student.email,
+                   "max_score": assignment.max_score, "lms_user_id": student.lms_user_id}
+            try:
+                submission = gb.find_submission(assignment.name, student.id)
+            except MissingEntry:
+                row.update(timestamp="", raw_score=0.0, late_submission_penalty=0.0, score=0.0)
+            else:
+                penalty = submission.late_submission_penalty or 0.0
+                row.update(timestamp=submission.timestamp, raw_score=submission.score,
+                           late_submission_penalty=penalty,
+                           score=max(0.0, submission.score - penalty))
+            rows.append({k: "" if row[k] is None else str(row[k]) for k in COLUMNS})
+    return rows
 
 
 def export_csv(course: Course, to: Path) -> Path:
-    """nbgrader's CSV export of the gradebook (one row per student and assignment)."""
-    from nbgrader.plugins import CsvExportPlugin
-
+    """The gradebook as CSV: nbgrader's export columns, then ``lms_user_id``."""
     if course.db_path is not None and not course.db_path.is_file():
         raise GradingError(f"no gradebook at {course.db_path}: grade something first")
     to = Path(to)
     to.parent.mkdir(parents=True, exist_ok=True)
-    plugin = CsvExportPlugin(to=str(to))
     with open_gradebook(course) as gb:
-        plugin.export(gb)
+        rows = grade_rows(gb)
+    with to.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
     return to
-
-
-def default_pattern(notebooks: list[str]) -> str:
-    """LMS file names such as ``jsmith_12345_67890_ex01_conv.ipynb`` (Canvas) or
-    ``jsmith_ex01_conv.ipynb``: the student id first, the notebook name last."""
-    names = "|".join(re.escape(f"{n}.ipynb") for n in notebooks)
-    return rf"^(?P<student_id>[A-Za-z0-9][A-Za-z0-9.-]*)_(?:.*_)?(?P<file_id>{names})$"
-
-
-def collect_zip(course: Course, assignment: str, archive: Path, pattern: str | None = None,
-                max_bytes: int = 50 * 2**20) -> dict[str, list[str]]:
-    """Unpack an LMS download into ``submitted/STUDENT/ASSIGNMENT/`` (nbgrader's layout).
-
-    Only entries whose base name matches ``pattern`` are taken; paths are never trusted (no
-    ``..``, no absolute paths, no links); an existing submission file is replaced. The zip entry's
-    time becomes the submission's ``timestamp.txt``. Returns {student: [files]}.
-    """
-    course.require_assignment(assignment)
-    archive = Path(archive)
-    if not archive.is_file():
-        raise GradingError(f"{archive} does not exist")
-    if not zipfile.is_zipfile(archive):
-        raise GradingError(f"{archive} is not a zip archive")
-    notebooks = [p.stem for p in course.source_notebooks(assignment)]
-    regexp = re.compile(pattern or default_pattern(notebooks))
-    collected: dict[str, list[str]] = {}
-    with zipfile.ZipFile(archive) as zf:
-        for info in zf.infolist():
-            if info.is_dir():
-                continue
-            base = Path(info.filename).name
-            match = regexp.match(base)
-            if not match:
-                continue
-            student, file_id = match.group("student_id"), Path(match.group("file_id")).name
-            if not ASSIGNMENT_NAME.match(student) or not ASSIGNMENT_NAME.match(file_id):
-                continue
-            if info.file_size > max_bytes or (info.external_attr >> 16) & 0o170000 == 0o120000:
-                continue
-            dest = course.submitted_dir / student / assignment
-            dest.mkdir(parents=True, exist_ok=True)
-            (dest / file_id).write_bytes(zf.read(info))
-            stamp = datetime(*info.date_time).isoformat(sep=" ")
-            (dest / "timestamp.txt").write_text(stamp + "\n")
-            collected.setdefault(student, []).append(file_id)
-    if not collected:
-        raise GradingError(f"no file in {archive} matched {regexp.pattern}: pass --pattern "
-                           "with groups student_id and file_id")
-    return collected

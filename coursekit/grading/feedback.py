@@ -1,12 +1,13 @@
 """``course feedback``: HTML feedback for students, never showing hidden tests.
 
 The autograded notebook holds the student's cells, the test cells without their hidden parts and
-the checker's verdict per test cell (``recording.py``). Unless ``run`` is off, each student's
-notebook first runs once more with the visible tests only (``feedback_run.py``), so the feedback
+the checker's verdict per test cell (``recording.py``). Widget state as Colab writes it is
+repaired first (nbconvert cannot render it otherwise). Unless ``run`` is off, each student's
+notebook then runs once more with the visible tests only (``feedback_run.py``), so the feedback
 shows the student's own outputs too. ``ClearHiddenTests`` stays on for the feedback step
 (whatever the configuration says), and the result is checked: a feedback file that still holds
 a hidden-test marker is deleted and reported. One student's failure does not stop the others':
-it is named at the end.
+it is named, with its reason, at the end.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import tempfile
 from pathlib import Path
 
 from .course import Course, GradingError
+from .intake import same_student
+from .normalize import repair_widget_state
 from .notebooks import HIDDEN_BEGIN, HIDDEN_END
 
 
@@ -41,12 +44,16 @@ def generate_feedback(course: Course, assignment: str, students: list[str] | Non
     graded = course.autograded_dir
     everyone = sorted(p.name for p in graded.iterdir() if (p / assignment).is_dir()) \
         if graded.is_dir() else []
-    if students:
-        everyone = [s for s in everyone if s in students]
+    if students:  # as typed: any Unicode form, or the id the LMS wrote
+        everyone = [f for f in everyone if any(same_student(s, f) for s in students)]
     if not everyone:
         raise GradingError(f"no autograded submissions of {assignment}: run course autograde "
                            f"{assignment} first")
     written, failed = [], []
+    for student in everyone:  # Colab's widget state, before any run or rendering reads it
+        for notebook in sorted((graded / student / assignment).glob("*.ipynb")):
+            repair_widget_state(notebook)
+    verdicts_only = []
     staging = Path(tempfile.mkdtemp(prefix="course-feedback-staging-")) if run else None
     try:
         notes = {}
@@ -69,8 +76,8 @@ def generate_feedback(course: Course, assignment: str, students: list[str] | Non
                 overrides["CourseDirectory.autograded_directory"] = str(staging)
             try:
                 course.run_nbgrader("GenerateFeedback", assignment, student, **overrides)
-            except GradingError as error:
-                failed.append(f"{student} ({error})")
+            except GradingError as error:  # one student's feedback must not stop the others'
+                failed.append(f"{student} ({str(error).split(': ', 1)[-1]})")
                 continue
             folder = course.feedback_dir / student / assignment
             for html in sorted(folder.glob("*.html")):
@@ -82,11 +89,17 @@ def generate_feedback(course: Course, assignment: str, students: list[str] | Non
                     continue
                 written.append(html)
             if student in notes:
-                failed.append(f"{student} (feedback shows verdicts only: {notes[student]})")
+                verdicts_only.append(f"{student} ({notes[student]})")
     finally:
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
+    problems = []
     if failed:
-        raise GradingError(f"feedback incomplete for {len(failed)} student(s), the others are "
-                           f"written: {'; '.join(failed)}")
+        problems.append(f"no feedback for {len(failed)} of {len(everyone)} student(s) "
+                        f"({len(written)} file(s) written for the others): {'; '.join(failed)}")
+    if verdicts_only:
+        problems.append(f"feedback shows code and verdicts only, without the student's own "
+                        f"outputs, for {len(verdicts_only)} student(s): {'; '.join(verdicts_only)}")
+    if problems:
+        raise GradingError(". ".join(problems))
     return written

@@ -19,12 +19,14 @@ import tempfile
 from pathlib import Path
 
 from .course import Course, passthrough_environment
+from .normalize import MAX_SUBMISSION_BYTES
 from .notebooks import is_test_cell
 from .sandbox import Limits, sandbox_available
 
 
 def _stage_inputs(course: Course, assignment: str, student: str, dest: Path) -> bool:
-    """The autograded notebooks plus the submission's other regular files, in ``dest``."""
+    """The autograded notebooks plus the submission's other regular files, in ``dest`` (those
+    the graded run had too: no links, none over the intake's size limit)."""
     graded = course.autograded_dir / student / assignment
     notebooks = sorted(graded.glob("*.ipynb"))
     if not notebooks:
@@ -34,7 +36,8 @@ def _stage_inputs(course: Course, assignment: str, student: str, dest: Path) -> 
     if submitted.is_dir():
         for path in sorted(submitted.rglob("*")):
             rel = path.relative_to(submitted)
-            if path.is_symlink() or path.suffix == ".ipynb" or not path.is_file():
+            if (path.is_symlink() or path.suffix == ".ipynb" or not path.is_file()
+                    or path.stat().st_size > MAX_SUBMISSION_BYTES):  # as at intake
                 continue
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, dest / rel)

@@ -65,6 +65,22 @@ def test_cells(nb) -> list[TestCell]:
             for i, c in enumerate(nb.cells) if is_test_cell(c)]
 
 
+def graded_tests(nb) -> dict[str, tuple[float, str]]:
+    """{grade_id: (points, source)} of a reference notebook's test cells, in order.
+
+    The one answer to "which cells are tests and what are they worth": grading reads it from the
+    gradebook (made from the source notebook), ``course check`` from the released notebook; a
+    student's copy of a test cell never changes it.
+    """
+    layout: dict[str, tuple[float, str]] = {}
+    for cell in nb.cells:
+        if is_test_cell(cell):
+            meta = nbgrader_meta(cell)
+            layout.setdefault(str(meta.get("grade_id")),
+                              (float(meta.get("points", 0) or 0), cell.source))
+    return layout
+
+
 def _block_lines(source: str, begin: str, end: str) -> tuple[list[str], list[str]]:
     """(lines inside begin/end blocks, lines outside them) of one cell's source."""
     inside, outside, depth = [], [], 0
