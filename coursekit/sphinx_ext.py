@@ -46,7 +46,7 @@ from sphinx import addnodes
 from sphinx.application import Sphinx
 from sphinx.util import logging
 
-from coursekit.chapter_env import chapter_kernel_environment
+from coursekit.chapter_env import INLINE_BACKEND, chapter_kernel_environment  # noqa: F401
 
 LOGGER = logging.getLogger(__name__)
 

@@ -77,6 +77,7 @@ def test_a_worker_that_is_not_root_grades_in_an_unprivileged_sandbox(tmp_path):
     outputs = {c.metadata.get("nbgrader", {}).get("grade_id"): c.outputs
                for c in executed.cells if c.cell_type == "code"}
     # the kernel kept the worker's own (non-root) user, saw neither the course nor the job file
+    assert outputs["add"] and "text" in outputs["add"][0], outputs["add"]
     assert outputs["add"][0]["text"].strip() == f"seen ({NOBODY}, False, False)"
     assert outputs["test_add"] == []  # add is right: the test passes
     assert outputs["test_mul"][0]["ename"] == "AssertionError"  # mul is wrong

@@ -29,6 +29,23 @@ class HeldOutError(Exception):
     pass
 
 
+def _private_folder() -> Path:
+    """A folder for the masked copy that only this user can write (others may read it).
+
+    One per user (a grader without root cannot write root's); a folder of that name that
+    another user made first is not trusted: then a fresh one is made.
+    """
+    folder = Path(tempfile.gettempdir()) / f"course-heldout-{os.getuid()}"
+    try:
+        folder.mkdir(mode=0o755)
+    except FileExistsError:
+        info = folder.lstat()
+        if folder.is_symlink() or info.st_uid != os.getuid() or info.st_mode & 0o022:
+            folder = Path(tempfile.mkdtemp(prefix="course-heldout-"))
+    folder.chmod(0o755)
+    return folder
+
+
 def masked_files() -> list[tuple[str, str]]:
     """``(path in the sandbox, replacement on the host)`` for every file a kernel must not read."""
     try:
@@ -39,9 +56,7 @@ def masked_files() -> list[tuple[str, str]]:
         return []
     if not original.is_file():
         return []
-    folder = Path(tempfile.gettempdir()) / "course-heldout"
-    folder.mkdir(mode=0o755, exist_ok=True)
-    os.chmod(folder, 0o755)
+    folder = _private_folder()
     replacement = folder / f"lfw_subset-public-{original.stat().st_size}.npy"
     if not replacement.is_file():
         from course_utils.heldout import held_out_indices
