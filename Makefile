@@ -41,7 +41,7 @@ help:
 # --- environment -------------------------------------------------------------------------
 setup: $(STAMP) sandbox
 
-# course autograde/validate run each kernel in a bubblewrap sandbox as user nobody.
+# course autograde/validate run each kernel in a bubblewrap sandbox, as a user of its own.
 sandbox:
 	@command -v bwrap >/dev/null 2>&1 || { \
 	  echo "Installing Debian's bubblewrap for sandboxed grading..."; \
@@ -102,7 +102,7 @@ quick: lint
 	COURSE_ALLOW_NO_SANDBOX=1 $(BIN)/pytest -m "not site and not slow and not slurm" -n 2 -q $(PYTEST_FLAGS)
 
 unit: $(STAMP) sandbox slurm
-	$(BIN)/pytest -m "not site" $(PYTEST_FLAGS)
+	$(BIN)/pytest -m "not site" -n 2 $(PYTEST_FLAGS)
 
 validate: $(STAMP) sandbox
 	$(BIN)/course validate --jobs 2
