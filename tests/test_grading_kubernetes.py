@@ -150,7 +150,7 @@ class FakeBatch:
             ok = False
             for _ in range(1 + spec["backoffLimitPerIndex"]):
                 pod = subprocess.run(
-                    ["bwrap", "--dev-bind", "/", "/", "--tmpfs", "/tmp",
+                    ["bwrap", "--dev-bind", "/", "/", "--tmpfs", "/tmp", *_image_under_tmp(),
                      "--bind", str(folder), mount["mountPath"],
                      "--chdir", container["workingDir"], *command],
                     env={**env, "JOB_COMPLETION_INDEX": str(index)}, capture_output=True)
@@ -173,6 +173,18 @@ class FakeBatch:
 
     def delete_namespaced_job(self, name, namespace, propagation_policy=None):
         self.calls.append(("delete job", namespace, name))
+
+
+def _image_under_tmp() -> list[str]:
+    """What the grading image holds (Python, the venv, the course's code), bound back into the
+    fake pod when a checkout or venv lives under /tmp, which the pod's own tmpfs hides."""
+    paths = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(),
+             Path(__file__).resolve().parents[1]}
+    args = []
+    for path in sorted(paths):
+        if str(path).startswith("/tmp/"):
+            args += ["--ro-bind", str(path), str(path)]
+    return args
 
 
 class FakeNetworking:
