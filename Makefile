@@ -26,7 +26,8 @@ help:
 	@echo "make test               everything CI runs: lint, unit, book, validate, site-test"
 	@echo "make quick              the fast inner loop: lint and unit tests without sandbox,"
 	@echo "                        Slurm, sudo or browser (seconds to a few minutes)"
-	@echo "make lint               ruff on the code, and on the chapters' code (jupytext)"
+	@echo "make lint               ruff check and ruff format --check on the code, ruff on the"
+	@echo "                        chapters' code (jupytext)"
 	@echo "make unit               every unit test but the site's (sandboxed grading, Slurm)"
 	@echo "make validate           course validate over every assignment in solutions/"
 	@echo "make site-test          the built site in headless Chromium"
@@ -95,6 +96,7 @@ serve: $(STAMP)
 # --- checks --------------------------------------------------------------------------------
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(PY) scripts/lint_chapters.py
 
 # No sandbox, Slurm, sudo or browser: the tests that need them are marked slow, slurm or site.

@@ -62,7 +62,11 @@ try:
     from coursekit.grading.nbgrader_plugins import TrimHiddenTracebacks
 
     c.GenerateFeedback.preprocessors = [
-        TrimHiddenTracebacks, ClearHiddenTests, GetGrades, CSSHTMLHeaderPreprocessor]
+        TrimHiddenTracebacks,
+        ClearHiddenTests,
+        GetGrades,
+        CSSHTMLHeaderPreprocessor,
+    ]
     c.ClearHiddenTests.enabled = True
 
     from coursekit.grading.intake import LmsCollectorPlugin

@@ -30,12 +30,16 @@ from coursekit.grading.course import Course, open_gradebook  # noqa: E402
 from coursekit.grading.release import release  # noqa: E402
 
 ANSWERS = {
-    "tensors": [("double", "def double(x):\n    return 2 * x\n"),
-                ("double", "def double(x):\n    return x + x\n"),
-                ("double", "def double(x):\n    return x\n")],
-    "arith": [("add", "def add(a, b):\n    return a + b\n"),
-              ("mul", "def mul(a, b):\n    return a * b\n"),
-              ("add", "def add(a, b):\n    return a - b\n")],
+    "tensors": [
+        ("double", "def double(x):\n    return 2 * x\n"),
+        ("double", "def double(x):\n    return x + x\n"),
+        ("double", "def double(x):\n    return x\n"),
+    ],
+    "arith": [
+        ("add", "def add(a, b):\n    return a + b\n"),
+        ("mul", "def mul(a, b):\n    return a * b\n"),
+        ("add", "def add(a, b):\n    return a - b\n"),
+    ],
 }
 
 
@@ -89,9 +93,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=10)
     parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--assignment", default="tensors",
-                        help="tensors or arith (the test fixture) or a real exercise, e.g. "
-                             "ex01_convolution")
+    parser.add_argument(
+        "--assignment",
+        default="tensors",
+        help="tensors or arith (the test fixture) or a real exercise, e.g. ex01_convolution",
+    )
     args = parser.parse_args()
     bin_dir = Path(sys.executable).parent
     with tempfile.TemporaryDirectory(prefix="course-bench-") as tmp:
@@ -104,8 +110,12 @@ def main() -> int:
         hand_in_class(root, args.assignment, args.students)
 
         start = time.perf_counter()
-        subprocess.run([str(bin_dir / "nbgrader"), "autograde", args.assignment, "--force"],
-                       cwd=root, check=True, capture_output=True)
+        subprocess.run(
+            [str(bin_dir / "nbgrader"), "autograde", args.assignment, "--force"],
+            cwd=root,
+            check=True,
+            capture_output=True,
+        )
         plain_seconds = time.perf_counter() - start
         plain = scores(course, args.assignment)
 
@@ -113,28 +123,55 @@ def main() -> int:
         for _ in ("cold", "warm"):
             fresh_gradebook(course, root, args.assignment)
             start = time.perf_counter()
-            subprocess.run([str(bin_dir / "course"), "autograde", args.assignment, "--jobs",
-                            str(args.jobs), "--quiet"], cwd=root, check=True,
-                           capture_output=True)
+            subprocess.run(
+                [
+                    str(bin_dir / "course"),
+                    "autograde",
+                    args.assignment,
+                    "--jobs",
+                    str(args.jobs),
+                    "--quiet",
+                ],
+                cwd=root,
+                check=True,
+                capture_output=True,
+            )
             timings.append(time.perf_counter() - start)
             ours = scores(course, args.assignment)
         cold_seconds, ours_seconds = timings
         feedback = {}
         for label, extra in (("verdicts only", ["--no-run"]), ("with the feedback run", [])):
             start = time.perf_counter()
-            subprocess.run([str(bin_dir / "course"), "feedback", args.assignment, "--jobs",
-                            str(args.jobs), *extra], cwd=root, check=True, capture_output=True)
+            subprocess.run(
+                [
+                    str(bin_dir / "course"),
+                    "feedback",
+                    args.assignment,
+                    "--jobs",
+                    str(args.jobs),
+                    *extra,
+                ],
+                cwd=root,
+                check=True,
+                capture_output=True,
+            )
             feedback[label] = time.perf_counter() - start
 
     same = plain == ours and len(ours) == args.students
     print(f"{args.students} submissions of {args.assignment!r}")
     print(f"plain nbgrader autograde:        {plain_seconds:7.1f} s")
-    print(f"course autograde --jobs {args.jobs}, cold: {cold_seconds:7.1f} s (sandboxed, with "
-          "the solution's reference run)")
-    print(f"course autograde --jobs {args.jobs}, warm: {ours_seconds:7.1f} s (sandboxed, "
-          "reference cached)")
-    print(f"speed-up: {plain_seconds / ours_seconds:.2f}x warm, "
-          f"{plain_seconds / cold_seconds:.2f}x cold; scores identical: {same}")
+    print(
+        f"course autograde --jobs {args.jobs}, cold: {cold_seconds:7.1f} s (sandboxed, with "
+        "the solution's reference run)"
+    )
+    print(
+        f"course autograde --jobs {args.jobs}, warm: {ours_seconds:7.1f} s (sandboxed, "
+        "reference cached)"
+    )
+    print(
+        f"speed-up: {plain_seconds / ours_seconds:.2f}x warm, "
+        f"{plain_seconds / cold_seconds:.2f}x cold; scores identical: {same}"
+    )
     for label, seconds in feedback.items():
         print(f"course feedback, {label}: {seconds:7.1f} s")
     if not same:

@@ -52,9 +52,16 @@ def snapshot(work: Path) -> Path:
     """Copy the files git knows about (tracked, or new and not ignored) into ``work/src``."""
     source = work / "src"
     shutil.rmtree(source, ignore_errors=True)
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=ROOT, capture_output=True, check=True).stdout.decode().split("\0")
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for name in filter(None, listed):
         origin = ROOT / name
         if origin.is_file():
@@ -63,8 +70,9 @@ def snapshot(work: Path) -> Path:
             shutil.copy2(origin, target)
     config = yaml.safe_load((source / "_config.yml").read_text(encoding="utf-8"))
     config["execute"]["cache"] = str(work / "jupyter_cache")
-    (source / "_config.yml").write_text(yaml.safe_dump(config, allow_unicode=True),
-                                        encoding="utf-8")
+    (source / "_config.yml").write_text(
+        yaml.safe_dump(config, allow_unicode=True), encoding="utf-8"
+    )
     return source
 
 
@@ -77,29 +85,43 @@ def build(source: Path, work: Path, label: str, jobs: int) -> float:
     bin_dir = Path(sys.executable).parent
     commands = [
         [sys.executable, "-m", "coursekit.execute", str(source), "--jobs", str(jobs)],
-        [str(bin_dir / "jupyter-book"), "build", str(source), "--path-output", str(work / "out"),
-         *FLAGS],
+        [
+            str(bin_dir / "jupyter-book"),
+            "build",
+            str(source),
+            "--path-output",
+            str(work / "out"),
+            *FLAGS,
+        ],
     ]
     # The environment of make book: one thread per kernel, and no MPLBACKEND for the kernels.
     environment = {key: value for key, value in os.environ.items() if key != "MPLBACKEND"}
-    environment.update({"PYTHONDONTWRITEBYTECODE": "1",
-                        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
-                        "PYTHONPATH": str(source)})
+    environment.update(
+        {
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
+            "PYTHONPATH": str(source),
+        }
+    )
     log = work / f"{label.replace(' ', '_')}.log"
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     returncode = 0
     with log.open("w") as output:
         for command in commands:
-            returncode = subprocess.run(command, cwd=source, stdout=output,
-                                        stderr=subprocess.STDOUT, env=environment).returncode
+            returncode = subprocess.run(
+                command, cwd=source, stdout=output, stderr=subprocess.STDOUT, env=environment
+            ).returncode
             if returncode != 0:
                 break
     seconds = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    print(f"  {label:<16} {seconds:8.1f} s wall {cpu:8.1f} s CPU  load {os.getloadavg()[0]:4.1f}"
-          f"   (log: {log})", flush=True)
+    print(
+        f"  {label:<16} {seconds:8.1f} s wall {cpu:8.1f} s CPU  load {os.getloadavg()[0]:4.1f}"
+        f"   (log: {log})",
+        flush=True,
+    )
     if returncode != 0:  # still timed: a warning in one page should not hide the rest
         FAILED.append(label)
         print(f"  the {label} build failed (exit {returncode}); see {log}", flush=True)
@@ -110,18 +132,22 @@ def chosen_page(source: Path, page: str | None) -> Path:
     """The MyST page to touch and edit (default: the first numbered chapter's first page)."""
     from sphinx_external_toc.parsing import parse_toc_yaml
 
-    docnames = [name for name in parse_toc_yaml(source / "_toc.yml")
-                if name.startswith("chapters/") and not name.startswith(("chapters/00_",
-                                                                         "chapters/99_"))
-                and (source / f"{name}.md").is_file()]
+    docnames = [
+        name
+        for name in parse_toc_yaml(source / "_toc.yml")
+        if name.startswith("chapters/")
+        and not name.startswith(("chapters/00_", "chapters/99_"))
+        and (source / f"{name}.md").is_file()
+    ]
     if page is None:
         if not docnames:
             sys.exit("error: _toc.yml lists no chapter page besides the setup and the appendix")
         page = docnames[0]
     page = page.removesuffix(".md")
     if page not in docnames:
-        sys.exit(f"error: {page} is not a chapter page that _toc.yml lists "
-                 f"(for example {docnames[:3]})")
+        sys.exit(
+            f"error: {page} is not a chapter page that _toc.yml lists (for example {docnames[:3]})"
+        )
     return source / f"{page}.md"
 
 
@@ -164,8 +190,9 @@ def run_times(work: Path) -> dict[str, float]:
 def edit(page: Path, stamp: str) -> None:
     """Append a comment to the page's last code cell: the code changed, the cache misses."""
     text = page.read_text(encoding="utf-8")
-    cells = list(re.finditer(r"^```\{code-cell\}[^\n]*\n.*?^```[ \t]*$", text,
-                             re.MULTILINE | re.DOTALL))
+    cells = list(
+        re.finditer(r"^```\{code-cell\}[^\n]*\n.*?^```[ \t]*$", text, re.MULTILINE | re.DOTALL)
+    )
     if not cells:
         return
     end = cells[-1].end() - len(cells[-1].group().rsplit("\n", 1)[-1])
@@ -176,13 +203,23 @@ def main(argv: list[str] | None = None) -> int:
     from coursekit.execute import default_jobs
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--page", help="chapter page to touch and edit, e.g. "
-                        "chapters/01_convolution/index (default: the first)")
+    parser.add_argument(
+        "--page",
+        help="chapter page to touch and edit, e.g. "
+        "chapters/01_convolution/index (default: the first)",
+    )
     parser.add_argument("--work", default="/tmp/jb-bench", help="scratch folder (emptied)")
-    parser.add_argument("--jobs", type=int, default=None,
-                        help="parallel kernels (default: COURSE_BUILD_JOBS, else one per core)")
-    parser.add_argument("--serial-baseline", action="store_true",
-                        help="also time a cold build with parallel execution off")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        help="parallel kernels (default: COURSE_BUILD_JOBS, else one per core)",
+    )
+    parser.add_argument(
+        "--serial-baseline",
+        action="store_true",
+        help="also time a cold build with parallel execution off",
+    )
     args = parser.parse_args(argv)
     jobs = args.jobs if args.jobs is not None else default_jobs()
     work = Path(args.work).resolve()
@@ -193,10 +230,13 @@ def main(argv: list[str] | None = None) -> int:
     source = snapshot(work)
     page = chosen_page(source, args.page)
     load = os.getloadavg()
-    print(f"Building a snapshot of {ROOT} in {work} ({os.cpu_count()} CPU cores, {jobs} job(s), "
-          f"load {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}, "
-          f"COURSE_PROFILE={os.environ.get('COURSE_PROFILE', 'default')}, "
-          f"COURSE_DEVICE={os.environ.get('COURSE_DEVICE', 'default')})", flush=True)
+    print(
+        f"Building a snapshot of {ROOT} in {work} ({os.cpu_count()} CPU cores, {jobs} job(s), "
+        f"load {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}, "
+        f"COURSE_PROFILE={os.environ.get('COURSE_PROFILE', 'default')}, "
+        f"COURSE_DEVICE={os.environ.get('COURSE_DEVICE', 'default')})",
+        flush=True,
+    )
 
     serial = None
     if args.serial_baseline:
@@ -215,24 +255,44 @@ def main(argv: list[str] | None = None) -> int:
     page_time = times.get(docname, 0.0)
     executed = sum(times.values())
     ratio = cold / executed if executed else float("inf")
-    print(f"\npage changed: {docname}, its run time {page_time:.1f} s; the pages' serial run "
-          f"time (sum over {len(times)} pages) {executed:.1f} s")
-    print(f"cold / serial run time = {ratio:.3f} ({jobs} job(s))"
-          + (f"; cold with 1 job took {serial:.1f} s, parallel / serial build = "
-             f"{cold / serial:.3f}" if serial else ""))
-    print(f"ratios: nothing changed / cold = {unchanged / cold:.3f}, touched / cold = "
-          f"{touched / cold:.3f}, edited / cold = {edited / cold:.3f}")
+    print(
+        f"\npage changed: {docname}, its run time {page_time:.1f} s; the pages' serial run "
+        f"time (sum over {len(times)} pages) {executed:.1f} s"
+    )
+    print(
+        f"cold / serial run time = {ratio:.3f} ({jobs} job(s))"
+        + (
+            f"; cold with 1 job took {serial:.1f} s, parallel / serial build = {cold / serial:.3f}"
+            if serial
+            else ""
+        )
+    )
+    print(
+        f"ratios: nothing changed / cold = {unchanged / cold:.3f}, touched / cold = "
+        f"{touched / cold:.3f}, edited / cold = {edited / cold:.3f}"
+    )
     goals = [
         ("cold build <= 900 s", cold <= 900, f"{cold:.1f} s"),
         ("nothing changed <= 60 s", unchanged <= 60, f"{unchanged:.1f} s"),
-        ("nothing changed <= cold / 10", unchanged <= cold / 10,
-         f"{unchanged:.1f} <= {cold / 10:.1f} s"),
-        ("edited page <= its run time + 60 s", edited <= page_time + 60,
-         f"{edited:.1f} <= {page_time + 60:.1f} s"),
+        (
+            "nothing changed <= cold / 10",
+            unchanged <= cold / 10,
+            f"{unchanged:.1f} <= {cold / 10:.1f} s",
+        ),
+        (
+            "edited page <= its run time + 60 s",
+            edited <= page_time + 60,
+            f"{edited:.1f} <= {page_time + 60:.1f} s",
+        ),
     ]
     if jobs > 1:
-        goals.append(("cold <= 0.65 x pages' serial run time", ratio <= 0.65,
-                      f"{cold:.1f} <= {0.65 * executed:.1f} s"))
+        goals.append(
+            (
+                "cold <= 0.65 x pages' serial run time",
+                ratio <= 0.65,
+                f"{cold:.1f} <= {0.65 * executed:.1f} s",
+            )
+        )
     print()
     for goal, met, figures in goals:
         print(f"  {'met   ' if met else 'MISSED'} {goal:<40} {figures}")

@@ -32,8 +32,22 @@ from coursekit.grading.release import release  # noqa: E402
 
 def grade(root: Path, assignment: str, jobs: int, *backend: str) -> float:
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "coursekit.cli", "autograde", assignment, "--jobs",
-                    str(jobs), "--quiet", *backend], cwd=root, check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "coursekit.cli",
+            "autograde",
+            assignment,
+            "--jobs",
+            str(jobs),
+            "--quiet",
+            *backend,
+        ],
+        cwd=root,
+        check=True,
+        capture_output=True,
+    )
     return time.perf_counter() - start
 
 
@@ -43,8 +57,9 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--assignment", choices=sorted(ANSWERS), default="arith")
     args = parser.parse_args()
-    cluster = subprocess.run(["bash", str(ROOT / "scripts" / "slurm-test-cluster.sh")],
-                             capture_output=True, text=True)
+    cluster = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "slurm-test-cluster.sh")], capture_output=True, text=True
+    )
     if cluster.returncode != 0:
         print(cluster.stderr.strip() or cluster.stdout.strip(), file=sys.stderr)
         return 1
@@ -59,15 +74,18 @@ def main() -> int:
         local_seconds = grade(root, args.assignment, args.jobs)
         local = scores(course, args.assignment)
         fresh_gradebook(course, root, args.assignment)
-        slurm_seconds = grade(root, args.assignment, args.jobs, "--backend", "slurm",
-                              "--partition", "grading")
+        slurm_seconds = grade(
+            root, args.assignment, args.jobs, "--backend", "slurm", "--partition", "grading"
+        )
         slurm = scores(course, args.assignment)
     same = local == slurm and len(slurm) == args.students
     overhead = (slurm_seconds - local_seconds) / args.students
     print(f"{args.students} submissions of {args.assignment!r}, {args.jobs} at a time")
     print(f"course autograde --backend local:  {local_seconds:7.1f} s")
-    print(f"course autograde --backend slurm:  {slurm_seconds:7.1f} s (one-node cluster, "
-          "sbatch --array)")
+    print(
+        f"course autograde --backend slurm:  {slurm_seconds:7.1f} s (one-node cluster, "
+        "sbatch --array)"
+    )
     print(f"overhead per task: {overhead:+.1f} s; scores identical: {same}")
     if not same:
         print(f"local: {local}\nslurm: {slurm}")

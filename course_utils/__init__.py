@@ -36,9 +36,11 @@ __all__ = sorted(_LAZY)
 
 if os.environ.get("COURSE_STANDIN", "").strip().lower() in ("1", "yes", "true"):
     # Every page imports this package, so every page of a stand-in build says so at its top.
-    print("Stand-in run (COURSE_STANDIN=1): the data sets and pretrained weights are generated "
-          "stand-ins (few samples, random weights) and training is capped, so no number on "
-          "this page is a result of the course.")
+    print(
+        "Stand-in run (COURSE_STANDIN=1): the data sets and pretrained weights are generated "
+        "stand-ins (few samples, random weights) and training is capped, so no number on "
+        "this page is a result of the course."
+    )
 
 
 def __getattr__(name):

@@ -26,13 +26,16 @@ def pair(value, name: str) -> tuple[int, int]:
     raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
 
 
-def check_tensor(x, name: str, ndim: int | None = None, shape_hint: str = "",
-                 non_empty: bool = False) -> None:
+def check_tensor(
+    x, name: str, ndim: int | None = None, shape_hint: str = "", non_empty: bool = False
+) -> None:
     """``x`` is a tensor with ``ndim`` dimensions (and, if asked, at least one element)."""
     hint = f" {shape_hint}" if shape_hint else ""
     if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor{hint}, got {type(x).__name__}: "
-                        "wrap it with torch.as_tensor")
+        raise TypeError(
+            f"{name} must be a torch.Tensor{hint}, got {type(x).__name__}: "
+            "wrap it with torch.as_tensor"
+        )
     if ndim is not None and x.ndim != ndim:
         raise ValueError(f"{name} must be a {ndim}-D tensor{hint}, got shape {tuple(x.shape)}")
     if non_empty and x.numel() == 0:
@@ -43,8 +46,10 @@ def check_float(x: torch.Tensor, name: str, why: str = "") -> None:
     """``x`` holds real floating-point numbers (not integers, bool or complex)."""
     if not x.is_floating_point():
         because = f" ({why})" if why else ""
-        raise TypeError(f"{name} must be a float tensor{because}, got {x.dtype}: "
-                        f"pass {name}.float() or {name}.double()")
+        raise TypeError(
+            f"{name} must be a float tensor{because}, got {x.dtype}: "
+            f"pass {name}.float() or {name}.double()"
+        )
 
 
 def check_real(x: torch.Tensor, name: str) -> None:
@@ -56,16 +61,20 @@ def check_real(x: torch.Tensor, name: str) -> None:
 def check_not_bool(x: torch.Tensor, name: str, what: str) -> None:
     """``x`` is numbers, not a mask (PyTorch's own kernels refuse bool here too)."""
     if x.dtype == torch.bool:
-        raise TypeError(f"{what} of a bool tensor is not defined (PyTorch refuses it too): "
-                        f"pass {name}.float() or {name}.to(torch.uint8)")
+        raise TypeError(
+            f"{what} of a bool tensor is not defined (PyTorch refuses it too): "
+            f"pass {name}.float() or {name}.to(torch.uint8)"
+        )
 
 
 def check_same_dtype(a: torch.Tensor, b: torch.Tensor, names: str) -> None:
     """``a`` and ``b`` share a dtype (``F.conv2d`` and ``@`` refuse a mix too)."""
     if a.dtype != b.dtype:
         first, second = names.split(" and ")
-        raise TypeError(f"{names} must have the same dtype, got {a.dtype} and {b.dtype}: "
-                        f"pass {second}.to({first}.dtype)")
+        raise TypeError(
+            f"{names} must have the same dtype, got {a.dtype} and {b.dtype}: "
+            f"pass {second}.to({first}.dtype)"
+        )
 
 
 def check_finite(x: torch.Tensor, name: str) -> None:

@@ -20,13 +20,18 @@ import torch
 
 from course_utils.detection import anchor_boxes, box_iou
 
-BELOW_LOW = -1       # background: IoU with every true box below the low threshold
-BETWEEN = -2         # ignored: neither clearly object nor clearly background
-DEFAULT_CLIP = math.log(1000.0 / 16)   # torchvision's cap on exp(dw), exp(dh)
+BELOW_LOW = -1  # background: IoU with every true box below the low threshold
+BETWEEN = -2  # ignored: neither clearly object nor clearly background
+DEFAULT_CLIP = math.log(1000.0 / 16)  # torchvision's cap on exp(dw), exp(dh)
 
 
-def match_anchors(anchors: torch.Tensor, truth: torch.Tensor, high: float = 0.5,
-                  low: float = 0.4, allow_low_quality: bool = True) -> torch.Tensor:
+def match_anchors(
+    anchors: torch.Tensor,
+    truth: torch.Tensor,
+    high: float = 0.5,
+    low: float = 0.4,
+    allow_low_quality: bool = True,
+) -> torch.Tensor:
     """The true box each anchor is responsible for: ``(A, 4)``, ``(G, 4)`` xyxy -> ``(A,)`` int64.
 
     Entry ``a`` is the index of the true box of highest IoU with anchor ``a`` when that IoU is at
@@ -39,13 +44,13 @@ def match_anchors(anchors: torch.Tensor, truth: torch.Tensor, high: float = 0.5,
         return torch.full((len(anchors),), BELOW_LOW, dtype=torch.int64, device=anchors.device)
     if not 0.0 <= low <= high <= 1.0:
         raise ValueError(f"need 0 <= low <= high <= 1, got low={low}, high={high}")
-    iou = box_iou(truth, anchors)                          # (G, A)
-    best_iou, best_box = iou.max(dim=0)                    # per anchor
+    iou = box_iou(truth, anchors)  # (G, A)
+    best_iou, best_box = iou.max(dim=0)  # per anchor
     matches = best_box.clone()
     matches[best_iou < low] = BELOW_LOW
     matches[(best_iou >= low) & (best_iou < high)] = BETWEEN
     if allow_low_quality:
-        best_for_each_box = iou.max(dim=1, keepdim=True).values       # (G, 1)
+        best_for_each_box = iou.max(dim=1, keepdim=True).values  # (G, 1)
         anchors_to_keep = torch.nonzero(iou == best_for_each_box)[:, 1]
         matches[anchors_to_keep] = best_box[anchors_to_keep]
     return matches
@@ -56,8 +61,9 @@ def _centres_sizes(boxes: torch.Tensor) -> tuple[torch.Tensor, ...]:
     return boxes[:, 0] + 0.5 * widths, boxes[:, 1] + 0.5 * heights, widths, heights
 
 
-def encode_offsets(boxes: torch.Tensor, anchors: torch.Tensor,
-                   weights: Sequence[float] = (1.0, 1.0, 1.0, 1.0)) -> torch.Tensor:
+def encode_offsets(
+    boxes: torch.Tensor, anchors: torch.Tensor, weights: Sequence[float] = (1.0, 1.0, 1.0, 1.0)
+) -> torch.Tensor:
     """Offsets ``(N, 4)`` that move each anchor onto its box, both ``(N, 4)`` xyxy.
 
     ``t_x = w_x (c_x - a_x) / a_w``, ``t_y = w_y (c_y - a_y) / a_h``, ``t_w = w_w log(w / a_w)``,
@@ -66,26 +72,38 @@ def encode_offsets(boxes: torch.Tensor, anchors: torch.Tensor,
     scale the four to similar spreads (SSD uses 10, 10, 5, 5).
     """
     if boxes.shape != anchors.shape or boxes.ndim != 2 or boxes.shape[-1] != 4:
-        raise ValueError(f"boxes {tuple(boxes.shape)} and anchors {tuple(anchors.shape)} must "
-                         "both be (N, 4)")
+        raise ValueError(
+            f"boxes {tuple(boxes.shape)} and anchors {tuple(anchors.shape)} must both be (N, 4)"
+        )
     wx, wy, ww, wh = weights
     ax, ay, aw, ah = _centres_sizes(anchors)
     bx, by, bw, bh = _centres_sizes(boxes)
-    return torch.stack([wx * (bx - ax) / aw, wy * (by - ay) / ah,
-                        ww * torch.log(bw / aw), wh * torch.log(bh / ah)], dim=1)
+    return torch.stack(
+        [
+            wx * (bx - ax) / aw,
+            wy * (by - ay) / ah,
+            ww * torch.log(bw / aw),
+            wh * torch.log(bh / ah),
+        ],
+        dim=1,
+    )
 
 
-def decode_offsets(offsets: torch.Tensor, anchors: torch.Tensor,
-                   weights: Sequence[float] = (1.0, 1.0, 1.0, 1.0),
-                   clip: float = DEFAULT_CLIP) -> torch.Tensor:
+def decode_offsets(
+    offsets: torch.Tensor,
+    anchors: torch.Tensor,
+    weights: Sequence[float] = (1.0, 1.0, 1.0, 1.0),
+    clip: float = DEFAULT_CLIP,
+) -> torch.Tensor:
     """The inverse of ``encode_offsets``: ``(N, 4)`` offsets and anchors -> ``(N, 4)`` xyxy boxes.
 
     The log scale factors are capped at ``clip`` (as torchvision does) so that an untrained
     network cannot overflow ``exp``.
     """
     if offsets.shape != anchors.shape or offsets.ndim != 2 or offsets.shape[-1] != 4:
-        raise ValueError(f"offsets {tuple(offsets.shape)} and anchors {tuple(anchors.shape)} "
-                         "must both be (N, 4)")
+        raise ValueError(
+            f"offsets {tuple(offsets.shape)} and anchors {tuple(anchors.shape)} must both be (N, 4)"
+        )
     wx, wy, ww, wh = weights
     ax, ay, aw, ah = _centres_sizes(anchors.to(offsets.dtype))
     cx = offsets[:, 0] / wx * aw + ax
@@ -95,9 +113,13 @@ def decode_offsets(offsets: torch.Tensor, anchors: torch.Tensor,
     return torch.stack([cx - 0.5 * w, cy - 0.5 * h, cx + 0.5 * w, cy + 0.5 * h], dim=1)
 
 
-def multiscale_anchors(image_size: tuple[int, int], strides: Sequence[int],
-                       sizes: Sequence[Sequence[float]], aspect_ratios: Sequence[float],
-                       offset: float = 0.5) -> torch.Tensor:
+def multiscale_anchors(
+    image_size: tuple[int, int],
+    strides: Sequence[int],
+    sizes: Sequence[Sequence[float]],
+    aspect_ratios: Sequence[float],
+    offset: float = 0.5,
+) -> torch.Tensor:
     """Anchors of several feature maps, finest first: ``(sum_k H_k W_k A_k, 4)`` xyxy.
 
     Feature map ``k`` has stride ``strides[k]`` (``ceil(H / stride)`` cells down) and carries the
@@ -107,6 +129,11 @@ def multiscale_anchors(image_size: tuple[int, int], strides: Sequence[int],
     if len(strides) != len(sizes):
         raise ValueError(f"{len(strides)} strides but {len(sizes)} groups of sizes")
     height, width = image_size
-    return torch.cat([anchor_boxes((math.ceil(height / s), math.ceil(width / s)), s, sz,
-                                   aspect_ratios, offset=offset)
-                      for s, sz in zip(strides, sizes, strict=True)])
+    return torch.cat(
+        [
+            anchor_boxes(
+                (math.ceil(height / s), math.ceil(width / s)), s, sz, aspect_ratios, offset=offset
+            )
+            for s, sz in zip(strides, sizes, strict=True)
+        ]
+    )

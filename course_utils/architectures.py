@@ -39,25 +39,39 @@ class AlexNet(nn.Module):
     The input must be at least 63x63 pixels: smaller ones vanish in the stride-4 stem and pools.
     """
 
-    def __init__(self, num_classes: int = 1000, in_channels: int = 3,
-                 widths: Sequence[int] = ALEXNET_WIDTHS, hidden: int = 4096,
-                 dropout: float = 0.5):
+    def __init__(
+        self,
+        num_classes: int = 1000,
+        in_channels: int = 3,
+        widths: Sequence[int] = ALEXNET_WIDTHS,
+        hidden: int = 4096,
+        dropout: float = 0.5,
+    ):
         super().__init__()
         c1, c2, c3, c4, c5 = widths
         self.features = nn.Sequential(
-            nn.Conv2d(in_channels, c1, kernel_size=11, stride=4, padding=2), nn.ReLU(inplace=True),
+            nn.Conv2d(in_channels, c1, kernel_size=11, stride=4, padding=2),
+            nn.ReLU(inplace=True),
             nn.MaxPool2d(kernel_size=3, stride=2),
-            nn.Conv2d(c1, c2, kernel_size=5, padding=2), nn.ReLU(inplace=True),
+            nn.Conv2d(c1, c2, kernel_size=5, padding=2),
+            nn.ReLU(inplace=True),
             nn.MaxPool2d(kernel_size=3, stride=2),
-            nn.Conv2d(c2, c3, kernel_size=3, padding=1), nn.ReLU(inplace=True),
-            nn.Conv2d(c3, c4, kernel_size=3, padding=1), nn.ReLU(inplace=True),
-            nn.Conv2d(c4, c5, kernel_size=3, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(c2, c3, kernel_size=3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(c3, c4, kernel_size=3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(c4, c5, kernel_size=3, padding=1),
+            nn.ReLU(inplace=True),
             nn.MaxPool2d(kernel_size=3, stride=2),
         )
         self.avgpool = nn.AdaptiveAvgPool2d((6, 6))
         self.classifier = nn.Sequential(
-            nn.Dropout(dropout), nn.Linear(c5 * 6 * 6, hidden), nn.ReLU(inplace=True),
-            nn.Dropout(dropout), nn.Linear(hidden, hidden), nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(c5 * 6 * 6, hidden),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, hidden),
+            nn.ReLU(inplace=True),
             nn.Linear(hidden, num_classes),
         )
 
@@ -67,8 +81,13 @@ class AlexNet(nn.Module):
 
 # --- VGG ---------------------------------------------------------------------------------------
 
-def vgg_block(num_convs: int, in_channels: int, out_channels: int,
-              norm_layer: Callable[[int], nn.Module] | None = None) -> nn.Sequential:
+
+def vgg_block(
+    num_convs: int,
+    in_channels: int,
+    out_channels: int,
+    norm_layer: Callable[[int], nn.Module] | None = None,
+) -> nn.Sequential:
     """``num_convs`` 3x3 convolutions (padding 1) with ReLUs, then a 2x2 max pool of stride 2.
 
     ``(N, in_channels, H, W) -> (N, out_channels, H // 2, W // 2)``. With a ``norm_layer``
@@ -99,9 +118,16 @@ class VGG(nn.Module):
     ``vgg11_bn``.
     """
 
-    def __init__(self, arch: Sequence[tuple[int, int]] = VGG11_ARCH, in_channels: int = 1,
-                 num_classes: int = 10, input_size: int = 224, hidden: int = 4096,
-                 dropout: float = 0.5, norm_layer: Callable[[int], nn.Module] | None = None):
+    def __init__(
+        self,
+        arch: Sequence[tuple[int, int]] = VGG11_ARCH,
+        in_channels: int = 1,
+        num_classes: int = 10,
+        input_size: int = 224,
+        hidden: int = 4096,
+        dropout: float = 0.5,
+        norm_layer: Callable[[int], nn.Module] | None = None,
+    ):
         super().__init__()
         side = input_size // 2 ** len(arch)
         if side < 1 or side * 2 ** len(arch) != input_size:
@@ -116,8 +142,12 @@ class VGG(nn.Module):
         self.features = nn.Sequential(*blocks)
         self.classifier = nn.Sequential(
             nn.Flatten(),
-            nn.Linear(in_channels * side * side, hidden), nn.ReLU(), nn.Dropout(dropout),
-            nn.Linear(hidden, hidden), nn.ReLU(), nn.Dropout(dropout),
+            nn.Linear(in_channels * side * side, hidden),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, hidden),
+            nn.ReLU(),
+            nn.Dropout(dropout),
             nn.Linear(hidden, num_classes),
         )
 
@@ -127,17 +157,22 @@ class VGG(nn.Module):
 
 # --- NiN ---------------------------------------------------------------------------------------
 
-def nin_block(in_channels: int, out_channels: int, kernel_size: int, stride: int,
-              padding: int) -> nn.Sequential:
+
+def nin_block(
+    in_channels: int, out_channels: int, kernel_size: int, stride: int, padding: int
+) -> nn.Sequential:
     """One ordinary convolution, then two 1x1 convolutions: an MLP applied at every pixel.
 
     ``(N, in_channels, H, W) -> (N, out_channels, H', W')`` with ``H'`` given by the first
     convolution (``conv_output_size(H, kernel_size, stride, padding)``); each conv has a ReLU.
     """
     return nn.Sequential(
-        nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding), nn.ReLU(),
-        nn.Conv2d(out_channels, out_channels, kernel_size=1), nn.ReLU(),
-        nn.Conv2d(out_channels, out_channels, kernel_size=1), nn.ReLU(),
+        nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding),
+        nn.ReLU(),
+        nn.Conv2d(out_channels, out_channels, kernel_size=1),
+        nn.ReLU(),
+        nn.Conv2d(out_channels, out_channels, kernel_size=1),
+        nn.ReLU(),
     )
 
 
@@ -149,13 +184,20 @@ class NiN(nn.Module):
     the blocks before it (``NIN_ARCH``: the paper's, for 224x224 inputs).
     """
 
-    def __init__(self, arch: Sequence[tuple[int, int, int, int]] = NIN_ARCH, in_channels: int = 1,
-                 num_classes: int = 10, dropout: float = 0.5):
+    def __init__(
+        self,
+        arch: Sequence[tuple[int, int, int, int]] = NIN_ARCH,
+        in_channels: int = 1,
+        num_classes: int = 10,
+        dropout: float = 0.5,
+    ):
         super().__init__()
         layers: list[nn.Module] = []
         for out_channels, kernel_size, stride, padding in arch:
-            layers += [nin_block(in_channels, out_channels, kernel_size, stride, padding),
-                       nn.MaxPool2d(kernel_size=3, stride=2)]
+            layers += [
+                nin_block(in_channels, out_channels, kernel_size, stride, padding),
+                nn.MaxPool2d(kernel_size=3, stride=2),
+            ]
             in_channels = out_channels
         layers += [
             nn.Dropout(dropout),
@@ -171,6 +213,7 @@ class NiN(nn.Module):
 
 # --- ResNet ------------------------------------------------------------------------------------
 
+
 class Residual(nn.Module):
     """The residual block of ResNet-18/34: ``ReLU(F(X) + shortcut(X))``.
 
@@ -181,8 +224,9 @@ class Residual(nn.Module):
     ``(N, in_channels, H, W) -> (N, out_channels, ceil(H / stride), ceil(W / stride))``.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, stride: int = 1,
-                 use_1x1conv: bool | None = None):
+    def __init__(
+        self, in_channels: int, out_channels: int, stride: int = 1, use_1x1conv: bool | None = None
+    ):
         super().__init__()
         self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(out_channels)
@@ -218,15 +262,20 @@ class ResNet(nn.Module):
     torchvision's ``resnet18``).
     """
 
-    def __init__(self, stage_sizes: Sequence[int] = (2, 2, 2, 2),
-                 widths: Sequence[int] = (64, 128, 256, 512), in_channels: int = 1,
-                 num_classes: int = 10):
+    def __init__(
+        self,
+        stage_sizes: Sequence[int] = (2, 2, 2, 2),
+        widths: Sequence[int] = (64, 128, 256, 512),
+        in_channels: int = 1,
+        num_classes: int = 10,
+    ):
         super().__init__()
         if len(stage_sizes) != len(widths):
             raise ValueError(f"got {len(stage_sizes)} stage sizes but {len(widths)} widths")
         self.stem = nn.Sequential(
             nn.Conv2d(in_channels, widths[0], kernel_size=7, stride=2, padding=3, bias=False),
-            nn.BatchNorm2d(widths[0]), nn.ReLU(),
+            nn.BatchNorm2d(widths[0]),
+            nn.ReLU(),
             nn.MaxPool2d(kernel_size=3, stride=2, padding=1),
         )
         stages = []
@@ -239,8 +288,9 @@ class ResNet(nn.Module):
                 channels = width
             stages.append(nn.Sequential(*blocks))
         self.stages = nn.Sequential(*stages)
-        self.head = nn.Sequential(nn.AdaptiveAvgPool2d((1, 1)), nn.Flatten(),
-                                  nn.Linear(channels, num_classes))
+        self.head = nn.Sequential(
+            nn.AdaptiveAvgPool2d((1, 1)), nn.Flatten(), nn.Linear(channels, num_classes)
+        )
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         return self.head(self.stages(self.stem(X)))
@@ -248,13 +298,15 @@ class ResNet(nn.Module):
 
 # --- DenseNet ----------------------------------------------------------------------------------
 
+
 def conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
     """DenseNet's "pre-activation" unit: BN -> ReLU -> 3x3 conv (padding 1).
 
     ``(N, in_channels, H, W) -> (N, out_channels, H, W)``.
     """
     return nn.Sequential(
-        nn.BatchNorm2d(in_channels), nn.ReLU(),
+        nn.BatchNorm2d(in_channels),
+        nn.ReLU(),
         nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1),
     )
 
@@ -270,9 +322,9 @@ class DenseBlock(nn.Module):
 
     def __init__(self, num_convs: int, in_channels: int, growth_rate: int):
         super().__init__()
-        self.net = nn.Sequential(*[
-            conv_block(in_channels + i * growth_rate, growth_rate) for i in range(num_convs)
-        ])
+        self.net = nn.Sequential(
+            *[conv_block(in_channels + i * growth_rate, growth_rate) for i in range(num_convs)]
+        )
         self.out_channels = in_channels + num_convs * growth_rate
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
@@ -287,14 +339,16 @@ def transition_block(in_channels: int, out_channels: int) -> nn.Sequential:
     Keeps a DenseNet small: ``(N, in_channels, H, W) -> (N, out_channels, H // 2, W // 2)``.
     """
     return nn.Sequential(
-        nn.BatchNorm2d(in_channels), nn.ReLU(),
+        nn.BatchNorm2d(in_channels),
+        nn.ReLU(),
         nn.Conv2d(in_channels, out_channels, kernel_size=1),
         nn.AvgPool2d(kernel_size=2, stride=2),
     )
 
 
-def densenet_channels(stem_channels: int, growth_rate: int,
-                      arch: Sequence[int]) -> list[tuple[int, int]]:
+def densenet_channels(
+    stem_channels: int, growth_rate: int, arch: Sequence[int]
+) -> list[tuple[int, int]]:
     """The channel arithmetic of a DenseNet: ``(into, out of)`` each dense block.
 
     Every dense block adds ``num_convs * growth_rate`` channels; every transition block between
@@ -316,13 +370,19 @@ class DenseNet(nn.Module):
     channels in and out of each).
     """
 
-    def __init__(self, stem_channels: int = 64, growth_rate: int = 32,
-                 arch: Sequence[int] = (4, 4, 4, 4), in_channels: int = 1,
-                 num_classes: int = 10):
+    def __init__(
+        self,
+        stem_channels: int = 64,
+        growth_rate: int = 32,
+        arch: Sequence[int] = (4, 4, 4, 4),
+        in_channels: int = 1,
+        num_classes: int = 10,
+    ):
         super().__init__()
         layers: list[nn.Module] = [
             nn.Conv2d(in_channels, stem_channels, kernel_size=7, stride=2, padding=3),
-            nn.BatchNorm2d(stem_channels), nn.ReLU(),
+            nn.BatchNorm2d(stem_channels),
+            nn.ReLU(),
             nn.MaxPool2d(kernel_size=3, stride=2, padding=1),
         ]
         plan = densenet_channels(stem_channels, growth_rate, arch)
@@ -331,8 +391,13 @@ class DenseNet(nn.Module):
             if index < len(arch) - 1:
                 layers.append(transition_block(out, out // 2))
         channels = plan[-1][1]
-        layers += [nn.BatchNorm2d(channels), nn.ReLU(), nn.AdaptiveAvgPool2d((1, 1)),
-                   nn.Flatten(), nn.Linear(channels, num_classes)]
+        layers += [
+            nn.BatchNorm2d(channels),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d((1, 1)),
+            nn.Flatten(),
+            nn.Linear(channels, num_classes),
+        ]
         self.net = nn.Sequential(*layers)
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
@@ -354,6 +419,7 @@ def init_cnn(module: nn.Module) -> None:
 
 # --- looking inside a model --------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class LayerRow:
     """One line of a layer summary: where the layer sits, what it is, what it outputs."""
@@ -374,8 +440,9 @@ def _summary_layers(module: nn.Module, prefix: str = ""):
             yield full_name, child
 
 
-def layer_shapes(model: nn.Module, input_shape: Sequence[int],
-                 device: torch.device | str | None = None) -> list[LayerRow]:
+def layer_shapes(
+    model: nn.Module, input_shape: Sequence[int], device: torch.device | str | None = None
+) -> list[LayerRow]:
     """Run one input of ``input_shape`` (e.g. ``(1, 1, 224, 224)``) and record every layer.
 
     Sequential containers are opened; other modules (a ``Residual``, a ``DenseBlock``) count as
@@ -386,9 +453,12 @@ def layer_shapes(model: nn.Module, input_shape: Sequence[int],
     rows: list[LayerRow] = []
     handles = []
     for name, layer in _summary_layers(model):
+
         def record(module, inputs, output, name=name):
-            rows.append(LayerRow(name, type(module).__name__, tuple(output.shape),
-                                 count_parameters(module)))
+            rows.append(
+                LayerRow(name, type(module).__name__, tuple(output.shape), count_parameters(module))
+            )
+
         handles.append(layer.register_forward_hook(record))
     was_training = model.training
     try:
@@ -402,21 +472,25 @@ def layer_shapes(model: nn.Module, input_shape: Sequence[int],
     return rows
 
 
-def layer_summary(model: nn.Module, input_shape: Sequence[int],
-                  device: torch.device | str | None = None) -> None:
+def layer_summary(
+    model: nn.Module, input_shape: Sequence[int], device: torch.device | str | None = None
+) -> None:
     """Print each layer's output shape and parameter count for an input of ``input_shape``."""
     rows = layer_shapes(model, input_shape, device)
     width = max(len(f"{row.name} {row.kind}") for row in rows)
     print(f"{'layer':<{width}}  {'output shape':<22}{'parameters':>12}")
     for row in rows:
-        print(f"{row.name + ' ' + row.kind:<{width}}  {str(row.output_shape):<22}"
-              f"{row.parameters:>12,}")
+        print(
+            f"{row.name + ' ' + row.kind:<{width}}  {str(row.output_shape):<22}"
+            f"{row.parameters:>12,}"
+        )
     total = count_parameters(model)
     print(f"{'total':<{width}}  {'':<22}{total:>12,}")
 
 
-def count_flops(model: nn.Module, input_shape: Sequence[int],
-                device: torch.device | str | None = None) -> int:
+def count_flops(
+    model: nn.Module, input_shape: Sequence[int], device: torch.device | str | None = None
+) -> int:
     """Floating-point operations of one forward pass on an input of ``input_shape``.
 
     Counted by ``torch.utils.flop_counter.FlopCounterMode``: matrix products and convolutions,

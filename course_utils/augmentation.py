@@ -20,11 +20,15 @@ def shift_images(X: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
     height, width = X.shape[-2:]
     padded = F.pad(X, (abs(dx), abs(dx), abs(dy), abs(dy)))
     top, left = abs(dy) - dy, abs(dx) - dx
-    return padded[..., top:top + height, left:left + width]
+    return padded[..., top : top + height, left : left + width]
 
 
-def augment_batch(X: torch.Tensor, max_shift: int = 2, flip: bool = False,
-                  generator: torch.Generator | None = None) -> torch.Tensor:
+def augment_batch(
+    X: torch.Tensor,
+    max_shift: int = 2,
+    flip: bool = False,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """A random shift of up to ``max_shift`` pixels per image (and a left-right flip with
     probability 1/2 if ``flip``): ``(B, C, H, W) -> (B, C, H, W)``, a new tensor."""
     if X.ndim != 4:

@@ -33,51 +33,107 @@ class Ban:
     modules: tuple[str, ...] = ()
     ops: tuple[str, ...] = ()
     tests: tuple[str, ...] = ()
-    shown: tuple[str, ...] = ()   # the names the instructions list (default: routines + modules)
+    shown: tuple[str, ...] = ()  # the names the instructions list (default: routines + modules)
 
     def names(self) -> tuple[str, ...]:
         """Every dotted name the static scan refuses (operators as ``torch.ops`` names)."""
-        return self.routines + self.modules + tuple(
-            "torch.ops." + op.replace("::", ".") for op in self.ops)
+        return (
+            self.routines
+            + self.modules
+            + tuple("torch.ops." + op.replace("::", ".") for op in self.ops)
+        )
 
 
-_CONVOLUTION_OPS = ("aten::convolution", "aten::_convolution", "aten::conv1d", "aten::conv2d",
-                    "aten::conv_transpose1d", "aten::conv_transpose2d", "aten::mkldnn_convolution",
-                    "aten::cudnn_convolution", "aten::_slow_conv2d_forward",
-                    "aten::thnn_conv2d", "aten::slow_conv_dilated2d",
-                    "aten::_conv_depthwise2d", "aten::convolution_overrideable")
+_CONVOLUTION_OPS = (
+    "aten::convolution",
+    "aten::_convolution",
+    "aten::conv1d",
+    "aten::conv2d",
+    "aten::conv_transpose1d",
+    "aten::conv_transpose2d",
+    "aten::mkldnn_convolution",
+    "aten::cudnn_convolution",
+    "aten::_slow_conv2d_forward",
+    "aten::thnn_conv2d",
+    "aten::slow_conv_dilated2d",
+    "aten::_conv_depthwise2d",
+    "aten::convolution_overrideable",
+)
 _CONVOLUTIONS = Ban(
-    routines=("numpy.convolve", "numpy.correlate", "torch.nn.functional.conv1d",
-              "torch.nn.functional.conv2d", "torch.nn.functional.conv_transpose1d",
-              "torch.nn.functional.conv_transpose2d", "torch.conv1d", "torch.conv2d",
-              "torch.convolution", "torch.nn.Conv1d", "torch.nn.Conv2d",
-              "course_utils.conv.corr2d"),
+    routines=(
+        "numpy.convolve",
+        "numpy.correlate",
+        "torch.nn.functional.conv1d",
+        "torch.nn.functional.conv2d",
+        "torch.nn.functional.conv_transpose1d",
+        "torch.nn.functional.conv_transpose2d",
+        "torch.conv1d",
+        "torch.conv2d",
+        "torch.convolution",
+        "torch.nn.Conv1d",
+        "torch.nn.Conv2d",
+        "course_utils.conv.corr2d",
+    ),
     modules=("scipy.signal", "scipy.ndimage", "course_utils.signals"),
     ops=_CONVOLUTION_OPS,
-    shown=("np.convolve", "np.correlate", "scipy.signal", "scipy.ndimage",
-           "torch.nn.functional.conv1d/conv2d", "nn.Conv1d/Conv2d", "course_utils.conv"))
-_FILTERS = Ban(modules=("scipy.ndimage", "scipy.signal", "skimage.filters",
-                        "course_utils.filters"),
-               shown=("scipy.ndimage", "scipy.signal", "skimage.filters",
-                      "course_utils.filters"))
-_POOLING_OPS = ("aten::max_pool2d", "aten::max_pool2d_with_indices", "aten::avg_pool2d",
-                "aten::max_pool1d", "aten::max_pool1d_with_indices", "aten::avg_pool1d",
-                "aten::adaptive_avg_pool1d", "aten::adaptive_avg_pool2d",
-                "aten::_adaptive_avg_pool2d", "aten::adaptive_max_pool2d",
-                "aten::adaptive_max_pool1d", "aten::mkldnn_max_pool2d",
-                "aten::quantized_max_pool2d")
+    shown=(
+        "np.convolve",
+        "np.correlate",
+        "scipy.signal",
+        "scipy.ndimage",
+        "torch.nn.functional.conv1d/conv2d",
+        "nn.Conv1d/Conv2d",
+        "course_utils.conv",
+    ),
+)
+_FILTERS = Ban(
+    modules=("scipy.ndimage", "scipy.signal", "skimage.filters", "course_utils.filters"),
+    shown=("scipy.ndimage", "scipy.signal", "skimage.filters", "course_utils.filters"),
+)
+_POOLING_OPS = (
+    "aten::max_pool2d",
+    "aten::max_pool2d_with_indices",
+    "aten::avg_pool2d",
+    "aten::max_pool1d",
+    "aten::max_pool1d_with_indices",
+    "aten::avg_pool1d",
+    "aten::adaptive_avg_pool1d",
+    "aten::adaptive_avg_pool2d",
+    "aten::_adaptive_avg_pool2d",
+    "aten::adaptive_max_pool2d",
+    "aten::adaptive_max_pool1d",
+    "aten::mkldnn_max_pool2d",
+    "aten::quantized_max_pool2d",
+)
 _POOLING = Ban(
-    routines=("torch.nn.functional.max_pool2d", "torch.nn.functional.avg_pool2d",
-              "torch.nn.functional.max_pool1d", "torch.nn.functional.avg_pool1d",
-              "torch.nn.functional.adaptive_avg_pool1d", "torch.nn.functional.adaptive_avg_pool2d",
-              "torch.max_pool2d", "torch.avg_pool1d", "torch.max_pool1d",
-              "torch.adaptive_avg_pool1d", "torch.nn.MaxPool2d", "torch.nn.AvgPool2d",
-              "torch.nn.MaxPool1d", "torch.nn.AvgPool1d", "torch.nn.AdaptiveAvgPool1d",
-              "torch.nn.AdaptiveAvgPool2d", "course_utils.conv.pool2d"),
+    routines=(
+        "torch.nn.functional.max_pool2d",
+        "torch.nn.functional.avg_pool2d",
+        "torch.nn.functional.max_pool1d",
+        "torch.nn.functional.avg_pool1d",
+        "torch.nn.functional.adaptive_avg_pool1d",
+        "torch.nn.functional.adaptive_avg_pool2d",
+        "torch.max_pool2d",
+        "torch.avg_pool1d",
+        "torch.max_pool1d",
+        "torch.adaptive_avg_pool1d",
+        "torch.nn.MaxPool2d",
+        "torch.nn.AvgPool2d",
+        "torch.nn.MaxPool1d",
+        "torch.nn.AvgPool1d",
+        "torch.nn.AdaptiveAvgPool1d",
+        "torch.nn.AdaptiveAvgPool2d",
+        "course_utils.conv.pool2d",
+    ),
     modules=("scipy.ndimage", "skimage.measure"),
     ops=_POOLING_OPS,
-    shown=("torch.nn.functional.*pool*", "nn.MaxPool*/AvgPool*/AdaptiveAvgPool*",
-           "course_utils.conv.pool2d", "scipy.ndimage"))
+    shown=(
+        "torch.nn.functional.*pool*",
+        "nn.MaxPool*/AvgPool*/AdaptiveAvgPool*",
+        "course_utils.conv.pool2d",
+        "scipy.ndimage",
+    ),
+)
 
 BANS: dict[str, dict[str, Ban]] = {
     "ex01_convolution": {
@@ -91,53 +147,96 @@ BANS: dict[str, dict[str, Ban]] = {
     },
     "ex03_cnn_layers": {
         "pool2d": Ban(**{**_POOLING.__dict__, "tests": ("test_pool2d",)}),
-        "corr2d_multi_in_out": Ban(**{**_CONVOLUTIONS.__dict__,
-                                      "tests": ("test_corr2d_multi_in_out",)}),
+        "corr2d_multi_in_out": Ban(
+            **{**_CONVOLUTIONS.__dict__, "tests": ("test_corr2d_multi_in_out",)}
+        ),
         "conv1x1": Ban(**{**_CONVOLUTIONS.__dict__, "tests": ("test_conv1x1",)}),
         "adaptive": Ban(**{**_POOLING.__dict__, "tests": ("test_adaptive_avg_pool1d",)}),
     },
     "ex04_architectures": {
         "batch_norm": Ban(
-            routines=("torch.nn.functional.batch_norm", "torch.batch_norm",
-                      "torch.native_batch_norm", "torch.nn.functional.instance_norm",
-                      "torch.nn.functional.layer_norm", "torch.nn.functional.group_norm",
-                      "torch.nn.BatchNorm1d", "torch.nn.BatchNorm2d", "torch.nn.BatchNorm3d",
-                      "torch.nn.LazyBatchNorm1d", "torch.nn.LazyBatchNorm2d",
-                      "torch.nn.SyncBatchNorm", "torch.nn.modules.batchnorm._BatchNorm",
-                      "torch.nn.modules.batchnorm._NormBase"),
+            routines=(
+                "torch.nn.functional.batch_norm",
+                "torch.batch_norm",
+                "torch.native_batch_norm",
+                "torch.nn.functional.instance_norm",
+                "torch.nn.functional.layer_norm",
+                "torch.nn.functional.group_norm",
+                "torch.nn.BatchNorm1d",
+                "torch.nn.BatchNorm2d",
+                "torch.nn.BatchNorm3d",
+                "torch.nn.LazyBatchNorm1d",
+                "torch.nn.LazyBatchNorm2d",
+                "torch.nn.SyncBatchNorm",
+                "torch.nn.modules.batchnorm._BatchNorm",
+                "torch.nn.modules.batchnorm._NormBase",
+            ),
             modules=("course_utils.normalization",),
-            ops=("aten::batch_norm", "aten::_batch_norm_impl_index", "aten::native_batch_norm",
-                 "aten::_native_batch_norm_legit", "aten::_native_batch_norm_legit_no_training",
-                 "aten::_native_batch_norm_legit_functional", "aten::cudnn_batch_norm",
-                 "aten::miopen_batch_norm", "aten::_batch_norm_with_update",
-                 "aten::_batch_norm_no_update", "aten::batch_norm_stats",
-                 "aten::batch_norm_elemt", "aten::batch_norm_update_stats",
-                 "aten::instance_norm", "aten::native_layer_norm", "aten::native_group_norm"),
+            ops=(
+                "aten::batch_norm",
+                "aten::_batch_norm_impl_index",
+                "aten::native_batch_norm",
+                "aten::_native_batch_norm_legit",
+                "aten::_native_batch_norm_legit_no_training",
+                "aten::_native_batch_norm_legit_functional",
+                "aten::cudnn_batch_norm",
+                "aten::miopen_batch_norm",
+                "aten::_batch_norm_with_update",
+                "aten::_batch_norm_no_update",
+                "aten::batch_norm_stats",
+                "aten::batch_norm_elemt",
+                "aten::batch_norm_update_stats",
+                "aten::instance_norm",
+                "aten::native_layer_norm",
+                "aten::native_group_norm",
+            ),
             tests=("test_batch_norm_training", "test_batch_norm_evaluation"),
-            shown=("torch.nn.functional.batch_norm", "torch.batch_norm",
-                   "torch.ops.aten.*batch_norm*", "nn.BatchNorm1d/2d/3d",
-                   "instance, layer or group norm", "course_utils.normalization")),
+            shown=(
+                "torch.nn.functional.batch_norm",
+                "torch.batch_norm",
+                "torch.ops.aten.*batch_norm*",
+                "nn.BatchNorm1d/2d/3d",
+                "instance, layer or group norm",
+                "course_utils.normalization",
+            ),
+        ),
     },
     "ex05_detection": {
         "box_iou": Ban(
-            routines=("torchvision.ops.box_iou", "torchvision.ops.boxes.box_iou",
-                      "torchvision.ops.boxes._box_inter_union",
-                      "torchvision.ops.generalized_box_iou",
-                      "torchvision.ops.distance_box_iou", "torchvision.ops.complete_box_iou",
-                      "course_utils.detection.box_iou"),
+            routines=(
+                "torchvision.ops.box_iou",
+                "torchvision.ops.boxes.box_iou",
+                "torchvision.ops.boxes._box_inter_union",
+                "torchvision.ops.generalized_box_iou",
+                "torchvision.ops.distance_box_iou",
+                "torchvision.ops.complete_box_iou",
+                "course_utils.detection.box_iou",
+            ),
             tests=("test_box_iou",),
-            shown=("torchvision.ops.box_iou (and its generalized, distance and complete twins)",
-                   "course_utils.detection.box_iou")),
+            shown=(
+                "torchvision.ops.box_iou (and its generalized, distance and complete twins)",
+                "course_utils.detection.box_iou",
+            ),
+        ),
         "nms": Ban(
-            routines=("torchvision.ops.nms", "torchvision.ops.batched_nms",
-                      "torchvision.ops.boxes.nms", "torchvision.ops.boxes.batched_nms",
-                      "torchvision.ops.boxes._batched_nms_vanilla",
-                      "torchvision.ops.boxes._batched_nms_coordinate_trick",
-                      "course_utils.detection.nms"),
+            routines=(
+                "torchvision.ops.nms",
+                "torchvision.ops.batched_nms",
+                "torchvision.ops.boxes.nms",
+                "torchvision.ops.boxes.batched_nms",
+                "torchvision.ops.boxes._batched_nms_vanilla",
+                "torchvision.ops.boxes._batched_nms_coordinate_trick",
+                "course_utils.detection.nms",
+            ),
             ops=("torchvision::nms",),
             tests=("test_nms",),
-            shown=("torchvision.ops.nms", "torchvision.ops.batched_nms",
-                   "torch.ops.torchvision.nms", "course_utils.detection.nms")),
+            shown=(
+                "torchvision.ops.nms",
+                "torchvision.ops.batched_nms",
+                "torch.ops.torchvision.nms",
+                "course_utils.detection.nms",
+            ),
+        ),
     },
 }
 
@@ -154,9 +253,11 @@ def ban_sentence(exercise: str, part: str) -> str:
     ban = ban_for(exercise, part)
     shown = ban.shown or ban.routines + ban.modules
     names = ", ".join(f"`{n}`" for n in shown)
-    return (f"**Library ban:** in this part, do not call {names}, under any name (an alias, "
-            "`torch.ops`, a module that calls it for you): the grader watches the calls your "
-            "code makes and reads your code, and the part earns nothing if it reaches one.")
+    return (
+        f"**Library ban:** in this part, do not call {names}, under any name (an alias, "
+        "`torch.ops`, a module that calls it for you): the grader watches the calls your "
+        "code makes and reads your code, and the part earns nothing if it reaches one."
+    )
 
 
 # -- the in-kernel watch ---------------------------------------------------------------------
@@ -199,8 +300,12 @@ class BanWatch:
             if obj is None:
                 continue
             self._by_id[id(obj)] = name
-            for function in (obj, getattr(obj, "__wrapped__", None),
-                             getattr(obj, "forward", None), getattr(obj, "__init__", None)):
+            for function in (
+                obj,
+                getattr(obj, "__wrapped__", None),
+                getattr(obj, "forward", None),
+                getattr(obj, "__init__", None),
+            ):
                 code = getattr(function, "__code__", None)
                 if code is not None:
                     self._by_code[code] = name
@@ -219,11 +324,13 @@ class BanWatch:
     def _profile(self, frame, event, arg):
         if event == "call":
             name = self._by_code.get(frame.f_code) or self._module_banned(
-                frame.f_globals.get("__name__"))
+                frame.f_globals.get("__name__")
+            )
         elif event == "c_call":
             name = self._by_id.get(id(arg)) or self._module_banned(
                 getattr(arg, "__module__", None)
-                or getattr(type(getattr(arg, "__self__", None)), "__module__", None))
+                or getattr(type(getattr(arg, "__self__", None)), "__module__", None)
+            )
         else:
             return
         if name:
@@ -285,7 +392,9 @@ class BanWatch:
             testing._record("equal", name, reached)
             return
         if reached:
-            raise AssertionError(f"{self.part} calls {', '.join(reached)}, which this part "
-                                 "forbids: write it yourself")
+            raise AssertionError(
+                f"{self.part} calls {', '.join(reached)}, which this part "
+                "forbids: write it yourself"
+            )
         if mode == "reference":
             testing._record("equal", name, reached, expected=[])

@@ -51,8 +51,12 @@ def conv_output_size(
     ``floor((n + 2*padding - dilation*(kernel_size - 1) - 1) / stride) + 1``.
     A 7-pixel input and a 3-tap kernel give 5; padding 1 keeps 7; stride 2 gives 3.
     """
-    for name, value in (("n", n), ("kernel_size", kernel_size), ("stride", stride),
-                        ("dilation", dilation)):
+    for name, value in (
+        ("n", n),
+        ("kernel_size", kernel_size),
+        ("stride", stride),
+        ("dilation", dilation),
+    ):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{name} must be a positive int, got {value!r}")
     if not isinstance(padding, int) or isinstance(padding, bool) or padding < 0:

@@ -27,8 +27,10 @@ def corr2d_input_grad(grad_Y: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
     the zero-padded ``grad_Y`` with the flipped kernel.
     """
     if grad_Y.ndim != 2 or K.ndim != 2:
-        raise ValueError(f"corr2d_input_grad needs two 2-D tensors, got {tuple(grad_Y.shape)} "
-                         f"and {tuple(K.shape)}")
+        raise ValueError(
+            f"corr2d_input_grad needs two 2-D tensors, got {tuple(grad_Y.shape)} "
+            f"and {tuple(K.shape)}"
+        )
     h, w = K.shape
     padded = F.pad(grad_Y, (w - 1, w - 1, h - 1, h - 1))
     return corr2d(padded, K.flip(0, 1))
@@ -41,8 +43,10 @@ def corr2d_kernel_grad(X: torch.Tensor, grad_Y: torch.Tensor) -> torch.Tensor:
     cross-correlation of the input with the upstream gradient.
     """
     if X.ndim != 2 or grad_Y.ndim != 2:
-        raise ValueError(f"corr2d_kernel_grad needs two 2-D tensors, got {tuple(X.shape)} and "
-                         f"{tuple(grad_Y.shape)}")
+        raise ValueError(
+            f"corr2d_kernel_grad needs two 2-D tensors, got {tuple(X.shape)} and "
+            f"{tuple(grad_Y.shape)}"
+        )
     return corr2d(X, grad_Y)
 
 
@@ -54,8 +58,10 @@ def conv2d_input_grad(grad_Y: torch.Tensor, weight: torch.Tensor) -> torch.Tenso
     exchanged (every input channel collects from every output channel).
     """
     if grad_Y.ndim != 4 or weight.ndim != 4 or grad_Y.shape[1] != weight.shape[0]:
-        raise ValueError(f"grad_Y (B, C_out, H', W') {tuple(grad_Y.shape)} and weight "
-                         f"(C_out, C_in, h, w) {tuple(weight.shape)} do not fit together")
+        raise ValueError(
+            f"grad_Y (B, C_out, H', W') {tuple(grad_Y.shape)} and weight "
+            f"(C_out, C_in, h, w) {tuple(weight.shape)} do not fit together"
+        )
     h, w = weight.shape[-2:]
     padded = F.pad(grad_Y, (w - 1, w - 1, h - 1, h - 1))
     return F.conv2d(padded, weight.flip(-2, -1).transpose(0, 1))

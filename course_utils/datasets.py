@@ -91,8 +91,13 @@ def classification_loaders(
     else:
         raise ValueError(f"unknown data set {which!r}: use 'digits' or 'fashion_mnist'")
     generator = torch.Generator().manual_seed(seed)
-    train = DataLoader(TensorDataset(X_train, y_train), batch_size=batch_size, shuffle=True,
-                       generator=generator, collate_fn=collate)
+    train = DataLoader(
+        TensorDataset(X_train, y_train),
+        batch_size=batch_size,
+        shuffle=True,
+        generator=generator,
+        collate_fn=collate,
+    )
     test = DataLoader(TensorDataset(X_test, y_test), batch_size=256, collate_fn=collate)
     return train, test, which
 

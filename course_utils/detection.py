@@ -27,6 +27,7 @@ BOX_FORMATS = ("xyxy", "xywh", "cxcywh")
 
 # --- formats ---------------------------------------------------------------------------------
 
+
 def box_convert(boxes: torch.Tensor, in_fmt: str, out_fmt: str) -> torch.Tensor:
     """Convert ``(N, 4)`` boxes between ``"xyxy"``, ``"xywh"`` and ``"cxcywh"``.
 
@@ -37,9 +38,9 @@ def box_convert(boxes: torch.Tensor, in_fmt: str, out_fmt: str) -> torch.Tensor:
             raise ValueError(f"unknown box format {fmt!r}: use one of {BOX_FORMATS}")
     check_boxes(boxes, "boxes")
     a, b, c, d = boxes.unbind(-1)
-    if in_fmt == "xywh":                      # (x, y, w, h) -> corners
+    if in_fmt == "xywh":  # (x, y, w, h) -> corners
         a, b, c, d = a, b, a + c, b + d
-    elif in_fmt == "cxcywh":                  # (cx, cy, w, h) -> corners
+    elif in_fmt == "cxcywh":  # (cx, cy, w, h) -> corners
         a, b, c, d = a - c / 2, b - d / 2, a + c / 2, b + d / 2
     if out_fmt == "xywh":
         a, b, c, d = a, b, c - a, d - b
@@ -57,6 +58,7 @@ def box_area(boxes: torch.Tensor) -> torch.Tensor:
 
 # --- overlap ---------------------------------------------------------------------------------
 
+
 def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Intersection over union of every pair: ``(N, 4)`` and ``(M, 4)`` xyxy -> ``(N, M)``.
 
@@ -66,8 +68,8 @@ def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     check_boxes(a, "a")
     check_boxes(b, "b")
     a, b = widen_boxes(a), widen_boxes(b)
-    top_left = torch.maximum(a[:, None, :2], b[None, :, :2])          # (N, M, 2)
-    bottom_right = torch.minimum(a[:, None, 2:], b[None, :, 2:])      # (N, M, 2)
+    top_left = torch.maximum(a[:, None, :2], b[None, :, :2])  # (N, M, 2)
+    bottom_right = torch.minimum(a[:, None, 2:], b[None, :, 2:])  # (N, M, 2)
     size = (bottom_right - top_left).clamp(min=0)
     intersection = size[..., 0] * size[..., 1]
     union = box_area(a)[:, None] + box_area(b)[None, :] - intersection
@@ -79,8 +81,9 @@ def paired_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     check_boxes(a, "a")
     check_boxes(b, "b")
     if a.shape != b.shape:
-        raise ValueError(f"paired_iou needs boxes of the same shape, got {tuple(a.shape)} "
-                         f"and {tuple(b.shape)}")
+        raise ValueError(
+            f"paired_iou needs boxes of the same shape, got {tuple(a.shape)} and {tuple(b.shape)}"
+        )
     a, b = widen_boxes(a), widen_boxes(b)
     size = (torch.minimum(a[:, 2:], b[:, 2:]) - torch.maximum(a[:, :2], b[:, :2])).clamp(min=0)
     intersection = size[:, 0] * size[:, 1]
@@ -101,14 +104,16 @@ def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torc
     for i in range(len(order)):
         if alive[i]:
             # "not above" rather than "at most": a NaN IoU (two empty boxes) suppresses nothing
-            alive[i + 1:] &= ~(iou[i, i + 1:] > iou_threshold)
+            alive[i + 1 :] &= ~(iou[i, i + 1 :] > iou_threshold)
     return order[alive]
 
 
 # --- where to look -----------------------------------------------------------------------------
 
-def sliding_windows(image_size: tuple[int, int], window: tuple[int, int],
-                    stride: int | tuple[int, int]) -> torch.Tensor:
+
+def sliding_windows(
+    image_size: tuple[int, int], window: tuple[int, int], stride: int | tuple[int, int]
+) -> torch.Tensor:
     """Every ``window = (h, w)`` position in an image of ``image_size = (H, W)``, as xyxy.
 
     Returns ``(N, 4)`` float32 with ``N = n_rows * n_cols`` and ``n_rows = (H - h) // s + 1``
@@ -117,16 +122,23 @@ def sliding_windows(image_size: tuple[int, int], window: tuple[int, int],
     (height, width), (h, w) = pair(image_size, "image_size"), pair(window, "window")
     sy, sx = pair(stride, "stride")
     if not (0 < h <= height and 0 < w <= width and sy > 0 and sx > 0):
-        raise ValueError(f"window {window} must fit in the image {image_size} and the stride "
-                         f"{stride} must be positive")
+        raise ValueError(
+            f"window {window} must fit in the image {image_size} and the stride "
+            f"{stride} must be positive"
+        )
     ys = torch.arange(0, height - h + 1, sy, dtype=torch.float32)
     xs = torch.arange(0, width - w + 1, sx, dtype=torch.float32)
     y, x = torch.meshgrid(ys, xs, indexing="ij")
     return torch.stack([x, y, x + w, y + h], dim=-1).reshape(-1, 4)
 
 
-def anchor_boxes(feature_size: tuple[int, int], stride: int, sizes: Sequence[float],
-                 aspect_ratios: Sequence[float], offset: float = 0.5) -> torch.Tensor:
+def anchor_boxes(
+    feature_size: tuple[int, int],
+    stride: int,
+    sizes: Sequence[float],
+    aspect_ratios: Sequence[float],
+    offset: float = 0.5,
+) -> torch.Tensor:
     """Anchor boxes tiled over a feature map, as xyxy in image pixels.
 
     Each cell ``(i, j)`` of an ``(H', W')`` feature map looks at the image around
@@ -138,28 +150,35 @@ def anchor_boxes(feature_size: tuple[int, int], stride: int, sizes: Sequence[flo
     ``offset=0`` and whole-pixel half-widths its boxes are the same).
     """
     if not sizes or not aspect_ratios or stride <= 0:
-        raise ValueError("anchor_boxes needs at least one size and one aspect ratio, "
-                         "and a positive stride")
+        raise ValueError(
+            "anchor_boxes needs at least one size and one aspect ratio, and a positive stride"
+        )
     sizes_t = torch.as_tensor(sizes, dtype=torch.float32)
     ratios = torch.as_tensor(aspect_ratios, dtype=torch.float32)
     if bool((sizes_t <= 0).any()) or bool((ratios <= 0).any()):
-        raise ValueError(f"sizes {list(sizes)} and aspect ratios {list(aspect_ratios)} "
-                         "must be positive")
-    widths = (sizes_t[None, :] / ratios.sqrt()[:, None]).reshape(-1)     # (A,)
+        raise ValueError(
+            f"sizes {list(sizes)} and aspect ratios {list(aspect_ratios)} must be positive"
+        )
+    widths = (sizes_t[None, :] / ratios.sqrt()[:, None]).reshape(-1)  # (A,)
     heights = (sizes_t[None, :] * ratios.sqrt()[:, None]).reshape(-1)
-    base = torch.stack([-widths, -heights, widths, heights], dim=1) / 2   # (A, 4) around (0, 0)
+    base = torch.stack([-widths, -heights, widths, heights], dim=1) / 2  # (A, 4) around (0, 0)
     rows, cols = feature_size
     cy = (torch.arange(rows, dtype=torch.float32) + offset) * stride
     cx = (torch.arange(cols, dtype=torch.float32) + offset) * stride
     cy, cx = torch.meshgrid(cy, cx, indexing="ij")
-    centres = torch.stack([cx, cy, cx, cy], dim=-1).reshape(-1, 1, 4)   # (H' W', 1, 4)
+    centres = torch.stack([cx, cy, cx, cy], dim=-1).reshape(-1, 1, 4)  # (H' W', 1, 4)
     return (centres + base[None]).reshape(-1, 4)
 
 
 # --- regions of interest ----------------------------------------------------------------------
 
-def roi_max_pool(features: torch.Tensor, rois: torch.Tensor, output_size: tuple[int, int],
-                 spatial_scale: float = 1.0) -> torch.Tensor:
+
+def roi_max_pool(
+    features: torch.Tensor,
+    rois: torch.Tensor,
+    output_size: tuple[int, int],
+    spatial_scale: float = 1.0,
+) -> torch.Tensor:
     """RoI max pooling as in Fast R-CNN (the same numbers as ``torchvision.ops.roi_pool``).
 
     ``features (B, C, H, W)``; ``rois (K, 5)`` rows ``(batch index, x1, y1, x2, y2)`` in image
@@ -201,8 +220,10 @@ def _check_rois(features, rois) -> None:
 
 # --- how good is a detector --------------------------------------------------------------------
 
-def match_detections(boxes: torch.Tensor, scores: torch.Tensor, truth: torch.Tensor,
-                     iou_threshold: float = 0.5) -> torch.Tensor:
+
+def match_detections(
+    boxes: torch.Tensor, scores: torch.Tensor, truth: torch.Tensor, iou_threshold: float = 0.5
+) -> torch.Tensor:
     """Which detections of one image are true positives: ``(K,)`` bool, in the input order.
 
     Detections are visited by decreasing score; each claims the still unclaimed true box it
@@ -225,8 +246,9 @@ def match_detections(boxes: torch.Tensor, scores: torch.Tensor, truth: torch.Ten
     return hit
 
 
-def precision_recall(scores: torch.Tensor, hit: torch.Tensor,
-                     n_positives: int) -> tuple[torch.Tensor, torch.Tensor]:
+def precision_recall(
+    scores: torch.Tensor, hit: torch.Tensor, n_positives: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Precision and recall ``(K,)`` float64 after each of K detections, by decreasing score."""
     _, hits = _rank(scores, hit, n_positives)
     true_positives = hits.double().cumsum(0)
@@ -239,13 +261,17 @@ def _rank(scores, hit, n_positives: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Scores and hits sorted by decreasing score (ties keep their order, as in pycocotools)."""
     scores, hit = torch.as_tensor(scores).detach().cpu(), torch.as_tensor(hit).cpu()
     if scores.ndim != 1 or hit.shape != scores.shape:
-        raise ValueError(f"scores and hit must be 1-D and equally long, got shapes "
-                         f"{tuple(scores.shape)} and {tuple(hit.shape)}")
+        raise ValueError(
+            f"scores and hit must be 1-D and equally long, got shapes "
+            f"{tuple(scores.shape)} and {tuple(hit.shape)}"
+        )
     if scores.is_floating_point() and bool(scores.isnan().any()):
         raise ValueError("scores contain NaN, which cannot be ranked: drop those detections")
     if int(hit.sum()) > max(n_positives, 0):
-        raise ValueError(f"hit counts {int(hit.sum())} true positives but n_positives is "
-                         f"{n_positives}: a true object can be found only once")
+        raise ValueError(
+            f"hit counts {int(hit.sum())} true positives but n_positives is "
+            f"{n_positives}: a true object can be found only once"
+        )
     order = torch.argsort(scores, descending=True, stable=True)
     return scores[order], hit[order]
 
@@ -256,8 +282,13 @@ def _last_of_each_tie(ranked_scores: torch.Tensor) -> torch.Tensor:
     return torch.cat([changes, torch.tensor([len(ranked_scores) - 1])])
 
 
-def average_precision(scores: torch.Tensor, hit: torch.Tensor, n_positives: int,
-                      interpolated: bool = True, recall_points: int | None = None) -> float:
+def average_precision(
+    scores: torch.Tensor,
+    hit: torch.Tensor,
+    n_positives: int,
+    interpolated: bool = True,
+    recall_points: int | None = None,
+) -> float:
     """Area under the precision-recall curve of a ranked list of detections.
 
     ``scores (K,)`` rank the detections, ``hit (K,)`` says which are true positives and
@@ -278,10 +309,10 @@ def average_precision(scores: torch.Tensor, hit: torch.Tensor, n_positives: int,
     if not interpolated and recall_points is None:  # scikit-learn: a tie is one threshold
         ties_end = _last_of_each_tie(_rank(scores, hit, n_positives)[0])
         precision, recall = precision[ties_end], recall[ties_end]
-    if interpolated:   # running maximum from the right: the precision envelope
+    if interpolated:  # running maximum from the right: the precision envelope
         precision = precision.flip(0).cummax(0).values.flip(0)
     if recall_points is not None:
-        levels = np.linspace(0.0, 1.0, recall_points)     # the same numbers as pycocotools
+        levels = np.linspace(0.0, 1.0, recall_points)  # the same numbers as pycocotools
         first = np.searchsorted(recall.numpy(), levels, side="left")
         reached = first < len(precision)
         sampled = np.zeros(recall_points)
@@ -291,10 +322,13 @@ def average_precision(scores: torch.Tensor, hit: torch.Tensor, n_positives: int,
     return float((steps * precision).sum())
 
 
-def detection_average_precision(predictions: Sequence[tuple[torch.Tensor, torch.Tensor]],
-                                truths: Sequence[torch.Tensor], iou_threshold: float = 0.5,
-                                interpolated: bool = True,
-                                recall_points: int | None = None) -> float:
+def detection_average_precision(
+    predictions: Sequence[tuple[torch.Tensor, torch.Tensor]],
+    truths: Sequence[torch.Tensor],
+    iou_threshold: float = 0.5,
+    interpolated: bool = True,
+    recall_points: int | None = None,
+) -> float:
     """Average precision of a one-class detector over a set of images.
 
     ``predictions[i] = (boxes (K_i, 4) xyxy, scores (K_i,))`` and ``truths[i] = (G_i, 4)`` xyxy.
@@ -309,25 +343,48 @@ def detection_average_precision(predictions: Sequence[tuple[torch.Tensor, torch.
         all_hits.append(match_detections(boxes, scores, truth, iou_threshold))
         all_scores.append(scores.detach().cpu().float())
     n_positives = sum(len(t) for t in truths)
-    return average_precision(torch.cat(all_scores), torch.cat(all_hits), n_positives,
-                             interpolated=interpolated, recall_points=recall_points)
+    return average_precision(
+        torch.cat(all_scores),
+        torch.cat(all_hits),
+        n_positives,
+        interpolated=interpolated,
+        recall_points=recall_points,
+    )
 
 
 # --- pictures ----------------------------------------------------------------------------------
 
-def draw_boxes(ax, boxes: torch.Tensor, color: str = "tab:red", scores=None,
-               linewidth: float = 1.5, linestyle: str = "-", fmt: str = "xyxy") -> None:
+
+def draw_boxes(
+    ax,
+    boxes: torch.Tensor,
+    color: str = "tab:red",
+    scores=None,
+    linewidth: float = 1.5,
+    linestyle: str = "-",
+    fmt: str = "xyxy",
+) -> None:
     """Draw ``(N, 4)`` boxes on a matplotlib axis showing an image (``imshow`` pixel centres
     sit at integers, so pixel-edge coordinates are shifted by half a pixel), with scores."""
     from matplotlib.patches import Rectangle
 
     boxes = box_convert(torch.as_tensor(boxes).detach().cpu().float().reshape(-1, 4), fmt, "xyxy")
     for k, (x1, y1, x2, y2) in enumerate(boxes.tolist()):
-        ax.add_patch(Rectangle((x1 - 0.5, y1 - 0.5), x2 - x1, y2 - y1, fill=False,
-                               edgecolor=color, linewidth=linewidth, linestyle=linestyle))
+        ax.add_patch(
+            Rectangle(
+                (x1 - 0.5, y1 - 0.5),
+                x2 - x1,
+                y2 - y1,
+                fill=False,
+                edgecolor=color,
+                linewidth=linewidth,
+                linestyle=linestyle,
+            )
+        )
         if scores is not None:
-            ax.text(x1 - 0.5, y1 - 1.0, f"{float(scores[k]):.2f}", color=color, fontsize=7,
-                    va="bottom")
+            ax.text(
+                x1 - 0.5, y1 - 1.0, f"{float(scores[k]):.2f}", color=color, fontsize=7, va="bottom"
+            )
 
 
 def _check_scores(scores, n: int) -> None:
@@ -336,6 +393,19 @@ def _check_scores(scores, n: int) -> None:
         raise ValueError(f"scores must have shape ({n},), one per box, got {tuple(scores.shape)}")
 
 
-__all__ = ["BOX_FORMATS", "box_convert", "box_area", "box_iou", "paired_iou", "nms",
-           "sliding_windows", "anchor_boxes", "roi_max_pool", "match_detections",
-           "precision_recall", "average_precision", "detection_average_precision", "draw_boxes"]
+__all__ = [
+    "BOX_FORMATS",
+    "box_convert",
+    "box_area",
+    "box_iou",
+    "paired_iou",
+    "nms",
+    "sliding_windows",
+    "anchor_boxes",
+    "roi_max_pool",
+    "match_detections",
+    "precision_recall",
+    "average_precision",
+    "detection_average_precision",
+    "draw_boxes",
+]

@@ -23,8 +23,12 @@ class ConvBNNet(nn.Module):
     ``forward_features`` is ``(B, widths[-1], H/4, W/4)`` (rounded up).
     """
 
-    def __init__(self, num_classes: int = 10, in_channels: int = 1,
-                 widths: tuple[int, int, int] = (8, 16, 32)):
+    def __init__(
+        self,
+        num_classes: int = 10,
+        in_channels: int = 1,
+        widths: tuple[int, int, int] = (8, 16, 32),
+    ):
         super().__init__()
         w1, w2, w3 = widths
         self.features = nn.Sequential(
@@ -53,8 +57,16 @@ class ConvBNNet(nn.Module):
 SmallConvNet = ConvBNNet
 
 #: How the quick profile pretrains its backbone; the cache file name hashes these settings.
-PRETRAINING = {"source": "digits", "size": 16, "epochs": 4, "batch_size": 32, "lr": 3e-3,
-               "widths": (8, 16, 32), "seed": 0, "version": 1}
+PRETRAINING = {
+    "source": "digits",
+    "size": 16,
+    "epochs": 4,
+    "batch_size": 32,
+    "lr": 3e-3,
+    "widths": (8, 16, 32),
+    "seed": 0,
+    "version": 1,
+}
 
 
 def _train_epochs(model, X, y, epochs, batch_size, lr, seed, device):
@@ -64,7 +76,7 @@ def _train_epochs(model, X, y, epochs, batch_size, lr, seed, device):
     for _ in range(epochs):
         order = torch.randperm(len(y), generator=generator)
         for start in range(0, len(y), batch_size):
-            batch = order[start:start + batch_size]
+            batch = order[start : start + batch_size]
             loss = F.cross_entropy(model(X[batch].to(device)), y[batch].to(device))
             optimizer.zero_grad()
             loss.backward()
@@ -86,18 +98,32 @@ def pretrain_small_convnet(settings: dict | None = None, device=None) -> tuple[n
     X_train, y_train, X_test, y_test = digits(resize=settings["size"], seed=settings["seed"])
     model = ConvBNNet(10, 1, tuple(settings["widths"])).to(device)
     started = time.perf_counter()
-    _train_epochs(model, X_train, y_train, settings["epochs"], settings["batch_size"],
-                  settings["lr"], settings["seed"], device)
+    _train_epochs(
+        model,
+        X_train,
+        y_train,
+        settings["epochs"],
+        settings["batch_size"],
+        settings["lr"],
+        settings["seed"],
+        device,
+    )
     seconds = time.perf_counter() - started
     test = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(X_test, y_test), 512)
     _, accuracy = evaluate(model, test, device=device)
-    info = {**settings, "widths": list(settings["widths"]), "test_accuracy": accuracy,
-            "seconds": round(seconds, 2), "device": str(device)}
+    info = {
+        **settings,
+        "widths": list(settings["widths"]),
+        "test_accuracy": accuracy,
+        "seconds": round(seconds, 2),
+        "device": str(device),
+    }
     return model.eval(), info
 
 
-def pretrained_small_convnet(settings: dict | None = None, cache: bool = True,
-                             device=None) -> tuple[nn.Module, dict]:
+def pretrained_small_convnet(
+    settings: dict | None = None, cache: bool = True, device=None
+) -> tuple[nn.Module, dict]:
     """The quick profile's pretrained backbone: loaded from ``data_dir()/weights`` when cached,
     else pretrained with ``pretrain_small_convnet`` (seconds on a CPU) and saved there.
 

@@ -19,8 +19,9 @@ from torch import nn
 from course_utils.layers import conv_bn_relu
 
 
-def transposed_conv_output_size(n: int, kernel_size: int, stride: int = 1, padding: int = 0,
-                                output_padding: int = 0) -> int:
+def transposed_conv_output_size(
+    n: int, kernel_size: int, stride: int = 1, padding: int = 0, output_padding: int = 0
+) -> int:
     """Output length of a transposed convolution along one axis (PyTorch's formula).
 
     ``(n - 1) * stride - 2 * padding + kernel_size + output_padding``: the inverse of the
@@ -30,16 +31,18 @@ def transposed_conv_output_size(n: int, kernel_size: int, stride: int = 1, paddi
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive int, got {value!r}")
     if padding < 0 or not 0 <= output_padding < stride:
-        raise ValueError(f"need padding >= 0 and 0 <= output_padding < stride, got {padding}, "
-                         f"{output_padding}")
+        raise ValueError(
+            f"need padding >= 0 and 0 <= output_padding < stride, got {padding}, {output_padding}"
+        )
     size = (n - 1) * stride - 2 * padding + kernel_size + output_padding
     if size < 1:
         raise ValueError(f"padding {padding} leaves no output for n={n}, kernel {kernel_size}")
     return size
 
 
-def transposed_conv2d(X: torch.Tensor, K: torch.Tensor, stride: int = 1,
-                      padding: int = 0) -> torch.Tensor:
+def transposed_conv2d(
+    X: torch.Tensor, K: torch.Tensor, stride: int = 1, padding: int = 0
+) -> torch.Tensor:
     """Transposed convolution of one channel, written as a scatter: X ``(H, W)``, K ``(h, w)``.
 
     Input pixel ``X[i, j]`` adds ``X[i, j] * K`` to the output window whose top-left corner is
@@ -47,16 +50,17 @@ def transposed_conv2d(X: torch.Tensor, K: torch.Tensor, stride: int = 1,
     side. Output ``((H-1) s - 2p + h, (W-1) s - 2p + w)``.
     """
     if X.ndim != 2 or K.ndim != 2:
-        raise ValueError(f"transposed_conv2d needs two 2-D tensors, got {tuple(X.shape)} and "
-                         f"{tuple(K.shape)}")
+        raise ValueError(
+            f"transposed_conv2d needs two 2-D tensors, got {tuple(X.shape)} and {tuple(K.shape)}"
+        )
     h, w = K.shape
     height, width = (X.shape[0] - 1) * stride + h, (X.shape[1] - 1) * stride + w
     Y = torch.zeros(height, width, dtype=torch.promote_types(X.dtype, K.dtype), device=X.device)
     for i in range(X.shape[0]):
         for j in range(X.shape[1]):
-            Y[i * stride:i * stride + h, j * stride:j * stride + w] += X[i, j] * K
+            Y[i * stride : i * stride + h, j * stride : j * stride + w] += X[i, j] * K
     if padding:
-        Y = Y[padding:height - padding, padding:width - padding]
+        Y = Y[padding : height - padding, padding : width - padding]
     return Y
 
 
@@ -87,12 +91,18 @@ def bilinear_upsampler(channels: int, factor: int) -> nn.ConvTranspose2d:
     as bilinear interpolation (FCN's initialisation); it stays trainable."""
     if factor < 2 or factor % 2:
         raise ValueError(f"bilinear_upsampler needs an even factor >= 2, got {factor}")
-    layer = nn.ConvTranspose2d(channels, channels, 2 * factor, stride=factor,
-                               padding=factor // 2, groups=channels, bias=False)
+    layer = nn.ConvTranspose2d(
+        channels,
+        channels,
+        2 * factor,
+        stride=factor,
+        padding=factor // 2,
+        groups=channels,
+        bias=False,
+    )
     with torch.no_grad():
         layer.weight.copy_(bilinear_kernel(factor).expand(channels, 1, -1, -1))
     return layer
-
 
 
 class FCN(nn.Module):
@@ -107,12 +117,15 @@ class FCN(nn.Module):
     def __init__(self, classes: int = 1, width: int = 32, skip: bool = True):
         super().__init__()
         self.skip = skip
-        self.stride4 = nn.Sequential(conv_bn_relu(1, width // 2),
-                                     conv_bn_relu(width // 2, width, stride=2),
-                                     conv_bn_relu(width, width, stride=2),
-                                     conv_bn_relu(width, width))
-        self.stride8 = nn.Sequential(conv_bn_relu(width, 2 * width, stride=2),
-                                     conv_bn_relu(2 * width, 2 * width))
+        self.stride4 = nn.Sequential(
+            conv_bn_relu(1, width // 2),
+            conv_bn_relu(width // 2, width, stride=2),
+            conv_bn_relu(width, width, stride=2),
+            conv_bn_relu(width, width),
+        )
+        self.stride8 = nn.Sequential(
+            conv_bn_relu(width, 2 * width, stride=2), conv_bn_relu(2 * width, 2 * width)
+        )
         self.score8 = nn.Conv2d(2 * width, classes, 1)
         if skip:
             self.score4 = nn.Conv2d(width, classes, 1)

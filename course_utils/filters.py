@@ -27,9 +27,12 @@ SMOOTH_1D = (1.0, 2.0, 1.0)  # the binomial smoothing half of Sobel
 CENTRAL_DIFFERENCE_1D = (-1.0, 0.0, 1.0)  # 2 * the central-difference derivative
 
 
-def gaussian_kernel1d(sigma: float, radius: int | None = None,
-                      dtype: torch.dtype = torch.float32,
-                      device: torch.device | str | None = None) -> torch.Tensor:
+def gaussian_kernel1d(
+    sigma: float,
+    radius: int | None = None,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
     """Sampled, normalised 1-D Gaussian ``exp(-x^2 / (2 sigma^2))`` for ``x = -radius..radius``.
 
     The default radius is ``int(4 * sigma + 0.5)``, SciPy's ``truncate=4``. Returns
@@ -46,9 +49,12 @@ def gaussian_kernel1d(sigma: float, radius: int | None = None,
     return (weights / weights.sum()).to(dtype=dtype, device=device)
 
 
-def gaussian_kernel(sigma: float, radius: int | None = None,
-                    dtype: torch.dtype = torch.float32,
-                    device: torch.device | str | None = None) -> torch.Tensor:
+def gaussian_kernel(
+    sigma: float,
+    radius: int | None = None,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
     """Normalised 2-D Gaussian kernel ``(2r + 1, 2r + 1)``; default ``r = int(4 * sigma + 0.5)``.
 
     It is the outer product of two 1-D Gaussians (the Gaussian is separable), so blurring with
@@ -115,8 +121,9 @@ def filter2d(image: torch.Tensor, kernel: torch.Tensor, mode: str = "reflect") -
     return F.conv2d(padded[None, None], weight)[0, 0]
 
 
-def separable_filter(image: torch.Tensor, column: torch.Tensor, row: torch.Tensor,
-                     mode: str = "reflect") -> torch.Tensor:
+def separable_filter(
+    image: torch.Tensor, column: torch.Tensor, row: torch.Tensor, mode: str = "reflect"
+) -> torch.Tensor:
     """Filter with the rank-1 kernel ``outer(column, row)`` as two 1-D passes.
 
     image: float ``(H, W)``, column: ``(h,)`` (runs down the rows), row: ``(w,)`` -> ``(H, W)``,
@@ -135,8 +142,9 @@ def separable_filter(image: torch.Tensor, column: torch.Tensor, row: torch.Tenso
     return F.conv2d(F.conv2d(padded, column), row)[0, 0]
 
 
-def gaussian_blur(image: torch.Tensor, sigma: float, radius: int | None = None,
-                  mode: str = "reflect") -> torch.Tensor:
+def gaussian_blur(
+    image: torch.Tensor, sigma: float, radius: int | None = None, mode: str = "reflect"
+) -> torch.Tensor:
     """Separable Gaussian blur, the same numbers as ``scipy.ndimage.gaussian_filter``.
 
     image: float ``(H, W)`` -> ``(H, W)``; the kernel is ``gaussian_kernel1d(sigma, radius)``.
@@ -175,8 +183,9 @@ def sobel(image: torch.Tensor, axis: int, mode: str = "reflect") -> torch.Tensor
     return separable_filter(image, smooth, derivative, mode)
 
 
-def gradient_magnitude(image: torch.Tensor, operator: str = "sobel",
-                       mode: str = "reflect") -> torch.Tensor:
+def gradient_magnitude(
+    image: torch.Tensor, operator: str = "sobel", mode: str = "reflect"
+) -> torch.Tensor:
     """Length of the image gradient at every pixel, ``sqrt(d0^2 + d1^2)``.
 
     ``operator`` is ``"sobel"`` (smoothed derivative) or ``"central"`` (the bare ``[-1, 0, 1]``
@@ -203,8 +212,9 @@ def scale_to_255(image: torch.Tensor) -> torch.Tensor:
     return image * (255.0 / peak)
 
 
-def unsharp_mask(image: torch.Tensor, sigma: float, amount: float = 1.0,
-                 mode: str = "reflect") -> torch.Tensor:
+def unsharp_mask(
+    image: torch.Tensor, sigma: float, amount: float = 1.0, mode: str = "reflect"
+) -> torch.Tensor:
     """Sharpen by adding back the detail a blur removes: ``image + amount * (image - blur)``.
 
     image: float ``(H, W)`` -> ``(H, W)``, unclipped. Equals ``skimage.filters.unsharp_mask(
@@ -295,8 +305,9 @@ def match_template(image: torch.Tensor, template: torch.Tensor) -> torch.Tensor:
     _check_image(image)
     check_tensor(template, "template", ndim=2, shape_hint="(h, w)", non_empty=True)
     if template.shape[0] > image.shape[0] or template.shape[1] > image.shape[1]:
-        raise ValueError(f"template {tuple(template.shape)} is larger than the image "
-                         f"{tuple(image.shape)}")
+        raise ValueError(
+            f"template {tuple(template.shape)} is larger than the image {tuple(image.shape)}"
+        )
     h, w = template.shape
     t = template.to(dtype=image.dtype, device=image.device)
     t = t - t.mean()
@@ -308,5 +319,8 @@ def match_template(image: torch.Tensor, template: torch.Tensor) -> torch.Tensor:
     # A variance lost in rounding (a flat window, or a flat template) counts as zero.
     resolution = 1000 * torch.finfo(image.dtype).eps
     flat = (window_var <= resolution * window_energy) | (denominator == 0)
-    return torch.where(flat, torch.zeros_like(numerator),
-                       numerator / torch.where(flat, torch.ones_like(denominator), denominator))
+    return torch.where(
+        flat,
+        torch.zeros_like(numerator),
+        numerator / torch.where(flat, torch.ones_like(denominator), denominator),
+    )

@@ -43,6 +43,8 @@ def parameter_groups(model: nn.Module, backbone_lr: float, head_lr: float) -> li
     head_ids = {id(p) for p in getattr(model, head_name(model)).parameters()}
     backbone = [p for p in model.parameters() if p.requires_grad and id(p) not in head_ids]
     head = [p for p in model.parameters() if p.requires_grad and id(p) in head_ids]
-    groups = [{"params": backbone, "lr": backbone_lr, "name": "backbone"},
-              {"params": head, "lr": head_lr, "name": "head"}]
+    groups = [
+        {"params": backbone, "lr": backbone_lr, "name": "backbone"},
+        {"params": head, "lr": head_lr, "name": "head"},
+    ]
     return [group for group in groups if group["params"]]

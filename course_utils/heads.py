@@ -70,7 +70,7 @@ def embed(model: nn.Module, X: torch.Tensor, batch_size: int = 256) -> torch.Ten
     try:
         model.eval()
         with torch.no_grad():
-            parts = [model(X[i:i + batch_size].to(device)) for i in range(0, len(X), batch_size)]
+            parts = [model(X[i : i + batch_size].to(device)) for i in range(0, len(X), batch_size)]
     finally:
         setattr(model, name, head)
     return torch.cat(parts)

@@ -42,8 +42,9 @@ def download_weights(url: str, folder: Path | None = None, check_hash: bool = Tr
     match = _HASH_PREFIX.search(filename) if check_hash else None
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        torch.hub.download_url_to_file(url, str(path), hash_prefix=match.group(1) if match
-                                       else None, progress=False)
+        torch.hub.download_url_to_file(
+            url, str(path), hash_prefix=match.group(1) if match else None, progress=False
+        )
     except (OSError, RuntimeError, ValueError) as error:
         reason = getattr(error, "reason", None) or error
         raise WeightsUnavailableError(
@@ -53,9 +54,12 @@ def download_weights(url: str, folder: Path | None = None, check_hash: bool = Tr
     return path
 
 
-def torchvision_pretrained(name: str = "resnet18", weights: str = "IMAGENET1K_V1",
-                           num_classes: int | None = None,
-                           folder: Path | None = None) -> nn.Module:
+def torchvision_pretrained(
+    name: str = "resnet18",
+    weights: str = "IMAGENET1K_V1",
+    num_classes: int | None = None,
+    folder: Path | None = None,
+) -> nn.Module:
     """A torchvision model with its published weights (downloaded once, see ``download_weights``),
     optionally with a new ``num_classes`` head. The weights' preprocessing is
     ``torchvision.models.get_weight(f"{Name}_Weights.{weights}").transforms()``.

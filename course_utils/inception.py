@@ -15,10 +15,14 @@ from torch import nn
 
 # The channel plan of the paper's Table 1: (1x1, (3x3 reduce, 3x3), (5x5 reduce, 5x5), pool proj)
 GOOGLENET_BLOCKS = {
-    "3a": (64, (96, 128), (16, 32), 32), "3b": (128, (128, 192), (32, 96), 64),
-    "4a": (192, (96, 208), (16, 48), 64), "4b": (160, (112, 224), (24, 64), 64),
-    "4c": (128, (128, 256), (24, 64), 64), "4d": (112, (144, 288), (32, 64), 64),
-    "4e": (256, (160, 320), (32, 128), 128), "5a": (256, (160, 320), (32, 128), 128),
+    "3a": (64, (96, 128), (16, 32), 32),
+    "3b": (128, (128, 192), (32, 96), 64),
+    "4a": (192, (96, 208), (16, 48), 64),
+    "4b": (160, (112, 224), (24, 64), 64),
+    "4c": (128, (128, 256), (24, 64), 64),
+    "4d": (112, (144, 288), (32, 64), 64),
+    "4e": (256, (160, 320), (32, 128), 128),
+    "5a": (256, (160, 320), (32, 128), 128),
     "5b": (384, (192, 384), (48, 128), 128),
 }
 
@@ -37,16 +41,20 @@ class Inception(nn.Module):
     def __init__(self, in_channels: int, c1: int, c2: Sequence[int], c3: Sequence[int], c4: int):
         super().__init__()
         self.branch1 = _conv_relu(in_channels, c1, 1)
-        self.branch2 = nn.Sequential(_conv_relu(in_channels, c2[0], 1),
-                                     _conv_relu(c2[0], c2[1], 3, padding=1))
-        self.branch3 = nn.Sequential(_conv_relu(in_channels, c3[0], 1),
-                                     _conv_relu(c3[0], c3[1], 5, padding=2))
-        self.branch4 = nn.Sequential(nn.MaxPool2d(3, stride=1, padding=1),
-                                     _conv_relu(in_channels, c4, 1))
+        self.branch2 = nn.Sequential(
+            _conv_relu(in_channels, c2[0], 1), _conv_relu(c2[0], c2[1], 3, padding=1)
+        )
+        self.branch3 = nn.Sequential(
+            _conv_relu(in_channels, c3[0], 1), _conv_relu(c3[0], c3[1], 5, padding=2)
+        )
+        self.branch4 = nn.Sequential(
+            nn.MaxPool2d(3, stride=1, padding=1), _conv_relu(in_channels, c4, 1)
+        )
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
-        return torch.cat([self.branch1(X), self.branch2(X), self.branch3(X), self.branch4(X)],
-                         dim=1)
+        return torch.cat(
+            [self.branch1(X), self.branch2(X), self.branch3(X), self.branch4(X)], dim=1
+        )
 
 
 def inception_out_channels(c1: int, c2: Sequence[int], c3: Sequence[int], c4: int) -> int:
@@ -78,9 +86,12 @@ class GoogLeNet(nn.Module):
 
         pool = nn.MaxPool2d(3, stride=2, padding=1)
         self.stem = nn.Sequential(
-            _conv_relu(in_channels, s(64), 7, stride=2, padding=3), nn.MaxPool2d(3, 2, padding=1),
-            _conv_relu(s(64), s(64), 1), _conv_relu(s(64), s(192), 3, padding=1),
-            nn.MaxPool2d(3, stride=2, padding=1))
+            _conv_relu(in_channels, s(64), 7, stride=2, padding=3),
+            nn.MaxPool2d(3, 2, padding=1),
+            _conv_relu(s(64), s(64), 1),
+            _conv_relu(s(64), s(192), 3, padding=1),
+            nn.MaxPool2d(3, stride=2, padding=1),
+        )
         names, c_in, layers = list(GOOGLENET_BLOCKS), s(192), []
         for name in names:
             if name in ("4a", "5a"):
@@ -88,8 +99,9 @@ class GoogLeNet(nn.Module):
             layers.append(block(name, c_in))
             c_in = out(name)
         self.blocks = nn.Sequential(*layers)
-        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                                  nn.Linear(c_in, num_classes))
+        self.head = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c_in, num_classes)
+        )
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         return self.head(self.blocks(self.stem(X)))

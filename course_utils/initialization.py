@@ -68,8 +68,9 @@ def activation_stds(layers: nn.Sequential, X: torch.Tensor) -> list[float]:
     return stds
 
 
-def dropout(X: torch.Tensor, p: float, training: bool = True,
-            generator: torch.Generator | None = None) -> torch.Tensor:
+def dropout(
+    X: torch.Tensor, p: float, training: bool = True, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Inverted dropout: zero each entry with probability ``p``, scale survivors by ``1/(1-p)``.
 
     The scaling keeps the expectation, ``E[dropout(X)] = X``, so nothing changes at test time

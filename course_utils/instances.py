@@ -25,8 +25,10 @@ def _labels(array, name: str) -> np.ndarray:
         array = array.detach().cpu().numpy()
     array = np.asarray(array)
     if array.ndim != 2 or not np.issubdtype(array.dtype, np.integer) or (array < 0).any():
-        raise ValueError(f"{name} must be a 2-D label image of non-negative integers, got "
-                         f"shape {array.shape} and dtype {array.dtype}")
+        raise ValueError(
+            f"{name} must be a 2-D label image of non-negative integers, got "
+            f"shape {array.shape} and dtype {array.dtype}"
+        )
     return array
 
 
@@ -49,8 +51,9 @@ def watershed_instances(mask, min_distance: int = 3) -> np.ndarray:
     mask = np.asarray(mask, dtype=bool)
     components = connected_instances(mask)
     distance = ndimage.distance_transform_edt(mask)
-    peaks = peak_local_max(distance, min_distance=min_distance, labels=components,
-                           exclude_border=False)
+    peaks = peak_local_max(
+        distance, min_distance=min_distance, labels=components, exclude_border=False
+    )
     markers = np.zeros(mask.shape, dtype=np.int64)
     markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
     return watershed(-distance, markers, mask=mask).astype(np.int64)
@@ -66,8 +69,9 @@ def instance_iou(pred, true) -> np.ndarray:
     if pred.shape != true.shape:
         raise ValueError(f"label images differ in shape: {pred.shape} and {true.shape}")
     n_pred, n_true = int(pred.max()), int(true.max())
-    joint = np.bincount(pred.ravel() * (n_true + 1) + true.ravel(),
-                        minlength=(n_pred + 1) * (n_true + 1)).reshape(n_pred + 1, n_true + 1)
+    joint = np.bincount(
+        pred.ravel() * (n_true + 1) + true.ravel(), minlength=(n_pred + 1) * (n_true + 1)
+    ).reshape(n_pred + 1, n_true + 1)
     intersection = joint[1:, 1:].astype(np.float64)
     pred_area, true_area = joint[1:].sum(axis=1), joint[:, 1:].sum(axis=0)
     union = pred_area[:, None] + true_area[None, :] - intersection
@@ -88,8 +92,12 @@ def match_instances(pred, true, iou_threshold: float = 0.5) -> dict:
     rows, cols = linear_sum_assignment(iou, maximize=True)
     matched = iou[rows, cols] >= iou_threshold
     tp = int(matched.sum())
-    return {"tp": tp, "fp": len(pred_ids) - tp, "fn": len(true_ids) - tp,
-            "ious": iou[rows, cols][matched]}
+    return {
+        "tp": tp,
+        "fp": len(pred_ids) - tp,
+        "fn": len(true_ids) - tp,
+        "ious": iou[rows, cols][matched],
+    }
 
 
 def instance_scores(preds: Sequence, trues: Sequence, iou_threshold: float = 0.5) -> dict:
@@ -110,5 +118,13 @@ def instance_scores(preds: Sequence, trues: Sequence, iou_threshold: float = 0.5
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = tp / (tp + 0.5 * fp + 0.5 * fn) if tp + fp + fn else 1.0
     sq = iou_sum / tp if tp else 0.0
-    return {"tp": tp, "fp": fp, "fn": fn, "precision": precision, "recall": recall, "f1": f1,
-            "sq": sq, "pq": sq * f1}
+    return {
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "sq": sq,
+        "pq": sq * f1,
+    }

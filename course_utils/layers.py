@@ -88,8 +88,9 @@ class Conv2D(nn.Module):
 # --- counting -----------------------------------------------------------------------------------
 
 
-def conv2d_parameter_count(in_channels: int, out_channels: int, kernel_size, bias: bool = True,
-                           groups: int = 1) -> int:
+def conv2d_parameter_count(
+    in_channels: int, out_channels: int, kernel_size, bias: bool = True, groups: int = 1
+) -> int:
     """Parameters of ``nn.Conv2d``: ``c_o * (c_i / groups) * k_h * k_w`` weights (+ ``c_o``)."""
     k_h, k_w = pair(kernel_size, "kernel_size")
     if in_channels % groups or out_channels % groups:
@@ -102,8 +103,9 @@ def linear_parameter_count(in_features: int, out_features: int, bias: bool = Tru
     return in_features * out_features + (out_features if bias else 0)
 
 
-def conv2d_operation_count(out_height: int, out_width: int, kernel_size, in_channels: int,
-                           out_channels: int) -> int:
+def conv2d_operation_count(
+    out_height: int, out_width: int, kernel_size, in_channels: int, out_channels: int
+) -> int:
     """Floating-point operations of a convolution: 2 (a multiply and an add) per weight per pixel.
 
     ``2 * h_out * w_out * k_h * k_w * c_i * c_o``: the usual estimate O(h w k^2 c_i c_o).
@@ -230,13 +232,20 @@ def _reducer(mode: str, x: torch.Tensor):
 # --- shapes through a network -------------------------------------------------------------------
 
 
-def conv_output_shape(height: int, width: int, kernel_size, stride=1, padding=0,
-                      dilation=1) -> tuple[int, int]:
+def conv_output_shape(
+    height: int, width: int, kernel_size, stride=1, padding=0, dilation=1
+) -> tuple[int, int]:
     """``(H_out, W_out)`` of a 2-D convolution or pooling: ``conv_output_size`` on each axis."""
-    k, s, p, d = (pair(kernel_size, "kernel_size"), pair(stride, "stride"),
-                  pair(padding, "padding"), pair(dilation, "dilation"))
-    return (conv_output_size(height, k[0], s[0], p[0], d[0]),
-            conv_output_size(width, k[1], s[1], p[1], d[1]))
+    k, s, p, d = (
+        pair(kernel_size, "kernel_size"),
+        pair(stride, "stride"),
+        pair(padding, "padding"),
+        pair(dilation, "dilation"),
+    )
+    return (
+        conv_output_size(height, k[0], s[0], p[0], d[0]),
+        conv_output_size(width, k[1], s[1], p[1], d[1]),
+    )
 
 
 def conv_bn_relu(in_channels: int, out_channels: int, stride: int = 1) -> nn.Sequential:

@@ -25,13 +25,17 @@ def lenet(num_classes: int = 10, in_channels: int = 1, modern: bool = False) -> 
     activation = nn.ReLU if modern else nn.Sigmoid
     pool = nn.MaxPool2d if modern else nn.AvgPool2d
     return nn.Sequential(
-        nn.Conv2d(in_channels, 6, kernel_size=5, padding=2), activation(),
+        nn.Conv2d(in_channels, 6, kernel_size=5, padding=2),
+        activation(),
         pool(kernel_size=2, stride=2),
-        nn.Conv2d(6, 16, kernel_size=5), activation(),
+        nn.Conv2d(6, 16, kernel_size=5),
+        activation(),
         pool(kernel_size=2, stride=2),
         nn.Flatten(),
-        nn.Linear(16 * 5 * 5, 120), activation(),
-        nn.Linear(120, 84), activation(),
+        nn.Linear(16 * 5 * 5, 120),
+        activation(),
+        nn.Linear(120, 84),
+        activation(),
         nn.Linear(84, num_classes),
     )
 
@@ -64,7 +68,6 @@ class AdaptivePoolNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x))
-
 
 
 #: The name this network had before (a chapter may still use it; the class is the same).

@@ -49,8 +49,13 @@ class Micrographs:
             index = [index]
         positions = list(range(len(self)))[index] if isinstance(index, slice) else list(index)
         keep = torch.as_tensor(positions, dtype=torch.long)
-        return Micrographs(self.images[keep], self.masks[keep], self.labels[keep],
-                           [self.boxes[i] for i in positions], self.clean[keep])
+        return Micrographs(
+            self.images[keep],
+            self.masks[keep],
+            self.labels[keep],
+            [self.boxes[i] for i in positions],
+            self.clean[keep],
+        )
 
     @property
     def counts(self) -> torch.Tensor:
@@ -70,9 +75,11 @@ class Micrographs:
         "masks": (k_i, H, W) uint8}``.
         """
         k = len(self.boxes[i])
-        return {"boxes": self.boxes[i].clone(),
-                "labels": torch.ones(k, dtype=torch.int64),
-                "masks": self.instance_masks(i).to(torch.uint8)}
+        return {
+            "boxes": self.boxes[i].clone(),
+            "labels": torch.ones(k, dtype=torch.int64),
+            "masks": self.instance_masks(i).to(torch.uint8),
+        }
 
 
 def micrographs(
@@ -114,11 +121,14 @@ def micrographs(
     """
     side = min(size) if isinstance(size, (tuple, list)) else size
     radius = (0.05 * side, 0.125 * side) if radius is None else tuple(radius)
-    height, width = _check_micrograph_args(n, size, particles, radius, contrast, dose, blur,
-                                           shapes)
+    height, width = _check_micrograph_args(n, size, particles, radius, contrast, dose, blur, shapes)
     # 1. Draw every image's particles and background from its own generator.
-    drawn = [_draw_micrograph(np.random.default_rng([seed, i, 0]), height, width, particles,
-                              radius, contrast, shapes) for i in range(n)]
+    drawn = [
+        _draw_micrograph(
+            np.random.default_rng([seed, i, 0]), height, width, particles, radius, contrast, shapes
+        )
+        for i in range(n)
+    ]
     # 2. Render all particles of all images at once, each in a small square patch around it.
     thickness, labels = _render_particles(drawn, height, width, _REACH * radius[1])
     film = np.stack([d["film"] for d in drawn]) if n else np.zeros((0, height, width))
@@ -167,22 +177,26 @@ def _check_micrograph_args(n, size, particles, radius, contrast, dose, blur, sha
     if not 1.5 <= low_r <= high_r:
         raise ValueError(f"radius must be (low, high) with 1.5 <= low <= high, got {radius!r}")
     if min(height, width) < 2 * 1.3 * high_r + 4:
-        raise ValueError(f"size {size!r} is too small for particles of radius up to {high_r}: "
-                         f"use a size of at least {int(2 * 1.3 * high_r + 4)} pixels")
+        raise ValueError(
+            f"size {size!r} is too small for particles of radius up to {high_r}: "
+            f"use a size of at least {int(2 * 1.3 * high_r + 4)} pixels"
+        )
     low_k, high_k = particles
     if not 0 <= low_k <= high_k:
         raise ValueError(f"particles must be (low, high) with 0 <= low <= high, got {particles!r}")
     if not 0 < contrast[0] <= contrast[1]:
         raise ValueError(f"contrast must be (low, high) with 0 < low <= high, got {contrast!r}")
     if dose is not None and not dose > 0:
-        raise ValueError(f"dose must be a positive number of electrons per pixel or None, "
-                         f"got {dose!r}")
+        raise ValueError(
+            f"dose must be a positive number of electrons per pixel or None, got {dose!r}"
+        )
     if not blur >= 0:
         raise ValueError(f"blur must be a non-negative standard deviation, got {blur!r}")
     unknown = [s for s in shapes if s not in MICROGRAPH_SHAPES]
     if not shapes or unknown:
-        raise ValueError(f"shapes must be a non-empty subset of {MICROGRAPH_SHAPES}, "
-                         f"got {shapes!r}")
+        raise ValueError(
+            f"shapes must be a non-empty subset of {MICROGRAPH_SHAPES}, got {shapes!r}"
+        )
     return int(height), int(width)
 
 
@@ -196,16 +210,16 @@ def _draw_micrograph(rng, height, width, particles, radius, contrast, shapes) ->
     k = len(radii)
     shape_choices = np.array([MICROGRAPH_SHAPES.index(s) for s in shapes])
     return {
-        "centres": centres,                                   # (k, 2) row, column
-        "radii": radii,                                       # (k,)
-        "shape_ids": rng.choice(shape_choices, size=k),       # index into MICROGRAPH_SHAPES
-        "phases": rng.uniform(0, 2 * np.pi, size=(k, 3)),     # orientations
-        "wobbles": rng.uniform(-0.12, 0.12, size=(k, 2)),     # blob: 2- and 3-fold wobble
-        "aspects": rng.uniform(1.3, 2.0, size=k),             # ellipse: major / minor axis
-        "sides": rng.integers(4, 7, size=k),                  # polygon: 4, 5 or 6 facets
-        "weights": rng.uniform(*contrast, size=k),            # thickness scale
-        "film": rng.standard_normal((height, width)),         # white noise of the support film
-        "slope": rng.uniform(-0.15, 0.15, size=2),            # uneven illumination
+        "centres": centres,  # (k, 2) row, column
+        "radii": radii,  # (k,)
+        "shape_ids": rng.choice(shape_choices, size=k),  # index into MICROGRAPH_SHAPES
+        "phases": rng.uniform(0, 2 * np.pi, size=(k, 3)),  # orientations
+        "wobbles": rng.uniform(-0.12, 0.12, size=(k, 2)),  # blob: 2- and 3-fold wobble
+        "aspects": rng.uniform(1.3, 2.0, size=k),  # ellipse: major / minor axis
+        "sides": rng.integers(4, 7, size=k),  # polygon: 4, 5 or 6 facets
+        "weights": rng.uniform(*contrast, size=k),  # thickness scale
+        "film": rng.standard_normal((height, width)),  # white noise of the support film
+        "slope": rng.uniform(-0.15, 0.15, size=2),  # uneven illumination
     }
 
 
@@ -237,19 +251,23 @@ def _render_particles(drawn: list[dict], height: int, width: int, reach: float):
     """
     n = len(drawn)
     half = int(np.ceil(reach)) + 1
-    image_of = np.concatenate([np.full(len(d["radii"]), i) for i, d in enumerate(drawn)]
-                              + [np.zeros(0, dtype=int)]).astype(int)
-    number = np.concatenate([np.arange(1, len(d["radii"]) + 1) for d in drawn]
-                            + [np.zeros(0, dtype=int)]).astype(int)
-    get = {key: np.concatenate([d[key] for d in drawn]) if n else np.zeros(0)
-           for key in ("radii", "shape_ids", "aspects", "sides", "weights")}
+    image_of = np.concatenate(
+        [np.full(len(d["radii"]), i) for i, d in enumerate(drawn)] + [np.zeros(0, dtype=int)]
+    ).astype(int)
+    number = np.concatenate(
+        [np.arange(1, len(d["radii"]) + 1) for d in drawn] + [np.zeros(0, dtype=int)]
+    ).astype(int)
+    get = {
+        key: np.concatenate([d[key] for d in drawn]) if n else np.zeros(0)
+        for key in ("radii", "shape_ids", "aspects", "sides", "weights")
+    }
     centres = np.concatenate([d["centres"] for d in drawn] + [np.zeros((0, 2))])
     phases = np.concatenate([d["phases"] for d in drawn] + [np.zeros((0, 3))])
     wobbles = np.concatenate([d["wobbles"] for d in drawn] + [np.zeros((0, 2))])
     phases = phases.astype(np.float32)[:, :, None, None]
     wobbles = wobbles.astype(np.float32)[:, :, None, None]
 
-    corner = np.floor(centres).astype(int) - half         # (P, 2) top-left pixel of each patch
+    corner = np.floor(centres).astype(int) - half  # (P, 2) top-left pixel of each patch
     offsets = (np.arange(2 * half + 1) + 0.5).astype(np.float32)
     shift = (corner - centres).astype(np.float32)[:, :, None, None]
     dy, dx = np.broadcast_arrays(shift[:, 0] + offsets[:, None], shift[:, 1] + offsets)
@@ -260,18 +278,24 @@ def _render_particles(drawn: list[dict], height: int, width: int, reach: float):
     for shape_id, shape_ratio in enumerate((_blob_ratio, _ellipse_ratio, _polygon_ratio)):
         chosen = kind == shape_id
         if chosen.any():
-            ratio[chosen] = shape_ratio(dx[chosen], dy[chosen], phases[chosen], wobbles[chosen],
-                                        get["aspects"][chosen], get["sides"][chosen])
+            ratio[chosen] = shape_ratio(
+                dx[chosen],
+                dy[chosen],
+                phases[chosen],
+                wobbles[chosen],
+                get["aspects"][chosen],
+                get["sides"][chosen],
+            )
     ratio /= get["radii"][:, None, None].astype(np.float32)
     inside = ratio < 1
-    dome = get["weights"][:, None, None] * np.sqrt(np.clip(1 - ratio ** 2, 0, None))
+    dome = get["weights"][:, None, None] * np.sqrt(np.clip(1 - ratio**2, 0, None))
 
     size = 2 * half + 1
     thickness = np.zeros((n, height + 2 * size, width + 2 * size))
     labels = np.zeros((n, height + 2 * size, width + 2 * size), dtype=np.int64)
     for p, (i, (top, left)) in enumerate(zip(image_of, corner + size, strict=True)):
-        thickness[i, top:top + size, left:left + size] += dome[p]
-        labels[i, top:top + size, left:left + size] += inside[p] * number[p]
+        thickness[i, top : top + size, left : left + size] += dome[p]
+        labels[i, top : top + size, left : left + size] += inside[p] * number[p]
     crop = (slice(None), slice(size, size + height), slice(size, size + width))
     return thickness[crop], labels[crop]
 
@@ -282,8 +306,8 @@ def _blob_ratio(dx, dy, phases, wobbles, aspects, sides):
     c, s = dx / rho, dy / rho
     cos2, sin2 = c * c - s * s, 2 * c * s
     cos3, sin3 = c * (4 * c * c - 3), s * (3 - 4 * s * s)
-    wobble2 = cos2 * np.cos(phases[:, 0]) + sin2 * np.sin(phases[:, 0])   # cos(2 theta - phase)
-    wobble3 = cos3 * np.cos(phases[:, 1]) + sin3 * np.sin(phases[:, 1])   # cos(3 theta - phase)
+    wobble2 = cos2 * np.cos(phases[:, 0]) + sin2 * np.sin(phases[:, 0])  # cos(2 theta - phase)
+    wobble3 = cos3 * np.cos(phases[:, 1]) + sin3 * np.sin(phases[:, 1])  # cos(3 theta - phase)
     return rho / (1 + wobbles[:, 0] * wobble2 + wobbles[:, 1] * wobble3)
 
 
@@ -291,15 +315,15 @@ def _ellipse_ratio(dx, dy, phases, wobbles, aspects, sides):
     """rho / R(theta) of an ellipse with semi-axes 1 and 1 / aspect, turned by ``phases[:, 2]``."""
     cos, sin = np.cos(phases[:, 2]), np.sin(phases[:, 2])
     along, across = dx * cos + dy * sin, dy * cos - dx * sin
-    return np.sqrt(along ** 2 + (aspects[:, None, None] * across) ** 2)
+    return np.sqrt(along**2 + (aspects[:, None, None] * across) ** 2)
 
 
 def _polygon_ratio(dx, dy, phases, wobbles, aspects, sides):
     """rho / R(theta) of a regular polygon of circumradius 1: the largest projection on a facet
     normal divided by the apothem ``cos(pi / sides)``."""
     m = sides[:, None, None, None].astype(np.float32)
-    facet = np.arange(6, dtype=np.float32)[None, :, None, None] % m        # 4-gons repeat facets
-    normal = phases[:, None, 2] + (2 * facet + 1) * np.pi / m              # (p, 6, 1, 1)
+    facet = np.arange(6, dtype=np.float32)[None, :, None, None] % m  # 4-gons repeat facets
+    normal = phases[:, None, 2] + (2 * facet + 1) * np.pi / m  # (p, 6, 1, 1)
     projection = dx[:, None] * np.cos(normal) + dy[:, None] * np.sin(normal)
     return projection.max(axis=1) / np.cos(np.pi / m[:, 0])
 

@@ -17,9 +17,16 @@ from torch import nn
 from course_utils._checks import check_float, check_tensor
 
 
-def batch_norm(X: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor,
-               running_mean: torch.Tensor, running_var: torch.Tensor, training: bool,
-               momentum: float = 0.1, eps: float = 1e-5) -> torch.Tensor:
+def batch_norm(
+    X: torch.Tensor,
+    gamma: torch.Tensor,
+    beta: torch.Tensor,
+    running_mean: torch.Tensor,
+    running_var: torch.Tensor,
+    training: bool,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> torch.Tensor:
     """Batch normalization of ``X``: ``(N, C)`` (after a linear layer) or ``(N, C, H, W)``
     (after a convolution, one mean and variance per channel over batch and positions).
 
@@ -83,15 +90,28 @@ class BatchNorm(nn.Module):
             self.num_batches_tracked += 1
             if momentum is None:  # a cumulative average: every batch weighs the same
                 momentum = 1.0 / float(self.num_batches_tracked)
-        return batch_norm(X, self.weight, self.bias, self.running_mean, self.running_var,
-                          self.training, momentum, self.eps)
+        return batch_norm(
+            X,
+            self.weight,
+            self.bias,
+            self.running_mean,
+            self.running_var,
+            self.training,
+            momentum,
+            self.eps,
+        )
 
     def extra_repr(self) -> str:
         return f"{self.weight.numel()}, eps={self.eps}, momentum={self.momentum}"
 
 
-def layer_norm(X: torch.Tensor, normalized_ndim: int, gamma: torch.Tensor | None = None,
-               beta: torch.Tensor | None = None, eps: float = 1e-5) -> torch.Tensor:
+def layer_norm(
+    X: torch.Tensor,
+    normalized_ndim: int,
+    gamma: torch.Tensor | None = None,
+    beta: torch.Tensor | None = None,
+    eps: float = 1e-5,
+) -> torch.Tensor:
     """Layer normalization: each sample normalized by the mean and (biased) variance of its
     own last ``normalized_ndim`` dimensions, e.g. all of ``(C, H, W)`` for an image batch.
 
@@ -100,8 +120,10 @@ def layer_norm(X: torch.Tensor, normalized_ndim: int, gamma: torch.Tensor | None
     """
     check_tensor(X, "X")
     if not 1 <= normalized_ndim <= X.ndim:
-        raise ValueError(f"cannot normalize the last {normalized_ndim} dimensions of a "
-                         f"{X.ndim}-dimensional input")
+        raise ValueError(
+            f"cannot normalize the last {normalized_ndim} dimensions of a "
+            f"{X.ndim}-dimensional input"
+        )
     check_float(X, "X", why="a mean and variance are real numbers")
     axes = tuple(range(X.ndim - normalized_ndim, X.ndim))
     mean = X.mean(dim=axes, keepdim=True)
@@ -129,9 +151,11 @@ class LayerNorm(nn.Module):
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         check_tensor(X, "X")
-        if tuple(X.shape[-len(self.normalized_shape):]) != self.normalized_shape:
-            raise ValueError(f"LayerNorm{self.normalized_shape} got input of shape "
-                             f"{tuple(X.shape)}: its last dimensions must match")
+        if tuple(X.shape[-len(self.normalized_shape) :]) != self.normalized_shape:
+            raise ValueError(
+                f"LayerNorm{self.normalized_shape} got input of shape "
+                f"{tuple(X.shape)}: its last dimensions must match"
+            )
         return layer_norm(X, len(self.normalized_shape), self.weight, self.bias, self.eps)
 
     def extra_repr(self) -> str:

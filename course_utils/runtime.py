@@ -90,8 +90,7 @@ def profile() -> str:
         return "full" if torch.cuda.is_available() else "quick"
     if value not in PROFILES:
         raise ConfigurationError(
-            f"COURSE_PROFILE={value!r} is not a profile: set it to 'quick' or 'full' "
-            "(or unset it)."
+            f"COURSE_PROFILE={value!r} is not a profile: set it to 'quick' or 'full' (or unset it)."
         )
     return value
 

@@ -32,8 +32,10 @@ def _grey_image(image) -> np.ndarray:
     """A NumPy array of grey levels: integers or reals, not a mask and not complex."""
     image = _as_numpy(image)
     if image.dtype == bool:
-        raise TypeError("a boolean image is already split into two classes, so it has no "
-                        "threshold to find: pass image.astype(np.uint8) to threshold 0/1 levels")
+        raise TypeError(
+            "a boolean image is already split into two classes, so it has no "
+            "threshold to find: pass image.astype(np.uint8) to threshold 0/1 levels"
+        )
     if not (np.issubdtype(image.dtype, np.integer) or np.issubdtype(image.dtype, np.floating)):
         raise TypeError(f"the image must hold integer or real grey levels, got {image.dtype}")
     return image
@@ -42,6 +44,7 @@ def _grey_image(image) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 # Otsu's threshold
 # --------------------------------------------------------------------------------------------
+
 
 def histogram(image, nbins: int = 256) -> tuple[np.ndarray, np.ndarray]:
     """Grey-level histogram ``(counts, bin_centers)`` of an image, binned as scikit-image does.
@@ -108,8 +111,10 @@ def otsu_threshold_image(image, nbins: int = 256) -> float:
 # k-means
 # --------------------------------------------------------------------------------------------
 
-def kmeans(points, k: int, iterations: int = 100, seed: int = 0, init=None,
-           tolerance: float = 1e-4) -> tuple[np.ndarray, np.ndarray]:
+
+def kmeans(
+    points, k: int, iterations: int = 100, seed: int = 0, init=None, tolerance: float = 1e-4
+) -> tuple[np.ndarray, np.ndarray]:
     """Lloyd's k-means: ``(labels (N,), centres (k, D))`` for ``points`` of shape ``(N, D)``.
 
     Starts from ``init`` (``(k, D)``) or from ``k`` distinct points drawn at random, then
@@ -163,6 +168,7 @@ def _nearest_centre(points: np.ndarray, centres: np.ndarray) -> np.ndarray:
 # Connected components
 # --------------------------------------------------------------------------------------------
 
+
 def label_components(mask, connectivity: int = 1) -> tuple[np.ndarray, int]:
     """Label the connected regions of a 2-D binary mask: ``(labels (H, W) int32, count)``.
 
@@ -200,6 +206,7 @@ def label_components(mask, connectivity: int = 1) -> tuple[np.ndarray, int]:
 # --------------------------------------------------------------------------------------------
 # Scores
 # --------------------------------------------------------------------------------------------
+
 
 def _binary_pair(pred, target) -> tuple[np.ndarray, np.ndarray]:
     pred, target = _as_numpy(pred), _as_numpy(target)
@@ -240,8 +247,15 @@ def dice_score(pred, target) -> float:
 # Figures
 # --------------------------------------------------------------------------------------------
 
-def overlay_mask(image, mask, color=(1.0, 0.2, 0.2), alpha: float = 0.45,
-                 outline=None, outline_color=(0.2, 1.0, 0.2)) -> np.ndarray:
+
+def overlay_mask(
+    image,
+    mask,
+    color=(1.0, 0.2, 0.2),
+    alpha: float = 0.45,
+    outline=None,
+    outline_color=(0.2, 1.0, 0.2),
+) -> np.ndarray:
     """An RGB picture ``(H, W, 3)`` in [0, 1]: ``image`` with ``mask`` tinted in ``color``.
 
     ``image`` is grey ``(H, W)`` or RGB ``(H, W, 3)``, any range (scaled to [0, 1]). An optional
@@ -268,5 +282,5 @@ def mask_boundary(mask) -> np.ndarray:
     """The pixels of a binary mask that touch the background (4-neighbourhood), as a mask."""
     mask = _as_numpy(mask).astype(bool)
     padded = np.pad(mask, 1, mode="constant", constant_values=False)
-    interior = (padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:])
+    interior = padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:]
     return mask & ~interior

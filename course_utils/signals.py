@@ -100,8 +100,10 @@ def _check_same_ndim(f, g) -> None:
     check_tensor(f, "f")
     check_tensor(g, "g")
     if f.ndim != g.ndim or f.ndim == 0:
-        raise ValueError(f"f and g need the same number (>= 1) of dimensions, got "
-                         f"{tuple(f.shape)} and {tuple(g.shape)}")
+        raise ValueError(
+            f"f and g need the same number (>= 1) of dimensions, got "
+            f"{tuple(f.shape)} and {tuple(g.shape)}"
+        )
 
 
 def autocorrelation(x: torch.Tensor) -> torch.Tensor:
@@ -143,8 +145,9 @@ def estimate_period(x: torch.Tensor, min_lag: int = 2) -> int:
         raise ValueError("no full repeat fits into the first half of the signal")
     lags = r[start : half + 1]
     if float(lags.max()) <= 0:
-        raise ValueError("the autocorrelation has no positive peak after its first dip: "
-                         "no period is visible")
+        raise ValueError(
+            "the autocorrelation has no positive peak after its first dip: no period is visible"
+        )
     threshold = 0.7 * float(lags.max())
     first = int(torch.nonzero(lags >= threshold)[0])
     last = first
@@ -152,8 +155,11 @@ def estimate_period(x: torch.Tensor, min_lag: int = 2) -> int:
         last += 1
     guess = start + first + int(torch.argmax(lags[first : last + 1]))
     spread = max(1, guess // 10)
-    candidates = [lag for lag in range(max(start, guess - spread), min(half, guess + spread) + 1)
-                  if float(r[lag]) >= threshold]
+    candidates = [
+        lag
+        for lag in range(max(start, guess - spread), min(half, guess + spread) + 1)
+        if float(r[lag]) >= threshold
+    ]
     comb = [float(r[lag : half + 1 : lag].mean()) for lag in candidates]
     return candidates[max(range(len(comb)), key=comb.__getitem__)]
 
@@ -163,8 +169,7 @@ def gaussian_pdf(x: torch.Tensor, bandwidth: float) -> torch.Tensor:
     return torch.exp(-0.5 * (x / bandwidth) ** 2) / (bandwidth * math.sqrt(2 * math.pi))
 
 
-def kde_by_convolution(samples: torch.Tensor, grid: torch.Tensor,
-                       bandwidth: float) -> torch.Tensor:
+def kde_by_convolution(samples: torch.Tensor, grid: torch.Tensor, bandwidth: float) -> torch.Tensor:
     """Gaussian kernel density estimate on an evenly spaced grid, as a convolution.
 
     samples: ``(N,)``; grid: ``(G,)`` evenly spaced and covering the samples -> ``(G,)``.
@@ -178,8 +183,9 @@ def kde_by_convolution(samples: torch.Tensor, grid: torch.Tensor,
     if grid.numel() < 2:
         raise ValueError("the grid needs at least two points")
     step = float(grid[1] - grid[0])
-    if step <= 0 or not torch.allclose(torch.diff(grid), torch.full_like(grid[1:], step),
-                                       rtol=1e-4, atol=1e-9):
+    if step <= 0 or not torch.allclose(
+        torch.diff(grid), torch.full_like(grid[1:], step), rtol=1e-4, atol=1e-9
+    ):
         raise ValueError("the grid must be increasing and evenly spaced")
     cells = torch.round((samples.to(grid.dtype) - grid[0]) / step).long()
     if bool((cells < 0).any() or (cells >= grid.numel()).any()):

@@ -25,8 +25,7 @@ def format_cell(value, floatfmt: str = ".3g") -> str:
     return str(value)
 
 
-def markdown_table(rows: Sequence[Sequence], headers: Sequence[str],
-                   floatfmt: str = ".3g"):
+def markdown_table(rows: Sequence[Sequence], headers: Sequence[str], floatfmt: str = ".3g"):
     """Return an ``IPython.display.Markdown`` table (its ``.data`` is the Markdown text)."""
     from IPython.display import Markdown
 
@@ -59,5 +58,6 @@ def glue(name: str, value) -> None:
 
         bundle, metadata = format_display_data(value)
         metadata["scrapbook"] = {"name": name, "mime_prefix": GLUE_PREFIX}
-        display({GLUE_PREFIX + mime: data for mime, data in bundle.items()}, raw=True,
-                metadata=metadata)
+        display(
+            {GLUE_PREFIX + mime: data for mime, data in bundle.items()}, raw=True, metadata=metadata
+        )

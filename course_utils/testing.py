@@ -81,16 +81,23 @@ def encode(value, depth: int = 0):
         dtype = str(data.dtype)
         if data.dtype in (torch.bfloat16, torch.float16):
             data = data.float()
-        return {"tensor": _npy(data.resolve_conj().numpy()), "dtype": dtype,
-                "device": value.device.type, "plain": bool(plain),
-                "requires_grad": bool(value.requires_grad)}
+        return {
+            "tensor": _npy(data.resolve_conj().numpy()),
+            "dtype": dtype,
+            "device": value.device.type,
+            "plain": bool(plain),
+            "requires_grad": bool(value.requires_grad),
+        }
     if isinstance(value, np.ndarray):
         if value.dtype.hasobject:
             return {"object": "ndarray of objects"}
         return {"array": _npy(value)}
     if isinstance(value, (list, tuple)):
-        return {type(value).__name__ if type(value) in (list, tuple) else "list":
-                [encode(v, depth + 1) for v in value]}
+        return {
+            type(value).__name__ if type(value) in (list, tuple) else "list": [
+                encode(v, depth + 1) for v in value
+            ]
+        }
     if isinstance(value, dict) and all(isinstance(k, str) for k in value):
         return {"dict": {k: encode(v, depth + 1) for k, v in value.items()}}
     return {"object": type(value).__name__}
@@ -119,8 +126,7 @@ def _record(kind: str, name: str, actual, expected=None, **params) -> None:
         return
     record = {"kind": kind, "actual": encode(actual)}
     if mode == "reference":
-        record.update(name=str(name), expected=encode(expected), params=params,
-                      line=_call_site())
+        record.update(name=str(name), expected=encode(expected), params=params, line=_call_site())
     _publish(record)
 
 
@@ -140,8 +146,7 @@ def tolerances(dtype, device="cpu") -> tuple[float, float]:
     return FLOAT32_TOLERANCE.get(device_type, FLOAT32_TOLERANCE["cuda"])
 
 
-def random_tensor(*shape: int, seed: int = 0, low: float = -1.0, high: float = 1.0,
-                  dtype=None):
+def random_tensor(*shape: int, seed: int = 0, low: float = -1.0, high: float = 1.0, dtype=None):
     """A reproducible uniform random tensor on the CPU (tests move it where they need it)."""
     torch = _torch()
     dtype = torch.float32 if dtype is None else dtype
@@ -171,12 +176,17 @@ def check_type(value, expected_type, name: str = "the result") -> None:
     if problem:
         raise AssertionError(problem)
     if mode == "reference":
-        _record("type", name, _type_names(value),
-                expected=f"{expected_type.__module__}.{expected_type.__qualname__}")
+        _record(
+            "type",
+            name,
+            _type_names(value),
+            expected=f"{expected_type.__module__}.{expected_type.__qualname__}",
+        )
 
 
-def tensor_problem(actual, expected, name: str, rtol=None, atol=None, check_dtype=True,
-                   check_device=False) -> str | None:
+def tensor_problem(
+    actual, expected, name: str, rtol=None, atol=None, check_dtype=True, check_device=False
+) -> str | None:
     """Why ``actual`` fails ``check_tensor`` against ``expected`` (None when it passes)."""
     torch = _torch()
     expected = torch.as_tensor(expected)
@@ -206,15 +216,23 @@ def tensor_problem(actual, expected, name: str, rtol=None, atol=None, check_dtyp
     bad = (a - e).abs() > atol + rtol * e.abs()
     if bool(bad.any()):
         index = tuple(int(i) for i in torch.nonzero(bad)[0])
-        return (f"{name} differs from the reference at {int(bad.sum())} of {bad.numel()} "
-                f"places, e.g. at index {index}: got {float(a[index]):.6g}, "
-                f"expected {float(e[index]):.6g}")
+        return (
+            f"{name} differs from the reference at {int(bad.sum())} of {bad.numel()} "
+            f"places, e.g. at index {index}: got {float(a[index]):.6g}, "
+            f"expected {float(e[index]):.6g}"
+        )
     return None
 
 
-def check_tensor(actual, expected, name: str = "the result", rtol: float | None = None,
-                 atol: float | None = None, check_dtype: bool = True,
-                 check_device: bool = False) -> None:
+def check_tensor(
+    actual,
+    expected,
+    name: str = "the result",
+    rtol: float | None = None,
+    atol: float | None = None,
+    check_dtype: bool = True,
+    check_device: bool = False,
+) -> None:
     """Fail unless ``actual`` is a plain tensor with ``expected``'s shape, dtype and values.
 
     ``expected`` is a tensor (or array) the test computed independently. Values are compared on
@@ -228,12 +246,21 @@ def check_tensor(actual, expected, name: str = "the result", rtol: float | None 
     if problem:
         raise AssertionError(problem)
     if mode == "reference":
-        _record("tensor", name, actual, expected=_torch().as_tensor(expected), rtol=rtol,
-                atol=atol, check_dtype=check_dtype, check_device=check_device)
+        _record(
+            "tensor",
+            name,
+            actual,
+            expected=_torch().as_tensor(expected),
+            rtol=rtol,
+            atol=atol,
+            check_dtype=check_dtype,
+            check_device=check_device,
+        )
 
 
-def close_problem(actual, expected, name: str, rtol: float = 1e-6,
-                  atol: float = 1e-8) -> str | None:
+def close_problem(
+    actual, expected, name: str, rtol: float = 1e-6, atol: float = 1e-8
+) -> str | None:
     torch = sys.modules.get("torch")
     if torch is not None and isinstance(actual, torch.Tensor):
         if actual.numel() != 1:
@@ -248,8 +275,9 @@ def close_problem(actual, expected, name: str, rtol: float = 1e-6,
     return None
 
 
-def check_close(actual, expected: float, name: str = "the result", rtol: float = 1e-6,
-                atol: float = 1e-8) -> None:
+def check_close(
+    actual, expected: float, name: str = "the result", rtol: float = 1e-6, atol: float = 1e-8
+) -> None:
     """Fail unless the real number ``actual`` is close to ``expected``."""
     mode = _mode()
     if mode == "graded":
@@ -264,7 +292,8 @@ def check_close(actual, expected: float, name: str = "the result", rtol: float =
 
 def equal_problem(actual, expected, name: str) -> str | None:
     if type(actual) is not type(expected) and not (
-        isinstance(actual, (int, np.integer)) and isinstance(expected, int)
+        isinstance(actual, (int, np.integer))
+        and isinstance(expected, int)
         and not isinstance(actual, bool)
     ):
         return f"{name} should be a {type(expected).__name__}, got {type(actual).__name__}"
@@ -302,8 +331,7 @@ def check_raises(exception, function, *args, name: str = "the call", **kwargs) -
         got = "nothing" if raised is None else f"a {type(raised).__name__}"
         raise AssertionError(f"{name} should raise a {exception.__name__}, but raised {got}")
     if mode == "reference":
-        _record("raises", name, names,
-                expected=f"{exception.__module__}.{exception.__qualname__}")
+        _record("raises", name, names, expected=f"{exception.__module__}.{exception.__qualname__}")
 
 
 def predicate_problem(predicate: str, actual, bound, name: str) -> str | None:
@@ -314,19 +342,29 @@ def predicate_problem(predicate: str, actual, bound, name: str) -> str | None:
         return None if actual is True else f"{name} should be True"
     if predicate in ("falls", "falls_by"):
         values = list(actual) if isinstance(actual, (list, tuple)) else None
-        if not values or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                                 and math.isfinite(v) for v in values):
+        if not values or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            for v in values
+        ):
             return f"{name} should be a non-empty list of finite numbers"
         factor = 1.0 if predicate == "falls" else float(bound)
         if not values[-1] < factor * values[0]:
-            return (f"{name} should fall (last {values[-1]:.4g}, first {values[0]:.4g}"
-                    + (f", factor {factor:g})" if predicate == "falls_by" else ")"))
+            return f"{name} should fall (last {values[-1]:.4g}, first {values[0]:.4g}" + (
+                f", factor {factor:g})" if predicate == "falls_by" else ")"
+            )
         return None
-    if isinstance(actual, bool) or not isinstance(actual, (int, float)) \
-            or not math.isfinite(actual):
+    if (
+        isinstance(actual, bool)
+        or not isinstance(actual, (int, float))
+        or not math.isfinite(actual)
+    ):
         return f"{name} should be a finite number"
-    ok = {"less_than": actual < bound, "greater_than": actual > bound,
-          "at_least": actual >= bound, "at_most": actual <= bound}[predicate]
+    ok = {
+        "less_than": actual < bound,
+        "greater_than": actual > bound,
+        "at_least": actual >= bound,
+        "at_most": actual <= bound,
+    }[predicate]
     words = predicate.replace("_", " ")
     return None if ok else f"{name} is {actual:.6g}, it should be {words} {bound:.6g}"
 
@@ -398,8 +436,9 @@ def _faces_model(state: dict, widths) -> object:
 EVALUATIONS = {"faces_accuracy": (_faces_accuracy, _faces_model)}
 
 
-def check_model(model, evaluation: str, at_least: float, name: str = "the model",
-                **options) -> None:
+def check_model(
+    model, evaluation: str, at_least: float, name: str = "the model", **options
+) -> None:
     """Fail unless the trained ``model`` scores ``at_least`` on a named evaluation.
 
     ``evaluation`` is one of ``EVALUATIONS``; ``options`` are what it needs to rebuild the
@@ -409,8 +448,7 @@ def check_model(model, evaluation: str, at_least: float, name: str = "the model"
     """
     if evaluation not in EVALUATIONS:
         raise ValueError(f"unknown evaluation {evaluation!r} (known: {', '.join(EVALUATIONS)})")
-    state = {k: v for k, v in model.state_dict().items()} if hasattr(model, "state_dict") \
-        else None
+    state = {k: v for k, v in model.state_dict().items()} if hasattr(model, "state_dict") else None
     mode = _mode()
     if mode == "graded":
         _record("model", name, state)
@@ -419,5 +457,6 @@ def check_model(model, evaluation: str, at_least: float, name: str = "the model"
     if not score >= at_least:
         raise AssertionError(f"{name} scores {score:.3f} on {evaluation}, below {at_least}")
     if mode == "reference":
-        _record("model", name, None, expected=float(at_least), evaluation=evaluation,
-                options=options)
+        _record(
+            "model", name, None, expected=float(at_least), evaluation=evaluation, options=options
+        )

@@ -23,8 +23,9 @@ def synchronize(device: torch.device | str) -> None:
         torch.mps.synchronize()
 
 
-def best_time(fn: Callable[[], object], device: torch.device | str = "cpu", repeat: int = 5,
-              warmup: int = 1) -> float:
+def best_time(
+    fn: Callable[[], object], device: torch.device | str = "cpu", repeat: int = 5, warmup: int = 1
+) -> float:
     """Seconds taken by the fastest of ``repeat`` calls of ``fn()``, after ``warmup`` calls."""
     if repeat < 1:
         raise ValueError(f"repeat must be at least 1, got {repeat}")

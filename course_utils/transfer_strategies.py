@@ -17,9 +17,19 @@ from course_utils.training import evaluate, fit
 STRATEGIES = ("frozen", "fine-tune", "scratch")
 
 
-def train_strategy(strategy: str, model: nn.Module, train: tuple, test: tuple, steps: int = 60,
-                   batch_size: int = 32, head_lr: float = 1e-2, backbone_lr: float = 1e-3,
-                   scratch_lr: float = 3e-3, seed: int = 0, device=None) -> dict:
+def train_strategy(
+    strategy: str,
+    model: nn.Module,
+    train: tuple,
+    test: tuple,
+    steps: int = 60,
+    batch_size: int = 32,
+    head_lr: float = 1e-2,
+    backbone_lr: float = 1e-3,
+    scratch_lr: float = 3e-3,
+    seed: int = 0,
+    device=None,
+) -> dict:
     """Train ``model`` (already given its new head) on ``train = (X, y)`` in one of three ways.
 
     * ``"frozen"``: the backbone stays as it is; its features are computed once (``embed``) and
@@ -52,12 +62,18 @@ def train_strategy(strategy: str, model: nn.Module, train: tuple, test: tuple, s
         learner = model
         optimizer = torch.optim.Adam(model.parameters(), lr=scratch_lr)
     generator = torch.Generator().manual_seed(seed)
-    train_loader = DataLoader(TensorDataset(X_train, y_train), batch_size=batch_size,
-                              shuffle=True, generator=generator)
+    train_loader = DataLoader(
+        TensorDataset(X_train, y_train), batch_size=batch_size, shuffle=True, generator=generator
+    )
     epochs = math.ceil(steps / len(train_loader))
     fit(learner, train_loader, epochs=epochs, optimizer=optimizer, device=device)
-    _, test_acc = evaluate(learner, DataLoader(TensorDataset(X_test, y_test), batch_size=256),
-                           device=device)
-    return {"strategy": strategy, "n_train": len(y_train), "test_acc": test_acc,
-            "trainable": parameter_counts(learner)["trainable"],
-            "seconds": time.perf_counter() - started}
+    _, test_acc = evaluate(
+        learner, DataLoader(TensorDataset(X_test, y_test), batch_size=256), device=device
+    )
+    return {
+        "strategy": strategy,
+        "n_train": len(y_train),
+        "test_acc": test_acc,
+        "trainable": parameter_counts(learner)["trainable"],
+        "seconds": time.perf_counter() - started,
+    }

@@ -68,8 +68,14 @@ class Up(nn.Module):
     with a 1x1 convolution. Either way the block sees ``C_in / 2 + C_skip`` channels.
     """
 
-    def __init__(self, in_channels: int, skip_channels: int, out_channels: int,
-                 mode: str = "transpose", batch_norm: bool = False):
+    def __init__(
+        self,
+        in_channels: int,
+        skip_channels: int,
+        out_channels: int,
+        mode: str = "transpose",
+        batch_norm: bool = False,
+    ):
         super().__init__()
         if mode == "transpose":
             self.up = nn.ConvTranspose2d(in_channels, in_channels // 2, kernel_size=2, stride=2)
@@ -99,8 +105,15 @@ class UNet(nn.Module):
     enough to train on a CPU in seconds.
     """
 
-    def __init__(self, in_channels: int = 1, num_classes: int = 1, base_channels: int = 16,
-                 depth: int = 3, mode: str = "transpose", batch_norm: bool = True):
+    def __init__(
+        self,
+        in_channels: int = 1,
+        num_classes: int = 1,
+        base_channels: int = 16,
+        depth: int = 3,
+        mode: str = "transpose",
+        batch_norm: bool = True,
+    ):
         super().__init__()
         if depth < 1:
             raise ValueError(f"depth must be at least 1, got {depth}")
@@ -154,8 +167,13 @@ def segmentation_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tenso
 
 
 @torch.no_grad()
-def predict_masks(model: nn.Module, images: torch.Tensor, threshold: float = 0.5,
-                  batch_size: int = 64, device=None) -> torch.Tensor:
+def predict_masks(
+    model: nn.Module,
+    images: torch.Tensor,
+    threshold: float = 0.5,
+    batch_size: int = 64,
+    device=None,
+) -> torch.Tensor:
     """Boolean masks ``(N, H, W)`` on the CPU for images ``(N, 1, H, W)``.
 
     A pixel is foreground when its predicted probability exceeds ``threshold``.
@@ -164,7 +182,7 @@ def predict_masks(model: nn.Module, images: torch.Tensor, threshold: float = 0.5
     model.to(device).eval()
     masks = []
     for start in range(0, len(images), batch_size):
-        logits = model(images[start:start + batch_size].to(device))
+        logits = model(images[start : start + batch_size].to(device))
         masks.append((torch.sigmoid(logits[:, 0]) > threshold).cpu())
     return torch.cat(masks)
 
@@ -178,9 +196,16 @@ def mean_iou(pred: torch.Tensor, target: torch.Tensor) -> float:
     return float(iou.mean())
 
 
-def train_segmenter(model: nn.Module, train_loader: DataLoader, val_images=None,
-                    val_masks=None, epochs: int = 5, lr: float = 3e-3, device=None,
-                    show_progress=None) -> dict[str, list[float]]:
+def train_segmenter(
+    model: nn.Module,
+    train_loader: DataLoader,
+    val_images=None,
+    val_masks=None,
+    epochs: int = 5,
+    lr: float = 3e-3,
+    device=None,
+    show_progress=None,
+) -> dict[str, list[float]]:
     """Train a binary segmenter with Adam on ``segmentation_loss``; return its history.
 
     The learning rate starts at ``lr`` and decays to zero along a cosine over all the batches,
@@ -201,8 +226,9 @@ def train_segmenter(model: nn.Module, train_loader: DataLoader, val_images=None,
         model.train()
         started = time.perf_counter()
         total, count = 0.0, 0
-        for images, masks in progress(train_loader, f"epoch {epoch + 1}/{epochs}",
-                                      enabled=show_progress):
+        for images, masks in progress(
+            train_loader, f"epoch {epoch + 1}/{epochs}", enabled=show_progress
+        ):
             images, masks = images.to(device), masks.to(device)
             loss = segmentation_loss(model(images), masks)
             optimizer.zero_grad()
@@ -215,6 +241,7 @@ def train_segmenter(model: nn.Module, train_loader: DataLoader, val_images=None,
         history["train_loss"].append(total / count)
         if val_images is not None:
             predicted = predict_masks(model, val_images, device=device)
-            history["val_iou"].append(mean_iou(predicted, torch.as_tensor(val_masks).reshape(
-                predicted.shape)))
+            history["val_iou"].append(
+                mean_iou(predicted, torch.as_tensor(val_masks).reshape(predicted.shape))
+            )
     return history

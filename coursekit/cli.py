@@ -39,8 +39,9 @@ def _assignments(course, names):
 def _limits(args, course):
     from .grading.sandbox import GIB, Limits
 
-    limits = Limits(cell_timeout=args.timeout or course.cell_timeout,
-                    memory_bytes=int(args.memory * GIB))
+    limits = Limits(
+        cell_timeout=args.timeout or course.cell_timeout, memory_bytes=int(args.memory * GIB)
+    )
     if args.submission_timeout:
         limits.submission_timeout = args.submission_timeout
     return limits
@@ -52,11 +53,15 @@ def cmd_check(args) -> int:
 
     started = time.monotonic()
     result = check_notebook(Path(args.notebook), timeout=args.timeout or DEFAULT_CELL_TIMEOUT)
-    rows = [[c.grade_id, points(c.earned, c.possible), "passed" if not c.message else c.message]
-            for c in result.cells]
+    rows = [
+        [c.grade_id, points(c.earned, c.possible), "passed" if not c.message else c.message]
+        for c in result.cells
+    ]
     print(table(["test", "points", "result"], rows, max_width=90))
-    print(f"\nvisible tests: {points(result.earned, result.possible)} points "
-          f"({time.monotonic() - started:.1f} s)")
+    print(
+        f"\nvisible tests: {points(result.earned, result.possible)} points "
+        f"({time.monotonic() - started:.1f} s)"
+    )
     for note in result.notes:
         print(f"note: {note}")
     if result.passed:
@@ -89,23 +94,35 @@ def cmd_validate(args) -> int:
     names = _assignments(course, args.assignments)
     if not names:
         # A check that finds nothing to check must not pass.
-        print(f"error: no assignments in {course.source_dir}, so nothing was validated.",
-              file=sys.stderr)
+        print(
+            f"error: no assignments in {course.source_dir}, so nothing was validated.",
+            file=sys.stderr,
+        )
         return EXIT_FAIL
     if not (course.root / "_build" / "html").is_dir():
-        print("note: no built site in _build/html, so the site was not searched for leaked "
-              "hidden tests (build the book first, as make test does)", file=sys.stderr)
+        print(
+            "note: no built site in _build/html, so the site was not searched for leaked "
+            "hidden tests (build the book first, as make test does)",
+            file=sys.stderr,
+        )
     sandbox = None if not args.no_sandbox else False
     if sandbox is None and sandbox_available():
         print(f"note: grading without the sandbox ({sandbox_available()})", file=sys.stderr)
-    reports = validate(course, names, jobs=args.jobs, limits=_limits(args, course),
-                       sandbox=sandbox, progress=not args.quiet)
+    reports = validate(
+        course,
+        names,
+        jobs=args.jobs,
+        limits=_limits(args, course),
+        sandbox=sandbox,
+        progress=not args.quiet,
+    )
     rows = []
     for r in reports:
         sol = points(r.solution.score, r.solution.max_score) if r.solution else "-"
         stub = points(r.stub.score, r.stub.max_score) if r.stub else "-"
-        rows.append([r.assignment, sol, stub, f"{r.seconds:.0f} s",
-                     "ok" if r.ok else r.problems[0]])
+        rows.append(
+            [r.assignment, sol, stub, f"{r.seconds:.0f} s", "ok" if r.ok else r.problems[0]]
+        )
     print(table(["assignment", "solution", "stub", "time", "result"], rows, max_width=110))
     failed = [r for r in reports if not r.ok]
     for r in failed:
@@ -120,12 +137,14 @@ def _backend(args, course):
 
     options = {}
     if args.backend == "slurm":  # the course folder is usually on the nodes' shared storage
-        options["work_dir"] = Path(args.work_dir) if args.work_dir else (
-            course.submitted_dir.parent / "cluster")
+        options["work_dir"] = (
+            Path(args.work_dir) if args.work_dir else (course.submitted_dir.parent / "cluster")
+        )
         options["partition"] = args.partition
     if args.backend == "kubernetes":
-        options.update(pvc=args.pvc, image=args.image, namespace=args.namespace,
-                       work_dir=args.work_dir)
+        options.update(
+            pvc=args.pvc, image=args.image, namespace=args.namespace, work_dir=args.work_dir
+        )
     return make_backend(args.backend, **options)
 
 
@@ -139,32 +158,49 @@ def cmd_autograde(args) -> int:
     backend = _backend(args, course)
     if args.dry_run:  # what would be submitted, for the students found; nothing runs
         students = args.student or students_of(course, assignment)
-        print(backend.dry_run(args.assignment, students, jobs=args.jobs,
-                              limits=_limits(args, course)), end="")
+        print(
+            backend.dry_run(
+                args.assignment, students, jobs=args.jobs, limits=_limits(args, course)
+            ),
+            end="",
+        )
         return EXIT_OK
     started = time.monotonic()
-    results = autograde(course, assignment,
-                        students=args.student or None, jobs=args.jobs,
-                        limits=_limits(args, course), sandbox=not args.no_sandbox,
-                        progress=not args.quiet, backend=backend)
+    results = autograde(
+        course,
+        assignment,
+        students=args.student or None,
+        jobs=args.jobs,
+        limits=_limits(args, course),
+        sandbox=not args.no_sandbox,
+        progress=not args.quiet,
+        backend=backend,
+    )
     names = original_ids(course)
 
     def who(folder):
         original = names.get(folder)
         return folder if not original or original == folder else f"{folder} ({original})"
 
-    rows = [[who(r.student), points(r.score, r.max_score), f"{r.seconds:.1f} s", r.status]
-            for r in results]
+    rows = [
+        [who(r.student), points(r.score, r.max_score), f"{r.seconds:.1f} s", r.status]
+        for r in results
+    ]
     skipped = [] if args.student else survey(course, assignment)[1]
     rows += [[who(folder), "-", "-", f"NOT GRADED: {reason}"] for folder, reason in skipped]
     print(table(["student", "score", "time", "notes"], rows, max_width=110))
     flagged = sum(1 for r in results if r.notes)
-    print(f"\n{len(results)} submission(s) graded in {time.monotonic() - started:.1f} s with "
-          f"{args.jobs} job(s); {flagged} with notes; {len(skipped)} folder(s) under "
-          f"{course.submitted_dir} not graded. Grades are in {course.db_url}.")
+    print(
+        f"\n{len(results)} submission(s) graded in {time.monotonic() - started:.1f} s with "
+        f"{args.jobs} job(s); {flagged} with notes; {len(skipped)} folder(s) under "
+        f"{course.submitted_dir} not graded. Grades are in {course.db_url}."
+    )
     if skipped and not args.allow_skipped:
-        print(f"course autograde: {len(skipped)} folder(s) under submitted/ were not graded "
-              "(listed above); pass --allow-skipped if that is expected", file=sys.stderr)
+        print(
+            f"course autograde: {len(skipped)} folder(s) under submitted/ were not graded "
+            "(listed above); pass --allow-skipped if that is expected",
+            file=sys.stderr,
+        )
         return EXIT_FAIL
     return EXIT_OK
 
@@ -173,10 +209,14 @@ def cmd_feedback(args) -> int:
     from .grading.feedback import generate_feedback
 
     course = _course(args)
-    files = generate_feedback(course, course.require_assignment(args.assignment),
-                              args.student or None, run=not args.no_run, jobs=args.jobs)
-    print(f"wrote {len(files)} feedback file(s) under {course.feedback_dir} "
-          "(hidden tests removed)")
+    files = generate_feedback(
+        course,
+        course.require_assignment(args.assignment),
+        args.student or None,
+        run=not args.no_run,
+        jobs=args.jobs,
+    )
+    print(f"wrote {len(files)} feedback file(s) under {course.feedback_dir} (hidden tests removed)")
     return EXIT_OK
 
 
@@ -193,34 +233,49 @@ def cmd_collect(args) -> int:
     from .grading.intake import collect_zip
 
     course = _course(args)
-    report = collect_zip(course, course.require_assignment(args.assignment),
-                         Path(args.archive), args.pattern, args.lms)
+    report = collect_zip(
+        course,
+        course.require_assignment(args.assignment),
+        Path(args.archive),
+        args.pattern,
+        args.lms,
+    )
     for student, items in sorted(report.students.items()):
         who = student if items[0].original == student else f"{student} ({items[0].original})"
         for item in items:
             extra = [*item.notes, *(["marked late by the LMS"] if item.late else [])]
-            print(f"{who}: {item.notebook}.ipynb from {item.entry.path}"
-                  + (f" [{'; '.join(extra)}]" if extra else ""))
+            print(
+                f"{who}: {item.notebook}.ipynb from {item.entry.path}"
+                + (f" [{'; '.join(extra)}]" if extra else "")
+            )
     for path, reason in report.replaced + report.lms_files:
         print(f"not taken: {path}: {reason}")
     for path, reason in report.skipped:
         print(f"SKIPPED: {path}: {reason}")
-    print(f"collected {len(report.students)} student(s), {len(report.taken)} notebook(s), into "
-          f"{course.submitted_dir}; {len(report.replaced)} older attempt(s) replaced, "
-          f"{len(report.lms_files)} LMS file(s) not submissions, {len(report.skipped)} skipped")
+    print(
+        f"collected {len(report.students)} student(s), {len(report.taken)} notebook(s), into "
+        f"{course.submitted_dir}; {len(report.replaced)} older attempt(s) replaced, "
+        f"{len(report.lms_files)} LMS file(s) not submissions, {len(report.skipped)} skipped"
+    )
     if report.skipped and not args.allow_skipped:
-        print(f"course collect: {len(report.skipped)} file(s) of the download were skipped "
-              "(listed above); pass --allow-skipped if that is expected", file=sys.stderr)
+        print(
+            f"course collect: {len(report.skipped)} file(s) of the download were skipped "
+            "(listed above); pass --allow-skipped if that is expected",
+            file=sys.stderr,
+        )
         return EXIT_FAIL
     return EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="course", description="Check, release, validate and grade the course's exercises.",
-        epilog="Run 'course COMMAND --help' for a command's options.")
-    parser.add_argument("--root", help="the course folder (default: the nearest folder with "
-                        "nbgrader_config.py)")
+        prog="course",
+        description="Check, release, validate and grade the course's exercises.",
+        epilog="Run 'course COMMAND --help' for a command's options.",
+    )
+    parser.add_argument(
+        "--root", help="the course folder (default: the nearest folder with nbgrader_config.py)"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
@@ -231,81 +286,152 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     def grading_options(p):
-        p.add_argument("--jobs", "-j", type=int, default=2, help="submissions graded at once "
-                       "(default 2)")
-        p.add_argument("--timeout", type=int, default=None,
-                       help="seconds per cell (default: Execute.timeout of nbgrader_config.py)")
-        p.add_argument("--submission-timeout", type=int, default=None,
-                       help="seconds per submission (default 900)")
-        p.add_argument("--memory", type=float, default=float(os.environ.get(
-            "COURSE_GRADING_MEMORY_GB", 4)), help="GiB of memory per kernel (default 4)")
-        p.add_argument("--no-sandbox", action="store_true",
-                       help="run kernels unsandboxed (only for notebooks you trust)")
+        p.add_argument(
+            "--jobs", "-j", type=int, default=2, help="submissions graded at once (default 2)"
+        )
+        p.add_argument(
+            "--timeout",
+            type=int,
+            default=None,
+            help="seconds per cell (default: Execute.timeout of nbgrader_config.py)",
+        )
+        p.add_argument(
+            "--submission-timeout",
+            type=int,
+            default=None,
+            help="seconds per submission (default 900)",
+        )
+        p.add_argument(
+            "--memory",
+            type=float,
+            default=float(os.environ.get("COURSE_GRADING_MEMORY_GB", 4)),
+            help="GiB of memory per kernel (default 4)",
+        )
+        p.add_argument(
+            "--no-sandbox",
+            action="store_true",
+            help="run kernels unsandboxed (only for notebooks you trust)",
+        )
         p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
-    p = add("check", cmd_check, "run a notebook's visible tests (for students)",
-            "Run NOTEBOOK top to bottom in a fresh kernel and score its visible tests. Exit 0 "
-            "only when all visible points are earned.")
+    p = add(
+        "check",
+        cmd_check,
+        "run a notebook's visible tests (for students)",
+        "Run NOTEBOOK top to bottom in a fresh kernel and score its visible tests. Exit 0 "
+        "only when all visible points are earned.",
+    )
     p.add_argument("notebook", help="your exercise notebook, e.g. ex01_convolution.ipynb")
     p.add_argument("--timeout", type=int, default=None, help="seconds per cell (default 180)")
 
-    p = add("release", cmd_release, "regenerate exercises/ from solutions/",
-            "Regenerate the student versions of ASSIGNMENTs (default: all) with nbgrader.")
+    p = add(
+        "release",
+        cmd_release,
+        "regenerate exercises/ from solutions/",
+        "Regenerate the student versions of ASSIGNMENTs (default: all) with nbgrader.",
+    )
     p.add_argument("assignments", nargs="*", metavar="ASSIGNMENT")
 
-    p = add("validate", cmd_validate, "check that assignments grade right",
-            "For each ASSIGNMENT (default: all in solutions/): the solution earns full marks "
-            "twice with the same scores, the released stub earns zero, exercises/ is in sync, "
-            "and no hidden test leaks into exercises/, the built site or feedback.")
+    p = add(
+        "validate",
+        cmd_validate,
+        "check that assignments grade right",
+        "For each ASSIGNMENT (default: all in solutions/): the solution earns full marks "
+        "twice with the same scores, the released stub earns zero, exercises/ is in sync, "
+        "and no hidden test leaks into exercises/, the built site or feedback.",
+    )
     p.add_argument("assignments", nargs="*", metavar="ASSIGNMENT")
     grading_options(p)
 
-    p = add("autograde", cmd_autograde, "grade every submission of an assignment",
-            "Grade the submissions in submitted/STUDENT/ASSIGNMENT in parallel, each in a "
-            "sandbox, and record nbgrader's scores in the gradebook.")
+    p = add(
+        "autograde",
+        cmd_autograde,
+        "grade every submission of an assignment",
+        "Grade the submissions in submitted/STUDENT/ASSIGNMENT in parallel, each in a "
+        "sandbox, and record nbgrader's scores in the gradebook.",
+    )
     p.add_argument("assignment")
     p.add_argument("--student", action="append", help="grade only this student (repeatable)")
-    p.add_argument("--allow-skipped", action="store_true",
-                   help="exit 0 even when folders under submitted/ were not graded")
+    p.add_argument(
+        "--allow-skipped",
+        action="store_true",
+        help="exit 0 even when folders under submitted/ were not graded",
+    )
     grading_options(p)
-    p.add_argument("--backend", choices=("local", "slurm", "kubernetes"), default="local",
-                   help="where submissions run: this machine (default), a Slurm job array, or "
-                   "a Kubernetes Indexed Job; intake and the gradebook stay here")
+    p.add_argument(
+        "--backend",
+        choices=("local", "slurm", "kubernetes"),
+        default="local",
+        help="where submissions run: this machine (default), a Slurm job array, or "
+        "a Kubernetes Indexed Job; intake and the gradebook stay here",
+    )
     p.add_argument("--partition", help="Slurm partition of the job array")
-    p.add_argument("--dry-run", action="store_true", help="print what would be submitted (the "
-                   "sbatch script, or the Kubernetes manifests as YAML) and exit")
-    p.add_argument("--work-dir", help="slurm: a folder the compute nodes share (default "
-                   ".grading/cluster); kubernetes: where this machine mounts the --pvc volume")
-    p.add_argument("--pvc", help="kubernetes: the PersistentVolumeClaim that carries "
-                   "submissions and results")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print what would be submitted (the "
+        "sbatch script, or the Kubernetes manifests as YAML) and exit",
+    )
+    p.add_argument(
+        "--work-dir",
+        help="slurm: a folder the compute nodes share (default "
+        ".grading/cluster); kubernetes: where this machine mounts the --pvc volume",
+    )
+    p.add_argument(
+        "--pvc", help="kubernetes: the PersistentVolumeClaim that carries submissions and results"
+    )
     p.add_argument("--image", help="kubernetes: the grading image (docker/grader.Dockerfile)")
     p.add_argument("--namespace", help="kubernetes: namespace (default: the kubeconfig's)")
 
-    p = add("feedback", cmd_feedback, "write HTML feedback (no hidden tests)",
-            "Write feedback for the autograded submissions of ASSIGNMENT into the feedback "
-            "folder: each notebook runs again (sandboxed) with the visible tests only, and "
-            "every test cell shows the grader's verdict; no hidden test is shown.")
+    p = add(
+        "feedback",
+        cmd_feedback,
+        "write HTML feedback (no hidden tests)",
+        "Write feedback for the autograded submissions of ASSIGNMENT into the feedback "
+        "folder: each notebook runs again (sandboxed) with the visible tests only, and "
+        "every test cell shows the grader's verdict; no hidden test is shown.",
+    )
     p.add_argument("assignment")
     p.add_argument("--student", action="append", help="only this student (repeatable)")
     p.add_argument("--jobs", type=int, default=2, help="notebooks run at once (default 2)")
-    p.add_argument("--no-run", action="store_true",
-                   help="do not run the notebooks: feedback shows code and verdicts only")
+    p.add_argument(
+        "--no-run",
+        action="store_true",
+        help="do not run the notebooks: feedback shows code and verdicts only",
+    )
 
-    p = add("export", cmd_export, "export grades as CSV",
-            "Write the gradebook as CSV (nbgrader's format).")
+    p = add(
+        "export",
+        cmd_export,
+        "export grades as CSV",
+        "Write the gradebook as CSV (nbgrader's format).",
+    )
     p.add_argument("--to", default="grades.csv", help="output file (default grades.csv)")
 
-    p = add("collect", cmd_collect, "unpack an LMS zip download into submitted/",
-            "Put the notebooks of an LMS download (a zip) where autograde finds them.")
+    p = add(
+        "collect",
+        cmd_collect,
+        "unpack an LMS zip download into submitted/",
+        "Put the notebooks of an LMS download (a zip) where autograde finds them.",
+    )
     p.add_argument("assignment")
     p.add_argument("archive", help="the zip file downloaded from the LMS")
-    p.add_argument("--lms", choices=["canvas", "moodle", "blackboard", "generic"],
-                   help="the LMS's file-name layout (default: recognised per file)")
-    p.add_argument("--pattern", help="regular expression, as for nbgrader zip_collect, matched "
-                   "on each file's whole path inside the zip, with groups student_id and "
-                   "file_id (optional: timestamp, late, lms_id)")
-    p.add_argument("--allow-skipped", action="store_true",
-                   help="exit 0 even when files of the download were skipped")
+    p.add_argument(
+        "--lms",
+        choices=["canvas", "moodle", "blackboard", "generic"],
+        help="the LMS's file-name layout (default: recognised per file)",
+    )
+    p.add_argument(
+        "--pattern",
+        help="regular expression, as for nbgrader zip_collect, matched "
+        "on each file's whole path inside the zip, with groups student_id and "
+        "file_id (optional: timestamp, late, lms_id)",
+    )
+    p.add_argument(
+        "--allow-skipped",
+        action="store_true",
+        help="exit 0 even when files of the download were skipped",
+    )
     return parser
 
 

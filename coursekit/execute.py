@@ -45,8 +45,10 @@ def default_jobs() -> int:
     configured = os.environ.get("COURSE_BUILD_JOBS", "").strip()
     if configured:
         if not configured.isdigit() or int(configured) < 1:
-            raise SystemExit(f"error: COURSE_BUILD_JOBS={configured!r} is not a positive number "
-                             "of parallel page executions (1 turns parallel execution off).")
+            raise SystemExit(
+                f"error: COURSE_BUILD_JOBS={configured!r} is not a positive number "
+                "of parallel page executions (1 turns parallel execution off)."
+            )
         return int(configured)
     try:
         return len(os.sched_getaffinity(0))
@@ -61,8 +63,10 @@ def toc_pages(book: Path, config: dict) -> list[Path]:
     excluded = (config.get("execute") or {}).get("exclude_patterns") or []
     pages = []
     for docname in parse_toc_yaml(book / "_toc.yml"):
-        if any(fnmatch.fnmatch(docname, pattern) or fnmatch.fnmatch(f"{docname}.md", pattern)
-               for pattern in excluded):
+        if any(
+            fnmatch.fnmatch(docname, pattern) or fnmatch.fnmatch(f"{docname}.md", pattern)
+            for pattern in excluded
+        ):
             continue
         for suffix in (".md", ".ipynb"):
             if (book / f"{docname}{suffix}").is_file():
@@ -92,8 +96,13 @@ def execute_one(path: str, notebook_json: str, timeout: int | None, allow_errors
     from jupyter_cache.executors.utils import single_nb_execution
 
     notebook = nbformat.reads(notebook_json, as_version=4)
-    result = single_nb_execution(notebook, cwd=str(Path(path).parent), timeout=timeout,
-                                 allow_errors=allow_errors, meta_override=True)
+    result = single_nb_execution(
+        notebook,
+        cwd=str(Path(path).parent),
+        timeout=timeout,
+        allow_errors=allow_errors,
+        meta_override=True,
+    )
     error = None if result.err is None else (result.exc_string or repr(result.err))
     return path, nbformat.writes(notebook), result.time, error
 
@@ -104,13 +113,22 @@ def _plain(text: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m coursekit.execute",
-                                     description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m coursekit.execute", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("book", nargs="?", default=".", help="the book's folder (default: .)")
-    parser.add_argument("--config", type=Path, default=None,
-                        help="the book's configuration (default: BOOK/_config.yml)")
-    parser.add_argument("--jobs", type=int, default=None,
-                        help="parallel kernels (default: COURSE_BUILD_JOBS, else one per core)")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="the book's configuration (default: BOOK/_config.yml)",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        help="parallel kernels (default: COURSE_BUILD_JOBS, else one per core)",
+    )
     args = parser.parse_args(argv)
     jobs = args.jobs if args.jobs is not None else default_jobs()
     if jobs < 1:
@@ -156,8 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         except KeyError:
             pass
         timeout = page_config.get("execution_timeout", execute.get("timeout", 30))
-        allow_errors = page_config.get("execution_allow_errors",
-                                       execute.get("allow_errors", False))
+        allow_errors = page_config.get("execution_allow_errors", execute.get("allow_errors", False))
         todo.append((path, notebook, timeout, allow_errors))
     if not todo:
         print(f"All pages are in the execution cache ({time.perf_counter() - started:.1f} s).")
@@ -167,14 +184,19 @@ def main(argv: list[str] | None = None) -> int:
     relative = {path: str(path.relative_to(book)) for path, *_ in todo}
     todo.sort(key=lambda item: -last_times.get(relative[item[0]], 0.0))
     workers = min(jobs, len(todo))
-    print(f"Executing {len(todo)} page(s) in {workers} parallel kernels "
-          f"(COURSE_BUILD_JOBS=1 turns this off)...", flush=True)
+    print(
+        f"Executing {len(todo)} page(s) in {workers} parallel kernels "
+        f"(COURSE_BUILD_JOBS=1 turns this off)...",
+        flush=True,
+    )
     notebooks = {str(path): notebook for path, notebook, *_ in todo}
     failed = []
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = [pool.submit(execute_one, str(path), json.dumps(notebook), timeout, allow)
-                   for path, notebook, timeout, allow in todo]
+        futures = [
+            pool.submit(execute_one, str(path), json.dumps(notebook), timeout, allow)
+            for path, notebook, timeout, allow in todo
+        ]
         for future in as_completed(futures):
             path, executed_json, seconds, error = future.result()
             name = relative[Path(path)]
@@ -182,8 +204,11 @@ def main(argv: list[str] | None = None) -> int:
             if error is not None:
                 failed.append(name)
                 last_line = error.strip().splitlines()[-1] if error.strip() else "no message"
-                print(f"  FAILED {name} after {seconds:.1f} s: {_plain(last_line)} (the book "
-                      f"build runs it again and reports the error in full)", flush=True)
+                print(
+                    f"  FAILED {name} after {seconds:.1f} s: {_plain(last_line)} (the book "
+                    f"build runs it again and reports the error in full)",
+                    flush=True,
+                )
                 continue
             import nbformat
 
@@ -195,14 +220,19 @@ def main(argv: list[str] | None = None) -> int:
                     cell.outputs, cell.execution_count = done.outputs, done.execution_count
             cache.cache_notebook_bundle(
                 CacheBundleIn(original, path, data={"execution_seconds": seconds}),
-                check_validity=False, overwrite=True)
+                check_validity=False,
+                overwrite=True,
+            )
             print(f"  {seconds:6.1f} s  {name}", flush=True)
     try:
         times_file.write_text(json.dumps(last_times, indent=1, sort_keys=True))
     except OSError:
         pass
-    print(f"Executed {len(todo) - len(failed)} of {len(todo)} page(s) in "
-          f"{time.perf_counter() - started:.1f} s.", flush=True)
+    print(
+        f"Executed {len(todo) - len(failed)} of {len(todo)} page(s) in "
+        f"{time.perf_counter() - started:.1f} s.",
+        flush=True,
+    )
     return 0
 
 

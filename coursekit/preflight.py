@@ -56,9 +56,12 @@ def sync_cache(cache: Path, key: str) -> bool:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m coursekit.preflight", description=__doc__)
     parser.add_argument("--cache-key", metavar="FOLDER", help="execution cache to keep in step")
-    parser.add_argument("--doctrees", metavar="FOLDER",
-                        help="Sphinx's saved pages, emptied with the cache (else Sphinx re-reads "
-                             "only pages whose own source changed and keeps stale outputs)")
+    parser.add_argument(
+        "--doctrees",
+        metavar="FOLDER",
+        help="Sphinx's saved pages, emptied with the cache (else Sphinx re-reads "
+        "only pages whose own source changed and keeps stale outputs)",
+    )
     args = parser.parse_args(argv)
     try:
         facts = describe_runtime()
@@ -67,8 +70,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print("  ".join(f"{key}={value}" for key, value in facts.items()))
     if args.cache_key and sync_cache(Path(args.cache_key), cache_key(facts)):
-        print(f"The device, profile or course_utils changed: emptied the execution cache "
-              f"{args.cache_key}.")
+        print(
+            f"The device, profile or course_utils changed: emptied the execution cache "
+            f"{args.cache_key}."
+        )
         if args.doctrees and Path(args.doctrees).exists():
             shutil.rmtree(args.doctrees)
             print(f"Emptied {args.doctrees} too, so that every page is read again.")

@@ -50,7 +50,7 @@ from coursekit.chapter_env import INLINE_BACKEND, chapter_kernel_environment  # 
 
 LOGGER = logging.getLogger(__name__)
 
-SETUP_CELL = '''\
+SETUP_CELL = """\
 # Setup for Colab and other fresh environments: the course's code lives in the package
 # course_utils. Where it is missing, install it from the course repository (a few seconds).
 import importlib.util
@@ -59,7 +59,7 @@ import sys
 
 if importlib.util.find_spec("course_utils") is None:
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "{spec}"], check=True)
-'''
+"""
 
 # ```{literalinclude} path   followed by :option: value lines and a closing fence.
 LITERALINCLUDE = re.compile(
@@ -102,8 +102,11 @@ def _inline_literalincludes(text: str, source: Path, app: Sphinx) -> str:
         try:
             code, _ = LiteralIncludeReader(str(filename.resolve()), options, app.config).read()
         except Exception as error:  # noqa: BLE001 - the page's own build reports the details
-            LOGGER.warning(f"cannot inline {path} into the notebook of {source.name}: {error}",
-                           type="course", subtype="notebook")
+            LOGGER.warning(
+                f"cannot inline {path} into the notebook of {source.name}: {error}",
+                type="course",
+                subtype="notebook",
+            )
             return match.group()
         language = options.get("language", "python")
         return f"```{language}\n{code.rstrip()}\n```"
@@ -136,8 +139,10 @@ def _insert_setup_cell(notebook, app: Sphinx) -> None:
     import nbformat
 
     repo_url, _, _ = _repository(app)
-    spec = (app.config.course_install_spec
-            or f"course-utils @ git+{repo_url}@main#subdirectory=course_utils")
+    spec = (
+        app.config.course_install_spec
+        or f"course-utils @ git+{repo_url}@main#subdirectory=course_utils"
+    )
     setup = nbformat.v4.new_code_cell(SETUP_CELL.format(spec=spec))
     setup.metadata["tags"] = ["course-setup"]
     setup["id"] = "course-setup"
@@ -190,8 +195,9 @@ def publish_notebook(app: Sphinx, pagename, templatename, context, doctree) -> N
         _retarget_launch_buttons(app, pagename, context, f"_sources/{copy}", binder=False)
 
 
-def _retarget_launch_buttons(app: Sphinx, pagename: str, context, notebook_path: str,
-                             binder: bool = True) -> None:
+def _retarget_launch_buttons(
+    app: Sphinx, pagename: str, context, notebook_path: str, binder: bool = True
+) -> None:
     """Colab and JupyterHub open ``notebook_path`` of the published site; Binder the .ipynb
     that .binder/postBuild makes next to the page's source (``binder=False``: keep its link)."""
     repo_url, org, repo = _repository(app)
@@ -211,9 +217,14 @@ def _retarget_launch_buttons(app: Sphinx, pagename: str, context, notebook_path:
                 hub = options["jupyterhub_url"].rstrip("/")
                 folder = f"{repo}-notebooks"
                 query = urlencode(
-                    {"repo": repo_url, "branch": branch, "targetPath": folder,
-                     "urlpath": f"{ui}/{folder}/{notebook_path}"},
-                    safe="/", quote_via=quote,
+                    {
+                        "repo": repo_url,
+                        "branch": branch,
+                        "targetPath": folder,
+                        "urlpath": f"{ui}/{folder}/{notebook_path}",
+                    },
+                    safe="/",
+                    quote_via=quote,
                 )
                 button["url"] = f"{hub}/hub/user-redirect/git-pull?{query}"
 
@@ -264,7 +275,9 @@ def add_alt_text(app: Sphinx, doctree: nodes.document, docname: str) -> None:
                 "a figure has no alt text or caption: give its code cell the metadata "
                 "`mystnb: figure: caption: ...` (or `mystnb: image: alt: ...`), or follow the "
                 "cell with a paragraph that says what the figure shows",
-                location=image, type="course", subtype="alt",
+                location=image,
+                type="course",
+                subtype="alt",
             )
 
 
@@ -325,8 +338,10 @@ def inline_figures(app: Sphinx, config) -> None:
     """Let the chapter kernels draw inline and glue values (``chapter_kernel_environment``)."""
     removed = chapter_kernel_environment()
     if removed:
-        LOGGER.info(f"course: MPLBACKEND={removed} removed from the build's environment, so "
-                    "that the chapter kernels draw their figures into the pages")
+        LOGGER.info(
+            f"course: MPLBACKEND={removed} removed from the build's environment, so "
+            "that the chapter kernels draw their figures into the pages"
+        )
 
 
 # --- 5. section numbers in reading order ----------------------------------------------------------

@@ -26,8 +26,10 @@ import numpy as np
 
 #: (torchvision model, weights enum member) of every pretrained model the full profile loads.
 WEIGHTS = (("resnet18", "IMAGENET1K_V1"),)
-MARKER_TEXT = ("Generated stand-ins (python -m coursekit.standin), not downloaded data: "
-               "use only with COURSE_STANDIN=1.\n")
+MARKER_TEXT = (
+    "Generated stand-ins (python -m coursekit.standin), not downloaded data: "
+    "use only with COURSE_STANDIN=1.\n"
+)
 
 
 def write_idx(path: Path, array: np.ndarray) -> None:
@@ -49,8 +51,9 @@ def clothing_like(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     half_height = 4 + labels[:, None, None] * 0.9 + rng.uniform(-1, 1, (n, 1, 1))
     half_width = 12 - labels[:, None, None] * 0.8 + rng.uniform(-1, 1, (n, 1, 1))
     centre = 14 + rng.uniform(-2, 2, (n, 2, 1, 1))
-    inside = (((rows - centre[:, 0]) / half_height) ** 2
-              + ((cols - centre[:, 1]) / half_width) ** 2) <= 1
+    inside = (
+        ((rows - centre[:, 0]) / half_height) ** 2 + ((cols - centre[:, 1]) / half_width) ** 2
+    ) <= 1
     brightness = 120 + 12 * labels[:, None, None]
     images = inside * brightness + rng.normal(0, 20, (n, 28, 28))
     return np.clip(images, 0, 255).astype(np.uint8), labels
@@ -86,17 +89,20 @@ def make_standin(folder: Path, n_train: int = 128, n_test: int = 64, seed: int =
     folder.mkdir(parents=True, exist_ok=True)
     real = [p for p in folder.iterdir() if p.name != "STANDIN"]
     if real and not (folder / "STANDIN").is_file():
-        raise SystemExit(f"error: {folder} already holds files and is not a stand-in folder: "
-                         "pick an empty or new folder, so no real download is mixed with "
-                         "stand-ins.")
+        raise SystemExit(
+            f"error: {folder} already holds files and is not a stand-in folder: "
+            "pick an empty or new folder, so no real download is mixed with "
+            "stand-ins."
+        )
     (folder / "STANDIN").write_text(MARKER_TEXT)
     write_fashion_mnist(folder, n_train, n_test, seed)
     write_weights(folder, seed)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m coursekit.standin",
-                                     description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m coursekit.standin", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("folder", type=Path, help="where to write (then COURSE_DATA=FOLDER)")
     parser.add_argument("--train", type=int, default=128, help="training images (128)")
     parser.add_argument("--test", type=int, default=64, help="test images (64)")
@@ -104,10 +110,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.train < 10 or args.test < 10:
         parser.error("--train and --test must be at least 10 images")
     make_standin(args.folder, args.train, args.test)
-    print(f"Stand-in data in {args.folder}: Fashion-MNIST files with {args.train} training and "
-          f"{args.test} test images, random weights for "
-          f"{', '.join(f'{n} ({m})' for n, m in WEIGHTS)}. Use COURSE_DATA={args.folder} "
-          "COURSE_STANDIN=1.")
+    print(
+        f"Stand-in data in {args.folder}: Fashion-MNIST files with {args.train} training and "
+        f"{args.test} test images, random weights for "
+        f"{', '.join(f'{n} ({m})' for n, m in WEIGHTS)}. Use COURSE_DATA={args.folder} "
+        "COURSE_STANDIN=1."
+    )
     return 0
 
 

@@ -26,7 +26,8 @@ QUESTIONS = {
         "from course_utils.testing import check_equal\n"
         "_full = np.convolve(np.ones(50), np.ones(8), mode='full')\n"
         "check_equal(predicted_length, len(np.correlate(_full, np.ones(5), mode='valid')),\n"
-        "            'the length after a full convolution and a valid cross-correlation')\n"),
+        "            'the length after a full convolution and a valid cross-correlation')\n",
+    ),
     "ex02_filters": (
         "predicted_peak",
         "An image is 0 on its left half and 1 on its right half (a vertical step edge). It is "
@@ -39,7 +40,8 @@ QUESTIONS = {
         "_step[..., 4:] = 1.0\n"
         "_sobel = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])\n"
         "check_close(predicted_peak, float(F.conv2d(_step, _sobel[None, None]).max()),\n"
-        "            'the largest Sobel response to a step edge')\n"),
+        "            'the largest Sobel response to a step edge')\n",
+    ),
     "ex03_cnn_layers": (
         "predicted_receptive_field",
         "A network applies two 3×3 convolutions (stride 1, no padding), then a 2×2 max pool of "
@@ -57,7 +59,8 @@ QUESTIONS = {
         "_y[0, 0, _y.shape[-2] // 2, _y.shape[-1] // 2].backward()\n"
         "_cols = torch.nonzero(_x.grad[0, 0].abs().sum(0)).flatten()\n"
         "check_equal(predicted_receptive_field, int(_cols.max() - _cols.min() + 1),\n"
-        "            'the receptive field of conv3-conv3-pool2-conv3')\n"),
+        "            'the receptive field of conv3-conv3-pool2-conv3')\n",
+    ),
     "ex04_architectures": (
         "predicted_shape",
         "What is the output shape of `vgg_block(2, 3, 8)` followed by "
@@ -69,7 +72,8 @@ QUESTIONS = {
         "_net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(8, 8, 3, padding=1),\n"
         "                     nn.MaxPool2d(2, 2), nn.Conv2d(8, 16, 5, stride=2, padding=1))\n"
         "check_equal(predicted_shape, tuple(_net(torch.zeros(1, 3, 32, 32)).shape),\n"
-        "            'the output shape of the VGG block and the NiN block')\n"),
+        "            'the output shape of the VGG block and the NiN block')\n",
+    ),
     "ex05_detection": (
         "predicted_anchors",
         "A detector's feature map has 38×50 cells, and each cell gets one anchor per pair of "
@@ -79,7 +83,8 @@ QUESTIONS = {
         "import itertools\n\nfrom course_utils.testing import check_equal\n"
         "check_equal(predicted_anchors, len(list(itertools.product(range(38), range(50),\n"
         "                                                          (32, 64, 128), (0.5, 1, 2)))),\n"
-        "            'the number of anchors over a 38x50 feature map')\n"),
+        "            'the number of anchors over a 38x50 feature map')\n",
+    ),
     "ex06_segmentation": (
         "predicted_dice",
         "A predicted mask and the true mask have an IoU of exactly 0.5. What is their Dice "
@@ -91,7 +96,8 @@ QUESTIONS = {
         "_inter = float((_pred & _true).sum())\n"
         "assert _inter / float((_pred | _true).sum()) == 0.5\n"
         "check_close(predicted_dice, 2 * _inter / float(_pred.sum() + _true.sum()),\n"
-        "            'the Dice score of two masks with IoU 0.5', rtol=1e-3)\n"),
+        "            'the Dice score of two masks with IoU 0.5', rtol=1e-3)\n",
+    ),
     "ex07_transfer": (
         "predicted_trainable",
         "After `freeze_backbone` on a torchvision ResNet-18 whose head was replaced by a 5-class "
@@ -101,14 +107,20 @@ QUESTIONS = {
         "import torchvision\n\nfrom course_utils.testing import check_equal\n"
         "_head = torchvision.models.resnet18(weights=None, num_classes=5).fc\n"
         "check_equal(predicted_trainable, sum(p.numel() for p in _head.parameters()),\n"
-        "            'the trainable parameters of a frozen 5-class ResNet-18')\n"),
+        "            'the trainable parameters of a frozen 5-class ResNet-18')\n",
+    ),
 }
 
 
 def _meta(cell, grade_id: str, points: float | None):
-    cell.metadata["nbgrader"] = {"grade": points is not None, "grade_id": grade_id,
-                                 "locked": points is not None, "schema_version": 3,
-                                 "solution": points is None, "task": False}
+    cell.metadata["nbgrader"] = {
+        "grade": points is not None,
+        "grade_id": grade_id,
+        "locked": points is not None,
+        "schema_version": 3,
+        "solution": points is None,
+        "task": False,
+    }
     if points is not None:
         cell.metadata["nbgrader"]["points"] = points
     return cell
@@ -128,12 +140,16 @@ def add_question(exercise: str) -> None:
     ]
     last = nb.cells[-1]
     at = len(nb.cells) - 1 if last.cell_type == "markdown" else len(nb.cells)
-    if exercise == "ex06_segmentation":   # after the last test, before the closing figure
-        at = max(i for i, c in enumerate(nb.cells)
-                 if c.metadata.get("nbgrader", {}).get("grade")) + 1
+    if exercise == "ex06_segmentation":  # after the last test, before the closing figure
+        at = (
+            max(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade"))
+            + 1
+        )
     nb.cells[at:at] = cells
-    nb.cells[0].source += ("\n\nThe exercise ends with a short question that asks you to predict "
-                           "a number by reasoning (1 point).")
+    nb.cells[0].source += (
+        "\n\nThe exercise ends with a short question that asks you to predict "
+        "a number by reasoning (1 point)."
+    )
     nbformat.validate(nb)
     nbformat.write(nb, path)
     print(f"{path.relative_to(ROOT)}: question {name} added")
@@ -152,17 +168,20 @@ def split_small_cnn() -> None:
         "from course_utils.testing import check_equal, check_that, check_type\n"
         "course_utils.seed_everything(0)\n"
         "_model = make_model()\n"
-        "check_type(_model, nn.Module, \"make_model()\")\n"
+        'check_type(_model, nn.Module, "make_model()")\n'
         "check_equal(any(isinstance(m, nn.Conv2d) for m in _model.modules()), True,\n"
-        "            \"whether make_model() contains an nn.Conv2d\")\n"
-        "check_that(n_params(_model), \"at_most\", 50_000, "
-        "\"the number of parameters of make_model()\")\n"
+        '            "whether make_model() contains an nn.Conv2d")\n'
+        'check_that(n_params(_model), "at_most", 50_000, '
+        '"the number of parameters of make_model()")\n'
         "check_equal(tuple(_model.eval()(torch.zeros(5, 1, 8, 8)).shape), (5, 10),\n"
-        "            \"the shape of make_model()'s logits on (5, 1, 8, 8)\")\n")
-    old = ("    check_equal(any(isinstance(m, nn.Conv2d) for m in model.modules()), True,\n"
-           "                \"whether make_model() contains an nn.Conv2d\")\n"
-           "    check_that(n_params(model), \"at_most\", 50_000, "
-           "\"the number of parameters of make_model()\")\n")
+        '            "the shape of make_model()\'s logits on (5, 1, 8, 8)")\n'
+    )
+    old = (
+        "    check_equal(any(isinstance(m, nn.Conv2d) for m in model.modules()), True,\n"
+        '                "whether make_model() contains an nn.Conv2d")\n'
+        '    check_that(n_params(model), "at_most", 50_000, '
+        '"the number of parameters of make_model()")\n'
+    )
     if old not in accuracy.source:
         raise SystemExit("ex04: the small CNN test is not the one this script splits")
     accuracy.source = accuracy.source.replace(old, "")
@@ -172,10 +191,13 @@ def split_small_cnn() -> None:
         if cell.cell_type == "markdown":
             cell.source = cell.source.replace(
                 "a small CNN trained to 93 % test accuracy on the digits within 2 minutes "
-                "(4 points)", "a small CNN of a given size (1 point) trained to 93 % test "
-                "accuracy on the digits within 2 minutes (3 points)")
-            cell.source = cell.source.replace("## 6. Train a small CNN (4 points)",
-                                              "## 6. Train a small CNN (1 + 3 points)")
+                "(4 points)",
+                "a small CNN of a given size (1 point) trained to 93 % test "
+                "accuracy on the digits within 2 minutes (3 points)",
+            )
+            cell.source = cell.source.replace(
+                "## 6. Train a small CNN (4 points)", "## 6. Train a small CNN (1 + 3 points)"
+            )
     nbformat.validate(nb)
     nbformat.write(nb, path)
     print(f"{path.relative_to(ROOT)}: the small CNN test split into design and accuracy")

@@ -38,15 +38,28 @@ def main() -> int:
             print(f"error: {page} does not exist")
             return 2
         entries.append({"file": str(path.with_suffix(""))})
-    toc = {"format": "jb-book", "root": "intro",
-           "parts": [{"caption": "Pages", "chapters": entries}]}
+    toc = {
+        "format": "jb-book",
+        "root": "intro",
+        "parts": [{"caption": "Pages", "chapters": entries}],
+    }
     config = yaml.safe_load((ROOT / "_config.yml").read_text())
     config["execute"]["cache"] = str(work / "jupyter_cache")
     (work / "_toc.yml").write_text(yaml.safe_dump(toc))
     (work / "_config.yml").write_text(yaml.safe_dump(config, allow_unicode=True))
-    command = [str(ROOT / ".venv/bin/jupyter-book"), "build", str(ROOT),
-               "--toc", str(work / "_toc.yml"), "--config", str(work / "_config.yml"),
-               "--path-output", str(work), "-n", "--keep-going"]
+    command = [
+        str(ROOT / ".venv/bin/jupyter-book"),
+        "build",
+        str(ROOT),
+        "--toc",
+        str(work / "_toc.yml"),
+        "--config",
+        str(work / "_config.yml"),
+        "--path-output",
+        str(work),
+        "-n",
+        "--keep-going",
+    ]
     if not args.no_warnings_as_errors:
         command.append("-W")
     result = subprocess.run(command, cwd=ROOT)

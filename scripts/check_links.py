@@ -20,8 +20,14 @@ from urllib.parse import unquote, urlsplit
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-LINK_ATTRIBUTES = {"a": "href", "link": "href", "img": "src", "script": "src", "source": "src",
-                   "iframe": "src"}
+LINK_ATTRIBUTES = {
+    "a": "href",
+    "link": "href",
+    "img": "src",
+    "script": "src",
+    "source": "src",
+    "iframe": "src",
+}
 
 
 class _PageParser(HTMLParser):
@@ -61,7 +67,7 @@ def broken_links(site: Path, baseurl: str = "") -> Iterator[str]:
             continue
         for link in _parse(page, cache).links:
             if baseurl and link.startswith(baseurl):
-                target_path, fragment = _split(link[len(baseurl):])
+                target_path, fragment = _split(link[len(baseurl) :])
                 target = site / target_path
             else:
                 parts = urlsplit(link)
@@ -77,8 +83,11 @@ def broken_links(site: Path, baseurl: str = "") -> Iterator[str]:
                 yield f"{where} (points outside the site)"
             elif not target.is_file():
                 yield f"{where} (no such file)"
-            elif fragment and target.suffix == ".html" and fragment not in _parse(
-                    target, cache).anchors:
+            elif (
+                fragment
+                and target.suffix == ".html"
+                and fragment not in _parse(target, cache).anchors
+            ):
                 yield f"{where} (no anchor #{fragment} in {target.relative_to(site)})"
 
 
@@ -90,8 +99,11 @@ def _split(link: str) -> tuple[str, str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("site", nargs="?", default=str(ROOT / "_build" / "html"))
-    parser.add_argument("--baseurl", default=None,
-                        help="the deployed site's address (default: html.baseurl of _config.yml)")
+    parser.add_argument(
+        "--baseurl",
+        default=None,
+        help="the deployed site's address (default: html.baseurl of _config.yml)",
+    )
     args = parser.parse_args(argv)
     site = Path(args.site)
     if not (site / "index.html").is_file():

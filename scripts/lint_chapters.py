@@ -20,8 +20,11 @@ NOTEBOOK_ONLY = "E501,E703,E402"
 
 def chapter_pages() -> list[Path]:
     """Every MyST notebook under chapters/ (a page with a kernelspec in its header)."""
-    return [page for page in sorted((ROOT / "chapters").glob("*/*.md"))
-            if "kernelspec:" in "".join(page.read_text(encoding="utf-8").splitlines(True)[:15])]
+    return [
+        page
+        for page in sorted((ROOT / "chapters").glob("*/*.md"))
+        if "kernelspec:" in "".join(page.read_text(encoding="utf-8").splitlines(True)[:15])
+    ]
 
 
 def main(argv: list[str]) -> int:
@@ -36,11 +39,28 @@ def main(argv: list[str]) -> int:
             name = f"{page.parent.name}__{page.stem}.py"
             jupytext.write(jupytext.read(page), Path(tmp) / name, fmt="py:percent")
         result = subprocess.run(
-            [sys.executable, "-m", "ruff", "check", "--config", str(ROOT / "pyproject.toml"),
-             "--ignore", NOTEBOOK_ONLY, "--output-format", "concise", "--no-cache", tmp],
-            capture_output=True, text=True)
-    report = result.stdout.replace(tmp + "/", "chapters/").replace("__", "/").replace(
-        ".py:", ".md (as Python) line ")
+            [
+                sys.executable,
+                "-m",
+                "ruff",
+                "check",
+                "--config",
+                str(ROOT / "pyproject.toml"),
+                "--ignore",
+                NOTEBOOK_ONLY,
+                "--output-format",
+                "concise",
+                "--no-cache",
+                tmp,
+            ],
+            capture_output=True,
+            text=True,
+        )
+    report = (
+        result.stdout.replace(tmp + "/", "chapters/")
+        .replace("__", "/")
+        .replace(".py:", ".md (as Python) line ")
+    )
     print(report.strip() or f"{len(pages)} chapter pages: lint-clean.")
     return result.returncode
 

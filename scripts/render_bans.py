@@ -33,8 +33,11 @@ def _grade_id(cell) -> str | None:
 
 def _defined(source: str) -> set[str]:
     tree = ast.parse(source)
-    return {n.name for n in tree.body
-            if isinstance(n, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef))}
+    return {
+        n.name
+        for n in tree.body
+        if isinstance(n, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef))
+    }
 
 
 def _unwatched(source: str) -> str:

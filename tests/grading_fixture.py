@@ -19,25 +19,42 @@ SB, SE = "### BEGIN " + "SOLUTION", "### END " + "SOLUTION"
 
 def solution_cell(grade_id: str, body: str):
     cell = nbformat.v4.new_code_cell(body)
-    cell.metadata["nbgrader"] = {"grade": False, "grade_id": grade_id, "locked": False,
-                                 "schema_version": 3, "solution": True, "task": False}
+    cell.metadata["nbgrader"] = {
+        "grade": False,
+        "grade_id": grade_id,
+        "locked": False,
+        "schema_version": 3,
+        "solution": True,
+        "task": False,
+    }
     return cell
 
 
 def test_cell(grade_id: str, body: str, points: float):
     cell = nbformat.v4.new_code_cell(body)
-    cell.metadata["nbgrader"] = {"grade": True, "grade_id": grade_id, "locked": True,
-                                 "points": points, "schema_version": 3, "solution": False,
-                                 "task": False}
+    cell.metadata["nbgrader"] = {
+        "grade": True,
+        "grade_id": grade_id,
+        "locked": True,
+        "points": points,
+        "schema_version": 3,
+        "solution": False,
+        "task": False,
+    }
     return cell
 
 
 def notebook(cells):
     nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
-    nb.cells = [nbformat.v4.new_markdown_cell("# Exercise\nCheck your work with `course check`."),
-                *cells]
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# Exercise\nCheck your work with `course check`."),
+        *cells,
+    ]
     return nb
 
 
@@ -48,34 +65,49 @@ ARITH_SOLUTION = {
 
 
 def arith_notebook(add_body=None, mul_body=None):
-    return notebook([
-        solution_cell("add", add_body or ARITH_SOLUTION["add"]),
-        test_cell("test_add", "from course_utils.testing import check_close, check_equal\n"
-                  "check_equal(add(2, 3), 5, 'add(2, 3)')\n"
-                  f"{HB}\nimport random\nrng = random.Random(7)\n"
-                  "for _ in range(5):\n    a, b = rng.random(), rng.random()\n"
-                  "    check_close(add(a, b), a + b, 'add on random inputs', atol=1e-12)\n"
-                  f"{HE}", 2),
-        solution_cell("mul", mul_body or ARITH_SOLUTION["mul"]),
-        test_cell("test_mul", "from course_utils.testing import check_equal\n"
-                  "check_equal(mul(2, 3), 6, 'mul(2, 3)')\n"
-                  f"{HB}\ncheck_equal(mul(-4, 2.5), -10.0, 'mul on negatives')\n{HE}", 3),
-    ])
+    return notebook(
+        [
+            solution_cell("add", add_body or ARITH_SOLUTION["add"]),
+            test_cell(
+                "test_add",
+                "from course_utils.testing import check_close, check_equal\n"
+                "check_equal(add(2, 3), 5, 'add(2, 3)')\n"
+                f"{HB}\nimport random\nrng = random.Random(7)\n"
+                "for _ in range(5):\n    a, b = rng.random(), rng.random()\n"
+                "    check_close(add(a, b), a + b, 'add on random inputs', atol=1e-12)\n"
+                f"{HE}",
+                2,
+            ),
+            solution_cell("mul", mul_body or ARITH_SOLUTION["mul"]),
+            test_cell(
+                "test_mul",
+                "from course_utils.testing import check_equal\n"
+                "check_equal(mul(2, 3), 6, 'mul(2, 3)')\n"
+                f"{HB}\ncheck_equal(mul(-4, 2.5), -10.0, 'mul on negatives')\n{HE}",
+                3,
+            ),
+        ]
+    )
 
 
 TENSORS_SOLUTION = f"import torch\n\ndef double(x):\n    {SB}\n    return 2 * x\n    {SE}"
 
 
 def tensors_notebook(body=None):
-    return notebook([
-        solution_cell("double", body or TENSORS_SOLUTION),
-        test_cell("test_double",
-                  "import torch\nfrom course_utils.testing import check_tensor, random_tensor\n"
-                  "check_tensor(double(torch.ones(3)), torch.full((3,), 2.0))\n"
-                  f"{HB}\nx_hidden = random_tensor(4, 5, seed=3)\n"
-                  "check_tensor(double(x_hidden), x_hidden + x_hidden, name='double(x)')\n"
-                  f"{HE}", 4),
-    ])
+    return notebook(
+        [
+            solution_cell("double", body or TENSORS_SOLUTION),
+            test_cell(
+                "test_double",
+                "import torch\nfrom course_utils.testing import check_tensor, random_tensor\n"
+                "check_tensor(double(torch.ones(3)), torch.full((3,), 2.0))\n"
+                f"{HB}\nx_hidden = random_tensor(4, 5, seed=3)\n"
+                "check_tensor(double(x_hidden), x_hidden + x_hidden, name='double(x)')\n"
+                f"{HE}",
+                4,
+            ),
+        ]
+    )
 
 
 def make_course(folder: Path, assignments=("arith",)) -> Path:
@@ -90,8 +122,14 @@ def make_course(folder: Path, assignments=("arith",)) -> Path:
     return folder
 
 
-def submit(course: Path, student: str, assignment: str, nb=None, name: str | None = None,
-           raw: bytes | None = None) -> Path:
+def submit(
+    course: Path,
+    student: str,
+    assignment: str,
+    nb=None,
+    name: str | None = None,
+    raw: bytes | None = None,
+) -> Path:
     """Put a submission in submitted/STUDENT/ASSIGNMENT/ (a notebook node or raw bytes)."""
     folder = Path(course) / ".grading" / "submitted" / student / assignment
     folder.mkdir(parents=True, exist_ok=True)

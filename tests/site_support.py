@@ -21,8 +21,12 @@ SITE = Path(os.environ.get("COURSE_SITE", ROOT / "_build" / "html")).resolve()
 BOOK = Path(os.environ.get("COURSE_BOOK", ROOT)).resolve()
 ARTIFACTS = Path(os.environ.get("COURSE_TEST_ARTIFACTS", ROOT / "test-artifacts")).resolve()
 CHROMIUM = os.environ.get("COURSE_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
 MATH_SELECTOR = "main .math"
 
 
@@ -194,13 +198,25 @@ def visit(browser, base_url: str, page: TocPage, screenshots: Path, run_axe) -> 
             errors.append(message)
 
     tab.route("**/*", route)
-    tab.on("console", lambda message: message.type == "error" and note(
-        record.console_errors, f"{message.text} ({message.location.get('url', '')})"))
+    tab.on(
+        "console",
+        lambda message: (
+            message.type == "error"
+            and note(record.console_errors, f"{message.text} ({message.location.get('url', '')})")
+        ),
+    )
     tab.on("pageerror", lambda error: note(record.page_errors, str(error)))
-    tab.on("requestfailed", lambda request: note(
-        record.failed_requests, f"{request.url} ({request.failure})"))
-    tab.on("response", lambda response: response.status >= 400 and note(
-        record.failed_requests, f"{response.url} (HTTP {response.status})"))
+    tab.on(
+        "requestfailed",
+        lambda request: note(record.failed_requests, f"{request.url} ({request.failure})"),
+    )
+    tab.on(
+        "response",
+        lambda response: (
+            response.status >= 400
+            and note(record.failed_requests, f"{response.url} (HTTP {response.status})")
+        ),
+    )
     try:
         response = tab.goto(record.url, wait_until="load")
         record.status = response.status if response else None
@@ -245,7 +261,8 @@ def _opens(tab, label: str) -> bool:
 # A code cell draws when it makes a matplotlib figure, directly or through course_utils.plotting.
 DRAWING_CALL = re.compile(
     r"\bplt\.(?:subplots|subplot_mosaic|figure|imshow|plot|scatter|bar|hist|matshow)\("
-    r"|\b(?:show_images|show_kernels|plot_history)\(")
+    r"|\b(?:show_images|show_kernels|plot_history)\("
+)
 NO_OUTPUT_TAGS = {"remove-output"}
 IMAGE_TYPES = ("image/png", "image/svg+xml", "image/jpeg")
 
@@ -283,8 +300,11 @@ def _code_that_runs(source: str) -> str:
         tree = ast.parse("\n".join(lines))
     except SyntaxError:
         return source  # not plain Python: judge the text as it is
-    kept = [node for node in tree.body
-            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+    kept = [
+        node
+        for node in tree.body
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+    ]
     return "\n".join(ast.unparse(node) for node in kept)
 
 
@@ -301,12 +321,21 @@ def code_cells(source: Path) -> list[CodeCell]:
         tags = set(cell.metadata.get("tags", []))
         if "remove-cell" in tags:
             continue
-        cells.append(CodeCell(len(cells) + 1, cell.source, str(figure.get("caption", "")),
-                              not tags & NO_OUTPUT_TAGS))
+        cells.append(
+            CodeCell(
+                len(cells) + 1,
+                cell.source,
+                str(figure.get("caption", "")),
+                not tags & NO_OUTPUT_TAGS,
+            )
+        )
     return cells
 
 
 def output_image_count(cell) -> int:
     """How many images the outputs of an executed notebook cell hold."""
-    return sum(1 for output in cell.get("outputs", [])
-               if any(kind in output.get("data", {}) for kind in IMAGE_TYPES))
+    return sum(
+        1
+        for output in cell.get("outputs", [])
+        if any(kind in output.get("data", {}) for kind in IMAGE_TYPES)
+    )

@@ -25,8 +25,9 @@ def random_boxes(n, seed, size=64.0, dtype=torch.float32):
 
 
 @pytest.mark.parametrize("seed", range(4))
-@pytest.mark.parametrize(("high", "low", "low_quality"), [(0.5, 0.4, True), (0.7, 0.3, True),
-                                                          (0.5, 0.5, False)])
+@pytest.mark.parametrize(
+    ("high", "low", "low_quality"), [(0.5, 0.4, True), (0.7, 0.3, True), (0.5, 0.5, False)]
+)
 def test_match_anchors_equals_torchvision_matcher(seed, high, low, low_quality):
     anchors, truth = random_boxes(400, seed), random_boxes(1 + seed * 2, 100 + seed)
     expected = Matcher(high, low, low_quality)(box_iou(truth, anchors))
@@ -38,10 +39,10 @@ def test_match_anchors_equals_torchvision_matcher(seed, high, low, low_quality):
 
 def test_every_object_gets_an_anchor_with_low_quality_matches():
     anchors = torch.tensor([[0.0, 0, 10, 10], [20, 20, 30, 30]])
-    tiny = torch.tensor([[0.0, 0, 3, 3]])    # IoU 0.09 with the first anchor
+    tiny = torch.tensor([[0.0, 0, 3, 3]])  # IoU 0.09 with the first anchor
     assert match_anchors(anchors, tiny).tolist() == [0, BELOW_LOW]
     assert match_anchors(anchors, tiny, allow_low_quality=False).tolist() == [BELOW_LOW] * 2
-    half = torch.tensor([[0.0, 0, 10, 4.5]])   # IoU 0.45: between the thresholds
+    half = torch.tensor([[0.0, 0, 10, 4.5]])  # IoU 0.45: between the thresholds
     assert match_anchors(anchors, half, allow_low_quality=False).tolist() == [BETWEEN, BELOW_LOW]
 
 
@@ -58,8 +59,9 @@ def test_offsets_equal_torchvision_box_coder(weights, dtype):
     assert encoded.dtype == dtype
     torch.testing.assert_close(encoded, coder.encode_single(boxes, anchors))
     offsets = torch.randn(300, 4, dtype=dtype) * 3
-    torch.testing.assert_close(decode_offsets(offsets, anchors, weights),
-                               coder.decode_single(offsets, anchors))
+    torch.testing.assert_close(
+        decode_offsets(offsets, anchors, weights), coder.decode_single(offsets, anchors)
+    )
     torch.testing.assert_close(decode_offsets(encoded, anchors, weights), boxes)
 
 
@@ -68,8 +70,9 @@ def test_decode_caps_huge_scale_factors_like_torchvision():
     offsets = torch.tensor([[0.0, 0.0, 50.0, 50.0]])
     decoded = decode_offsets(offsets, anchors)
     assert torch.isfinite(decoded).all()
-    torch.testing.assert_close(decoded, BoxCoder((1.0, 1.0, 1.0, 1.0)).decode_single(offsets,
-                                                                                     anchors))
+    torch.testing.assert_close(
+        decoded, BoxCoder((1.0, 1.0, 1.0, 1.0)).decode_single(offsets, anchors)
+    )
 
 
 def test_offset_shapes_are_checked():

@@ -51,12 +51,19 @@ def test_alexnet_matches_torchvision_layout_and_outputs():
 
 def test_alexnet_layer_shapes_for_224_pixels():
     rows = layer_shapes(on_meta(torchvision.models.alexnet), (1, 3, 224, 224))
-    convs_and_pools = [row.output_shape for row in rows
-                       if row.kind in ("Conv2d", "MaxPool2d")]
+    convs_and_pools = [row.output_shape for row in rows if row.kind in ("Conv2d", "MaxPool2d")]
     side = 224
     expected = []
-    for kind, channels in [("conv11", 64), ("pool", 64), ("conv5", 192), ("pool", 192),
-                           ("conv3", 384), ("conv3", 256), ("conv3", 256), ("pool", 256)]:
+    for kind, channels in [
+        ("conv11", 64),
+        ("pool", 64),
+        ("conv5", 192),
+        ("pool", 192),
+        ("conv3", 384),
+        ("conv3", 256),
+        ("conv3", 256),
+        ("pool", 256),
+    ]:
         if kind == "conv11":
             side = conv_output_size(side, 11, stride=4, padding=2)
         elif kind == "conv5":
@@ -84,7 +91,8 @@ def test_vgg11_bn_matches_torchvision():
     reference = on_meta(torchvision.models.vgg11_bn)
     assert parameter_shapes(ours) == parameter_shapes(reference)
     assert [type(m) for m in ours.features.modules() if not isinstance(m, nn.Sequential)] == [
-        type(m) for m in reference.features.modules() if not isinstance(m, nn.Sequential)]
+        type(m) for m in reference.features.modules() if not isinstance(m, nn.Sequential)
+    ]
 
 
 def test_init_cnn_uses_glorot_bounds_and_zero_biases():
@@ -109,8 +117,11 @@ def test_resnet18_matches_torchvision():
 @pytest.mark.parametrize(
     ("model", "published_gflops"),
     # torchvision's model tables give multiply-adds ("GFLOPS"): 0.71, 7.61, 1.81.
-    [(torchvision.models.alexnet, 0.71), (torchvision.models.vgg11, 7.61),
-     (torchvision.models.resnet18, 1.81)],
+    [
+        (torchvision.models.alexnet, 0.71),
+        (torchvision.models.vgg11, 7.61),
+        (torchvision.models.resnet18, 1.81),
+    ],
 )
 def test_count_flops_reproduces_published_figures(model, published_gflops):
     flops = count_flops(on_meta(model), (1, 3, 224, 224))

@@ -24,8 +24,12 @@ def test_augment_batch_only_shifts_and_flips():
     Y = augment_batch(X, max_shift=2, flip=True, generator=generator)
     assert Y.shape == X.shape and not torch.equal(X, Y)
     for x, y in zip(X, Y, strict=True):
-        candidates = [shift_images(image, dy, dx) for image in (x, x.flip(-1))
-                      for dy in range(-2, 3) for dx in range(-2, 3)]
+        candidates = [
+            shift_images(image, dy, dx)
+            for image in (x, x.flip(-1))
+            for dy in range(-2, 3)
+            for dx in range(-2, 3)
+        ]
         assert any(torch.equal(y, c) for c in candidates)
 
 

@@ -16,7 +16,7 @@ from pycocotools.cocoeval import COCOeval
 from course_utils import detection as D
 from course_utils.data import micrographs
 
-IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)   # COCO's 0.50, 0.55, ..., 0.95
+IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)  # COCO's 0.50, 0.55, ..., 0.95
 
 
 def noisy_detections(truths, seed: int, size: int = 64, score_step: float | None = None):
@@ -50,8 +50,12 @@ def noisy_detections(truths, seed: int, size: int = 64, score_step: float | None
         scores = np.array(scores)
         if score_step is not None:
             scores = np.round(scores / score_step) * score_step
-        predictions.append((torch.tensor(np.array(boxes), dtype=torch.float32).reshape(-1, 4),
-                            torch.tensor(scores, dtype=torch.float32)))
+        predictions.append(
+            (
+                torch.tensor(np.array(boxes), dtype=torch.float32).reshape(-1, 4),
+                torch.tensor(scores, dtype=torch.float32),
+            )
+        )
     return predictions
 
 
@@ -71,22 +75,29 @@ def scenario(seed: int, score_step: float | None = None, whole_pixels: bool = Fa
 
 def cocoeval(truths, predictions) -> COCOeval:
     """Run COCOeval (one class, all areas, no detection cap) on the same boxes, in memory."""
+
     def xywh(box):
         x1, y1, x2, y2 = (float(v) for v in box)
         return [x1, y1, x2 - x1, y2 - y1]
 
     boxes = [(i, xywh(b)) for i, truth in enumerate(truths) for b in truth]
     # ids from 1: COCOeval reads a matched id of 0 as "no match"
-    annotations = [{"id": k + 1, "image_id": i, "category_id": 1, "bbox": b,
-                    "area": b[2] * b[3], "iscrowd": 0} for k, (i, b) in enumerate(boxes)]
-    results = [{"image_id": i, "category_id": 1, "bbox": xywh(b), "score": float(s)}
-               for i, (boxes, scores) in enumerate(predictions)
-               for b, s in zip(boxes.tolist(), scores.tolist(), strict=True)]
+    annotations = [
+        {"id": k + 1, "image_id": i, "category_id": 1, "bbox": b, "area": b[2] * b[3], "iscrowd": 0}
+        for k, (i, b) in enumerate(boxes)
+    ]
+    results = [
+        {"image_id": i, "category_id": 1, "bbox": xywh(b), "score": float(s)}
+        for i, (boxes, scores) in enumerate(predictions)
+        for b, s in zip(boxes.tolist(), scores.tolist(), strict=True)
+    ]
     with contextlib.redirect_stdout(io.StringIO()):
         ground_truth = COCO()
-        ground_truth.dataset = {"images": [{"id": i} for i in range(len(truths))],
-                                "annotations": annotations,
-                                "categories": [{"id": 1, "name": "particle"}]}
+        ground_truth.dataset = {
+            "images": [{"id": i} for i in range(len(truths))],
+            "annotations": annotations,
+            "categories": [{"id": 1, "name": "particle"}],
+        }
         ground_truth.createIndex()
         detections = ground_truth.loadRes(results)
         evaluation = COCOeval(ground_truth, detections, "bbox")
@@ -103,15 +114,19 @@ def cocoeval(truths, predictions) -> COCOeval:
 
 def coco_ap(evaluation: COCOeval) -> np.ndarray:
     """COCO's AP at each of the 10 IoU thresholds: the mean over its 101 recall levels."""
-    precision = evaluation.eval["precision"][:, :, 0, 0, 0]     # (thresholds, recall levels)
-    assert (precision >= 0).all()                               # -1 would mean "no data"
+    precision = evaluation.eval["precision"][:, :, 0, 0, 0]  # (thresholds, recall levels)
+    assert (precision >= 0).all()  # -1 would mean "no data"
     return precision.mean(axis=1)
 
 
 def course_ap(truths, predictions, **rule) -> np.ndarray:
     rule.setdefault("recall_points", 101)
-    return np.array([D.detection_average_precision(predictions, truths, float(t), **rule)
-                     for t in IOU_THRESHOLDS])
+    return np.array(
+        [
+            D.detection_average_precision(predictions, truths, float(t), **rule)
+            for t in IOU_THRESHOLDS
+        ]
+    )
 
 
 # (seed, score_step, whole_pixels): the last two have tied scores and IoUs on the thresholds
@@ -123,11 +138,11 @@ def test_ap_matches_pycocotools(seed, score_step, whole_pixels):
     truths, predictions = scenario(seed, score_step, whole_pixels)
     expected = coco_ap(cocoeval(truths, predictions))
     got = course_ap(truths, predictions)
-    np.testing.assert_allclose(got[0], expected[0], rtol=0, atol=1e-6)     # AP@0.5
-    np.testing.assert_allclose(got[5], expected[5], rtol=0, atol=1e-6)     # AP@0.75
-    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)           # every threshold
-    assert got.mean() == pytest.approx(expected.mean(), abs=1e-6)          # AP@[.5:.95]
-    assert 0.05 < expected.mean() < 0.95 and expected[0] > expected[-1]   # a real spread
+    np.testing.assert_allclose(got[0], expected[0], rtol=0, atol=1e-6)  # AP@0.5
+    np.testing.assert_allclose(got[5], expected[5], rtol=0, atol=1e-6)  # AP@0.75
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)  # every threshold
+    assert got.mean() == pytest.approx(expected.mean(), abs=1e-6)  # AP@[.5:.95]
+    assert 0.05 < expected.mean() < 0.95 and expected[0] > expected[-1]  # a real spread
 
 
 @pytest.mark.parametrize(("seed", "score_step", "whole_pixels"), CASES)
@@ -135,13 +150,13 @@ def test_matches_agree_with_cocoeval(seed, score_step, whole_pixels):
     """Per detection and IoU threshold, match_detections' hits are COCOeval's matches."""
     truths, predictions = scenario(seed, score_step, whole_pixels)
     evaluation = cocoeval(truths, predictions)
-    first_id = 1                                      # loadRes numbers detections 1, 2, ...
+    first_id = 1  # loadRes numbers detections 1, 2, ...
     for i, ((boxes, scores), truth) in enumerate(zip(predictions, truths, strict=True)):
         record = evaluation.evalImgs[i]
         if len(boxes) == 0:
             assert record is None or len(record["dtIds"]) == 0
             continue
-        position = np.asarray(record["dtIds"]) - first_id          # COCO's order: by score
+        position = np.asarray(record["dtIds"]) - first_id  # COCO's order: by score
         for t, threshold in enumerate(IOU_THRESHOLDS):
             hit = D.match_detections(boxes, scores, truth, float(threshold)).numpy()
             np.testing.assert_array_equal(hit[position], record["dtMatches"][t] > 0)
@@ -153,7 +168,7 @@ def test_comparison_tells_the_rules_apart():
     truths, predictions = scenario(0)
     expected = coco_ap(cocoeval(truths, predictions))
     no_envelope = course_ap(truths, predictions, interpolated=False)
-    every_point = course_ap(truths, predictions, recall_points=None)   # PASCAL VOC 2010+
+    every_point = course_ap(truths, predictions, recall_points=None)  # PASCAL VOC 2010+
     assert np.abs(no_envelope - expected).max() > 1e-3
     assert np.abs(every_point - expected).max() > 1e-3
     # and a single wrong match changes COCO's number: drop the best detection of image 1
@@ -168,6 +183,10 @@ def test_comparison_tells_matching_rules_apart():
     (IoU >= t), and a matcher that wanted IoU > t would give another AP."""
     truths, predictions = scenario(7, 0.1, whole_pixels=True)
     expected = coco_ap(cocoeval(truths, predictions))
-    strict = [D.detection_average_precision(predictions, truths, float(np.nextafter(t, 1.0)),
-                                            recall_points=101) for t in IOU_THRESHOLDS]
+    strict = [
+        D.detection_average_precision(
+            predictions, truths, float(np.nextafter(t, 1.0)), recall_points=101
+        )
+        for t in IOU_THRESHOLDS
+    ]
     assert np.abs(np.array(strict) - expected).max() > 1e-3

@@ -33,10 +33,10 @@ def test_the_watch_sees_batch_norm_by_any_name():
     calls = {
         "F.batch_norm": lambda: F.batch_norm(X, None, None, training=True),
         "nn.BatchNorm2d": lambda: torch.nn.BatchNorm2d(3)(X),
-        "torch.ops.aten": lambda: torch.ops.aten.native_batch_norm(X, None, None, None, None,
-                                                                   True, 0.1, 1e-5),
-        "getattr": lambda: getattr(torch, name)(X, None, None, None, None, True, 0.1, 1e-5,
-                                                False),
+        "torch.ops.aten": lambda: torch.ops.aten.native_batch_norm(
+            X, None, None, None, None, True, 0.1, 1e-5
+        ),
+        "getattr": lambda: getattr(torch, name)(X, None, None, None, None, True, 0.1, 1e-5, False),
     }
     for label, call in calls.items():
         assert _reached("ex04_architectures", "batch_norm", call), label
@@ -49,14 +49,23 @@ def test_the_watch_sees_an_alias_of_nms_and_numpy_scipy_twins():
 
     suppress = torchvision.ops.nms
     boxes = torch.tensor([[0.0, 0.0, 2.0, 2.0], [0.5, 0.5, 2.5, 2.5]])
-    assert "torchvision::nms" in _reached("ex05_detection", "nms",
-                                          lambda: suppress(boxes, torch.ones(2), 0.5))
-    assert "numpy.convolve" in _reached("ex01_convolution", "conv1d_full",
-                                        lambda: np.convolve([1.0, 2.0], [3.0, 4.0]))
-    assert "scipy.ndimage" in _reached("ex02_filters", "separable_blur",
-                                       lambda: scipy.ndimage.gaussian_filter(np.ones((5, 5)), 1))
-    assert _reached("ex02_filters", "separable_blur",
-                    lambda: F.conv2d(torch.ones(1, 1, 5, 5), torch.ones(1, 1, 3, 3))) == set()
+    assert "torchvision::nms" in _reached(
+        "ex05_detection", "nms", lambda: suppress(boxes, torch.ones(2), 0.5)
+    )
+    assert "numpy.convolve" in _reached(
+        "ex01_convolution", "conv1d_full", lambda: np.convolve([1.0, 2.0], [3.0, 4.0])
+    )
+    assert "scipy.ndimage" in _reached(
+        "ex02_filters", "separable_blur", lambda: scipy.ndimage.gaussian_filter(np.ones((5, 5)), 1)
+    )
+    assert (
+        _reached(
+            "ex02_filters",
+            "separable_blur",
+            lambda: F.conv2d(torch.ones(1, 1, 5, 5), torch.ones(1, 1, 3, 3)),
+        )
+        == set()
+    )
 
 
 def test_a_finished_watch_leaves_the_profiler_and_torch_modes_as_they_were():
@@ -73,35 +82,53 @@ def _notebook(cells):
     for grade_id, source in cells:
         cell = nbformat.v4.new_code_cell(source)
         if grade_id:
-            cell.metadata["nbgrader"] = {"grade": False, "grade_id": grade_id, "locked": False,
-                                         "schema_version": 3, "solution": True}
+            cell.metadata["nbgrader"] = {
+                "grade": False,
+                "grade_id": grade_id,
+                "locked": False,
+                "schema_version": 3,
+                "solution": True,
+            }
         nb.cells.append(cell)
     return nb
 
 
-@pytest.mark.parametrize("imports, body", [
-    ("from torchvision.ops import nms as suppress", "return suppress(b, s, t)"),
-    ("import torchvision.ops as o\nkeep = o.nms", "return keep(b, s, t)"),
-    ("import torch", "return torch.ops.torchvision.nms(b, s, t)"),
-    ("import torchvision", "return getattr(torchvision.ops, 'nms')(b, s, t)"),
-    ("import importlib", "return importlib.import_module('torchvision.ops').nms(b, s, t)"),
-    ("from torchvision.ops import boxes\ndef helper(b, s, t):\n    return boxes.nms(b, s, t)",
-     "return helper(b, s, t)"),
-])
+@pytest.mark.parametrize(
+    "imports, body",
+    [
+        ("from torchvision.ops import nms as suppress", "return suppress(b, s, t)"),
+        ("import torchvision.ops as o\nkeep = o.nms", "return keep(b, s, t)"),
+        ("import torch", "return torch.ops.torchvision.nms(b, s, t)"),
+        ("import torchvision", "return getattr(torchvision.ops, 'nms')(b, s, t)"),
+        ("import importlib", "return importlib.import_module('torchvision.ops').nms(b, s, t)"),
+        (
+            "from torchvision.ops import boxes\n"
+            "def helper(b, s, t):\n    return boxes.nms(b, s, t)",
+            "return helper(b, s, t)",
+        ),
+    ],
+)
 def test_the_static_scan_follows_aliases_strings_and_helpers_in_other_cells(imports, body):
     nb = _notebook([("imports", imports), ("nms", f"def nms(b, s, t):\n    {body}")])
-    assert violations(nb, "ex05_detection") == {"test_nms": ["torchvision.ops.nms"]} or \
-        "test_nms" in violations(nb, "ex05_detection")
+    assert violations(nb, "ex05_detection") == {
+        "test_nms": ["torchvision.ops.nms"]
+    } or "test_nms" in violations(nb, "ex05_detection")
 
 
 def test_the_static_scan_leaves_other_parts_alone():
-    nb = _notebook([("imports", "from torch import nn\nfrom torch.nn import functional as F"),
-                    ("residual", "def block(c):\n    return nn.BatchNorm2d(c)"),
-                    ("batch_norm", "def batch_norm(X):\n    return X - X.mean()")])
+    nb = _notebook(
+        [
+            ("imports", "from torch import nn\nfrom torch.nn import functional as F"),
+            ("residual", "def block(c):\n    return nn.BatchNorm2d(c)"),
+            ("batch_norm", "def batch_norm(X):\n    return X - X.mean()"),
+        ]
+    )
     assert violations(nb, "ex04_architectures") == {}
     nb.cells[2].source = "def batch_norm(X, *a):\n    return F.batch_norm(X, *a)"
-    assert set(violations(nb, "ex04_architectures")) == {"test_batch_norm_training",
-                                                         "test_batch_norm_evaluation"}
+    assert set(violations(nb, "ex04_architectures")) == {
+        "test_batch_norm_training",
+        "test_batch_norm_evaluation",
+    }
 
 
 @pytest.mark.parametrize("exercise", sorted(BANS))
@@ -127,8 +154,9 @@ def test_the_held_out_faces_are_blanked_for_kernels_and_not_among_the_public_one
     full, masked = np.load(original), np.load(replacement)
     held = held_out_indices().numpy()
     assert len(set(held.tolist())) == 80
-    assert np.all(masked[held] == 0) and np.array_equal(np.delete(masked, held, 0),
-                                                        np.delete(full, held, 0))
+    assert np.all(masked[held] == 0) and np.array_equal(
+        np.delete(masked, held, 0), np.delete(full, held, 0)
+    )
     X_public, _ = public_faces(16)
     X_held, y_held = held_out_faces(seed=1)
     assert len(X_public) == 120 and int(y_held.sum()) == 40
@@ -138,9 +166,21 @@ def test_the_held_out_faces_are_blanked_for_kernels_and_not_among_the_public_one
 
 
 def _decoded_weights(model):
-    return ("dict", {k: ("tensor", {"array": v.detach().numpy(), "dtype": str(v.dtype),
-                                    "device": "cpu", "plain": True})
-                     for k, v in model.state_dict().items()})
+    return (
+        "dict",
+        {
+            k: (
+                "tensor",
+                {
+                    "array": v.detach().numpy(),
+                    "dtype": str(v.dtype),
+                    "device": "cpu",
+                    "plain": True,
+                },
+            )
+            for k, v in model.state_dict().items()
+        },
+    )
 
 
 def test_the_held_out_check_refuses_untrained_weights_and_other_architectures():

@@ -21,8 +21,9 @@ def run(*args, cwd=None):
     return subprocess.run([COURSE, *args], cwd=cwd, capture_output=True, text=True, timeout=600)
 
 
-@pytest.mark.parametrize("command", ["check", "release", "validate", "autograde", "feedback",
-                                     "export", "collect"])
+@pytest.mark.parametrize(
+    "command", ["check", "release", "validate", "autograde", "feedback", "export", "collect"]
+)
 def test_every_command_has_help(command, capsys):
     with pytest.raises(SystemExit) as exit_info:
         build_parser().parse_args([command, "--help"])
@@ -31,9 +32,11 @@ def test_every_command_has_help(command, capsys):
 
 
 def test_cli_starts_without_torch():
-    code = ("import sys; from coursekit.cli import build_parser; build_parser(); "
-            "import coursekit.grading.course, coursekit.grading.check; "
-            "sys.exit('torch' in sys.modules)")
+    code = (
+        "import sys; from coursekit.cli import build_parser; build_parser(); "
+        "import coursekit.grading.course, coursekit.grading.check; "
+        "sys.exit('torch' in sys.modules)"
+    )
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 
@@ -45,16 +48,19 @@ def test_validate_with_no_assignments_fails(tmp_path):
     assert "nothing was validated" in result.stderr
 
 
-@pytest.mark.parametrize("args, words", [
-    (["check", "missing.ipynb"], "does not exist"),
-    (["check", "notes.txt"], "not a notebook"),
-    (["check", "broken.ipynb"], "not a valid notebook"),
-    (["autograde", "nope"], "unknown assignment"),
-    (["validate", "nope"], "unknown assignment"),
-    (["autograde", "arith"], "no submissions"),
-    (["feedback", "arith"], "no autograded submissions"),
-    (["collect", "arith", "missing.zip"], "does not exist"),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["check", "missing.ipynb"], "does not exist"),
+        (["check", "notes.txt"], "not a notebook"),
+        (["check", "broken.ipynb"], "not a valid notebook"),
+        (["autograde", "nope"], "unknown assignment"),
+        (["validate", "nope"], "unknown assignment"),
+        (["autograde", "arith"], "no submissions"),
+        (["feedback", "arith"], "no autograded submissions"),
+        (["collect", "arith", "missing.zip"], "does not exist"),
+    ],
+)
 def test_bad_input_is_one_sentence_and_exit_1(tmp_path, capsys, args, words):
     root = make_course(tmp_path / "c", ("arith",))
     (root / "notes.txt").write_text("hello")
@@ -98,8 +104,11 @@ def test_check_completed_and_empty_notebooks(tmp_path):
     stub = released(root, "arith")
     import nbformat
 
-    done = fill(fill(stub, "add", "def add(a, b):\n    return a + b"), "mul",
-                "def mul(a, b):\n    return a * b")
+    done = fill(
+        fill(stub, "add", "def add(a, b):\n    return a + b"),
+        "mul",
+        "def mul(a, b):\n    return a * b",
+    )
     nbformat.write(done, tmp_path / "done.ipynb")
     half = fill(stub, "add", "def add(a, b):\n    return a + b")
     nbformat.write(half, tmp_path / "half.ipynb")

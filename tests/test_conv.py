@@ -75,8 +75,13 @@ def test_conv_output_size_matches_real_layers_on_random_settings():
             continue
         layer = nn.Conv2d(1, 1, k, stride=stride, padding=padding, dilation=dilation)
         expected = layer(torch.zeros(1, 1, n, 3 + 2 * dilation * k)).shape[-2]
-        assert conv_output_size(n, k, stride, padding, dilation) == expected, (n, k, stride,
-                                                                                 padding, dilation)
+        assert conv_output_size(n, k, stride, padding, dilation) == expected, (
+            n,
+            k,
+            stride,
+            padding,
+            dilation,
+        )
         checked += 1
 
 

@@ -13,8 +13,9 @@ from course_utils.conv_backprop import (
 )
 
 
-@pytest.mark.parametrize(("x_shape", "k_shape"), [((6, 7), (3, 2)), ((5, 5), (5, 5)),
-                                                  ((4, 9), (1, 4)), ((3, 3), (1, 1))])
+@pytest.mark.parametrize(
+    ("x_shape", "k_shape"), [((6, 7), (3, 2)), ((5, 5), (5, 5)), ((4, 9), (1, 4)), ((3, 3), (1, 1))]
+)
 def test_corr2d_gradients_match_autograd(x_shape, k_shape):
     generator = torch.Generator().manual_seed(sum(x_shape) * 10 + sum(k_shape))
     X = torch.randn(x_shape, generator=generator, dtype=torch.float64, requires_grad=True)

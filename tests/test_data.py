@@ -106,8 +106,12 @@ def test_course_utils_data_re_exports_both_modules_unchanged():
     import course_utils.micrographs as simulator
 
     for module in (datasets, simulator):
-        public = [name for name in vars(module) if not name.startswith("_")
-                  and getattr(getattr(module, name), "__module__", None) == module.__name__]
+        public = [
+            name
+            for name in vars(module)
+            if not name.startswith("_")
+            and getattr(getattr(module, name), "__module__", None) == module.__name__
+        ]
         assert public, f"{module.__name__} defines no public name"
         for name in public:
             assert getattr(data, name) is getattr(module, name), name

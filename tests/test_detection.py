@@ -25,8 +25,9 @@ def random_boxes(n: int, seed: int, size: float = 100.0, dtype=torch.float32) ->
 @pytest.mark.parametrize("out_fmt", D.BOX_FORMATS)
 def test_box_convert_matches_torchvision(seed, in_fmt, out_fmt):
     boxes = ops.box_convert(random_boxes(20, seed), "xyxy", in_fmt)
-    torch.testing.assert_close(D.box_convert(boxes, in_fmt, out_fmt),
-                               ops.box_convert(boxes, in_fmt, out_fmt))
+    torch.testing.assert_close(
+        D.box_convert(boxes, in_fmt, out_fmt), ops.box_convert(boxes, in_fmt, out_fmt)
+    )
 
 
 def test_box_convert_round_trip_and_bad_format():
@@ -60,7 +61,7 @@ def test_box_iou_by_hand_and_integer_boxes():
 @pytest.mark.parametrize("seed", range(10))
 @pytest.mark.parametrize("threshold", [0.0, 0.3, 0.5, 0.7])
 def test_nms_matches_torchvision(seed, threshold):
-    boxes = random_boxes(60, seed, size=60.0)   # small canvas: many overlaps
+    boxes = random_boxes(60, seed, size=60.0)  # small canvas: many overlaps
     scores = torch.rand(60, generator=torch.Generator().manual_seed(seed))
     kept = D.nms(boxes, scores, threshold)
     assert kept.dtype == torch.int64
@@ -98,10 +99,10 @@ def test_anchor_boxes_shape_area_and_ratio():
 
 
 def test_anchor_boxes_match_torchvision_anchor_generator():
-    sizes, ratios = (16, 32), (0.25, 1.0, 4.0)     # whole-pixel half-widths: no rounding
+    sizes, ratios = (16, 32), (0.25, 1.0, 4.0)  # whole-pixel half-widths: no rounding
     generator = AnchorGenerator(sizes=(sizes,), aspect_ratios=(ratios,))
     images = ImageList(torch.zeros(1, 1, 64, 96), [(64, 96)])
-    feature = torch.zeros(1, 8, 4, 6)              # stride 16
+    feature = torch.zeros(1, 8, 4, 6)  # stride 16
     expected = generator(images, [feature])[0]
     ours = D.anchor_boxes((4, 6), stride=16, sizes=sizes, aspect_ratios=ratios, offset=0.0)
     torch.testing.assert_close(ours, expected)
@@ -114,7 +115,11 @@ def test_match_detections():
     # box 1 (0.95) claims truth 0 first, box 0 (0.9) is then a duplicate
     assert D.match_detections(boxes, scores, truth).tolist() == [False, True, True, False]
     assert D.match_detections(boxes, scores, truth, iou_threshold=0.95).tolist() == [
-        True, False, False, False]
+        True,
+        False,
+        False,
+        False,
+    ]
     assert D.match_detections(boxes, scores, truth[:0]).tolist() == [False] * 4
 
 
@@ -122,13 +127,13 @@ def test_average_precision_by_hand():
     # ranked hits: T F T F, 3 true objects -> precisions 1, 2/3 at recalls 1/3, 2/3
     scores = torch.tensor([0.9, 0.8, 0.7, 0.6])
     hit = torch.tensor([True, False, True, False])
-    assert D.average_precision(scores, hit, 3, interpolated=False) == pytest.approx(
-        (1 + 2 / 3) / 3)
+    assert D.average_precision(scores, hit, 3, interpolated=False) == pytest.approx((1 + 2 / 3) / 3)
     # envelope: F T T -> precisions 1/2, 2/3 become 2/3, 2/3
     hit2 = torch.tensor([False, True, True, False])
     assert D.average_precision(scores, hit2, 2) == pytest.approx(2 / 3)
     assert D.average_precision(scores, hit2, 2, interpolated=False) == pytest.approx(
-        (1 / 2 + 2 / 3) / 2)
+        (1 / 2 + 2 / 3) / 2
+    )
     assert D.average_precision(scores, hit, 0) == 0.0
     assert D.average_precision(torch.zeros(0), torch.zeros(0, dtype=torch.bool), 3) == 0.0
 
@@ -144,7 +149,8 @@ def test_average_precision_matches_scikit_learn(seed):
     assert D.average_precision(scores, hit, n_found, interpolated=False) == pytest.approx(expected)
     # objects never detected scale the recall steps down
     assert D.average_precision(scores, hit, n_found + 5, interpolated=False) == pytest.approx(
-        expected * n_found / (n_found + 5))
+        expected * n_found / (n_found + 5)
+    )
     assert D.average_precision(scores, hit, n_found) >= expected - 1e-12
 
 
@@ -154,7 +160,7 @@ def test_detection_average_precision_perfect_and_shifted():
     assert D.detection_average_precision(perfect, truths) == pytest.approx(1.0)
     far = [(t + 500, torch.rand(len(t))) for t in truths]
     assert D.detection_average_precision(far, truths) == 0.0
-    half = [(t[:1], torch.ones(1)) for t in truths]   # one of three found, each ranked first
+    half = [(t[:1], torch.ones(1)) for t in truths]  # one of three found, each ranked first
     assert D.detection_average_precision(half, truths) == pytest.approx(4 / 12)
     with pytest.raises(ValueError, match="predictions"):
         D.detection_average_precision(perfect[:2], truths)
@@ -180,8 +186,9 @@ def test_roi_max_pool_by_hand_and_against_torchvision():
     boxes = random_boxes(15, 1, size=40.0)
     rois = torch.cat([torch.randint(0, 2, (15, 1), generator=g).float(), boxes], dim=1)
     for size, scale in (((2, 2), 0.25), ((3, 4), 0.25), ((7, 7), 0.3)):
-        torch.testing.assert_close(D.roi_max_pool(features, rois, size, scale),
-                                   ops.roi_pool(features, rois, size, scale))
+        torch.testing.assert_close(
+            D.roi_max_pool(features, rois, size, scale), ops.roi_pool(features, rois, size, scale)
+        )
 
 
 def test_small_faster_rcnn_trains_and_detects_on_micrographs():
@@ -192,8 +199,14 @@ def test_small_faster_rcnn_trains_and_detects_on_micrographs():
     data = micrographs(6, size=64, seed=0)
     model = small_faster_rcnn(image_size=64)
     history = train_detector(model, data, iterations=2, batch_size=2, device=torch.device("cpu"))
-    assert set(history) >= {"loss", "loss_objectness", "loss_rpn_box_reg", "loss_classifier",
-                            "loss_box_reg", "seconds"}
+    assert set(history) >= {
+        "loss",
+        "loss_objectness",
+        "loss_rpn_box_reg",
+        "loss_classifier",
+        "loss_box_reg",
+        "seconds",
+    }
     assert len(history["loss"]) == 2 and all(math.isfinite(v) for v in history["loss"])
     results = detect(model, data.images[:3], device=torch.device("cpu"))
     assert len(results) == 3
@@ -208,10 +221,10 @@ def test_average_precision_coco_101_points_by_hand():
     scores = torch.tensor([0.9, 0.8, 0.7, 0.6, 0.5])
     hit = torch.tensor([True, False, True, True, False])
     assert D.average_precision(scores, hit, 4, recall_points=101) == pytest.approx(
-        (26 + 50 * 0.75) / 101)
+        (26 + 50 * 0.75) / 101
+    )
     perfect = torch.tensor([True, True])
     assert D.average_precision(scores[:2], perfect, 2, recall_points=101) == pytest.approx(1.0)
     truths = [random_boxes(3, s) for s in range(3)]
-    half = [(t[:1], torch.ones(1)) for t in truths]   # recall reaches 1/3 at precision 1
-    assert D.detection_average_precision(half, truths, recall_points=101) == pytest.approx(
-        34 / 101)
+    half = [(t[:1], torch.ones(1)) for t in truths]  # recall reaches 1/3 at precision 1
+    assert D.detection_average_precision(half, truths, recall_points=101) == pytest.approx(34 / 101)

@@ -41,8 +41,9 @@ def test_disjoint_uint8_boxes_do_not_overlap():
 
 
 def test_tied_scores_form_one_threshold_as_in_scikit_learn():
-    ap = detection.average_precision(torch.tensor([0.5, 0.5]), torch.tensor([True, False]), 1,
-                                     interpolated=False)
+    ap = detection.average_precision(
+        torch.tensor([0.5, 0.5]), torch.tensor([True, False]), 1, interpolated=False
+    )
     assert ap == 0.5 == average_precision_score([1, 0], [0.5, 0.5])
 
 
@@ -68,8 +69,9 @@ def test_fft_convolution_of_float16_runs_in_float32_as_in_scipy():
     assert result.dtype == torch.float32 and expected.dtype == np.float32
     np.testing.assert_allclose(result.numpy(), expected, atol=1e-5)
     X, K = torch.arange(12.0).reshape(3, 4).half(), torch.ones(2, 2).half()
-    torch.testing.assert_close(conv.corr2d_fft(X, K), F.conv2d(X[None, None].float(),
-                                                               K[None, None].float())[0, 0])
+    torch.testing.assert_close(
+        conv.corr2d_fft(X, K), F.conv2d(X[None, None].float(), K[None, None].float())[0, 0]
+    )
 
 
 def test_integer_max_pooling_matches_max_pool2d():
@@ -108,45 +110,90 @@ def test_empty_images_filter_to_empty_images_as_in_scipy():
 # Each case: a call that the peer refuses or answers in a way the course does not teach, the
 # exception it must raise, and words the message must contain (what is wrong, what to pass).
 REFUSALS = [
-    (lambda: conv.corr2d_unfold(torch.ones(3, 3, dtype=torch.long), torch.ones(2, 2).long()),
-     TypeError, r"float tensor.*X\.float\(\)"),
+    (
+        lambda: conv.corr2d_unfold(torch.ones(3, 3, dtype=torch.long), torch.ones(2, 2).long()),
+        TypeError,
+        r"float tensor.*X\.float\(\)",
+    ),
     (lambda: conv.corr2d(torch.ones(3, 3), torch.zeros(0, 0)), ValueError, "empty"),
-    (lambda: conv.corr2d(torch.ones(3, 3, dtype=torch.bool), torch.ones(2, 2)), TypeError,
-     "bool"),
-    (lambda: conv.pool2d(torch.ones(4, 4, dtype=torch.long), 2, mode="avg"), TypeError,
-     r"X\.float\(\)"),
+    (lambda: conv.corr2d(torch.ones(3, 3, dtype=torch.bool), torch.ones(2, 2)), TypeError, "bool"),
+    (
+        lambda: conv.pool2d(torch.ones(4, 4, dtype=torch.long), 2, mode="avg"),
+        TypeError,
+        r"X\.float\(\)",
+    ),
     (lambda: conv.pool2d(torch.ones(4, 4, dtype=torch.bool), 2), TypeError, "bool"),
     (lambda: conv.pool2d(torch.zeros(0, 4), 2), ValueError, "empty"),
     (lambda: conv.pool2d(torch.ones(4, 4), 2.0), TypeError, "pool_size must be an int"),
-    (lambda: filters.sobel(torch.zeros(4, 4, dtype=torch.uint8), 0), TypeError,
-     r"image\.float\(\)"),
-    (lambda: filters.gaussian_blur(torch.zeros(4, 4, dtype=torch.long), 1.0), TypeError,
-     "float tensor"),
-    (lambda: filters.gradient_magnitude(torch.zeros(4, 4, dtype=torch.uint8), "central"),
-     TypeError, "float tensor"),
+    (
+        lambda: filters.sobel(torch.zeros(4, 4, dtype=torch.uint8), 0),
+        TypeError,
+        r"image\.float\(\)",
+    ),
+    (
+        lambda: filters.gaussian_blur(torch.zeros(4, 4, dtype=torch.long), 1.0),
+        TypeError,
+        "float tensor",
+    ),
+    (
+        lambda: filters.gradient_magnitude(torch.zeros(4, 4, dtype=torch.uint8), "central"),
+        TypeError,
+        "float tensor",
+    ),
     (lambda: filters.filter2d(np.zeros((4, 4)), torch.ones(3, 3)), TypeError, "torch.Tensor"),
-    (lambda: signals.fft_convolve(torch.ones(3), torch.ones(2, 2)), ValueError,
-     "same number"),
-    (lambda: signals.autocorrelation(torch.ones(4, dtype=torch.complex64)), TypeError,
-     "must be real"),
-    (lambda: segmentation.otsu_threshold_image(np.array([[True, False], [False, False]])),
-     TypeError, "boolean image"),
-    (lambda: segmentation.histogram(np.zeros((2, 2), dtype=np.complex128)), TypeError,
-     "grey levels"),
-    (lambda: normalization.batch_norm(torch.ones(4, 2, dtype=torch.long), torch.ones(2),
-                                      torch.zeros(2), torch.zeros(2), torch.ones(2), True),
-     TypeError, "float tensor"),
-    (lambda: normalization.layer_norm(torch.ones(4, 2, dtype=torch.long), 1), TypeError,
-     "float tensor"),
+    (lambda: signals.fft_convolve(torch.ones(3), torch.ones(2, 2)), ValueError, "same number"),
+    (
+        lambda: signals.autocorrelation(torch.ones(4, dtype=torch.complex64)),
+        TypeError,
+        "must be real",
+    ),
+    (
+        lambda: segmentation.otsu_threshold_image(np.array([[True, False], [False, False]])),
+        TypeError,
+        "boolean image",
+    ),
+    (
+        lambda: segmentation.histogram(np.zeros((2, 2), dtype=np.complex128)),
+        TypeError,
+        "grey levels",
+    ),
+    (
+        lambda: normalization.batch_norm(
+            torch.ones(4, 2, dtype=torch.long),
+            torch.ones(2),
+            torch.zeros(2),
+            torch.zeros(2),
+            torch.ones(2),
+            True,
+        ),
+        TypeError,
+        "float tensor",
+    ),
+    (
+        lambda: normalization.layer_norm(torch.ones(4, 2, dtype=torch.long), 1),
+        TypeError,
+        "float tensor",
+    ),
     (lambda: layers.adaptive_pool1d(torch.arange(6)[None], 3), TypeError, "float tensor"),
-    (lambda: layers.corr2d_multi_in(torch.ones(0, 3, 3), torch.ones(0, 2, 2)), ValueError,
-     "c_i >= 1"),
-    (lambda: detection.box_iou(torch.ones(2, 4, dtype=torch.complex64), torch.ones(1, 4)),
-     TypeError, "must be real"),
+    (
+        lambda: layers.corr2d_multi_in(torch.ones(0, 3, 3), torch.ones(0, 2, 2)),
+        ValueError,
+        "c_i >= 1",
+    ),
+    (
+        lambda: detection.box_iou(torch.ones(2, 4, dtype=torch.complex64), torch.ones(1, 4)),
+        TypeError,
+        "must be real",
+    ),
     (lambda: detection.nms(torch.ones(2, 4), [0.5, 0.4], 0.5), TypeError, "scores"),
     (lambda: signals.next_fast_length(2.5), ValueError, "positive int"),
-    (lambda: signals.kde_by_convolution(torch.tensor([0.0, float("nan")]),
-                                        torch.linspace(-1, 1, 5), 0.5), ValueError, "NaN"),
+    (
+        lambda: signals.kde_by_convolution(
+            torch.tensor([0.0, float("nan")]), torch.linspace(-1, 1, 5), 0.5
+        ),
+        ValueError,
+        "NaN",
+    ),
 ]
 
 
@@ -164,14 +211,29 @@ def test_momentum_none_is_accepted_like_pytorch():
 
 # --- every public function: an odd input gives an answer or a clear refusal ----------------------
 
+
 def _odd_images():
     base = torch.arange(1.0, 26.0).reshape(5, 5) % 7
-    odd = {str(dtype).removeprefix("torch."): base.to(dtype)
-           for dtype in (torch.int64, torch.uint8, torch.bool, torch.float16, torch.float64,
-                         torch.complex64)}
-    odd.update({"empty": torch.zeros(0, 5), "one pixel": torch.ones(1, 1),
-                "nan": torch.full((5, 5), float("nan")), "transposed": base.T,
-                "list": base.tolist()})
+    odd = {
+        str(dtype).removeprefix("torch."): base.to(dtype)
+        for dtype in (
+            torch.int64,
+            torch.uint8,
+            torch.bool,
+            torch.float16,
+            torch.float64,
+            torch.complex64,
+        )
+    }
+    odd.update(
+        {
+            "empty": torch.zeros(0, 5),
+            "one pixel": torch.ones(1, 1),
+            "nan": torch.full((5, 5), float("nan")),
+            "transposed": base.T,
+            "list": base.tolist(),
+        }
+    )
     return odd
 
 
@@ -207,8 +269,9 @@ IMAGE_FUNCTIONS = {
     "corr2d_multi_in": lambda X: layers.corr2d_multi_in(_channels(X), torch.ones(1, 2, 2)),
     "conv1x1_as_matmul": lambda X: layers.conv1x1_as_matmul(_channels(X), torch.ones(2, 1, 1, 1)),
     "adaptive_pool1d": lambda X: layers.adaptive_pool1d(X, 3),
-    "batch_norm": lambda X: normalization.batch_norm(X, torch.ones(5), torch.zeros(5),
-                                                     torch.zeros(5), torch.ones(5), True),
+    "batch_norm": lambda X: normalization.batch_norm(
+        X, torch.ones(5), torch.zeros(5), torch.zeros(5), torch.ones(5), True
+    ),
     "BatchNorm": lambda X: normalization.BatchNorm(5)(X),
     "layer_norm": lambda X: normalization.layer_norm(X, 1),
     "LayerNorm": lambda X: normalization.LayerNorm(5)(X),
@@ -219,12 +282,16 @@ IMAGE_FUNCTIONS = {
     "iou_score": lambda X: segmentation.iou_score(X, X),
 }
 
-ODD_BOXES = {"int16": torch.tensor([[0, 0, 200, 200]], dtype=torch.int16),
-             "bool": torch.ones(2, 4, dtype=torch.bool),
-             "float16": torch.tensor([[0.0, 0.0, 900.0, 650.0]]).half(),
-             "empty": torch.zeros(0, 4), "nan": torch.full((1, 4), float("nan")),
-             "list": [[0, 0, 1, 1]], "three columns": torch.zeros(2, 3),
-             "complex": torch.zeros(1, 4, dtype=torch.complex64)}
+ODD_BOXES = {
+    "int16": torch.tensor([[0, 0, 200, 200]], dtype=torch.int16),
+    "bool": torch.ones(2, 4, dtype=torch.bool),
+    "float16": torch.tensor([[0.0, 0.0, 900.0, 650.0]]).half(),
+    "empty": torch.zeros(0, 4),
+    "nan": torch.full((1, 4), float("nan")),
+    "list": [[0, 0, 1, 1]],
+    "three columns": torch.zeros(2, 3),
+    "complex": torch.zeros(1, 4, dtype=torch.complex64),
+}
 
 BOX_FUNCTIONS = {
     "box_area": detection.box_area,

@@ -31,8 +31,10 @@ def test_depthwise_refuses_mismatched_channels():
 def test_costs_match_measured_parameters_and_flops(c_in, c_out, size):
     costs = conv_costs(c_in, c_out, 3, size, size)
     standard = nn.Conv2d(c_in, c_out, 3, padding=1, bias=False)
-    separable = nn.Sequential(nn.Conv2d(c_in, c_in, 3, padding=1, groups=c_in, bias=False),
-                              nn.Conv2d(c_in, c_out, 1, bias=False))
+    separable = nn.Sequential(
+        nn.Conv2d(c_in, c_in, 3, padding=1, groups=c_in, bias=False),
+        nn.Conv2d(c_in, c_out, 1, bias=False),
+    )
     for name, layer in (("standard", standard), ("separable", separable)):
         assert sum(p.numel() for p in layer.parameters()) == costs[name]["parameters"]
         assert count_flops(layer, (1, c_in, size, size)) == 2 * costs[name]["mult_adds"]
@@ -42,7 +44,8 @@ def test_mobilenet_v1_has_timms_parameters_and_the_papers_cost():
     ours = MobileNetV1()
     theirs = timm.create_model("mobilenetv1_100", pretrained=False)
     assert sorted(tuple(p.shape) for p in ours.parameters()) == sorted(
-        tuple(p.shape) for p in theirs.parameters())
+        tuple(p.shape) for p in theirs.parameters()
+    )
     # Howard et al. (2017), Table 8: 1.0 MobileNet-224 has 569 million mult-adds
     assert round(count_flops(ours, (1, 3, 224, 224)) / 2 / 1e6) == 569
 

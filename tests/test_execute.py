@@ -36,14 +36,20 @@ def tiny_book(tmp_path):
         "title: tiny\nonly_build_toc_files: true\n"
         "execute:\n  execute_notebooks: cache\n  cache: _build/.jupyter_cache\n  timeout: 60\n"
         "  exclude_patterns:\n    - pages/skipped*\n"
-        "parse:\n  myst_enable_extensions:\n    - colon_fence\n    - dollarmath\n")
+        "parse:\n  myst_enable_extensions:\n    - colon_fence\n    - dollarmath\n"
+    )
     (book / "_toc.yml").write_text(
         "format: jb-book\nroot: intro\nchapters:\n  - file: pages/one\n  - file: pages/two\n"
-        "  - file: pages/skipped\n")
+        "  - file: pages/skipped\n"
+    )
     (book / "intro.md").write_text("# Tiny\n\nNo code here.\n")
     # Each page writes a file into its working directory: the page's own folder, as in myst-nb.
-    (book / "pages" / "one.md").write_text(_page("One", (
-        "import os, pathlib\npathlib.Path('one.ran').write_text(os.getcwd())\nprint(6 * 7)")))
+    (book / "pages" / "one.md").write_text(
+        _page(
+            "One",
+            ("import os, pathlib\npathlib.Path('one.ran').write_text(os.getcwd())\nprint(6 * 7)"),
+        )
+    )
     (book / "pages" / "two.md").write_text(_page("Two", "print('two', 1 + 1)"))
     (book / "pages" / "skipped.md").write_text(_page("Skipped", "print('not pre-executed')"))
     return book
@@ -85,9 +91,13 @@ def test_pre_executed_pages_are_used_by_the_book_build(tiny_book, capsys):
     assert "All pages are in the execution cache" in capsys.readouterr().out
 
     jupyter_book = Path(sys.executable).with_name("jupyter-book")
-    build = subprocess.run([str(jupyter_book), "build", str(tiny_book), "-n"],
-                           capture_output=True, text=True, cwd=tiny_book,
-                           env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    build = subprocess.run(
+        [str(jupyter_book), "build", str(tiny_book), "-n"],
+        capture_output=True,
+        text=True,
+        cwd=tiny_book,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+    )
     log = build.stdout + build.stderr
     assert build.returncode == 0, log
     assert "one.md: Using cached notebook" in log

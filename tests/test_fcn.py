@@ -22,13 +22,15 @@ def test_transposed_conv2d_matches_conv_transpose2d(stride, padding, dtype):
     K = torch.randn(3, 4, generator=generator, dtype=dtype)
     ours = transposed_conv2d(X, K, stride, padding)
     assert ours.dtype == dtype
-    torch.testing.assert_close(ours, F.conv_transpose2d(X[None, None], K[None, None],
-                                                        stride=stride, padding=padding)[0, 0])
+    torch.testing.assert_close(
+        ours, F.conv_transpose2d(X[None, None], K[None, None], stride=stride, padding=padding)[0, 0]
+    )
 
 
-@pytest.mark.parametrize(("n", "k", "s", "p", "op"), [(4, 3, 1, 0, 0), (8, 4, 2, 1, 0),
-                                                      (7, 3, 2, 1, 1), (8, 16, 8, 4, 0),
-                                                      (5, 5, 3, 2, 2)])
+@pytest.mark.parametrize(
+    ("n", "k", "s", "p", "op"),
+    [(4, 3, 1, 0, 0), (8, 4, 2, 1, 0), (7, 3, 2, 1, 1), (8, 16, 8, 4, 0), (5, 5, 3, 2, 2)],
+)
 def test_output_size_is_pytorchs(n, k, s, p, op):
     layer = nn.ConvTranspose2d(1, 1, k, stride=s, padding=p, output_padding=op)
     assert layer(torch.zeros(1, 1, n, n)).shape[-1] == transposed_conv_output_size(n, k, s, p, op)

@@ -32,8 +32,9 @@ def test_gaussian_kernel_explicit_radius_and_dtype():
     assert kernel.shape == (7, 7) and kernel.dtype == torch.float32
     assert abs(float(kernel.sum()) - 1) < 1e-6
     one_d = filters.gaussian_kernel1d(2.0, radius=3, dtype=torch.float64)
-    torch.testing.assert_close(filters.gaussian_kernel(2.0, 3, dtype=torch.float64),
-                               torch.outer(one_d, one_d))
+    torch.testing.assert_close(
+        filters.gaussian_kernel(2.0, 3, dtype=torch.float64), torch.outer(one_d, one_d)
+    )
 
 
 @pytest.mark.parametrize("bad", [0, -1.0, "2", True])
@@ -58,8 +59,7 @@ def test_gaussian_blur_matches_scipy(mode, sigma):
 def test_separable_equals_full_2d_kernel():
     image = torch.tensor(random_image(5))
     kernel = filters.gaussian_kernel(1.5, dtype=torch.float64)
-    torch.testing.assert_close(filters.filter2d(image, kernel),
-                               filters.gaussian_blur(image, 1.5))
+    torch.testing.assert_close(filters.filter2d(image, kernel), filters.gaussian_blur(image, 1.5))
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -99,10 +99,13 @@ def test_sobel_kernels_are_outer_products():
 def test_gradient_magnitudes_match_scipy():
     image = random_image(10)
     sobel = np.hypot(ndimage.sobel(image, 0), ndimage.sobel(image, 1))
-    np.testing.assert_allclose(filters.gradient_magnitude(torch.tensor(image)).numpy(), sobel,
-                               atol=1e-12)
-    central = np.hypot(ndimage.correlate1d(image, [-1, 0, 1], axis=0),
-                       ndimage.correlate1d(image, [-1, 0, 1], axis=1))
+    np.testing.assert_allclose(
+        filters.gradient_magnitude(torch.tensor(image)).numpy(), sobel, atol=1e-12
+    )
+    central = np.hypot(
+        ndimage.correlate1d(image, [-1, 0, 1], axis=0),
+        ndimage.correlate1d(image, [-1, 0, 1], axis=1),
+    )
     ours = filters.gradient_magnitude(torch.tensor(image), operator="central").numpy()
     np.testing.assert_allclose(ours, central, atol=1e-12)
     scaled = filters.scale_to_255(torch.tensor(sobel))
@@ -179,5 +182,6 @@ def test_window_sums_match_a_box_correlation():
     image = random_image(13, (17, 23))
     for h, w in [(1, 1), (3, 5), (17, 2)]:
         expected = correlate2d(image, np.ones((h, w)), mode="valid")
-        np.testing.assert_allclose(filters.window_sums(torch.tensor(image), h, w).numpy(),
-                                   expected, atol=1e-12)
+        np.testing.assert_allclose(
+            filters.window_sums(torch.tensor(image), h, w).numpy(), expected, atol=1e-12
+        )

@@ -19,8 +19,25 @@ from coursekit.grading.sandbox import Limits
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = ROOT / "docker" / "grader.Dockerfile"
-KNOWN = {"FROM", "RUN", "CMD", "LABEL", "EXPOSE", "ENV", "ADD", "COPY", "ENTRYPOINT", "VOLUME",
-         "USER", "WORKDIR", "ARG", "ONBUILD", "STOPSIGNAL", "HEALTHCHECK", "SHELL"}
+KNOWN = {
+    "FROM",
+    "RUN",
+    "CMD",
+    "LABEL",
+    "EXPOSE",
+    "ENV",
+    "ADD",
+    "COPY",
+    "ENTRYPOINT",
+    "VOLUME",
+    "USER",
+    "WORKDIR",
+    "ARG",
+    "ONBUILD",
+    "STOPSIGNAL",
+    "HEALTHCHECK",
+    "SHELL",
+}
 
 
 def instructions(text: str) -> list[tuple[str, str]]:
@@ -48,8 +65,11 @@ def test_the_grading_image_recipe_is_sane():
     users = [args for word, args in steps if word == "USER"]
     assert users and users[-1].split(":")[0] not in ("0", "root")
     run = " ".join(args for word, args in steps if word == "RUN")
-    pins = dict(line.split("==") for line in (ROOT / "requirements.txt").read_text().splitlines()
-                if "==" in line and not line.startswith("#"))
+    pins = dict(
+        line.split("==")
+        for line in (ROOT / "requirements.txt").read_text().splitlines()
+        if "==" in line and not line.startswith("#")
+    )
     assert f'"torch=={pins["torch"]}"' in run and "-r requirements.txt" in run
 
 
@@ -60,8 +80,11 @@ def test_the_image_runs_what_the_job_asks_for():
     backend = KubernetesBackend()
     job = backend.manifests("arith", "abc", 2, 1, Limits())[1]
     container = job["spec"]["template"]["spec"]["containers"][0]
-    assert command[:3] == container["command"][:3] == ["python", "-m",
-                                                        "coursekit.grading.backends.task"]
+    assert (
+        command[:3]
+        == container["command"][:3]
+        == ["python", "-m", "coursekit.grading.backends.task"]
+    )
     assert importlib.util.find_spec(command[2]) is not None
     uid = int([args for word, args in steps if word == "USER"][-1].split(":")[0])
     assert uid == container["securityContext"]["runAsUser"]

@@ -25,9 +25,13 @@ from coursekit.grading.notebooks import text_of
 from coursekit.grading.release import release
 from coursekit.grading.sandbox import KernelCgroup, Limits, sandbox_available
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(
-    sandbox_available() is not None and os.environ.get("COURSE_ALLOW_NO_SANDBOX") == "1",
-    reason=f"no sandbox here: {sandbox_available()}")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        sandbox_available() is not None and os.environ.get("COURSE_ALLOW_NO_SANDBOX") == "1",
+        reason=f"no sandbox here: {sandbox_available()}",
+    ),
+]
 
 RIGHT = "def double(x):\n    return 2 * x\n"
 WRONG = "def double(x):\n    return x\n"
@@ -36,77 +40,73 @@ HIDDEN_LINES = ("x_hidden = random_tensor(4, 5, seed=3)", "check_tensor(double(x
 
 ATTACKS = {
     "audit-hook": "import sys\nimport course_utils.testing as t\n"
-                  "def _hook(event, args):\n    if event == 'compile':\n"
-                  "        t.check_tensor = lambda *a, **k: None\n"
-                  "sys.addaudithook(_hook)\n" + WRONG,
+    "def _hook(event, args):\n    if event == 'compile':\n"
+    "        t.check_tensor = lambda *a, **k: None\n"
+    "sys.addaudithook(_hook)\n" + WRONG,
     "expected-as-actual": "import course_utils.testing as t\n_real = t._record\n"
-                          "def _fake(actual, expected=None, name='r', **k):\n"
-                          "    _real('tensor', name, expected)\n"
-                          "t.check_tensor = _fake\n" + WRONG,
+    "def _fake(actual, expected=None, name='r', **k):\n"
+    "    _real('tensor', name, expected)\n"
+    "t.check_tensor = _fake\n" + WRONG,
     "signal-timer": "import signal\nimport course_utils.testing as t\n"
-                    "def _again(*_):\n    t.check_tensor = lambda *a, **k: None\n"
-                    "signal.signal(signal.SIGALRM, _again)\n"
-                    "signal.setitimer(signal.ITIMER_REAL, 0.01, 0.01)\n" + WRONG,
+    "def _again(*_):\n    t.check_tensor = lambda *a, **k: None\n"
+    "signal.signal(signal.SIGALRM, _again)\n"
+    "signal.setitimer(signal.ITIMER_REAL, 0.01, 0.01)\n" + WRONG,
     "gc-callback": "import gc\nimport course_utils.testing as t\n"
-                   "gc.callbacks.append(lambda phase, info: setattr(t, 'check_tensor', "
-                   "lambda *a, **k: None))\n" + WRONG,
+    "gc.callbacks.append(lambda phase, info: setattr(t, 'check_tensor', "
+    "lambda *a, **k: None))\n" + WRONG,
     "finalizer": "import gc, weakref\nimport course_utils.testing as t\n"
-                 "class _Tick:\n    pass\n"
-                 "def _arm():\n    t.check_tensor = lambda *a, **k: None\n"
-                 "    o = _Tick()\n    o.me = o\n    weakref.finalize(o, _arm)\n"
-                 "_arm()\n" + WRONG,
+    "class _Tick:\n    pass\n"
+    "def _arm():\n    t.check_tensor = lambda *a, **k: None\n"
+    "    o = _Tick()\n    o.me = o\n    weakref.finalize(o, _arm)\n"
+    "_arm()\n" + WRONG,
     "forged-file": "import torch\nimport course_utils.testing as t\n_ns = {}\n"
-                   "exec(compile('def check_tensor(*a, **k):\\n    return None\\n', "
-                   "torch.__file__, 'exec'), _ns)\nt.check_tensor = _ns['check_tensor']\n"
-                   + WRONG,
+    "exec(compile('def check_tensor(*a, **k):\\n    return None\\n', "
+    "torch.__file__, 'exec'), _ns)\nt.check_tensor = _ns['check_tensor']\n" + WRONG,
     "callable-object": "import course_utils.testing as t\n"
-                       "class _Base:\n    def __call__(self, *a, **k):\n        return None\n"
-                       "class _Quiet(_Base):\n    pass\nt.check_tensor = _Quiet()\n" + WRONG,
+    "class _Base:\n    def __call__(self, *a, **k):\n        return None\n"
+    "class _Quiet(_Base):\n    pass\nt.check_tensor = _Quiet()\n" + WRONG,
     "custom-exc": "get_ipython().set_custom_exc((BaseException,), "
-                  "lambda shell, etype, value, tb, tb_offset=None: None)\n" + RAISES,
+    "lambda shell, etype, value, tb, tb_offset=None: None)\n" + RAISES,
     "token-printer": "get_ipython().set_custom_exc((BaseException,), lambda *a, **k: "
-                     "print('course-guard-' + '0' * 32))\n" + RAISES,
+    "print('course-guard-' + '0' * 32))\n" + RAISES,
     "send-wrapper": "_kernel = get_ipython().kernel\n_send = _kernel.session.send\n"
-                    "def _send_ok(stream, msg_or_type, content=None, *args, **kwargs):\n"
-                    "    if msg_or_type == 'error':\n        return None\n"
-                    "    if isinstance(content, dict) and content.get('status') == 'error':\n"
-                    "        content = {'status': 'ok', 'user_expressions': {}, 'payload': [],\n"
-                    "                   'execution_count': content.get('execution_count', 0)}\n"
-                    "    return _send(stream, msg_or_type, content, *args, **kwargs)\n"
-                    "_kernel.session.send = _send_ok\n" + RAISES,
+    "def _send_ok(stream, msg_or_type, content=None, *args, **kwargs):\n"
+    "    if msg_or_type == 'error':\n        return None\n"
+    "    if isinstance(content, dict) and content.get('status') == 'error':\n"
+    "        content = {'status': 'ok', 'user_expressions': {}, 'payload': [],\n"
+    "                   'execution_count': content.get('execution_count', 0)}\n"
+    "    return _send(stream, msg_or_type, content, *args, **kwargs)\n"
+    "_kernel.session.send = _send_ok\n" + RAISES,
     "forge-records": "import torch\nfrom IPython.display import publish_display_data\n"
-                     "import course_utils.testing as t\n"
-                     "def _forge(*a, **k):\n"
-                     "    publish_display_data({t.RECORD_MIME: {'kind': 'tensor', "
-                     "'actual': t.encode(torch.full((3,), 2.0))}})\n"
-                     "t.check_tensor = _forge\n" + WRONG,
+    "import course_utils.testing as t\n"
+    "def _forge(*a, **k):\n"
+    "    publish_display_data({t.RECORD_MIME: {'kind': 'tensor', "
+    "'actual': t.encode(torch.full((3,), 2.0))}})\n"
+    "t.check_tensor = _forge\n" + WRONG,
     "leak-value": "import sys\nimport course_utils.testing as t\n_seen = []\n"
-                  "sys.addaudithook(lambda e, a: _seen.append(str(a[0])) if e == 'compile' "
-                  "and a else None)\n"
-                  "t.check_tensor = lambda *a, **k: t._record('tensor', '', '\\n'.join(_seen))\n"
-                  + WRONG,
+    "sys.addaudithook(lambda e, a: _seen.append(str(a[0])) if e == 'compile' "
+    "and a else None)\n"
+    "t.check_tensor = lambda *a, **k: t._record('tensor', '', '\\n'.join(_seen))\n" + WRONG,
     "mmap-hog": "import mmap\n_m = mmap.mmap(-1, 3 * 2**30)\n_chunk = b'x' * 2**20\n"
-                "for _i in range(3 * 1024):\n    _m[_i * 2**20:(_i + 1) * 2**20] = _chunk\n"
-                + RIGHT,
+    "for _i in range(3 * 1024):\n    _m[_i * 2**20:(_i + 1) * 2**20] = _chunk\n" + RIGHT,
 }
 # Right answers, hostile to others or to the grader: they earn what the answers are worth.
 NUISANCES = {
     "fork-bomb": "import os, time\n_kids = []\ntry:\n    for _ in range(100000):\n"
-                 "        pid = os.fork()\n        if pid == 0:\n            time.sleep(40)\n"
-                 "            os._exit(0)\n        _kids.append(pid)\nexcept OSError:\n    pass\n"
-                 "time.sleep(15)\n" + RIGHT,
+    "        pid = os.fork()\n        if pid == 0:\n            time.sleep(40)\n"
+    "            os._exit(0)\n        _kids.append(pid)\nexcept OSError:\n    pass\n"
+    "time.sleep(15)\n" + RIGHT,
     "leak-in": "import sys\nimport course_utils.testing as t\n_seen = []\n"
-               "sys.addaudithook(lambda e, a: _seen.append(str(a[0])) if e == 'compile' "
-               "and a else None)\n_real = t._record\n"
-               "def _leak(actual, expected=None, name='r', **k):\n"
-               "    text = '\\n'.join(_seen + list(get_ipython().user_ns.get('In', [])))\n"
-               "    print(text)\n    _real('tensor', text, actual)\n"
-               "t.check_tensor = _leak\n" + RIGHT,
+    "sys.addaudithook(lambda e, a: _seen.append(str(a[0])) if e == 'compile' "
+    "and a else None)\n_real = t._record\n"
+    "def _leak(actual, expected=None, name='r', **k):\n"
+    "    text = '\\n'.join(_seen + list(get_ipython().user_ns.get('In', [])))\n"
+    "    print(text)\n    _real('tensor', text, actual)\n"
+    "t.check_tensor = _leak\n" + RIGHT,
     "marker": f"print({HB!r})\n# {HB}\n" + RIGHT,
 }
 VICTIMS = ("full", "victim-b", "victim-c")
-LIMITS = Limits(cell_timeout=60, submission_timeout=300, memory_bytes=2 * 2**30,
-                max_processes=200)
+LIMITS = Limits(cell_timeout=60, submission_timeout=300, memory_bytes=2 * 2**30, max_processes=200)
 
 
 def _with_extra_cells(nb, sources):
@@ -129,11 +129,11 @@ def attacked(tmp_path_factory):
             nb = _with_extra_cells(nb, ["print(In)\nprint(_seen)"])
         submit(root, student, "tensors", nb)
     # 60 cells of just under the per-cell cap of 2 MiB each
-    flood = _with_extra_cells(fill(stub, "double", RIGHT),
-                              ["print('y' * (2 * 2**20 - 1000))"] * 60)
+    flood = _with_extra_cells(fill(stub, "double", RIGHT), ["print('y' * (2 * 2**20 - 1000))"] * 60)
     submit(root, "flood", "tensors", flood)
-    results = {r.student: r for r in autograde(course, "tensors", jobs=2, limits=LIMITS,
-                                               progress=False)}
+    results = {
+        r.student: r for r in autograde(course, "tensors", jobs=2, limits=LIMITS, progress=False)
+    }
     return root, course, results
 
 
@@ -161,8 +161,9 @@ def test_the_shared_memory_hog_is_stopped_by_its_memory_limit(attacked):
 
 def _received_files(root: Path) -> list[Path]:
     grading = root / ".grading"
-    return [p for p in (grading / "autograded").rglob("*") if p.is_file()] + \
-        [p for p in (grading / "feedback").rglob("*") if p.is_file()]
+    return [p for p in (grading / "autograded").rglob("*") if p.is_file()] + [
+        p for p in (grading / "feedback").rglob("*") if p.is_file()
+    ]
 
 
 def test_feedback_for_the_whole_class_shows_no_hidden_test(attacked):
@@ -176,8 +177,9 @@ def test_feedback_for_the_whole_class_shows_no_hidden_test(attacked):
         text = text_of(path)
         for line in HIDDEN_LINES:
             assert line not in text, (path, line)
-    verdicts = [v.message for r in results.values() for nb in r.verdicts.values()
-                for v in nb.values()]
+    verdicts = [
+        v.message for r in results.values() for nb in r.verdicts.values() for v in nb.values()
+    ]
     assert verdicts and not any("seed=3" in m or "x_hidden" in m for m in verdicts)
 
 
@@ -186,8 +188,12 @@ def test_graded_notebooks_hold_no_student_output(attacked):
     flood = root / ".grading" / "autograded" / "flood" / "tensors" / "tensors.ipynb"
     assert flood.stat().st_size < 2**20
     nb = nbformat.read(flood, as_version=4)
-    tests = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")
-             and not c.metadata["nbgrader"].get("solution")]
+    tests = [
+        c
+        for c in nb.cells
+        if c.metadata.get("nbgrader", {}).get("grade")
+        and not c.metadata["nbgrader"].get("solution")
+    ]
     assert [c.metadata["nbgrader"]["grade_id"] for c in tests] == ["test_double"]
     assert "course-guard" not in tests[0].source and "check_tensor(double(" in tests[0].source
     others = [c for c in nb.cells if c.cell_type == "code" and c not in tests]
@@ -196,9 +202,17 @@ def test_graded_notebooks_hold_no_student_output(attacked):
 
 def test_a_regrade_gives_identical_scores(attacked):
     _, course, results = attacked
-    again = {r.student: r for r in autograde(
-        course, "tensors", students=["full", "audit-hook", "leak-in", "custom-exc"], jobs=2,
-        limits=LIMITS, progress=False)}
+    again = {
+        r.student: r
+        for r in autograde(
+            course,
+            "tensors",
+            students=["full", "audit-hook", "leak-in", "custom-exc"],
+            jobs=2,
+            limits=LIMITS,
+            progress=False,
+        )
+    }
     for student, result in again.items():
         assert result.cells == results[student].cells, student
 
@@ -208,12 +222,20 @@ def test_a_notebooks_output_is_capped_in_total(tmp_path):
     from coursekit.grading.execute import GradingClient
 
     nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nb.cells = [nbformat.v4.new_code_cell("print('y' * 900_000)") for _ in range(12)]
-    client = GradingClient(nb=nb, timeout=60, allow_errors=True, max_output_bytes=2**20,
-                           max_notebook_output_bytes=3 * 2**20,
-                           resources={"metadata": {"path": str(tmp_path)}})
+    client = GradingClient(
+        nb=nb,
+        timeout=60,
+        allow_errors=True,
+        max_output_bytes=2**20,
+        max_notebook_output_bytes=3 * 2**20,
+        resources={"metadata": {"path": str(tmp_path)}},
+    )
     client.execute(cwd=str(tmp_path))
     kept = sum(len(o.get("text", "")) for c in nb.cells for o in c.outputs)
     assert 2 * 2**20 < kept <= 3 * 2**20 + 1000
@@ -229,7 +251,8 @@ EX01_THIEF = (
     "        _real(kind, name, found[0] if found else expected)\n"
     "    return check\n"
     "t.check_tensor, t.check_equal = _steal('tensor'), _steal('equal')\n"
-    "get_ipython().set_custom_exc((BaseException,), lambda *a, **k: None)\n")
+    "get_ipython().set_custom_exc((BaseException,), lambda *a, **k: None)\n"
+)
 
 
 def test_ex01_attacks_earn_nothing_and_the_solution_full_marks(tmp_path):
@@ -243,24 +266,32 @@ def test_ex01_attacks_earn_nothing_and_the_solution_full_marks(tmp_path):
     for part in ("solutions", "exercises"):
         shutil.copytree(repo / part / "ex01_convolution", root / part / "ex01_convolution")
     course = Course(root)
-    solution = nbformat.read(root / "solutions" / "ex01_convolution" / "ex01_convolution.ipynb",
-                             as_version=4)
+    solution = nbformat.read(
+        root / "solutions" / "ex01_convolution" / "ex01_convolution.ipynb", as_version=4
+    )
     stub = released(root, "ex01_convolution")
     submit(root, "victim", "ex01_convolution", solution)
-    wrong = {"conv1d_full": "def conv1d_full(f, g):\n    return f\n",
-             "corr2d": "def corr2d(X, K):\n    return X\n",
-             "conv_output_size": "def conv_output_size(n, kernel_size, stride=1, padding=0):\n"
-                                 "    return n\n",
-             "fft_convolve": "def fft_convolve(f, g):\n    return f\n",
-             "signal_period": "def signal_period(x):\n    return 1\n"}
+    wrong = {
+        "conv1d_full": "def conv1d_full(f, g):\n    return f\n",
+        "corr2d": "def corr2d(X, K):\n    return X\n",
+        "conv_output_size": "def conv_output_size(n, kernel_size, stride=1, padding=0):\n"
+        "    return n\n",
+        "fft_convolve": "def fft_convolve(f, g):\n    return f\n",
+        "signal_period": "def signal_period(x):\n    return 1\n",
+    }
     thief = stub
     for grade_id, code in wrong.items():
         thief = fill(thief, grade_id, (EX01_THIEF if grade_id == "conv1d_full" else "") + code)
     submit(root, "thief", "ex01_convolution", thief)
-    results = {r.student: r for r in autograde(course, "ex01_convolution", jobs=2,
-                                               limits=LIMITS, progress=False)}
-    total = sum(cell.metadata.get("nbgrader", {}).get("points", 0) for cell in solution.cells
-                if cell.metadata.get("nbgrader", {}).get("grade"))
+    results = {
+        r.student: r
+        for r in autograde(course, "ex01_convolution", jobs=2, limits=LIMITS, progress=False)
+    }
+    total = sum(
+        cell.metadata.get("nbgrader", {}).get("points", 0)
+        for cell in solution.cells
+        if cell.metadata.get("nbgrader", {}).get("grade")
+    )
     assert total >= 10  # every part of ex01 and its prediction question
     assert results["victim"].score == results["victim"].max_score == total
     assert results["thief"].score == 0, results["thief"].verdicts

@@ -28,9 +28,13 @@ from coursekit.grading.sandbox import Limits, sandbox_available
 
 # Grading untrusted code needs the sandbox: without it these tests fail, unless a maintainer
 # says explicitly (COURSE_ALLOW_NO_SANDBOX=1) that this machine is not meant to grade.
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(
-    sandbox_available() is not None and os.environ.get("COURSE_ALLOW_NO_SANDBOX") == "1",
-    reason=f"no sandbox here: {sandbox_available()}")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        sandbox_available() is not None and os.environ.get("COURSE_ALLOW_NO_SANDBOX") == "1",
+        reason=f"no sandbox here: {sandbox_available()}",
+    ),
+]
 
 ADD = "def add(a, b):\n    return a + b\n"
 MUL = "def mul(a, b):\n    return a * b\n"
@@ -65,9 +69,16 @@ def arith_class(root: Path) -> dict[str, tuple[float, str]]:
     hand_in("zero", stub, 0, "")
     hand_in("partial", _with(stub, ADD), 2, "")
     hand_in("loop", _with(stub, ADD + "while True:\n    pass\n", MUL), 5, "")
-    hand_in("stubborn", _with(stub, ADD, "import signal\nsignal.signal(signal.SIGINT, "
-                              "signal.SIG_IGN)\nwhile True:\n    pass\n"), 2,
-            "ignored the interrupt")
+    hand_in(
+        "stubborn",
+        _with(
+            stub,
+            ADD,
+            "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass\n",
+        ),
+        2,
+        "ignored the interrupt",
+    )
     hand_in("crash", _with(stub, ADD, "import os\nos._exit(3)\n"), 2, "kernel died")
     edited = _with(stub, "def add(a, b):\n    return 0\n", MUL)
     _cell(edited, "test_add").source = "pass"
@@ -80,27 +91,55 @@ def arith_class(root: Path) -> dict[str, tuple[float, str]]:
     dup.cells.append(nbformat.from_dict(_cell(dup, "test_add")))
     hand_in("dup-test", dup, 5, "duplicated")
     hand_in("flood", _with(stub, ADD + "print('x' * 30_000_000)\n", MUL), 5, "")
-    hand_in("hog", _with(stub, ADD + "try:\n    hog = bytearray(6 * 2**30)\n    add = None\n"
-                         "except MemoryError:\n    pass\n", MUL), 5, "")
-    spy = (f"import os\nleaked = any(os.path.exists(p) for p in ({str(secret)!r}, {str(db)!r}, "
-           f"{str(others)!r}))\n"
-           "def add(a, b):\n    return 0 if leaked else a + b\n")
+    hand_in(
+        "hog",
+        _with(
+            stub,
+            ADD + "try:\n    hog = bytearray(6 * 2**30)\n    add = None\n"
+            "except MemoryError:\n    pass\n",
+            MUL,
+        ),
+        5,
+        "",
+    )
+    spy = (
+        f"import os\nleaked = any(os.path.exists(p) for p in ({str(secret)!r}, {str(db)!r}, "
+        f"{str(others)!r}))\n"
+        "def add(a, b):\n    return 0 if leaked else a + b\n"
+    )
     hand_in("spy", _with(stub, spy, MUL), 5, "")
-    vandal = (f"import os, shutil\nfor p in ({str(secret)!r}, {str(db)!r}):\n    try:\n"
-              "        os.remove(p)\n    except OSError:\n        pass\n"
-              f"shutil.rmtree({str(others)!r}, ignore_errors=True)\n"
-              "try:\n    open('/tmp/../etc/passwd', 'a').write('x')\nexcept OSError:\n    pass\n"
-              + ADD)
+    vandal = (
+        f"import os, shutil\nfor p in ({str(secret)!r}, {str(db)!r}):\n    try:\n"
+        "        os.remove(p)\n    except OSError:\n        pass\n"
+        f"shutil.rmtree({str(others)!r}, ignore_errors=True)\n"
+        "try:\n    open('/tmp/../etc/passwd', 'a').write('x')\nexcept OSError:\n    pass\n" + ADD
+    )
     hand_in("vandal", _with(stub, vandal, MUL), 5, "")
     # patched builtins do not reach the checker: add earns nothing (wrong on hidden inputs)
-    hand_in("patcher", _with(stub, "import builtins\nbuiltins.abs = lambda x: 0\n"
-                             "def add(a, b):\n    return 5 if (a, b) == (2, 3) else 0\n", MUL),
-            3, "")
+    hand_in(
+        "patcher",
+        _with(
+            stub,
+            "import builtins\nbuiltins.abs = lambda x: 0\n"
+            "def add(a, b):\n    return 5 if (a, b) == (2, 3) else 0\n",
+            MUL,
+        ),
+        3,
+        "",
+    )
     # a thread of its own costs nothing when the answers are right
-    hand_in("thread", _with(stub, "import threading, time\n"
-                            "def _meddle():\n    time.sleep(60)\n"
-                            "threading.Thread(target=_meddle, daemon=True).start()\n" + ADD,
-                            MUL), 5, "")
+    hand_in(
+        "thread",
+        _with(
+            stub,
+            "import threading, time\n"
+            "def _meddle():\n    time.sleep(60)\n"
+            "threading.Thread(target=_meddle, daemon=True).start()\n" + ADD,
+            MUL,
+        ),
+        5,
+        "",
+    )
     submit(root, "corrupt", "arith", raw=b'{"cells": [ this is not json')
     expected["corrupt"] = (0, "not a valid notebook")
     submit(root, "misnamed", "arith", _with(stub, ADD, MUL), name="arith (1).ipynb")
@@ -114,8 +153,11 @@ def graded_class(tmp_path_factory):
     course = Course(root)
     release(course, "arith")
     expected = arith_class(root)
-    fingerprint = {p: hashlib.sha256(p.read_bytes()).hexdigest()
-                   for p in (root / "solutions").rglob("*") if p.is_file()}
+    fingerprint = {
+        p: hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in (root / "solutions").rglob("*")
+        if p.is_file()
+    }
     results = autograde(course, "arith", jobs=2, limits=LIMITS, progress=False)
     return root, course, expected, {r.student: r for r in results}, fingerprint
 
@@ -123,8 +165,11 @@ def graded_class(tmp_path_factory):
 def test_every_student_gets_what_their_work_earns(graded_class):
     _, _, expected, results, _ = graded_class
     assert set(results) == set(expected)
-    wrong = {s: (results[s].score, results[s].status) for s, (score, _) in expected.items()
-             if results[s].score != score}
+    wrong = {
+        s: (results[s].score, results[s].status)
+        for s, (score, _) in expected.items()
+        if results[s].score != score
+    }
     assert not wrong, wrong
     for student, (_, word) in expected.items():
         assert word in results[student].status, (student, results[student].status)
@@ -133,8 +178,11 @@ def test_every_student_gets_what_their_work_earns(graded_class):
 
 def test_course_files_and_gradebook_survive(graded_class):
     root, course, _, results, fingerprint = graded_class
-    after = {p: hashlib.sha256(p.read_bytes()).hexdigest()
-             for p in (root / "solutions").rglob("*") if p.is_file()}
+    after = {
+        p: hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in (root / "solutions").rglob("*")
+        if p.is_file()
+    }
     assert after == fingerprint
     assert (root / ".grading" / "submitted" / "full" / "arith" / "arith.ipynb").is_file()
     with open_gradebook(course) as gb:
@@ -148,10 +196,13 @@ def test_export_csv_and_feedback_without_hidden_tests(graded_class, tmp_path):
     out = tmp_path / "grades.csv"
     assert course_main(["--root", str(root), "export", "--to", str(out)]) == 0
     rows = {r["student_id"]: r for r in csv.DictReader(out.open())}
-    assert {s: float(rows[s]["score"]) for s in expected} == {s: e[0] for s, e in
-                                                              expected.items()}
-    assert course_main(["--root", str(root), "feedback", "arith", "--student", "partial",
-                        "--student", "zero"]) == 0
+    assert {s: float(rows[s]["score"]) for s in expected} == {s: e[0] for s, e in expected.items()}
+    assert (
+        course_main(
+            ["--root", str(root), "feedback", "arith", "--student", "partial", "--student", "zero"]
+        )
+        == 0
+    )
     pages = list((root / ".grading" / "feedback").rglob("*.html"))
     assert len(pages) == 2
     for page in pages:
@@ -163,8 +214,19 @@ def test_export_csv_and_feedback_without_hidden_tests(graded_class, tmp_path):
 def test_plain_nbgrader_feedback_hides_hidden_tests_too(graded_class):
     """nbgrader_config.py makes even plain `nbgrader generate_feedback` strip hidden tests."""
     root = graded_class[0]
-    subprocess.run([str(Path(sys.executable).parent / "nbgrader"), "generate_feedback", "arith",
-                    "--student", "full", "--force"], cwd=root, check=True, capture_output=True)
+    subprocess.run(
+        [
+            str(Path(sys.executable).parent / "nbgrader"),
+            "generate_feedback",
+            "arith",
+            "--student",
+            "full",
+            "--force",
+        ],
+        cwd=root,
+        check=True,
+        capture_output=True,
+    )
     page = root / ".grading" / "feedback" / "full" / "arith" / "arith.html"
     text = text_of(page)
     assert "check_equal(add(2, 3), 5" in text
@@ -177,15 +239,22 @@ def test_scores_equal_plain_nbgrader(tmp_path):
     course = Course(root)
     release(course, "arith")
     stub = released(root, "arith")
-    for student, nb in (("full", _with(stub, ADD, MUL)), ("zero", stub),
-                        ("partial", _with(stub, None, ARITH_SOLUTION["mul"]))):
+    for student, nb in (
+        ("full", _with(stub, ADD, MUL)),
+        ("zero", stub),
+        ("partial", _with(stub, None, ARITH_SOLUTION["mul"])),
+    ):
         submit(root, student, "arith", nb)
     ours = {r.student: r.score for r in autograde(course, "arith", jobs=2, progress=False)}
     shutil.rmtree(root / ".grading" / "autograded")
     (root / ".grading" / "gradebook.db").unlink()
     release(course, "arith")
-    subprocess.run([str(Path(sys.executable).parent / "nbgrader"), "autograde", "arith",
-                    "--force"], cwd=root, check=True, capture_output=True)
+    subprocess.run(
+        [str(Path(sys.executable).parent / "nbgrader"), "autograde", "arith", "--force"],
+        cwd=root,
+        check=True,
+        capture_output=True,
+    )
     with open_gradebook(course) as gb:
         plain = {s: gb.find_submission("arith", s).score for s in ours}
     assert ours == plain == {"full": 5, "zero": 0, "partial": 3}

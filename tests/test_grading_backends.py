@@ -13,8 +13,7 @@ from coursekit.grading.backends.task import status_file
 from coursekit.grading.course import GradingError
 
 
-def test_the_task_runner_runs_only_its_own_chunk_and_leaves_a_status_per_job(tmp_path,
-                                                                           monkeypatch):
+def test_the_task_runner_runs_only_its_own_chunk_and_leaves_a_status_per_job(tmp_path, monkeypatch):
     jobs = []
     for name in ("a", "b", "c"):
         job = tmp_path / f"job-{name}.json"
@@ -58,8 +57,9 @@ class RecordingBackend:
         tasks = list(tasks)  # as a cluster backend does: every task before it submits
         self.tasks += tasks
         self.specs += [json.loads(t.job_file.read_text()) for t in tasks]
-        outcomes = {t.name: Outcome(t.name, ok=False, message="node lost", seconds=1.5)
-                    for t in tasks}
+        outcomes = {
+            t.name: Outcome(t.name, ok=False, message="node lost", seconds=1.5) for t in tasks
+        }
         for task in tasks:
             progress(task.name)
             on_done(outcomes[task.name])
@@ -76,8 +76,10 @@ def test_run_jobs_hands_job_files_to_the_backend_and_reads_events_back(tmp_path)
 
     class Ended(RecordingBackend):
         def run(self, tasks, *, jobs, timeout, progress, on_done=None):
-            ends = {"ann": Outcome("ann", ok=True, seconds=2.0),
-                    "bob": Outcome("bob", ok=False, timed_out=True, seconds=30.0)}
+            ends = {
+                "ann": Outcome("ann", ok=True, seconds=2.0),
+                "bob": Outcome("bob", ok=False, timed_out=True, seconds=30.0),
+            }
             for task in tasks:  # one at a time, as the local backend takes them
                 self.tasks.append(task)
                 on_done(ends[task.name])
@@ -90,8 +92,14 @@ def test_run_jobs_hands_job_files_to_the_backend_and_reads_events_back(tmp_path)
 
     done = []
     backend = Ended(tmp_path)
-    outcomes = run_jobs(jobs(), tmp_path, 2, Limits(submission_timeout=30), backend=backend,
-                        on_done=lambda label, outcome: done.append(label))
+    outcomes = run_jobs(
+        jobs(),
+        tmp_path,
+        2,
+        Limits(submission_timeout=30),
+        backend=backend,
+        on_done=lambda label, outcome: done.append(label),
+    )
     assert [t.name for t in backend.tasks] == ["ann", "bob"] and done == ["ann", "bob"]
     assert json.loads(backend.tasks[0].job_file.read_text()) == {"events": str(events)}
     assert outcomes["ann"].events == {"arith": ["kernel died"]} and outcomes["ann"].notes == []
@@ -115,8 +123,13 @@ def test_a_cluster_backend_gets_the_graded_runs_only_the_reference_runs_here(tmp
     submit(root, "ann", "arith", released(root, "arith"))
     backend = RecordingBackend(tmp_path / "shared")
     (tmp_path / "shared").mkdir()
-    results = autograde(course, "arith", limits=Limits(cell_timeout=10, submission_timeout=60),
-                        progress=False, backend=backend)
+    results = autograde(
+        course,
+        "arith",
+        limits=Limits(cell_timeout=10, submission_timeout=60),
+        progress=False,
+        backend=backend,
+    )
     assert [t.name for t in backend.tasks] == ["ann"]  # not the reference
     assert backend.specs[0]["mode"] == "graded"
     assert backend.tasks[0].job_file.is_relative_to(tmp_path / "shared")
@@ -129,8 +142,11 @@ def test_an_events_file_of_the_wrong_shape_counts_as_no_events(tmp_path):
     from coursekit.grading.execution import read_events
 
     path = tmp_path / "events.json"
-    for text, expected in (("[1, 2]", {}), ("not json", {}),
-                           ('{"nb": "a string", "ok": ["cut", 3]}', {"ok": ["cut", "3"]})):
+    for text, expected in (
+        ("[1, 2]", {}),
+        ("not json", {}),
+        ('{"nb": "a string", "ok": ["cut", 3]}', {"ok": ["cut", "3"]}),
+    ):
         path.write_text(text)
         assert read_events(path) == expected
     assert read_events(tmp_path / "missing.json") == {}

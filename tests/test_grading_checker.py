@@ -24,8 +24,14 @@ HB, HE = "### BEGIN " + "HIDDEN TESTS", "### END " + "HIDDEN TESTS"
 
 
 def _reference(kind, expected, name="x", line=1, **params):
-    return {"kind": kind, "actual": encode(None), "name": name, "expected": encode(expected),
-            "params": params, "line": line}
+    return {
+        "kind": kind,
+        "actual": encode(None),
+        "name": name,
+        "expected": encode(expected),
+        "params": params,
+        "line": line,
+    }
 
 
 def _student(kind, actual):
@@ -37,17 +43,26 @@ def _judge(tmp_path, reference, student, status=None, hidden=()):
     records_io.write({"t": student}, tmp_path / "got", "nb")
     ref = records_io.read(tmp_path / "ref", "nb")
     got = records_io.read(tmp_path / "got", "nb")
-    return judge_cell("t", ref.cells["t"], ref, set(hidden), got.cells["t"], got,
-                      status or {"ran": True, "error": False})
+    return judge_cell(
+        "t",
+        ref.cells["t"],
+        ref,
+        set(hidden),
+        got.cells["t"],
+        got,
+        status or {"ran": True, "error": False},
+    )
 
 
 def test_rewrite_removes_expected_values_and_what_only_computes_them():
-    source = ("from scipy import ndimage as _nd\n"
-              "_x = torch.rand(3, generator=torch.Generator().manual_seed(1))\n"
-              "_expected = torch.tensor(_nd.gaussian_filter(_x.numpy(), 1.0))\n"
-              "check_tensor(blur(_x), _expected, 'blur', rtol=1e-6)\n"
-              "check_equal(size(7, 3), 5, 'size')\n"
-              "check_that(float(loss), 'less_than', float(_x.std()), name='loss')\n")
+    source = (
+        "from scipy import ndimage as _nd\n"
+        "_x = torch.rand(3, generator=torch.Generator().manual_seed(1))\n"
+        "_expected = torch.tensor(_nd.gaussian_filter(_x.numpy(), 1.0))\n"
+        "check_tensor(blur(_x), _expected, 'blur', rtol=1e-6)\n"
+        "check_equal(size(7, 3), 5, 'size')\n"
+        "check_that(float(loss), 'less_than', float(_x.std()), name='loss')\n"
+    )
     (graded,) = strip_expected([source])
     assert "_expected" not in graded and "gaussian_filter" not in graded
     assert "ndimage" not in graded  # the import only served the expected value
@@ -65,8 +80,10 @@ def test_rewrite_keeps_names_that_another_test_cell_reads():
 
 
 def test_rewrite_keeps_the_methods_of_a_class():
-    source = ("class _Everywhere(nn.Module):\n    def forward(self, x):\n        return x\n"
-              "check_tensor(predict(_Everywhere()), torch.ones(2), 'predict')\n")
+    source = (
+        "class _Everywhere(nn.Module):\n    def forward(self, x):\n        return x\n"
+        "check_tensor(predict(_Everywhere()), torch.ones(2), 'predict')\n"
+    )
     (graded,) = strip_expected([source])
     assert "def forward(self, x)" in graded
 
@@ -76,23 +93,31 @@ def test_a_right_value_passes_and_a_wrong_one_fails_without_being_quoted(tmp_pat
     ok = _judge(tmp_path, [_reference("tensor", expected)], [_student("tensor", expected + 1e-7)])
     assert ok.passed, ok.message
     secret = torch.full((2, 3), 123456.0)
-    bad = _judge(tmp_path, [_reference("tensor", expected, name="the blur", line=3)],
-                 [_student("tensor", secret)], hidden={3})
+    bad = _judge(
+        tmp_path,
+        [_reference("tensor", expected, name="the blur", line=3)],
+        [_student("tensor", secret)],
+        hidden={3},
+    )
     assert not bad.passed
     assert bad.message.startswith("hidden check 1 of 1, 'the blur'")
     assert "123456" not in bad.message
 
 
-@pytest.mark.parametrize(("actual", "reason"), [
-    (torch.zeros(3, 2), "wrong shape"),
-    (torch.zeros(2, 3, dtype=torch.float64), "wrong dtype"),
-    (np.zeros((2, 3), dtype=np.float32), "not a torch.Tensor"),
-    ([[0.0] * 3] * 2, "not a torch.Tensor"),
-    (torch.full((2, 3), float("nan")), "NaN"),
-])
+@pytest.mark.parametrize(
+    ("actual", "reason"),
+    [
+        (torch.zeros(3, 2), "wrong shape"),
+        (torch.zeros(2, 3, dtype=torch.float64), "wrong dtype"),
+        (np.zeros((2, 3), dtype=np.float32), "not a torch.Tensor"),
+        ([[0.0] * 3] * 2, "not a torch.Tensor"),
+        (torch.full((2, 3), float("nan")), "NaN"),
+    ],
+)
 def test_tensor_checks_refuse_look_alikes(tmp_path, actual, reason):
-    verdict = _judge(tmp_path, [_reference("tensor", torch.zeros(2, 3))],
-                     [_student("tensor", actual)])
+    verdict = _judge(
+        tmp_path, [_reference("tensor", torch.zeros(2, 3))], [_student("tensor", actual)]
+    )
     assert not verdict.passed and reason in verdict.message
 
 
@@ -100,8 +125,12 @@ def test_a_missing_record_or_an_error_fails(tmp_path):
     reference = [_reference("equal", 5), _reference("equal", 6)]
     short = _judge(tmp_path, reference, [_student("equal", 5)])
     assert not short.passed and "check 2 of 2" in short.message and "not reached" in short.message
-    errored = _judge(tmp_path, reference, [_student("equal", 5), _student("equal", 6)],
-                     status={"ran": True, "error": True})
+    errored = _judge(
+        tmp_path,
+        reference,
+        [_student("equal", 5), _student("equal", 6)],
+        status={"ran": True, "error": True},
+    )
     assert not errored.passed and "error" in errored.message
     nothing = judge_cell("t", [], None, set(), None, None, None)
     assert not nothing.passed and "records nothing" in nothing.message
@@ -109,12 +138,12 @@ def test_a_missing_record_or_an_error_fails(tmp_path):
 
 def test_equal_keeps_check_equals_type_rule(tmp_path):
     assert _judge(tmp_path, [_reference("equal", (5, 5))], [_student("equal", (5, 5))]).passed
-    assert not _judge(tmp_path, [_reference("equal", (5, 5))],
-                      [_student("equal", [5, 5])]).passed
+    assert not _judge(tmp_path, [_reference("equal", (5, 5))], [_student("equal", [5, 5])]).passed
     assert not _judge(tmp_path, [_reference("equal", 1)], [_student("equal", True)]).passed
     assert _judge(tmp_path, [_reference("equal", 4)], [_student("equal", np.int64(4))]).passed
-    assert not _judge(tmp_path, [_reference("equal", "low-pass")],
-                      [_student("equal", "high-pass")]).passed
+    assert not _judge(
+        tmp_path, [_reference("equal", "low-pass")], [_student("equal", "high-pass")]
+    ).passed
 
 
 def test_raises_and_predicates_come_from_the_reference(tmp_path):
@@ -134,12 +163,19 @@ def test_raises_and_predicates_come_from_the_reference(tmp_path):
 def test_records_never_unpickle(tmp_path):
     buffer = io.BytesIO()
     np.save(buffer, np.array([object()], dtype=object), allow_pickle=True)
-    evil = {"kind": "tensor", "actual": {"tensor": base64.b64encode(buffer.getvalue()).decode(),
-                                         "dtype": "torch.float32", "plain": True}}
+    evil = {
+        "kind": "tensor",
+        "actual": {
+            "tensor": base64.b64encode(buffer.getvalue()).decode(),
+            "dtype": "torch.float32",
+            "plain": True,
+        },
+    }
     records_io.write({"t": [evil]}, tmp_path, "nb")
     stored = records_io.read(tmp_path, "nb")
-    assert stored.cells["t"] == [{"kind": "invalid", "reason": "an array that does not load "
-                                                             "(ValueError)"}]
+    assert stored.cells["t"] == [
+        {"kind": "invalid", "reason": "an array that does not load (ValueError)"}
+    ]
 
 
 def test_hidden_lines_are_those_between_the_markers():

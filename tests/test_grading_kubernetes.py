@@ -54,8 +54,23 @@ def course(tmp_path):
 
 
 def dry_run_documents(root: Path, capsys, *extra: str) -> list[dict]:
-    assert course_main(["--root", str(root), "autograde", "arith", "--backend", "kubernetes",
-                        "--jobs", "2", "--dry-run", *extra]) == 0
+    assert (
+        course_main(
+            [
+                "--root",
+                str(root),
+                "autograde",
+                "arith",
+                "--backend",
+                "kubernetes",
+                "--jobs",
+                "2",
+                "--dry-run",
+                *extra,
+            ]
+        )
+        == 0
+    )
     return list(yaml.safe_load_all(capsys.readouterr().out))
 
 
@@ -150,10 +165,24 @@ class FakeBatch:
             ok = False
             for _ in range(1 + spec["backoffLimitPerIndex"]):
                 pod = subprocess.run(
-                    ["bwrap", "--dev-bind", "/", "/", "--tmpfs", "/tmp", *_image_under_tmp(),
-                     "--bind", str(folder), mount["mountPath"],
-                     "--chdir", container["workingDir"], *command],
-                    env={**env, "JOB_COMPLETION_INDEX": str(index)}, capture_output=True)
+                    [
+                        "bwrap",
+                        "--dev-bind",
+                        "/",
+                        "/",
+                        "--tmpfs",
+                        "/tmp",
+                        *_image_under_tmp(),
+                        "--bind",
+                        str(folder),
+                        mount["mountPath"],
+                        "--chdir",
+                        container["workingDir"],
+                        *command,
+                    ],
+                    env={**env, "JOB_COMPLETION_INDEX": str(index)},
+                    capture_output=True,
+                )
                 if pod.returncode == 0:
                     ok = True
                     break
@@ -162,14 +191,21 @@ class FakeBatch:
 
     def read_namespaced_job_status(self, name, namespace):
         self.reads += 1
-        shown = self.finished[:self.reads]
+        shown = self.finished[: self.reads]
         done = len(shown) == len(self.finished)
         failed = {i for i, ok in shown if not ok}
-        condition = SimpleNamespace(type="Failed" if failed else "Complete", status="True",
-                                    reason="FailedIndexes" if failed else None)
-        return SimpleNamespace(status=SimpleNamespace(
-            completed_indexes=_index_text({i for i, ok in shown if ok}),
-            failed_indexes=_index_text(failed), conditions=[condition] if done else []))
+        condition = SimpleNamespace(
+            type="Failed" if failed else "Complete",
+            status="True",
+            reason="FailedIndexes" if failed else None,
+        )
+        return SimpleNamespace(
+            status=SimpleNamespace(
+                completed_indexes=_index_text({i for i, ok in shown if ok}),
+                failed_indexes=_index_text(failed),
+                conditions=[condition] if done else [],
+            )
+        )
 
     def delete_namespaced_job(self, name, namespace, propagation_policy=None):
         self.calls.append(("delete job", namespace, name))
@@ -178,8 +214,11 @@ class FakeBatch:
 def _image_under_tmp() -> list[str]:
     """What the grading image holds (Python, the venv, the course's code), bound back into the
     fake pod when a checkout or venv lives under /tmp, which the pod's own tmpfs hides."""
-    paths = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(),
-             Path(__file__).resolve().parents[1]}
+    paths = {
+        Path(sys.prefix).resolve(),
+        Path(sys.base_prefix).resolve(),
+        Path(__file__).resolve().parents[1],
+    }
     args = []
     for path in sorted(paths):
         if str(path).startswith("/tmp/"):
@@ -200,12 +239,13 @@ class FakeNetworking:
 
 
 @pytest.mark.slow
-def test_a_class_graded_through_the_fake_cluster_gets_the_local_scores(course, tmp_path,
-                                                                        capsys):
+def test_a_class_graded_through_the_fake_cluster_gets_the_local_scores(course, tmp_path, capsys):
     if shutil.which("bwrap") is None:
         pytest.fail("bubblewrap is needed to give each fake pod its own volume folder")
-    local = {r.student: r.score for r in autograde(Course(course), "arith", jobs=2,
-                                                  limits=LIMITS, progress=False)}
+    local = {
+        r.student: r.score
+        for r in autograde(Course(course), "arith", jobs=2, limits=LIMITS, progress=False)
+    }
     shutil.rmtree(course / ".grading" / "autograded")
     (course / ".grading" / "gradebook.db").unlink()
 
@@ -214,15 +254,21 @@ def test_a_class_graded_through_the_fake_cluster_gets_the_local_scores(course, t
     mount.mkdir()
     calls: list = []
     batch = FakeBatch(volume, calls)
-    backend = make_backend("kubernetes", work_dir=volume, namespace="grading",
-                           mount_path=str(mount), poll_seconds=0.01, batch_api=batch,
-                           networking_api=FakeNetworking(calls))
-    results = autograde(Course(course), "arith", jobs=2, limits=LIMITS, progress=True,
-                        backend=backend)
+    backend = make_backend(
+        "kubernetes",
+        work_dir=volume,
+        namespace="grading",
+        mount_path=str(mount),
+        poll_seconds=0.01,
+        batch_api=batch,
+        networking_api=FakeNetworking(calls),
+    )
+    results = autograde(
+        Course(course), "arith", jobs=2, limits=LIMITS, progress=True, backend=backend
+    )
     assert local == {"full": 5, "empty": 0, "add-only": 2}
     assert {r.student: r.score for r in results} == local, batch.errors[:1]
-    assert [c[0] for c in calls] == ["create policy", "create job", "delete job",
-                                     "delete policy"]
+    assert [c[0] for c in calls] == ["create policy", "create job", "delete job", "delete policy"]
     assert {c[1] for c in calls} == {"grading"}
     assert batch.reads >= 3  # it waited, index by index
     assert "3/3 arith" in capsys.readouterr().err
@@ -236,15 +282,27 @@ def test_failed_indexes_are_reported_by_student(tmp_path, capsys):
     tasks = []
     for name in ("ann", "bob"):
         job = work / f"job-{name}.json"
-        job.write_text(json.dumps({"sanitized": str(work / "sanitized" / name),
-                                   "executed": str(work / "executed" / name), "sandbox": True}))
+        job.write_text(
+            json.dumps(
+                {
+                    "sanitized": str(work / "sanitized" / name),
+                    "executed": str(work / "executed" / name),
+                    "sandbox": True,
+                }
+            )
+        )
         (work / "sanitized" / name).mkdir(parents=True)
         tasks.append(Task(name, job, work / f"worker-{name}.log"))
     calls: list = []
-    backend = make_backend("kubernetes", work_dir=volume, namespace="grading",
-                           mount_path=str(mount), poll_seconds=0.01,
-                           batch_api=FakeBatch(volume, calls, broken_pods=True),
-                           networking_api=FakeNetworking(calls))
+    backend = make_backend(
+        "kubernetes",
+        work_dir=volume,
+        namespace="grading",
+        mount_path=str(mount),
+        poll_seconds=0.01,
+        batch_api=FakeBatch(volume, calls, broken_pods=True),
+        networking_api=FakeNetworking(calls),
+    )
     seen: list[str] = []
     outcomes = backend.run(tasks, jobs=2, timeout=30, progress=seen.append)
     assert sorted(seen) == ["ann", "bob"]
@@ -255,8 +313,21 @@ def test_failed_indexes_are_reported_by_student(tmp_path, capsys):
 
 
 def test_without_a_volume_folder_the_command_says_what_is_missing(course, capsys):
-    assert course_main(["--root", str(course), "autograde", "arith", "--backend",
-                        "kubernetes", "--pvc", "grading-nfs"]) == 1
+    assert (
+        course_main(
+            [
+                "--root",
+                str(course),
+                "autograde",
+                "arith",
+                "--backend",
+                "kubernetes",
+                "--pvc",
+                "grading-nfs",
+            ]
+        )
+        == 1
+    )
     assert "--work-dir is needed" in capsys.readouterr().err
 
 
@@ -276,9 +347,16 @@ def test_a_graded_job_file_is_staged_with_every_path_accounted_for(tmp_path, mon
     font_cache = tmp_path / "fontlist-v390.json"
     font_cache.write_text("{}")
     monkeypatch.setattr("coursekit.grading.autograde._font_cache", lambda: str(font_cache))
-    spec = job_spec("graded", sanitized, work / "executed" / "ann" / "arith", work, "ann",
-                    LIMITS, {"COURSE_DATA": str(tmp_path / "data"), "LANG": "C.UTF-8",
-                             "OMP_NUM_THREADS": "1"}, sandbox=True)
+    spec = job_spec(
+        "graded",
+        sanitized,
+        work / "executed" / "ann" / "arith",
+        work,
+        "ann",
+        LIMITS,
+        {"COURSE_DATA": str(tmp_path / "data"), "LANG": "C.UTF-8", "OMP_NUM_THREADS": "1"},
+        sandbox=True,
+    )
     job_file = work / "job-ann.json"
     job_file.write_text(json.dumps(spec))
     task_dir.mkdir(parents=True)
@@ -305,11 +383,21 @@ def test_a_graded_job_file_is_staged_with_every_path_accounted_for(tmp_path, mon
     spec["extra_input"] = str(tmp_path / "elsewhere")
     job_file.write_text(json.dumps(spec))
     with pytest.raises(GradingError, match="does not know how to stage"):
-        backend._stage(Task("ann", job_file, work / "worker-ann.log"), work,
-                       tmp_path / "volume" / "1")
-    reference = job_spec("reference", tmp_path / "solutions" / "arith", work / "ref", work,
-                         "reference", LIMITS, {}, sandbox=True)
+        backend._stage(
+            Task("ann", job_file, work / "worker-ann.log"), work, tmp_path / "volume" / "1"
+        )
+    reference = job_spec(
+        "reference",
+        tmp_path / "solutions" / "arith",
+        work / "ref",
+        work,
+        "reference",
+        LIMITS,
+        {},
+        sandbox=True,
+    )
     job_file.write_text(json.dumps(reference))
     with pytest.raises(GradingError, match="outside the run's folder"):
-        backend._stage(Task("reference", job_file, work / "worker-ref.log"), work,
-                       tmp_path / "volume" / "2")
+        backend._stage(
+            Task("reference", job_file, work / "worker-ref.log"), work, tmp_path / "volume" / "2"
+        )

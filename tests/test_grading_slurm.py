@@ -57,8 +57,10 @@ def test_a_class_graded_through_slurm_gets_the_local_scores(tmp_path, capsys):
     release(course, "arith")
     expected = six_submissions(root)
 
-    local = {r.student: r.score for r in autograde(course, "arith", jobs=2, limits=LIMITS,
-                                                  progress=False)}
+    local = {
+        r.student: r.score
+        for r in autograde(course, "arith", jobs=2, limits=LIMITS, progress=False)
+    }
     local_book = gradebook_scores(course)
     shutil.rmtree(root / ".grading" / "autograded")
     (root / ".grading" / "gradebook.db").unlink()
@@ -84,8 +86,12 @@ def test_a_task_that_fails_is_retried_once_then_reported_by_student(tmp_path, ca
     broken.write_text(json.dumps({"sandbox": False}))  # the worker dies on a job missing keys
     backend = make_backend("slurm", partition=partition, work_dir=tmp_path)
     advanced = []
-    outcomes = backend.run([Task("broken", broken, work / "worker-broken.log")], jobs=1,
-                           timeout=60, progress=advanced.append)
+    outcomes = backend.run(
+        [Task("broken", broken, work / "worker-broken.log")],
+        jobs=1,
+        timeout=60,
+        progress=advanced.append,
+    )
     outcome = outcomes["broken"]
     assert not outcome.ok and not outcome.timed_out
     assert outcome.attempts == 2 and "KeyError" in outcome.message
@@ -99,8 +105,24 @@ def test_dry_run_prints_a_throttled_job_array_on_the_named_partition(tmp_path, c
     root = make_course(tmp_path / "course", ("arith",))
     release(Course(root), "arith")
     six_submissions(root)
-    assert course_main(["--root", str(root), "autograde", "arith", "--backend", "slurm",
-                        "--partition", "gpu-a", "--jobs", "3", "--dry-run"]) == 0
+    assert (
+        course_main(
+            [
+                "--root",
+                str(root),
+                "autograde",
+                "arith",
+                "--backend",
+                "slurm",
+                "--partition",
+                "gpu-a",
+                "--jobs",
+                "3",
+                "--dry-run",
+            ]
+        )
+        == 0
+    )
     script = capsys.readouterr().out
     assert "#SBATCH --array=0-5%3" in script and "#SBATCH --partition=gpu-a" in script
     assert "-m coursekit.grading.backends.task" in script

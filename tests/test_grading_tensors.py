@@ -18,9 +18,13 @@ from coursekit.grading.sandbox import Limits, sandbox_available
 
 # Grading untrusted code needs the sandbox: without it these tests fail, unless a maintainer
 # says explicitly (COURSE_ALLOW_NO_SANDBOX=1) that this machine is not meant to grade.
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(
-    sandbox_available() is not None and os.environ.get("COURSE_ALLOW_NO_SANDBOX") == "1",
-    reason=f"no sandbox here: {sandbox_available()}")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        sandbox_available() is not None and os.environ.get("COURSE_ALLOW_NO_SANDBOX") == "1",
+        reason=f"no sandbox here: {sandbox_available()}",
+    ),
+]
 
 RIGHT = "def double(x):\n    return 2 * x\n"
 WRONG = "def double(x):\n    return x\n"
@@ -29,24 +33,41 @@ CLASS = {
     # student: (code in the solution cell, expected score, a word the notes must contain)
     "full": (RIGHT, 4, ""),
     "wrong": (WRONG, 0, ""),
-    "fake-helper": ("import course_utils.testing as t\n"
-                    "t.check_tensor = lambda *args, **kwargs: None\n" + WRONG, 0, ""),
-    "fake-allclose": ("import torch\ntorch.allclose = lambda *a, **k: True\n"
-                      "torch.Tensor.__sub__ = lambda self, other: torch.zeros_like(self)\n"
-                      + WRONG, 0, ""),
+    "fake-helper": (
+        "import course_utils.testing as t\nt.check_tensor = lambda *args, **kwargs: None\n" + WRONG,
+        0,
+        "",
+    ),
+    "fake-allclose": (
+        "import torch\ntorch.allclose = lambda *a, **k: True\n"
+        "torch.Tensor.__sub__ = lambda self, other: torch.zeros_like(self)\n" + WRONG,
+        0,
+        "",
+    ),
     # this one breaks the kernel itself (ipykernel relies on isinstance): zero, noted
-    "fake-isinstance": ("import builtins\nbuiltins.isinstance = lambda obj, cls: True\n"
-                        + WRONG, 0, ""),
-    "liar": ("class Liar:\n    shape = (3,)\n    def __eq__(self, other):\n        return True\n"
-             "def double(x):\n    return Liar()\n", 0, ""),
-    "planted": ("import os, sys\nos.makedirs('course_utils', exist_ok=True)\n"
-                "open('course_utils/__init__.py', 'w').close()\n"
-                "open('course_utils/testing.py', 'w').write("
-                "'def check_tensor(*a, **k): pass\\ndef random_tensor(*s, **k):\\n"
-                "    import torch\\n    return torch.ones(s)\\n')\n"
-                "sys.path.insert(0, os.getcwd())\n"
-                "for name in [m for m in sys.modules if m.startswith('course_utils')]:\n"
-                "    del sys.modules[name]\n" + WRONG, 0, ""),
+    "fake-isinstance": (
+        "import builtins\nbuiltins.isinstance = lambda obj, cls: True\n" + WRONG,
+        0,
+        "",
+    ),
+    "liar": (
+        "class Liar:\n    shape = (3,)\n    def __eq__(self, other):\n        return True\n"
+        "def double(x):\n    return Liar()\n",
+        0,
+        "",
+    ),
+    "planted": (
+        "import os, sys\nos.makedirs('course_utils', exist_ok=True)\n"
+        "open('course_utils/__init__.py', 'w').close()\n"
+        "open('course_utils/testing.py', 'w').write("
+        "'def check_tensor(*a, **k): pass\\ndef random_tensor(*s, **k):\\n"
+        "    import torch\\n    return torch.ones(s)\\n')\n"
+        "sys.path.insert(0, os.getcwd())\n"
+        "for name in [m for m in sys.modules if m.startswith('course_utils')]:\n"
+        "    del sys.modules[name]\n" + WRONG,
+        0,
+        "",
+    ),
 }
 
 
@@ -59,8 +80,9 @@ def graded(tmp_path_factory):
     for student, (code, _, _) in CLASS.items():
         submit(root, student, "tensors", fill(stub, "double", code))
     limits = Limits(cell_timeout=60, submission_timeout=240)
-    return {r.student: r for r in autograde(course, "tensors", jobs=2, limits=limits,
-                                            progress=False)}
+    return {
+        r.student: r for r in autograde(course, "tensors", jobs=2, limits=limits, progress=False)
+    }
 
 
 @pytest.mark.parametrize("student", sorted(CLASS))

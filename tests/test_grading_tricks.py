@@ -25,9 +25,12 @@ from coursekit.grading.release import release
 from coursekit.grading.sandbox import Limits, sandbox_available
 
 ROOT = Path(__file__).resolve().parents[1]
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(sandbox_available() is not None,
-                                 reason=f"no sandbox here: {sandbox_available()}")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        sandbox_available() is not None, reason=f"no sandbox here: {sandbox_available()}"
+    ),
+]
 LIMITS = Limits(cell_timeout=300, submission_timeout=900)
 
 
@@ -50,8 +53,9 @@ def _grade(tmp_path: Path, exercise: str, tricks: dict[str, dict[str, str]]):
         for grade_id, source in cells.items():
             nb = fill(nb, grade_id, source)
         submit(tmp_path, student, exercise, nb)
-    return {r.student: r for r in autograde(course, exercise, jobs=2, limits=LIMITS,
-                                            progress=False)}
+    return {
+        r.student: r for r in autograde(course, exercise, jobs=2, limits=LIMITS, progress=False)
+    }
 
 
 def _lost(result) -> dict[str, float]:
@@ -59,35 +63,51 @@ def _lost(result) -> dict[str, float]:
 
 
 def test_ex04_batch_norm_by_a_library_call_earns_nothing_for_that_part(tmp_path):
-    one_line = ("def batch_norm(X, gamma, beta, running_mean, running_var, training, "
-                "momentum=0.1, eps=1e-5):\n"
-                "    return F.batch_norm(X, running_mean, running_var, gamma, beta, training, "
-                "momentum, eps)\n")
-    hidden = ("def batch_norm(X, gamma, beta, running_mean, running_var, training, "
-              "momentum=0.1, eps=1e-5):\n"
-              "    op = getattr(getattr(torch.ops, 'at' + 'en'), 'native_' + 'batch_norm')\n"
-              "    return op(X, gamma, beta, running_mean, running_var, training, momentum, "
-              "eps)[0]\n")
-    results = _grade(tmp_path, "ex04_architectures",
-                     {"one-line": {"batch_norm": one_line}, "hidden-op": {"batch_norm": hidden}})
+    one_line = (
+        "def batch_norm(X, gamma, beta, running_mean, running_var, training, "
+        "momentum=0.1, eps=1e-5):\n"
+        "    return F.batch_norm(X, running_mean, running_var, gamma, beta, training, "
+        "momentum, eps)\n"
+    )
+    hidden = (
+        "def batch_norm(X, gamma, beta, running_mean, running_var, training, "
+        "momentum=0.1, eps=1e-5):\n"
+        "    op = getattr(getattr(torch.ops, 'at' + 'en'), 'native_' + 'batch_norm')\n"
+        "    return op(X, gamma, beta, running_mean, running_var, training, momentum, "
+        "eps)[0]\n"
+    )
+    results = _grade(
+        tmp_path,
+        "ex04_architectures",
+        {"one-line": {"batch_norm": one_line}, "hidden-op": {"batch_norm": hidden}},
+    )
     full = results["honest"].max_score
     assert full > 5 and results["honest"].score == full, results["honest"].status
     for student in ("one-line", "hidden-op"):
-        assert _lost(results[student]) == {"test_batch_norm_training": 3.0,
-                                           "test_batch_norm_evaluation": 2.0}, student
+        assert _lost(results[student]) == {
+            "test_batch_norm_training": 3.0,
+            "test_batch_norm_evaluation": 2.0,
+        }, student
         assert results[student].score == full - 5
 
 
 def test_ex05_an_aliased_nms_earns_nothing_for_that_part(tmp_path):
     solution = nbformat.read(ROOT / "solutions" / "ex05_detection" / "ex05_detection.ipynb", 4)
-    imports = next(c.source for c in solution.cells
-                   if c.metadata.get("nbgrader", {}).get("grade_id") == "imports")
-    alias = {"imports": imports + "\nfrom torchvision.ops import nms as _keep_best\n",
-             "nms": "def nms(boxes, scores, iou_threshold):\n"
-                    "    return _keep_best(boxes, scores, iou_threshold)\n"}
-    dynamic = {"nms": "def nms(boxes, scores, iou_threshold):\n"
-                      "    library = __import__('torch' + 'vision')\n"
-                      "    return vars(library.ops)['n' + 'ms'](boxes, scores, iou_threshold)\n"}
+    imports = next(
+        c.source
+        for c in solution.cells
+        if c.metadata.get("nbgrader", {}).get("grade_id") == "imports"
+    )
+    alias = {
+        "imports": imports + "\nfrom torchvision.ops import nms as _keep_best\n",
+        "nms": "def nms(boxes, scores, iou_threshold):\n"
+        "    return _keep_best(boxes, scores, iou_threshold)\n",
+    }
+    dynamic = {
+        "nms": "def nms(boxes, scores, iou_threshold):\n"
+        "    library = __import__('torch' + 'vision')\n"
+        "    return vars(library.ops)['n' + 'ms'](boxes, scores, iou_threshold)\n"
+    }
     results = _grade(tmp_path, "ex05_detection", {"alias": alias, "dynamic": dynamic})
     full = results["honest"].max_score
     assert full > 2 and results["honest"].score == full, results["honest"].status
@@ -110,7 +130,8 @@ def test_ex07_training_on_the_graded_images_earns_nothing_for_that_part(tmp_path
         "        optimizer.zero_grad()\n"
         "        loss.backward()\n"
         "        optimizer.step()\n"
-        "    return model\n")
+        "    return model\n"
+    )
     results = _grade(tmp_path, "ex07_transfer", {"memorizer": {"fine_tune": on_test_images}})
     full = results["honest"].max_score
     assert full > 3 and results["honest"].score == full, results["honest"].status

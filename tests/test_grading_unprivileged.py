@@ -44,9 +44,23 @@ def as_nobody(argv: list[str], cwd: Path) -> subprocess.CompletedProcess:
                 outer += ["--perms", "0755", "--dir", str(closed / step)]
             outer += ["--bind", str(tree), str(tree)]
     return subprocess.run(
-        [*outer, "setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
-         "env", f"HOME={cwd}", f"PYTHONPATH={ROOT}", sys.executable, *argv],
-        cwd=cwd, capture_output=True, text=True, timeout=300)
+        [
+            *outer,
+            "setpriv",
+            f"--reuid={NOBODY}",
+            f"--regid={NOBODY}",
+            "--clear-groups",
+            "env",
+            f"HOME={cwd}",
+            f"PYTHONPATH={ROOT}",
+            sys.executable,
+            *argv,
+        ],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_a_worker_that_is_not_root_grades_in_an_unprivileged_sandbox(tmp_path):
@@ -54,28 +68,40 @@ def test_a_worker_that_is_not_root_grades_in_an_unprivileged_sandbox(tmp_path):
         pytest.fail("this test needs root and bubblewrap to become an unprivileged user")
     work = tmp_path / "job"
     (work / "sanitized").mkdir(parents=True)
-    probe = (f"import os\nSEEN = (os.getuid(), os.path.exists({str(ROOT / 'solutions')!r}), "
-             f"os.path.exists({str(tmp_path / 'job.json')!r}))\nprint('seen', SEEN)\n"
-             "def add(a, b):\n    return a + b\n")
+    probe = (
+        f"import os\nSEEN = (os.getuid(), os.path.exists({str(ROOT / 'solutions')!r}), "
+        f"os.path.exists({str(tmp_path / 'job.json')!r}))\nprint('seen', SEEN)\n"
+        "def add(a, b):\n    return a + b\n"
+    )
     nb = fill(fill(arith_notebook(), "add", probe), "mul", "def mul(a, b):\n    return a - b\n")
     nbformat.write(nb, work / "sanitized" / "arith.ipynb")
-    job = {"mode": "feedback",  # outputs kept: they show what the kernel saw
-           "sanitized": str(work / "sanitized"), "executed": str(work / "executed"),
-           "scratch": str(work / "scratch"), "events": str(work / "events.json"),
-           "limits": Limits(cell_timeout=10, submission_timeout=120,
-                            memory_bytes=2 * 2**30).__dict__,
-           "env": {}, "sandbox": True, "guard": True, "font_cache": None}
+    job = {
+        "mode": "feedback",  # outputs kept: they show what the kernel saw
+        "sanitized": str(work / "sanitized"),
+        "executed": str(work / "executed"),
+        "scratch": str(work / "scratch"),
+        "events": str(work / "events.json"),
+        "limits": Limits(cell_timeout=10, submission_timeout=120, memory_bytes=2 * 2**30).__dict__,
+        "env": {},
+        "sandbox": True,
+        "guard": True,
+        "font_cache": None,
+    }
     (tmp_path / "job.json").write_text(json.dumps(job))
     for path in (tmp_path, *tmp_path.rglob("*")):
         os.chown(path, NOBODY, NOBODY)
-    check = as_nobody(["-c", "from coursekit.grading.sandbox import sandbox_available as s; "
-                             "print(s())"], tmp_path)
+    check = as_nobody(
+        ["-c", "from coursekit.grading.sandbox import sandbox_available as s; print(s())"], tmp_path
+    )
     assert check.stdout.strip() == "None", check.stdout + check.stderr
     done = as_nobody(["-m", "coursekit.grading.worker", "job.json"], tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     executed = nbformat.read(work / "executed" / "arith.ipynb", 4)
-    outputs = {c.metadata.get("nbgrader", {}).get("grade_id"): c.outputs
-               for c in executed.cells if c.cell_type == "code"}
+    outputs = {
+        c.metadata.get("nbgrader", {}).get("grade_id"): c.outputs
+        for c in executed.cells
+        if c.cell_type == "code"
+    }
     # the kernel kept the worker's own (non-root) user, saw neither the course nor the job file
     assert outputs["add"] and "text" in outputs["add"][0], outputs["add"]
     assert outputs["add"][0]["text"].strip() == f"seen ({NOBODY}, False, False)"

@@ -23,11 +23,15 @@ def _add(root, name, nb):
 @pytest.mark.slow
 def test_validate_catches_failing_solution_scoring_stub_and_stale_release(tmp_path, capsys):
     root = make_course(tmp_path / "c", ("arith",))
-    _add(root, "broken", arith_notebook(add_body=f"def add(a, b):\n    {SB}\n    return a - b\n"
-                                        f"    {SE}"))
+    _add(
+        root,
+        "broken",
+        arith_notebook(add_body=f"def add(a, b):\n    {SB}\n    return a - b\n    {SE}"),
+    )
     scoring = arith_notebook()
-    scoring.cells[-1].source = ("from course_utils.testing import check_equal\n"
-                                "check_equal(2 * 3, 6, 'does not call mul')")
+    scoring.cells[-1].source = (
+        "from course_utils.testing import check_equal\ncheck_equal(2 * 3, 6, 'does not call mul')"
+    )
     _add(root, "scoring", scoring)
     silent = arith_notebook()
     silent.cells[-1].source = "assert mul(2, 3) == 6  # records nothing for the checker"
@@ -43,13 +47,22 @@ def test_validate_catches_failing_solution_scoring_stub_and_stale_release(tmp_pa
     nb.cells.append(nbformat.v4.new_markdown_cell("edited by hand"))
     nbformat.write(nb, stale)
 
-    reports = {r.assignment: r for r in validate(
-        course, ["arith", "broken", "scoring", "silent", "stale"], jobs=2,
-        limits=Limits(cell_timeout=30, submission_timeout=120), progress=False)}
+    reports = {
+        r.assignment: r
+        for r in validate(
+            course,
+            ["arith", "broken", "scoring", "silent", "stale"],
+            jobs=2,
+            limits=Limits(cell_timeout=30, submission_timeout=120),
+            progress=False,
+        )
+    }
     assert reports["arith"].ok, reports["arith"].problems
     assert reports["arith"].solution.score == 5 and reports["arith"].stub.score == 0
-    assert any("the solution fails test test_add in the clean reference run" in p
-               for p in reports["broken"].problems), reports["broken"].problems
+    assert any(
+        "the solution fails test test_add in the clean reference run" in p
+        for p in reports["broken"].problems
+    ), reports["broken"].problems
     assert any("stub earns 3" in p for p in reports["scoring"].problems)
     assert any("test test_mul records nothing" in p for p in reports["silent"].problems)
     assert any("differs from what nbgrader generates" in p for p in reports["stale"].problems)

@@ -32,7 +32,8 @@ def test_googlenet_block_outputs_match_torchvision():
 
     def record(name):
         def hook(module, args, output):
-            shapes[name] = output.shape   # returns None: the output stays as it is
+            shapes[name] = output.shape  # returns None: the output stays as it is
+
         return hook
 
     for name in GOOGLENET_BLOCKS:
@@ -51,5 +52,7 @@ def test_googlenet_block_outputs_match_torchvision():
 
 
 def test_narrow_googlenet_runs_on_small_images():
-    assert GoogLeNet(num_classes=10, in_channels=1, scale=8)(torch.rand(2, 1, 32, 32)).shape \
-        == (2, 10)
+    assert GoogLeNet(num_classes=10, in_channels=1, scale=8)(torch.rand(2, 1, 32, 32)).shape == (
+        2,
+        10,
+    )

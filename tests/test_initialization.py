@@ -16,10 +16,13 @@ def test_fans_match_torch(shape):
     assert fans(weight) == nn.init._calculate_fan_in_and_fan_out(weight)
 
 
-@pytest.mark.parametrize(("scheme", "torch_init"), [
-    ("xavier", nn.init.xavier_normal_),
-    ("kaiming", lambda w: nn.init.kaiming_normal_(w, nonlinearity="relu")),
-])
+@pytest.mark.parametrize(
+    ("scheme", "torch_init"),
+    [
+        ("xavier", nn.init.xavier_normal_),
+        ("kaiming", lambda w: nn.init.kaiming_normal_(w, nonlinearity="relu")),
+    ],
+)
 def test_init_std_matches_torch_nn_init_empirically(scheme, torch_init):
     weight = torch.empty(256, 64, 3, 3)
     torch.manual_seed(0)
@@ -33,8 +36,9 @@ def test_init_std_matches_torch_nn_init_empirically(scheme, torch_init):
 
 def test_kaiming_keeps_relu_activations_and_small_init_does_not():
     torch.manual_seed(0)
-    layers = nn.Sequential(*[m for _ in range(12) for m in (nn.Conv2d(16, 16, 3, padding=1),
-                                                             nn.ReLU())])
+    layers = nn.Sequential(
+        *[m for _ in range(12) for m in (nn.Conv2d(16, 16, 3, padding=1), nn.ReLU())]
+    )
     X = torch.randn(8, 16, 12, 12)
     init_normal_(layers, "kaiming")
     kaiming = activation_stds(layers, X)
@@ -55,7 +59,7 @@ def test_dropout_zeros_and_rescales_like_torch():
     X = torch.rand(200, 300) + 0.5
     ours = dropout(X, 0.3)
     theirs = F.dropout(X, 0.3)
-    for Y in (ours, theirs):   # survivors are X / (1 - p), the rest exactly 0
+    for Y in (ours, theirs):  # survivors are X / (1 - p), the rest exactly 0
         kept = Y != 0
         torch.testing.assert_close(Y[kept], X[kept] / 0.7)
     assert abs(float((ours == 0).float().mean()) - 0.3) < 0.01

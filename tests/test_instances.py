@@ -19,7 +19,7 @@ def random_labels(seed, k, size=40):
     for index in range(1, k + 1):
         r, c = rng.integers(0, size - 8, 2)
         h, w = rng.integers(3, 12, 2)
-        labels[r:r + h, c:c + w] = index
+        labels[r : r + h, c : c + w] = index
     return labels
 
 
@@ -41,9 +41,9 @@ def test_matching_and_scores_by_hand():
     true = np.zeros((10, 10), dtype=np.int64)
     true[0:4, 0:4], true[6:10, 6:10], true[0:2, 8:10] = 1, 2, 3
     pred = np.zeros_like(true)
-    pred[0:4, 0:4] = 1            # perfect
-    pred[6:10, 7:10] = 2          # IoU 12/16
-    pred[5, 0:3] = 3              # nothing there: a false positive
+    pred[0:4, 0:4] = 1  # perfect
+    pred[6:10, 7:10] = 2  # IoU 12/16
+    pred[5, 0:3] = 3  # nothing there: a false positive
     result = match_instances(pred, true)
     assert (result["tp"], result["fp"], result["fn"]) == (2, 1, 1)
     np.testing.assert_allclose(sorted(result["ious"]), [0.75, 1.0])
@@ -62,8 +62,9 @@ def test_perfect_and_empty_predictions():
 
 def test_watershed_splits_two_touching_discs_that_connected_components_merge():
     rows, cols = np.mgrid[0:40, 0:60]
-    discs = ((rows - 20) ** 2 + (cols - 20) ** 2 < 100) | ((rows - 20) ** 2 + (cols - 37) ** 2
-                                                          < 100)
+    discs = ((rows - 20) ** 2 + (cols - 20) ** 2 < 100) | (
+        (rows - 20) ** 2 + (cols - 37) ** 2 < 100
+    )
     assert connected_instances(discs).max() == 1
     split = watershed_instances(discs)
     assert split.max() == 2

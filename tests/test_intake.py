@@ -73,8 +73,11 @@ def collect(course, archive, *options):
 
 def submitted(course) -> dict[str, list[str]]:
     root = course.submitted_dir
-    return {p.name: sorted(f.name for f in (p / "arith").iterdir())
-            for p in sorted(root.iterdir()) if p.is_dir()}
+    return {
+        p.name: sorted(f.name for f in (p / "arith").iterdir())
+        for p in sorted(root.iterdir())
+        if p.is_dir()
+    }
 
 
 # -- a fresh clone -------------------------------------------------------------------------------
@@ -85,8 +88,14 @@ def test_plain_nbgrader_works_on_a_fresh_clone(tmp_path):
     assert not (root / ".grading").exists()
     env = {**os.environ, "PATH": "/usr/bin:/bin", "PYTHONPATH": os.pathsep.join(sys.path)}
     nbgrader = str(Path(sys.executable).parent / "nbgrader")
-    done = subprocess.run([nbgrader, "generate_assignment", "arith"], cwd=root, env=env,
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [nbgrader, "generate_assignment", "arith"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "error accessing the nbgrader database" not in done.stderr
     assert (root / "exercises" / "arith" / "arith.ipynb").is_file()
@@ -95,28 +104,36 @@ def test_plain_nbgrader_works_on_a_fresh_clone(tmp_path):
 
 # -- Canvas ----------------------------------------------------------------------------------------
 def test_canvas_resubmission_colab_and_nested_zip_are_all_collected(course, tmp_path, capsys):
-    archive = make_zip(tmp_path / "canvas.zip", {
-        "doejohn_1002_52002_arith-1.ipynb": NB,                 # a resubmission
-        "roemary_1003_52003_arith.colab.ipynb": NB,             # downloaded from Colab
-        "leeann_1004_52004_arith.zip": zip_bytes({"arith/arith.ipynb": NB}),  # a zip in a zip
-        "kimbo_1005_52005_arith.ipynb": NB,
-        "parkjo_late_1006_52006_arith.ipynb": NB,                # Canvas marks it late
-    })
+    archive = make_zip(
+        tmp_path / "canvas.zip",
+        {
+            "doejohn_1002_52002_arith-1.ipynb": NB,  # a resubmission
+            "roemary_1003_52003_arith.colab.ipynb": NB,  # downloaded from Colab
+            "leeann_1004_52004_arith.zip": zip_bytes({"arith/arith.ipynb": NB}),  # a zip in a zip
+            "kimbo_1005_52005_arith.ipynb": NB,
+            "parkjo_late_1006_52006_arith.ipynb": NB,  # Canvas marks it late
+        },
+    )
     assert collect(course, archive) == 0
     out = capsys.readouterr().out
-    assert submitted(course) == {s: ["arith.ipynb", "timestamp.txt"] for s in
-                                 ("doejohn", "kimbo", "leeann", "parkjo", "roemary")}
+    assert submitted(course) == {
+        s: ["arith.ipynb", "timestamp.txt"]
+        for s in ("doejohn", "kimbo", "leeann", "parkjo", "roemary")
+    }
     assert "collected 5 student(s)" in out and "0 skipped" in out
     assert "marked late" in out and "arith-1.ipynb taken as arith.ipynb" in out
 
 
 def test_a_file_that_is_not_a_submission_is_named_and_exit_is_1(course, tmp_path, capsys):
-    archive = make_zip(tmp_path / "canvas.zip", {
-        "doejohn_1002_52002_arith.ipynb": NB,
-        "doejohn_1002_52002_notes.pdf": b"%PDF",
-        "readme.txt": b"hello",
-        "kimbo_1005_52005_broken.zip": b"not a zip",
-    })
+    archive = make_zip(
+        tmp_path / "canvas.zip",
+        {
+            "doejohn_1002_52002_arith.ipynb": NB,
+            "doejohn_1002_52002_notes.pdf": b"%PDF",
+            "readme.txt": b"hello",
+            "kimbo_1005_52005_broken.zip": b"not a zip",
+        },
+    )
     assert collect(course, archive) == 1
     captured = capsys.readouterr()
     for name in ("doejohn_1002_52002_notes.pdf", "readme.txt", "kimbo_1005_52005_broken.zip"):
@@ -126,11 +143,14 @@ def test_a_file_that_is_not_a_submission_is_named_and_exit_is_1(course, tmp_path
 
 
 def test_the_newest_canvas_copy_wins(course, tmp_path):
-    archive = make_zip(tmp_path / "canvas.zip", {
-        "doejohn_1002_52002_arith-2.ipynb": b'{"newest": 1}' + NB[1:],
-        "doejohn_1002_52002_arith.ipynb": NB,
-        "doejohn_1002_52002_arith-1.ipynb": NB,
-    })
+    archive = make_zip(
+        tmp_path / "canvas.zip",
+        {
+            "doejohn_1002_52002_arith-2.ipynb": b'{"newest": 1}' + NB[1:],
+            "doejohn_1002_52002_arith.ipynb": NB,
+            "doejohn_1002_52002_arith-1.ipynb": NB,
+        },
+    )
     report = plan_collection(list(entries(zipfile.ZipFile(archive))), ["arith"])
     assert [s.entry.path for s in report.taken] == ["doejohn_1002_52002_arith-2.ipynb"]
     assert len(report.replaced) == 2 and not report.skipped
@@ -140,12 +160,15 @@ def test_the_newest_canvas_copy_wins(course, tmp_path):
 @pytest.mark.parametrize("layout", ["folders", "flat"])
 def test_moodle_names_with_spaces_and_accents_are_kept(course, tmp_path, capsys, layout):
     sep = "/" if layout == "folders" else ""
-    archive = make_zip(tmp_path / "moodle.zip", {
-        f"Anna Schmidt_210002_assignsubmission_file_{sep}arith.ipynb": NB,
-        f"José Núñez_210003_assignsubmission_file_{sep}arith.ipynb": NB,
-        f"Jose Nunez_210004_assignsubmission_file_{sep}arith.ipynb": NB,
-        "Anna Schmidt_210002_assignsubmission_onlinetext_/onlinetext.html": b"<p>hi</p>",
-    })
+    archive = make_zip(
+        tmp_path / "moodle.zip",
+        {
+            f"Anna Schmidt_210002_assignsubmission_file_{sep}arith.ipynb": NB,
+            f"José Núñez_210003_assignsubmission_file_{sep}arith.ipynb": NB,
+            f"Jose Nunez_210004_assignsubmission_file_{sep}arith.ipynb": NB,
+            "Anna Schmidt_210002_assignsubmission_onlinetext_/onlinetext.html": b"<p>hi</p>",
+        },
+    )
     assert collect(course, archive, "--lms", "moodle") == 0
     out = capsys.readouterr().out
     folders = set(submitted(course))
@@ -158,7 +181,10 @@ def test_moodle_names_with_spaces_and_accents_are_kept(course, tmp_path, capsys,
     with open_gradebook(course) as gb:
         anna = gb.find_student(student_folder("Anna Schmidt"))
         assert (anna.lms_user_id, anna.first_name, anna.last_name) == (
-            "Anna Schmidt", "Anna", "Schmidt")
+            "Anna Schmidt",
+            "Anna",
+            "Schmidt",
+        )
         assert gb.find_student(student_folder("José Núñez")).lms_user_id == "José Núñez"
 
 
@@ -171,8 +197,9 @@ def test_a_folder_name_is_stable_and_student_can_be_named_as_typed():
 
 
 def test_a_pattern_sees_the_whole_path(course, tmp_path):
-    archive = make_zip(tmp_path / "folders.zip", {"Anna Schmidt/arith.ipynb": NB,
-                                                  "bob/arith.ipynb": NB})
+    archive = make_zip(
+        tmp_path / "folders.zip", {"Anna Schmidt/arith.ipynb": NB, "bob/arith.ipynb": NB}
+    )
     pattern = r"^(?P<student_id>[^/]+)/(?P<file_id>[^/]+)$"
     assert collect(course, archive, "--pattern", pattern) == 0
     assert set(submitted(course)) == {"bob", student_folder("Anna Schmidt")}
@@ -184,15 +211,19 @@ BB = "ex01_s1000001_attempt_{}_arith.ipynb"
 
 def test_blackboard_takes_the_newest_attempt_and_its_time(course, tmp_path, capsys):
     newer, older = "2024-10-14-21-00-00", "2024-10-12-09-30-00"
-    archive = make_zip(tmp_path / "bb.zip", {
-        BB.format(newer): b'{"attempt": 2}',          # listed first, so order cannot decide
-        BB.format(older): b'{"attempt": 1}',
-        f"ex01_s1000001_attempt_{newer}.txt": b"Name: Student One\n",
-        "ex01_s1000002_attempt_2024-10-13-08-00-00_arith.ipynb": NB,
-    }, times={BB.format(older): (2024, 11, 1, 0, 0, 0)})  # a misleading zip-entry time
+    archive = make_zip(
+        tmp_path / "bb.zip",
+        {
+            BB.format(newer): b'{"attempt": 2}',  # listed first, so order cannot decide
+            BB.format(older): b'{"attempt": 1}',
+            f"ex01_s1000001_attempt_{newer}.txt": b"Name: Student One\n",
+            "ex01_s1000002_attempt_2024-10-13-08-00-00_arith.ipynb": NB,
+        },
+        times={BB.format(older): (2024, 11, 1, 0, 0, 0)},
+    )  # a misleading zip-entry time
     assert collect(course, archive) == 0
     out = capsys.readouterr().out
-    assert set(submitted(course)) == {"s1000001", "s1000002"}   # not everyone under "ex01"
+    assert set(submitted(course)) == {"s1000001", "s1000002"}  # not everyone under "ex01"
     folder = course.submitted_dir / "s1000001" / "arith"
     assert json.loads((folder / "arith.ipynb").read_text()) == {"attempt": 2}
     assert (folder / "timestamp.txt").read_text().strip() == "2024-10-14 21:00:00"
@@ -221,8 +252,7 @@ def test_variants_of_a_notebook_name():
 def big_notebook(mib: int) -> bytes:
     nb = fill(nbformat.v4.new_notebook(), "x", "")
     cell = nbformat.v4.new_code_cell("plot()")
-    cell.outputs = [nbformat.v4.new_output("display_data",
-                                           data={"image/png": "A" * (mib * 2**20)})]
+    cell.outputs = [nbformat.v4.new_output("display_data", data={"image/png": "A" * (mib * 2**20)})]
     nb.cells = [cell]
     return nbformat.writes(nb).encode()
 
@@ -249,7 +279,7 @@ def test_the_feedback_run_gets_the_files_the_graded_run_got(course, tmp_path, mo
     graded = course.autograded_dir / "doejohn" / "arith"
     graded.mkdir(parents=True)
     (graded / "arith.ipynb").write_bytes(NB)
-    monkeypatch.setattr(feedback_run, "MAX_SUBMISSION_BYTES", 1024)   # as intake: none over it
+    monkeypatch.setattr(feedback_run, "MAX_SUBMISSION_BYTES", 1024)  # as intake: none over it
     dest = tmp_path / "staged"
     assert feedback_run._stage_inputs(course, "arith", "doejohn", dest)
     assert sorted(p.name for p in dest.iterdir()) == ["arith.ipynb", "data.csv"]
@@ -260,7 +290,7 @@ def nb44_with_ids() -> dict:
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_markdown_cell("text")]
     raw = json.loads(nbformat.writes(nb))
-    raw["nbformat_minor"] = 4   # VS Code, Jupytext and Colab keep 4.4 but write cell ids
+    raw["nbformat_minor"] = 4  # VS Code, Jupytext and Colab keep 4.4 but write cell ids
     raw["cells"][0]["id"] = "vscode-cell-1"
     raw["metadata"]["vscode"] = {"interpreter": {"hash": "ab12"}}
     return raw
@@ -270,7 +300,7 @@ def test_nbformat_44_with_cell_ids_is_upgraded_not_refused(tmp_path):
     path = tmp_path / "vscode.ipynb"
     path.write_text(json.dumps(nb44_with_ids()))
     with pytest.raises(GradingError, match="not a valid notebook"):
-        read_notebook(path)     # what grading said before
+        read_notebook(path)  # what grading said before
     notes = normalize_file(path)
     assert notes and "4.4 to 4.5" in notes[0] and "ids" in notes[0]
     nb = read_notebook(path)
@@ -279,9 +309,16 @@ def test_nbformat_44_with_cell_ids_is_upgraded_not_refused(tmp_path):
 
 
 def colab_widgets() -> dict:
-    return {WIDGET_STATE: {"4f1c": {"model_name": "FloatProgressModel",
-                                    "model_module": "@jupyter-widgets/controls",
-                                    "model_module_version": "1.5.0", "state": {"value": 3}}}}
+    return {
+        WIDGET_STATE: {
+            "4f1c": {
+                "model_name": "FloatProgressModel",
+                "model_module": "@jupyter-widgets/controls",
+                "model_module_version": "1.5.0",
+                "state": {"value": 3},
+            }
+        }
+    }
 
 
 def test_colab_widget_state_gets_its_wrapper(tmp_path):
@@ -293,21 +330,25 @@ def test_colab_widget_state_gets_its_wrapper(tmp_path):
     assert state["version_major"] == 2 and any("Colab" in n for n in notes)
     path = tmp_path / "graded.ipynb"
     nbformat.write(nb, path)
-    path.chmod(0o444)   # nbgrader's autograded files are read-only
-    assert repair_widget_state(path) and "state" in read_notebook(path).metadata["widgets"][
-        WIDGET_STATE]
+    path.chmod(0o444)  # nbgrader's autograded files are read-only
+    assert (
+        repair_widget_state(path)
+        and "state" in read_notebook(path).metadata["widgets"][WIDGET_STATE]
+    )
     assert repair_widget_state(path) == []
 
 
 def test_a_duplicated_solution_cell_keeps_both_halves_in_order():
     stub = released_arith()
     nb = fill(stub, "add", "import math")
-    copy = nbformat.from_dict(next(c for c in nb.cells
-                                   if c.metadata.get("nbgrader", {}).get("grade_id") == "add"))
+    copy = nbformat.from_dict(
+        next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "add")
+    )
     copy.source = "def add(a, b):\n    return math.fsum([a, b])"
     copy.id = "copied-cell"
-    index = next(i for i, c in enumerate(nb.cells)
-                 if c.metadata.get("nbgrader", {}).get("grade_id") == "add")
+    index = next(
+        i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == "add"
+    )
     nb.cells.insert(index + 1, copy)
     fixed, notes = normalize_notebook(json.loads(nbformat.writes(nb)))
     cells = [c for c in fixed.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "add"]
@@ -343,11 +384,13 @@ def _graded(nb, grade_id):
 def test_check_counts_a_copied_test_once_and_a_markdown_test_as_code():
     stub = released_arith()
     layout = graded_tests(stub)
-    assert layout == {"test_add": (2.0, layout["test_add"][1]),
-                      "test_mul": (3.0, layout["test_mul"][1])}
+    assert layout == {
+        "test_add": (2.0, layout["test_add"][1]),
+        "test_mul": (3.0, layout["test_mul"][1]),
+    }
     nb = nbformat.from_dict(stub)
-    nb.cells.append(nbformat.from_dict(_graded(nb, "test_add")[0]))   # a copied test cell
-    _graded(nb, "test_mul")[0].cell_type = "markdown"                  # a test made Markdown
+    nb.cells.append(nbformat.from_dict(_graded(nb, "test_add")[0]))  # a copied test cell
+    _graded(nb, "test_mul")[0].cell_type = "markdown"  # a test made Markdown
     notes = restore_tests(nb, layout, exact=True)
     assert len(_graded(nb, "test_add")) == 1
     assert _graded(nb, "test_mul")[0].cell_type == "code"
@@ -370,23 +413,24 @@ def test_check_restores_an_edited_test_and_reports_a_deleted_one():
 def test_course_check_total_equals_what_grading_counts(tmp_path, capsys):
     root = make_course(tmp_path / "c", ("arith",))
     release(Course(root), "arith")
-    nb = fill(fill(released(root, "arith"), "add", ARITH_SOLUTION["add"]), "mul",
-              ARITH_SOLUTION["mul"])
+    nb = fill(
+        fill(released(root, "arith"), "add", ARITH_SOLUTION["add"]), "mul", ARITH_SOLUTION["mul"]
+    )
     nb.cells.append(nbformat.from_dict(_graded(nb, "test_add")[0]))
     nb.cells[-1].id = "copied-test"
     raw = json.loads(nbformat.writes(nb))
-    as_markdown = next(c for c in raw["cells"] if c["metadata"].get("nbgrader", {}).get(
-        "grade_id") == "test_mul")
-    as_markdown["cell_type"] = "markdown"   # as Jupyter writes it: no outputs, no count
+    as_markdown = next(
+        c for c in raw["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == "test_mul"
+    )
+    as_markdown["cell_type"] = "markdown"  # as Jupyter writes it: no outputs, no count
     del as_markdown["outputs"], as_markdown["execution_count"]
-    raw["nbformat_minor"] = 4          # and written by VS Code, in its own environment
-    raw["metadata"]["kernelspec"] = {"name": ".venv", "display_name": ".venv",
-                                     "language": "python"}
+    raw["nbformat_minor"] = 4  # and written by VS Code, in its own environment
+    raw["metadata"]["kernelspec"] = {"name": ".venv", "display_name": ".venv", "language": "python"}
     path = root / "exercises" / "arith" / "arith (1).ipynb"
     path.write_text(json.dumps(raw))
     assert course_main(["check", str(path)]) == 0
     out = capsys.readouterr().out
-    assert "visible tests: 5 / 5 points" in out     # not 7 / 7, not 2 / 2
+    assert "visible tests: 5 / 5 points" in out  # not 7 / 7, not 2 / 2
     assert "more than once" in out and "markdown" in out and "'.venv'" in out
 
 
@@ -394,16 +438,19 @@ def test_course_check_total_equals_what_grading_counts(tmp_path, capsys):
 def test_course_check_counts_by_grade_id_and_the_guard_is_only_a_message(tmp_path, capsys):
     root = make_course(tmp_path / "c", ("arith",))
     release(Course(root), "arith")
-    meddling = "import math\nmath.sqrt = lambda x: 2.0\n"   # code the tests may rely on
-    nb = fill(fill(released(root, "arith"), "add", meddling + ARITH_SOLUTION["add"]), "mul",
-              ARITH_SOLUTION["mul"])
+    meddling = "import math\nmath.sqrt = lambda x: 2.0\n"  # code the tests may rely on
+    nb = fill(
+        fill(released(root, "arith"), "add", meddling + ARITH_SOLUTION["add"]),
+        "mul",
+        ARITH_SOLUTION["mul"],
+    )
     nb.cells.append(nbformat.from_dict(_graded(nb, "test_add")[0]))
     nb.cells[-1].id = "copied-test"
     path = root / "exercises" / "arith" / "Copy of arith.ipynb"
     nbformat.write(nb, path)
     assert course_main(["check", str(path)]) == 0
     out = capsys.readouterr().out
-    assert "visible tests: 5 / 5 points" in out      # the copy counts once, the guard takes none
+    assert "visible tests: 5 / 5 points" in out  # the copy counts once, the guard takes none
     assert "your notebook replaced code the tests rely on" in out and "more than once" in out
 
 
@@ -425,32 +472,36 @@ def test_survey_names_every_folder(course):
 
 
 def test_export_has_the_original_id(course, tmp_path):
-    archive = make_zip(tmp_path / "moodle.zip", {
-        "José Núñez_210003_assignsubmission_file_arith.ipynb": NB})
+    archive = make_zip(
+        tmp_path / "moodle.zip", {"José Núñez_210003_assignsubmission_file_arith.ipynb": NB}
+    )
     assert collect(course, archive) == 0
     release(course, "arith")
     out = tmp_path / "grades.csv"
     assert course_main(["--root", str(course.root), "export", "--to", str(out)]) == 0
     rows = list(csv.DictReader(out.open(encoding="utf-8")))
     assert [(r["student_id"], r["lms_user_id"]) for r in rows] == [
-        (student_folder("José Núñez"), "José Núñez")]
+        (student_folder("José Núñez"), "José Núñez")
+    ]
 
 
 def test_a_cell_type_changed_by_hand_is_repaired():
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell("assert True"), nbformat.v4.new_markdown_cell("x")]
     raw = json.loads(nbformat.writes(nb))
-    raw["cells"][0]["cell_type"] = "markdown"          # keeps outputs and execution_count
-    raw["cells"][1]["cell_type"] = "code"              # has neither
+    raw["cells"][0]["cell_type"] = "markdown"  # keeps outputs and execution_count
+    raw["cells"][1]["cell_type"] = "code"  # has neither
     fixed, notes = normalize_notebook(raw)
     assert "outputs" not in fixed.cells[0] and fixed.cells[1].outputs == []
     assert any("2 cell(s)" in n for n in notes)
 
 
 # -- feedback --------------------------------------------------------------------------------------
-WIDGET_OUTPUT = ("from IPython.display import display\n"
-                 "display({'application/vnd.jupyter.widget-view+json': {'model_id': '4f1c', "
-                 "'version_major': 2, 'version_minor': 0}, 'text/plain': 'bar'}, raw=True)\n")
+WIDGET_OUTPUT = (
+    "from IPython.display import display\n"
+    "display({'application/vnd.jupyter.widget-view+json': {'model_id': '4f1c', "
+    "'version_major': 2, 'version_minor': 0}, 'text/plain': 'bar'}, raw=True)\n"
+)
 
 
 @pytest.fixture
@@ -466,14 +517,16 @@ def colab_graded_by_plain_nbgrader(tmp_path):
     submit(root, "colab", "arith", colab)
     submit(root, "zeta", "arith", stub)
     nbgrader = str(Path(sys.executable).parent / "nbgrader")
-    subprocess.run([nbgrader, "autograde", "arith"], cwd=root, check=True, capture_output=True,
-                   timeout=600)
+    subprocess.run(
+        [nbgrader, "autograde", "arith"], cwd=root, check=True, capture_output=True, timeout=600
+    )
     return root
 
 
 @pytest.mark.slow
 def test_feedback_repairs_colab_widgets_and_never_stops_at_one_student(
-        colab_graded_by_plain_nbgrader, monkeypatch, capsys):
+    colab_graded_by_plain_nbgrader, monkeypatch, capsys
+):
     root = colab_graded_by_plain_nbgrader
     feedback = root / ".grading" / "feedback"
     # without the repair nbconvert fails on Colab's widget state: the student is named with
@@ -491,7 +544,7 @@ def test_feedback_repairs_colab_widgets_and_never_stops_at_one_student(
 def test_folder_names_spell_letters_out():
     assert student_folder("Jürgen Groß").startswith("Jurgen_Gross-")
     assert student_folder("Søren Łukasz").startswith("Soren_Lukasz-")
-    assert student_folder("李雷").startswith("student-")   # no ASCII spelling: the hash decides
+    assert student_folder("李雷").startswith("student-")  # no ASCII spelling: the hash decides
     assert student_folder("李雷") != student_folder("韩梅梅")
 
 
@@ -525,16 +578,20 @@ def test_plain_nbgrader_zip_collect_knows_the_lms_layouts(tmp_path):
     release(Course(root), "arith")
     archive = root / ".grading" / "downloaded" / "arith" / "archive"
     archive.mkdir(parents=True)
-    make_zip(archive / "canvas.zip", {
-        "doejohn_1002_52002_arith-1.ipynb": NB,
-        "leeann_1004_52004_arith.zip": zip_bytes({"work/arith.ipynb": NB}),
-        "Anna Schmidt_210002_assignsubmission_file_/arith.ipynb": NB,
-        "ex01_s1000001_attempt_2024-10-14-21-00-00_arith.ipynb": b'{"attempt": 2}',
-        "ex01_s1000001_attempt_2024-10-12-09-30-00_arith.ipynb": b'{"attempt": 1}',
-    })
+    make_zip(
+        archive / "canvas.zip",
+        {
+            "doejohn_1002_52002_arith-1.ipynb": NB,
+            "leeann_1004_52004_arith.zip": zip_bytes({"work/arith.ipynb": NB}),
+            "Anna Schmidt_210002_assignsubmission_file_/arith.ipynb": NB,
+            "ex01_s1000001_attempt_2024-10-14-21-00-00_arith.ipynb": b'{"attempt": 2}',
+            "ex01_s1000001_attempt_2024-10-12-09-30-00_arith.ipynb": b'{"attempt": 1}',
+        },
+    )
     nbgrader = str(Path(sys.executable).parent / "nbgrader")
-    done = subprocess.run([nbgrader, "zip_collect", "arith"], cwd=root, capture_output=True,
-                          text=True, timeout=300)
+    done = subprocess.run(
+        [nbgrader, "zip_collect", "arith"], cwd=root, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     folders = {p.name for p in (root / ".grading" / "submitted").iterdir()}
     assert folders == {"doejohn", "leeann", student_folder("Anna Schmidt"), "s1000001"}
@@ -544,8 +601,9 @@ def test_plain_nbgrader_zip_collect_knows_the_lms_layouts(tmp_path):
 
 
 def test_a_notebook_without_a_student_in_its_name_is_named_not_guessed():
-    archive = zipfile.ZipFile(io.BytesIO(zip_bytes({"ex01_convolution.ipynb": NB,
-                                                    "Copy of ex01_convolution.ipynb": NB})))
+    archive = zipfile.ZipFile(
+        io.BytesIO(zip_bytes({"ex01_convolution.ipynb": NB, "Copy of ex01_convolution.ipynb": NB}))
+    )
     report = plan_collection(list(entries(archive)), ["ex01_convolution"])
     assert not report.taken
     assert [why for _, why in report.skipped] == ["the name carries no student id"] * 2

@@ -20,19 +20,28 @@ from coursekit.grading.intake import student_folder
 from coursekit.grading.release import release
 from coursekit.grading.sandbox import sandbox_available
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(
-    sandbox_available() is not None and os.environ.get("COURSE_ALLOW_NO_SANDBOX") == "1",
-    reason=f"no sandbox here: {sandbox_available()}")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        sandbox_available() is not None and os.environ.get("COURSE_ALLOW_NO_SANDBOX") == "1",
+        reason=f"no sandbox here: {sandbox_available()}",
+    ),
+]
 
 # A widget output as Colab leaves it (no comm: the grading kernel creates no widget state).
-WIDGET = ("from IPython.display import display\n"
-          "display({'application/vnd.jupyter.widget-view+json': {'model_id': '4f1c', "
-          "'version_major': 2, 'version_minor': 0}, 'text/plain': 'progress'}, raw=True)\n")
+WIDGET = (
+    "from IPython.display import display\n"
+    "display({'application/vnd.jupyter.widget-view+json': {'model_id': '4f1c', "
+    "'version_major': 2, 'version_minor': 0}, 'text/plain': 'progress'}, raw=True)\n"
+)
 
 
 def _graded_cell(nb, grade_id):
-    return next(i for i, c in enumerate(nb.cells)
-                if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+    return next(
+        i
+        for i, c in enumerate(nb.cells)
+        if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id
+    )
 
 
 @pytest.fixture(scope="module")
@@ -58,26 +67,38 @@ def graded(tmp_path_factory):
     big = json.loads(big_notebook(60))
     big["cells"] = json.loads(good)["cells"] + big["cells"]
 
-    canvas = make_zip(tmp / "canvas.zip", {
-        "doejohn_1002_52002_arith-1.ipynb": good,
-        "roemary_1003_52003_arith.colab.ipynb": good,
-        "leeann_1004_52004_arith.zip": zip_bytes({"work/arith.ipynb": good}),
-        "bigfig_1007_52007_arith.ipynb": json.dumps(big).encode(),
-    })
-    moodle = make_zip(tmp / "moodle.zip", {
-        "Jürgen Groß_210002_assignsubmission_file_/arith.ipynb": nbformat.writes(split).encode(),
-    })
-    blackboard = make_zip(tmp / "bb.zip", {
-        "ex01_s1000001_attempt_2024-10-14-21-00-00_arith.ipynb": good,
-        "ex01_s1000001_attempt_2024-10-12-09-00-00_arith.ipynb": wrong,
-        "ex01_s1000001_attempt_2024-10-14-21-00-00.txt": b"receipt",
-    }, times={"ex01_s1000001_attempt_2024-10-12-09-00-00_arith.ipynb": (2024, 12, 1, 0, 0, 0)})
+    canvas = make_zip(
+        tmp / "canvas.zip",
+        {
+            "doejohn_1002_52002_arith-1.ipynb": good,
+            "roemary_1003_52003_arith.colab.ipynb": good,
+            "leeann_1004_52004_arith.zip": zip_bytes({"work/arith.ipynb": good}),
+            "bigfig_1007_52007_arith.ipynb": json.dumps(big).encode(),
+        },
+    )
+    moodle = make_zip(
+        tmp / "moodle.zip",
+        {
+            "Jürgen Groß_210002_assignsubmission_file_/arith.ipynb": nbformat.writes(
+                split
+            ).encode(),
+        },
+    )
+    blackboard = make_zip(
+        tmp / "bb.zip",
+        {
+            "ex01_s1000001_attempt_2024-10-14-21-00-00_arith.ipynb": good,
+            "ex01_s1000001_attempt_2024-10-12-09-00-00_arith.ipynb": wrong,
+            "ex01_s1000001_attempt_2024-10-14-21-00-00.txt": b"receipt",
+        },
+        times={"ex01_s1000001_attempt_2024-10-12-09-00-00_arith.ipynb": (2024, 12, 1, 0, 0, 0)},
+    )
     for archive in (canvas, moodle, blackboard):
         assert course_main(["--root", str(root), "collect", "arith", str(archive)]) == 0
 
     # folders made by hand, named as students are named
     vscode = json.loads(good)
-    vscode["nbformat_minor"] = 4     # VS Code / Jupytext / Colab: 4.4 with cell ids
+    vscode["nbformat_minor"] = 4  # VS Code / Jupytext / Colab: 4.4 with cell ids
     submit(root, "José", "arith", raw=json.dumps(vscode).encode())
     colab = fill(full, "add", WIDGET + ARITH_SOLUTION["add"])
     colab.metadata["widgets"] = colab_widgets()
@@ -89,7 +110,7 @@ def graded(tmp_path_factory):
     tests["test_mul"]["cell_type"] = "markdown"
     del tests["test_mul"]["outputs"], tests["test_mul"]["execution_count"]
     submit(root, "meddler", "arith", raw=json.dumps(meddled).encode())
-    submit(root, "scratcher", "arith", raw=good)                 # and a second notebook
+    submit(root, "scratcher", "arith", raw=good)  # and a second notebook
     submit(root, "scratcher", "arith", raw=NB_EMPTY, name="scratch.ipynb")
     (course.submitted_dir / "only-ex02" / "ex02").mkdir(parents=True)
     return root, course
@@ -107,10 +128,18 @@ def autograded(graded):
     return code, out.getvalue(), err.getvalue()
 
 
-EXPECTED = {"doejohn": "", "roemary": "", "leeann": "", "bigfig": "outputs removed",
-            student_folder("Jürgen Groß"): "joined", "s1000001": "", "José": "4.4 to 4.5",
-            "Anna Schmidt": "widget state", "meddler": "test test_mul edited",
-            "scratcher": "scratch.ipynb is not a notebook of arith (not graded)"}
+EXPECTED = {
+    "doejohn": "",
+    "roemary": "",
+    "leeann": "",
+    "bigfig": "outputs removed",
+    student_folder("Jürgen Groß"): "joined",
+    "s1000001": "",
+    "José": "4.4 to 4.5",
+    "Anna Schmidt": "widget state",
+    "meddler": "test test_mul edited",
+    "scratcher": "scratch.ipynb is not a notebook of arith (not graded)",
+}
 
 
 def test_every_student_is_graded_fairly(graded, autograded):
@@ -133,19 +162,18 @@ def test_the_summary_accounts_for_every_folder(graded, autograded):
     for folder in folders:
         assert any(line.startswith(folder) for line in out.splitlines()), folder
     assert "only-ex02" in out and "NOT GRADED: no arith folder (holds ex02)" in out
-    assert "Jürgen Groß" in out   # the original id next to its folder
+    assert "Jürgen Groß" in out  # the original id next to its folder
     assert code == 1 and "1 folder(s) under submitted/ were not graded" in err
 
 
 def test_one_student_is_graded_by_the_name_as_typed(graded, autograded):
     root, _ = graded
-    assert course_main(["--root", str(root), "autograde", "arith", "--student", "José",
-                        "-q"]) == 0
+    assert course_main(["--root", str(root), "autograde", "arith", "--student", "José", "-q"]) == 0
 
 
 def test_feedback_for_everyone_and_export_with_original_ids(graded, autograded, tmp_path):
     root, course = graded
-    typed = unicodedata.normalize("NFD", "José")   # as a macOS terminal may pass it
+    typed = unicodedata.normalize("NFD", "José")  # as a macOS terminal may pass it
     assert course_main(["--root", str(root), "feedback", "arith", "--student", typed]) == 0
     assert [p.parent.parent.name for p in course.feedback_dir.rglob("*.html")] == ["José"]
     assert course_main(["--root", str(root), "feedback", "arith"]) == 0

@@ -41,8 +41,12 @@ def test_corr2d_multi_in_out_matches_conv2d(seed):
 
 
 def test_corr2d_multi_in_lecture_example():
-    X = torch.tensor([[[0.0, 1.0, 2.0], [3.0, 4.0, 5.0], [6.0, 7.0, 8.0]],
-                      [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]]])
+    X = torch.tensor(
+        [
+            [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0], [6.0, 7.0, 8.0]],
+            [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]],
+        ]
+    )
     K = torch.tensor([[[0.0, 1.0], [2.0, 3.0]], [[1.0, 2.0], [3.0, 4.0]]])
     assert corr2d_multi_in(X, K).tolist() == [[56.0, 72.0], [104.0, 120.0]]
     K3 = torch.stack((K, K + 1, K + 2), 0)
@@ -77,16 +81,18 @@ def test_conv2d_module_has_weight_and_bias_and_learns_the_edge_kernel():
     X = torch.ones(6, 8)
     X[:, 2:6] = 0
     Y = F.conv2d(X[None, None], torch.tensor([[[[1.0, -1.0]]]]))[0, 0]
-    torch.testing.assert_close(layer(X), F.conv2d(X[None, None], layer.weight[None, None])[0, 0]
-                               + layer.bias)
+    torch.testing.assert_close(
+        layer(X), F.conv2d(X[None, None], layer.weight[None, None])[0, 0] + layer.bias
+    )
     optimizer = torch.optim.SGD(layer.parameters(), lr=0.01)
     for _ in range(150):
         loss = ((layer(X) - Y) ** 2).sum()
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    torch.testing.assert_close(layer.weight.detach(), torch.tensor([[1.0, -1.0]]), atol=1e-2,
-                               rtol=0)
+    torch.testing.assert_close(
+        layer.weight.detach(), torch.tensor([[1.0, -1.0]]), atol=1e-2, rtol=0
+    )
 
 
 @pytest.mark.parametrize("seed", range(10))
@@ -97,10 +103,12 @@ def test_parameter_and_operation_counts_match_torch(seed):
     bias = rng.random() < 0.5
     layer = nn.Conv2d(c_i, c_o, k, bias=bias)
     assert conv2d_parameter_count(c_i, c_o, k, bias=bias) == sum(
-        p.numel() for p in layer.parameters())
+        p.numel() for p in layer.parameters()
+    )
     dense = nn.Linear(c_i * 3, c_o * 5, bias=bias)
     assert linear_parameter_count(c_i * 3, c_o * 5, bias=bias) == sum(
-        p.numel() for p in dense.parameters())
+        p.numel() for p in dense.parameters()
+    )
     from torch.utils.flop_counter import FlopCounterMode
 
     H, W = rng.randint(6, 12), rng.randint(6, 12)
@@ -145,8 +153,12 @@ def _empirical_receptive_field(net, size=41):
     [
         nn.Sequential(nn.Conv2d(1, 1, 3), nn.ReLU(), nn.Conv2d(1, 1, 3)),
         nn.Sequential(nn.Conv2d(1, 1, 3), nn.AvgPool2d(2), nn.Conv2d(1, 1, 3)),
-        nn.Sequential(nn.Conv2d(1, 1, 5, stride=2), nn.Conv2d(1, 1, 3, dilation=2),
-                      nn.AvgPool2d(3, stride=2), nn.Conv2d(1, 1, 3)),
+        nn.Sequential(
+            nn.Conv2d(1, 1, 5, stride=2),
+            nn.Conv2d(1, 1, 3, dilation=2),
+            nn.AvgPool2d(3, stride=2),
+            nn.Conv2d(1, 1, 3),
+        ),
     ],
 )
 def test_receptive_field_matches_the_gradient_footprint(net):

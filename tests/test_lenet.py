@@ -31,8 +31,13 @@ def test_adaptive_pool_net_accepts_any_input_size():
         assert model(torch.zeros(2, 3, size, size)).shape == (2, 7)
     rows = layer_shapes(model, (1, 3, 32, 32))
     assert [row.output_shape for row in rows][:6] == [
-        (1, 16, 32, 32), (1, 16, 32, 32), (1, 16, 16, 16), (1, 32, 16, 16), (1, 32, 16, 16),
-        (1, 32, 4, 4)]
+        (1, 16, 32, 32),
+        (1, 16, 32, 32),
+        (1, 16, 16, 16),
+        (1, 32, 16, 16),
+        (1, 32, 16, 16),
+        (1, 32, 4, 4),
+    ]
 
 
 def test_lenet_learns_a_separable_toy_problem():
@@ -42,8 +47,13 @@ def test_lenet_learns_a_separable_toy_problem():
     X[y == 1, :, :14] += 0.9  # class 1: bright top half
     loader = DataLoader(TensorDataset(X, y), batch_size=32, shuffle=True)
     model = lenet(num_classes=2, modern=True)
-    history = fit(model, loader, loader, epochs=4,
-                  optimizer=torch.optim.Adam(model.parameters(), lr=1e-3),
-                  device=torch.device("cpu"))
+    history = fit(
+        model,
+        loader,
+        loader,
+        epochs=4,
+        optimizer=torch.optim.Adam(model.parameters(), lr=1e-3),
+        device=torch.device("cpu"),
+    )
     assert history["train_loss"][-1] < history["train_loss"][0]
     assert history["test_acc"][-1] > 0.9

@@ -50,8 +50,8 @@ def test_boxes_tightly_enclose_instance_masks(data):
         masks = data.instance_masks(i)
         assert masks.shape == (len(data.boxes[i]), 64, 64)
         assert bool(masks.flatten(1).any(1).all()), "every particle has pixels"
-        expected = masks_to_boxes(masks)          # inclusive pixel indices
-        expected[:, 2:] += 1                       # pixel-edge coordinates
+        expected = masks_to_boxes(masks)  # inclusive pixel indices
+        expected[:, 2:] += 1  # pixel-edge coordinates
         torch.testing.assert_close(data.boxes[i], expected, rtol=0, atol=0)
 
 
@@ -87,7 +87,7 @@ def test_image_formation_blur_noise_and_contrast():
     mean = torch.from_numpy(expected) * dose
     residual = counts - mean
     assert abs(float(residual.mean())) < 0.05 * float(mean.mean())
-    assert float((residual ** 2).mean() / mean.mean()) == pytest.approx(1.0, rel=0.1)
+    assert float((residual**2).mean() / mean.mean()) == pytest.approx(1.0, rel=0.1)
     # Dark field: particles brighter than the film; bright field: darker.
     dark = micrographs(20, size=64, seed=2, dose=None)
     particle, film = dark.images[:, 0][dark.masks], dark.images[:, 0][~dark.masks]
@@ -109,15 +109,18 @@ def test_slicing_and_detection_target(data):
     assert target["masks"].dtype == torch.uint8 and target["masks"].shape == (k, 64, 64)
 
 
-@pytest.mark.parametrize("kwargs, words", [
-    ({"n": -1}, "n must be"),
-    ({"n": 2, "size": 10}, "too small"),
-    ({"n": 2, "particles": (3, 1)}, "particles must be"),
-    ({"n": 2, "dose": 0}, "dose must be"),
-    ({"n": 2, "blur": -1}, "blur must be"),
-    ({"n": 2, "radius": (1.0, 4.0)}, "radius must be"),
-    ({"n": 2, "shapes": ("square",)}, "shapes must be"),
-])
+@pytest.mark.parametrize(
+    "kwargs, words",
+    [
+        ({"n": -1}, "n must be"),
+        ({"n": 2, "size": 10}, "too small"),
+        ({"n": 2, "particles": (3, 1)}, "particles must be"),
+        ({"n": 2, "dose": 0}, "dose must be"),
+        ({"n": 2, "blur": -1}, "blur must be"),
+        ({"n": 2, "radius": (1.0, 4.0)}, "radius must be"),
+        ({"n": 2, "shapes": ("square",)}, "shapes must be"),
+    ],
+)
 def test_bad_arguments_raise_one_clear_error(kwargs, words):
     with pytest.raises(ValueError, match=words):
         micrographs(**kwargs)

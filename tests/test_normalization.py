@@ -17,8 +17,9 @@ def randomize_affine(ours, reference, seed):
             getattr(reference, name).copy_(values)
 
 
-@pytest.mark.parametrize(("reference_cls", "shape"),
-                         [(nn.BatchNorm2d, (8, 3, 5, 4)), (nn.BatchNorm1d, (16, 6))])
+@pytest.mark.parametrize(
+    ("reference_cls", "shape"), [(nn.BatchNorm2d, (8, 3, 5, 4)), (nn.BatchNorm1d, (16, 6))]
+)
 def test_batch_norm_matches_pytorch_in_training_and_evaluation(reference_cls, shape):
     channels = shape[1]
     ours, reference = BatchNorm(channels, momentum=0.2), reference_cls(channels, momentum=0.2)
@@ -57,8 +58,9 @@ def test_batch_norm_training_output_is_standardized():
     X = torch.randn(32, 3, 4, 4) * torch.tensor([1.0, 5.0, 0.5]).reshape(1, 3, 1, 1) + 7
     Y = BatchNorm(3)(X)
     torch.testing.assert_close(Y.mean(dim=(0, 2, 3)), torch.zeros(3), atol=1e-5, rtol=0)
-    torch.testing.assert_close(Y.var(dim=(0, 2, 3), unbiased=False), torch.ones(3),
-                               atol=1e-3, rtol=0)
+    torch.testing.assert_close(
+        Y.var(dim=(0, 2, 3), unbiased=False), torch.ones(3), atol=1e-3, rtol=0
+    )
 
 
 def test_batch_norm_refuses_bad_inputs():

@@ -46,8 +46,7 @@ def test_pool2d_lecture_examples():
     X = torch.arange(16.0).reshape(4, 4)
     assert pool2d(X, 3).tolist() == [[10.0]]
     assert pool2d(X, 3, stride=2, padding=1).tolist() == [[5.0, 7.0], [13.0, 15.0]]
-    assert pool2d(X, (2, 3), stride=(2, 3), padding=(0, 1)).tolist() == [[5.0, 7.0],
-                                                                          [13.0, 15.0]]
+    assert pool2d(X, (2, 3), stride=(2, 3), padding=(0, 1)).tolist() == [[5.0, 7.0], [13.0, 15.0]]
 
 
 def test_pool2d_max_ignores_padding_even_for_negative_inputs():

@@ -11,8 +11,13 @@ from coursekit.preflight import library_digest
 def _preflight(env_updates, *args):
     env = {k: v for k, v in os.environ.items() if not k.startswith("COURSE_")}
     env.update(env_updates)
-    return subprocess.run([sys.executable, "-m", "coursekit.preflight", *args],
-                          capture_output=True, text=True, env=env, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "coursekit.preflight", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
 
 
 def test_preflight_exits_nonzero_with_one_sentence_for_cuda_without_gpu():
@@ -53,8 +58,16 @@ def test_teaching_library_imports_no_grading_or_site_machinery():
 
     import course_utils
 
-    banned = ("nbgrader", "nbclient", "jupyter_client", "sphinx", "docutils", "coursekit",
-              "myst_nb", "nbconvert")
+    banned = (
+        "nbgrader",
+        "nbclient",
+        "jupyter_client",
+        "sphinx",
+        "docutils",
+        "coursekit",
+        "myst_nb",
+        "nbconvert",
+    )
     package = Path(course_utils.__file__).resolve().parent
     modules = sorted(package.rglob("*.py"))
     assert len(modules) > 10

@@ -29,9 +29,15 @@ def test_ci_runs_make_test():
 @pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: p.name)
 def test_workflow_matches_githubs_schema(workflow):
     result = subprocess.run(
-        [str(Path(sys.executable).parent / "check-jsonschema"), "--builtin-schema",
-         "vendor.github-workflows", str(workflow)],
-        capture_output=True, text=True, timeout=120,
+        [
+            str(Path(sys.executable).parent / "check-jsonschema"),
+            "--builtin-schema",
+            "vendor.github-workflows",
+            str(workflow),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -67,7 +73,8 @@ def test_every_job_uploads_the_site_and_the_failure_reports():
     jobs = yaml.safe_load((ROOT / ".github/workflows/ci.yml").read_text())["jobs"]
     for name in ("cpu", "gpu", "full-standin"):
         uploaded = " ".join(
-            str(step.get("with", {}).get("path", "")) for step in jobs[name]["steps"]
+            str(step.get("with", {}).get("path", ""))
+            for step in jobs[name]["steps"]
             if "upload-artifact" in step.get("uses", "")
         )
         assert "_build/html" in uploaded and "reports" in uploaded, name
@@ -79,7 +86,9 @@ def test_make_refuses_a_python_that_is_too_old(tmp_path):
     fake.chmod(0o755)
     result = subprocess.run(
         ["make", "-s", "-C", str(ROOT), "setup", f"PYTHON={fake}", f"VENV={tmp_path / 'venv'}"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode != 0
     assert "needs Python 3.10 or newer" in result.stdout and "Python 2.7.18" in result.stdout
@@ -108,8 +117,9 @@ def _toc_files(node):
 def test_every_toc_entry_exists():
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
     files = [toc["root"], *_toc_files(toc)]
-    missing = [f for f in files
-               if not any((ROOT / f"{f}{ext}").exists() for ext in (".md", ".ipynb"))]
+    missing = [
+        f for f in files if not any((ROOT / f"{f}{ext}").exists() for ext in (".md", ".ipynb"))
+    ]
     assert not missing
 
 

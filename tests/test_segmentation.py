@@ -35,7 +35,8 @@ def test_otsu_matches_skimage_on_random_float_images(seed):
     image = _random_image(np.random.default_rng(seed))
     assert otsu_threshold_image(image) == pytest.approx(threshold_otsu(image), abs=1e-12)
     assert otsu_threshold_image(image, nbins=64) == pytest.approx(
-        threshold_otsu(image, nbins=64), abs=1e-12)
+        threshold_otsu(image, nbins=64), abs=1e-12
+    )
 
 
 @pytest.mark.parametrize("seed", range(20))
@@ -81,8 +82,9 @@ def test_kmeans_matches_sklearn_from_the_same_start(seed):
     points = centres[rng.integers(0, k, 300)] + rng.normal(size=(300, dims))
     start = points[rng.choice(300, k, replace=False)]
     labels, found = kmeans(points, k, init=start, iterations=300, tolerance=1e-8)
-    reference = KMeans(k, init=start, n_init=1, max_iter=300, tol=1e-8,
-                       algorithm="lloyd").fit(points)
+    reference = KMeans(k, init=start, n_init=1, max_iter=300, tol=1e-8, algorithm="lloyd").fit(
+        points
+    )
     np.testing.assert_allclose(found, reference.cluster_centers_, rtol=1e-6, atol=1e-8)
     np.testing.assert_array_equal(labels, reference.labels_)
 
@@ -155,8 +157,9 @@ def test_overlay_and_boundary():
     mask[1:4, 1:4] = True
     boundary = mask_boundary(mask)
     assert boundary.sum() == 8 and not boundary[2, 2]
-    rgb = overlay_mask(image, mask, color=(1, 0, 0), alpha=1.0, outline=mask,
-                       outline_color=(0, 0, 1))
+    rgb = overlay_mask(
+        image, mask, color=(1, 0, 0), alpha=1.0, outline=mask, outline_color=(0, 0, 1)
+    )
     assert rgb.shape == (4, 5, 3) and rgb.min() >= 0 and rgb.max() <= 1
     np.testing.assert_array_equal(rgb[2, 2], [1, 0, 0])
     np.testing.assert_array_equal(rgb[1, 1], [0, 0, 1])

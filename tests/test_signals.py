@@ -28,8 +28,7 @@ def test_conv_and_xcorr_match_numpy(n, m):
     f, g = rng.standard_normal(n), rng.standard_normal(m)
     tf, tg = torch.tensor(f), torch.tensor(g)
     np.testing.assert_allclose(conv1d_full(tf, tg).numpy(), np.convolve(f, g), atol=1e-12)
-    np.testing.assert_allclose(xcorr1d_full(tf, tg).numpy(), np.correlate(f, g, "full"),
-                               atol=1e-12)
+    np.testing.assert_allclose(xcorr1d_full(tf, tg).numpy(), np.correlate(f, g, "full"), atol=1e-12)
     np.testing.assert_allclose(fft_convolve(tf, tg).numpy(), np.convolve(f, g), atol=1e-10)
 
 
@@ -55,8 +54,9 @@ def test_autocorrelation_matches_numpy():
     x = rng.standard_normal(200)
     c = x - x.mean()
     expected = np.correlate(c, c, "full")[199:]
-    np.testing.assert_allclose(autocorrelation(torch.tensor(x)).numpy(), expected / expected[0],
-                               atol=1e-10)
+    np.testing.assert_allclose(
+        autocorrelation(torch.tensor(x)).numpy(), expected / expected[0], atol=1e-10
+    )
 
 
 @pytest.mark.parametrize("seed", range(12))

@@ -71,8 +71,10 @@ def browser():
         try:
             chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         except Exception as error:  # noqa: BLE001 - say what to install, not a Playwright trace
-            pytest.fail(f"cannot start Chromium at {CHROMIUM} ({error.__class__.__name__}): "
-                        "install Debian's chromium (`make browser`) or set COURSE_CHROMIUM")
+            pytest.fail(
+                f"cannot start Chromium at {CHROMIUM} ({error.__class__.__name__}): "
+                "install Debian's chromium (`make browser`) or set COURSE_CHROMIUM"
+            )
         yield chromium
         chromium.close()
 
@@ -124,14 +126,18 @@ def test_page_loads_without_errors(page, visits):
     assert not record.failed_requests, f"failed requests on {page.html}: {record.failed_requests}"
     assert not record.external_requests, (
         f"{page.html} fetches from other hosts (the site must work offline): "
-        f"{record.external_requests}")
+        f"{record.external_requests}"
+    )
     assert record.text.strip(), f"{page.html} shows no text"
 
 
 @pytest.mark.parametrize("page", PAGES, ids=_ids(PAGES))
 def test_every_image_loads(page, visits):
-    broken = [image["src"] for image in visits(page).images
-              if not image["complete"] or image["naturalWidth"] == 0]
+    broken = [
+        image["src"]
+        for image in visits(page).images
+        if not image["complete"] or image["naturalWidth"] == 0
+    ]
     assert not broken, f"images that did not load on {page.html}: {broken}"
 
 
@@ -156,14 +162,20 @@ def test_chapter_figures_are_displayed(page, visits):
     shown = [image for image in visits(page).images if image["inOutput"]]
     assert len(shown) >= at_least, (
         f"{page.html}: its code draws {at_least} figures or more, the page shows {len(shown)} "
-        "images in cell outputs (do the chapter kernels run with MPLBACKEND=Agg?)")
+        "images in cell outputs (do the chapter kernels run with MPLBACKEND=Agg?)"
+    )
     figures = [image for image in shown if image["caption"]]
     assert len(figures) == captioned, (
-        f"{page.html}: {captioned} captioned figure cells, {len(figures)} captioned images shown")
-    too_small = [f"{image['src']} ({image['width']:.0f}x{image['height']:.0f} px, "
-                 f"shown: {image['shown']})" for image in shown
-                 if not image["shown"] or image["naturalWidth"] == 0
-                 or image["width"] < MIN_FIGURE_WIDTH or image["height"] < MIN_FIGURE_HEIGHT]
+        f"{page.html}: {captioned} captioned figure cells, {len(figures)} captioned images shown"
+    )
+    too_small = [
+        f"{image['src']} ({image['width']:.0f}x{image['height']:.0f} px, shown: {image['shown']})"
+        for image in shown
+        if not image["shown"]
+        or image["naturalWidth"] == 0
+        or image["width"] < MIN_FIGURE_WIDTH
+        or image["height"] < MIN_FIGURE_HEIGHT
+    ]
     assert not too_small, f"{page.html}: figures not displayed at a real size: {too_small}"
 
 
@@ -178,13 +190,16 @@ def _says_nothing(alt: str | None, src: str) -> bool:
 @pytest.mark.parametrize("page", PAGES, ids=_ids(PAGES))
 def test_every_figure_says_what_it_shows(page, visits):
     """Every image of the page's content has an alt text or a caption (not its file name)."""
-    silent = [image["src"] for image in visits(page).images
-              if image["inArticle"] and _says_nothing(image["alt"], image["src"])
-              and not image["caption"]]
+    silent = [
+        image["src"]
+        for image in visits(page).images
+        if image["inArticle"] and _says_nothing(image["alt"], image["src"]) and not image["caption"]
+    ]
     assert not silent, (
         f"images on {page.html} without alt text or caption: {silent}. Give the code cell "
         "`mystnb: figure: caption: ...` metadata, or follow it with a sentence that says what "
-        "the figure shows")
+        "the figure shows"
+    )
 
 
 @pytest.mark.parametrize("page", PAGES, ids=_ids(PAGES))
@@ -199,14 +214,18 @@ def test_math_is_typeset_offline(page, visits):
     assert not math["errors"], f"MathJax errors on {page.html}: {math['errors']}"
     assert math["typeset"] >= math["elements"], (
         f"{page.html}: {math['typeset']} of {math['elements']} math elements typeset; "
-        f"untypeset: {math['raw']}")
+        f"untypeset: {math['raw']}"
+    )
 
 
 @pytest.mark.parametrize("page", PAGES, ids=_ids(PAGES))
 def test_no_critical_accessibility_violations(page, visits):
     violations = visits(page).axe.get("violations", [])
-    critical = [f"{v['id']}: {v['help']} ({len(v['nodes'])} elements, e.g. "
-                f"{v['nodes'][0]['target']})" for v in violations if v.get("impact") == "critical"]
+    critical = [
+        f"{v['id']}: {v['help']} ({len(v['nodes'])} elements, e.g. {v['nodes'][0]['target']})"
+        for v in violations
+        if v.get("impact") == "critical"
+    ]
     assert not critical, f"critical axe-core violations on {page.html}: {critical}"
 
 
@@ -214,7 +233,8 @@ def test_no_critical_accessibility_violations(page, visits):
 def test_screenshot_saved(page, visits):
     shot = visits(page).screenshot
     assert shot is not None and shot.is_file() and shot.stat().st_size > 5000, (
-        f"no usable screenshot of {page.html}")
+        f"no usable screenshot of {page.html}"
+    )
 
 
 # --- chapters: launch and download ---------------------------------------------------------------
@@ -240,14 +260,17 @@ def test_chapter_downloads_as_notebook(page, visits, site, server):
     record = visits(page)
     assert record.dropdowns_open.get("download"), f"{page.html}: the download menu does not open"
     assert ".ipynb" in record.download_links, (
-        f"{page.html} offers no .ipynb download: {record.download_links}")
+        f"{page.html} offers no .ipynb download: {record.download_links}"
+    )
     _, notebook = _notebook_from_site(site, record.download_links[".ipynb"], server.url)
     source = jupytext.read(page.source)
-    downloaded = [cell for cell in notebook.cells if "course-setup" not in cell.metadata.get(
-        "tags", [])]
+    downloaded = [
+        cell for cell in notebook.cells if "course-setup" not in cell.metadata.get("tags", [])
+    ]
     assert _code(downloaded) == _code(source.cells), (
         f"the .ipynb of {page.html} does not hold the code of {page.source.name} "
-        "(or the page changed after the site was built)")
+        "(or the page changed after the site was built)"
+    )
     assert all(not cell.get("outputs") for cell in notebook.cells if cell.cell_type == "code")
     assert notebook.metadata["kernelspec"]["name"] == "python3"
     markdown = "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "markdown")
@@ -293,7 +316,8 @@ def test_exercise_downloads_the_released_notebook(page, visits, site, server):
     assert notebooks, f"{page.html} offers no .ipynb download: {record.download_links}"
     file, _ = _notebook_from_site(site, notebooks[0], server.url)
     assert file.read_bytes() == page.source.read_bytes(), (
-        f"the download of {page.html} is not the released {page.source.relative_to(BOOK)}")
+        f"the download of {page.html} is not the released {page.source.relative_to(BOOK)}"
+    )
     # Colab opens a copy with the setup cell from the published site; the graded cells are the
     # released ones. Binder opens the released notebook itself on the main branch.
     links = record.launch_links
@@ -305,7 +329,8 @@ def test_exercise_downloads_the_released_notebook(page, visits, site, server):
     released = nbformat.read(page.source, as_version=4)
     kept = [cell for cell in colab.cells if "course-setup" not in cell.metadata.get("tags", [])]
     assert [(c.source, c.metadata) for c in kept] == [
-        (c.source, c.metadata) for c in released.cells], f"{copy} changed the exercise's cells"
+        (c.source, c.metadata) for c in released.cells
+    ], f"{copy} changed the exercise's cells"
     binder = urlsplit(links["Binder"])
     assert parse_qs(binder.query)["urlpath"][0].endswith(f"/{page.docname}.ipynb"), links
 
@@ -320,8 +345,9 @@ def test_search_finds_convolution(server, browser):
         tab.goto(server.url + "search.html?q=convolution", wait_until="load")
         results = tab.locator("#search-results ul.search li")
         results.first.wait_for(timeout=30000)
-        hrefs = [results.nth(i).locator("a").first.get_attribute("href")
-                 for i in range(results.count())]
+        hrefs = [
+            results.nth(i).locator("a").first.get_attribute("href") for i in range(results.count())
+        ]
         ARTIFACTS.joinpath("screenshots").mkdir(parents=True, exist_ok=True)
         tab.screenshot(path=str(ARTIFACTS / "screenshots" / "search__convolution.png"))
     finally:
@@ -340,8 +366,13 @@ def test_execution_statistics_list_every_chapter(visits):
     for label in ("device:", "profile:"):
         assert label in record.text, f"the statistics page does not say the {label[:-1]} it ran on"
     rows = {row[0]: row for row in record.table_rows if row}
-    assert rows.get("Document", [])[:5] == ["Document", "Modified", "Method", "Run Time (s)",
-                                           "Status"], f"not an execution table: {rows}"
+    assert rows.get("Document", [])[:5] == [
+        "Document",
+        "Modified",
+        "Method",
+        "Run Time (s)",
+        "Status",
+    ], f"not an execution table: {rows}"
     for page in NOTEBOOKS:
         row = rows.get(page.docname)
         assert row is not None, f"{page.docname} is missing from the execution table"
@@ -350,6 +381,9 @@ def test_execution_statistics_list_every_chapter(visits):
 
 
 def test_internal_links_resolve(site):
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "check_links.py"), str(site)],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "check_links.py"), str(site)],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stdout + result.stderr

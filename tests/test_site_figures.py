@@ -38,8 +38,12 @@ def _built_cells(page):
         outputs = cell.select("div.cell_output")
         images = [img for output in outputs for img in output.find_all("img")]
         # myst-nb puts every output of a captioned cell (a table too) in a captioned figure.
-        figures = [figure for output in outputs for figure in output.find_all("figure")
-                   if figure.find("figcaption") is not None]
+        figures = [
+            figure
+            for output in outputs
+            for figure in output.find_all("figure")
+            if figure.find("figcaption") is not None
+        ]
         cells.append((len(images), len(figures)))
     return cells
 
@@ -56,7 +60,8 @@ def test_each_drawing_cell_shows_its_figure(page):
     built = _built_cells(page)
     assert len(built) == len(source_cells), (
         f"{page.html} has {len(built)} code cells, its source {len(source_cells)}: rebuild the "
-        "site, or a cell was removed from the page")
+        "site, or a cell was removed from the page"
+    )
     problems = []
     for cell, (images, figures) in zip(source_cells, built, strict=True):
         at_least, at_most = cell.expected_images
@@ -67,8 +72,10 @@ def test_each_drawing_cell_shows_its_figure(page):
         if at_most is not None and images > at_most:
             problems.append(f"{where} is one captioned figure but shows {images} images")
         if cell.caption and cell.output_shown and figures != 1:
-            problems.append(f"{where} has a caption but the page shows {figures} captioned "
-                            "outputs for it (a captioned cell must display its figure only)")
+            problems.append(
+                f"{where} has a caption but the page shows {figures} captioned "
+                "outputs for it (a captioned cell must display its figure only)"
+            )
     assert not problems, f"{page.html}: " + "; ".join(problems)
 
 

@@ -39,10 +39,11 @@ def tiny_site(tmp_path):
         ' <a href="missing.html">bad file</a> <a href="https://example.org/x">other host</a>'
         ' <a href="https://course.example/site/chapters/one.html">deployed ok</a>'
         ' <a href="https://course.example/site/chapters/two.html">deployed bad</a>'
-        ' <img src="_images/pic.png"> <a href="#top">self</a> <a name="top"></a>')
+        ' <img src="_images/pic.png"> <a href="#top">self</a> <a name="top"></a>'
+    )
     (tmp_path / "chapters" / "one.html").write_text(
-        '<h1 id="idea">Idea</h1><a href="../index.html">up</a>'
-        '<a href="../../outside.html">x</a>')
+        '<h1 id="idea">Idea</h1><a href="../index.html">up</a><a href="../../outside.html">x</a>'
+    )
     (tmp_path / "_images").mkdir()
     (tmp_path / "_images" / "pic.png").write_bytes(b"png")
     return tmp_path
@@ -72,7 +73,10 @@ def test_link_checker_cli_exit_status(tiny_site, tmp_path_factory, capsys):
 def _fake_app():
     config = SimpleNamespace(
         html_theme_options={"repository_url": "https://github.com/org/course"},
-        course_install_spec="", source_encoding="utf-8-sig", tab_width=8)
+        course_install_spec="",
+        source_encoding="utf-8-sig",
+        tab_width=8,
+    )
     return SimpleNamespace(config=config)
 
 
@@ -139,22 +143,29 @@ def test_a_figure_that_says_nothing_is_a_warning(caplog):
 def test_exercise_copy_for_colab_keeps_every_graded_cell(tmp_path):
     import nbformat
 
-    released = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_markdown_cell("# Exercise"),
-        nbformat.v4.new_code_cell("def f(x):\n    raise NotImplementedError()",
-                                  metadata={"nbgrader": {"grade_id": "f", "solution": True}}),
-        nbformat.v4.new_code_cell("assert f(1) == 2",
-                                  metadata={"nbgrader": {"grade_id": "t", "points": 1}}),
-    ])
+    released = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_markdown_cell("# Exercise"),
+            nbformat.v4.new_code_cell(
+                "def f(x):\n    raise NotImplementedError()",
+                metadata={"nbgrader": {"grade_id": "f", "solution": True}},
+            ),
+            nbformat.v4.new_code_cell(
+                "assert f(1) == 2", metadata={"nbgrader": {"grade_id": "t", "points": 1}}
+            ),
+        ]
+    )
     path = tmp_path / "ex.ipynb"
     nbformat.write(released, path)
     copy = sphinx_ext.exercise_for_colab(path, _fake_app())
     nbformat.validate(copy)
     assert [cell.source for cell in copy.cells[2:]] == [cell.source for cell in released.cells[1:]]
     assert copy.cells[1].metadata["tags"] == ["course-setup"] and "nbgrader" not in (
-        copy.cells[1].metadata)
+        copy.cells[1].metadata
+    )
     assert [c.metadata for c in copy.cells if "nbgrader" in c.metadata] == [
-        c.metadata for c in released.cells if "nbgrader" in c.metadata]
+        c.metadata for c in released.cells if "nbgrader" in c.metadata
+    ]
 
 
 # --- figures and section numbers ----------------------------------------------------------------
@@ -175,8 +186,10 @@ def test_the_build_keeps_mplbackend_away_from_chapter_kernels(monkeypatch):
 
 
 def test_glue_roles_become_names_in_the_downloaded_notebook():
-    text = ("reached {glue:text}`acc:.3f` and {glue}`n`, as {glue:md}`verdict` says, "
-            "against {glue:text}`other.md::ap:.2f`")
+    text = (
+        "reached {glue:text}`acc:.3f` and {glue}`n`, as {glue:md}`verdict` says, "
+        "against {glue:text}`other.md::ap:.2f`"
+    )
     expected = "reached `acc` and `n`, as `verdict` says, against `ap`"
     assert sphinx_ext.GLUE_ROLE.sub(r"`\g<name>`", text) == expected
 
@@ -190,19 +203,30 @@ def _build_numbered_book(tmp_path, extensions):
     (source / "chap").mkdir(parents=True)
     (source / "conf.py").write_text(
         f"extensions = {['sphinx_external_toc', *extensions]!r}\nexternal_toc_path = '_toc.yml'\n"
-        "numfig = True\n")
+        "numfig = True\n"
+    )
     (source / "_toc.yml").write_text(
         "format: jb-book\nroot: index\nparts:\n  - caption: Chapters\n    numbered: true\n"
         "    chapters:\n      - file: chap/index\n        sections:\n"
-        "          - file: chap/a\n          - file: chap/b\n")
+        "          - file: chap/a\n          - file: chap/b\n"
+    )
     (source / "index.rst").write_text("Book\n====\n\ntext\n")
     (source / "chap" / "index.rst").write_text(
         "Chapter\n=======\n\nOwn one\n-------\n\n.. table:: A numbered table\n\n   = =\n   a b\n"
-        "   = =\n\nOwn two\n-------\n\ntext\n")
+        "   = =\n\nOwn two\n-------\n\ntext\n"
+    )
     for name in "ab":
         (source / "chap" / f"{name}.rst").write_text(f"Page {name}\n======\n\nSub\n---\n\ntext\n")
-    app = Sphinx(str(source), str(source), str(tmp_path / "out"), str(tmp_path / "doctrees"),
-                 "html", status=None, warning=None, freshenv=True)
+    app = Sphinx(
+        str(source),
+        str(source),
+        str(tmp_path / "out"),
+        str(tmp_path / "doctrees"),
+        "html",
+        status=None,
+        warning=None,
+        freshenv=True,
+    )
     app.build()
     app.env.course_table_numbers = app.env.toc_fignumbers.get("chap/index", {}).get("table", {})
     return app.env.toc_secnumbers, (tmp_path / "out" / "chap" / "index.html").read_text(), app.env

@@ -31,19 +31,17 @@ def test_loss_is_zero_for_a_perfect_prediction_and_counts_hard_negatives():
     losses = ssd_loss(perfect, targets.clone(), labels, targets)
     assert float(losses["classification"]) < 1e-6 and float(losses["box_regression"]) == 0.0
     wrong_negatives = torch.tensor([[[-20.0, 20.0]] + [[-20.0, 20.0]] * 5])
-    losses = ssd_loss(wrong_negatives, targets.clone(), labels, targets,
-                      negatives_per_positive=3)
-    assert abs(float(losses["classification"]) - 3 * 40.0) < 1e-3   # 3 of the 4 negatives
+    losses = ssd_loss(wrong_negatives, targets.clone(), labels, targets, negatives_per_positive=3)
+    assert abs(float(losses["classification"]) - 3 * 40.0) < 1e-3  # 3 of the 4 negatives
 
 
 def test_short_training_beats_an_untrained_detector():
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)   # a small model: more threads only wait for each other
+    torch.set_num_threads(1)  # a small model: more threads only wait for each other
     torch.manual_seed(0)
     data, test = micrographs(200, size=64, seed=0), micrographs(20, size=64, seed=900)
     model = TinySSD(image_size=64, width=16)
-    before = detection_average_precision(ssd_detect(model, test.images, device="cpu"),
-                                         test.boxes)
+    before = detection_average_precision(ssd_detect(model, test.images, device="cpu"), test.boxes)
     history = train_ssd(model, data, iterations=60, batch_size=8, lr=0.05, device="cpu")
     after = detection_average_precision(ssd_detect(model, test.images, device="cpu"), test.boxes)
     assert history["loss"][-1] < history["loss"][0]

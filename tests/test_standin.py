@@ -115,10 +115,20 @@ def test_runtime_facts_and_cache_key_name_the_stand_in(standin_folder, monkeypat
 
 def test_importing_course_utils_announces_a_stand_in_run():
     environment = {**os.environ, "COURSE_STANDIN": "1"}
-    out = subprocess.run([sys.executable, "-c", "import course_utils"], capture_output=True,
-                         text=True, env=environment, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", "import course_utils"],
+        capture_output=True,
+        text=True,
+        env=environment,
+        check=True,
+    ).stdout
     assert "Stand-in run" in out and "no number on this page is a result" in out
     environment.pop("COURSE_STANDIN")
-    quiet = subprocess.run([sys.executable, "-c", "import course_utils"], capture_output=True,
-                           text=True, env=environment, check=True).stdout
+    quiet = subprocess.run(
+        [sys.executable, "-c", "import course_utils"],
+        capture_output=True,
+        text=True,
+        env=environment,
+        check=True,
+    ).stdout
     assert quiet == ""

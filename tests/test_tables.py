@@ -12,8 +12,9 @@ from course_utils.tables import BOOK_BUILD_VARIABLE, glue, markdown_table
 def displayed(monkeypatch):
     """What IPython.display.display was called with (the glue functions import it lazily)."""
     calls = []
-    monkeypatch.setattr(IPython.display, "display",
-                        lambda *args, **kwargs: calls.append((args, kwargs)))
+    monkeypatch.setattr(
+        IPython.display, "display", lambda *args, **kwargs: calls.append((args, kwargs))
+    )
     return calls
 
 

@@ -19,8 +19,13 @@ def blobs(n=256, seed=0):
 
 
 def small_cnn():
-    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
-                         nn.Flatten(), nn.Linear(4, 2))
+    return nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(4, 2),
+    )
 
 
 def test_a_tiny_run_learns_and_reports_its_history():
@@ -32,8 +37,9 @@ def test_a_tiny_run_learns_and_reports_its_history():
     untrained_loss, _ = evaluate(model, test, device=torch.device("cpu"))
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the book shows stderr: fit must stay silent
-        history = fit(model, train, test, epochs=6, lr=0.5, device=torch.device("cpu"),
-                      show_progress=False)
+        history = fit(
+            model, train, test, epochs=6, lr=0.5, device=torch.device("cpu"), show_progress=False
+        )
     assert set(history) == {"train_loss", "train_acc", "epoch_seconds", "test_loss", "test_acc"}
     assert all(len(values) == 6 for values in history.values())
     assert history["train_loss"][-1] < 0.5 * history["train_loss"][0]
@@ -68,8 +74,9 @@ def test_evaluate_counts_correct_predictions_and_sets_eval_mode():
     X, y = blobs(200)
     expected = float(((X.mean(dim=(1, 2, 3)) > 0).long() == y).float().mean())
     model = Oracle().train()
-    loss, accuracy = evaluate(model, DataLoader(TensorDataset(X, y), batch_size=64),
-                              device=torch.device("cpu"))
+    loss, accuracy = evaluate(
+        model, DataLoader(TensorDataset(X, y), batch_size=64), device=torch.device("cpu")
+    )
     assert not model.training  # dropout off: the result is deterministic
     assert accuracy == pytest.approx(expected)
     assert loss > 0

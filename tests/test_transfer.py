@@ -26,8 +26,12 @@ from course_utils.transfer import (
 
 @pytest.mark.parametrize(
     ("name", "attribute"),
-    [("resnet18", "fc"), ("shufflenet_v2_x0_5", "fc"), ("mobilenet_v3_small", "classifier"),
-     ("efficientnet_b0", "classifier")],
+    [
+        ("resnet18", "fc"),
+        ("shufflenet_v2_x0_5", "fc"),
+        ("mobilenet_v3_small", "classifier"),
+        ("efficientnet_b0", "classifier"),
+    ],
 )
 def test_replace_head_matches_building_with_num_classes(name, attribute):
     """A replaced head has the shapes torchvision gives a model built for that many classes."""
@@ -36,7 +40,8 @@ def test_replace_head_matches_building_with_num_classes(name, attribute):
     replace_head(model, 7)
     reference = models.get_model(name, weights=None, num_classes=7)
     assert {k: v.shape for k, v in model.state_dict().items()} == {
-        k: v.shape for k, v in reference.state_dict().items()}
+        k: v.shape for k, v in reference.state_dict().items()
+    }
     model.eval()
     assert model(torch.randn(2, 3, 64, 64)).shape == (2, 7)
 
@@ -106,8 +111,9 @@ def test_load_matching_into_a_changed_head():
     target.eval()
     torch.testing.assert_close(target.forward_features(X), source.forward_features(X))
     # a renamed head shows up as unexpected (old name) and missing (new name)
-    renamed = {("head." + k[3:] if k.startswith("fc.") else k): v
-               for k, v in source.state_dict().items()}
+    renamed = {
+        ("head." + k[3:] if k.startswith("fc.") else k): v for k, v in source.state_dict().items()
+    }
     report = load_matching(ConvBNNet(num_classes=10), renamed)
     assert report.unexpected_keys == ["head.weight", "head.bias"]
     assert report.missing_keys == ["fc.weight", "fc.bias"]
@@ -212,8 +218,9 @@ def test_embed_is_the_head_input_for_torchvision_and_course_models():
     torch.testing.assert_close(transfer.embed(resnet, X), backbone(X).flatten(1))
     assert isinstance(resnet.fc, nn.Linear)  # the head is put back
     small = ConvBNNet(num_classes=3, in_channels=3).eval()
-    torch.testing.assert_close(transfer.embed(small, X, batch_size=2),
-                               small.forward_features(X).mean(dim=(2, 3)))
+    torch.testing.assert_close(
+        transfer.embed(small, X, batch_size=2), small.forward_features(X).mean(dim=(2, 3))
+    )
 
 
 @pytest.mark.parametrize("strategy", transfer.STRATEGIES)
@@ -223,8 +230,9 @@ def test_train_strategy_trains_what_it_says(strategy):
     y = (X.mean(dim=(1, 2, 3)) > X.mean()).long()
     model = ConvBNNet(num_classes=2)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    result = transfer.train_strategy(strategy, model, (X, y), (X, y), steps=5,
-                                     device=torch.device("cpu"))
+    result = transfer.train_strategy(
+        strategy, model, (X, y), (X, y), steps=5, device=torch.device("cpu")
+    )
     assert set(result) == {"strategy", "n_train", "test_acc", "trainable", "seconds"}
     assert result["n_train"] == 24 and 0 <= result["test_acc"] <= 1
     after = model.state_dict()
@@ -250,11 +258,22 @@ def test_transfer_keeps_every_name_importable_from_one_module():
         faces as faces_module,
     )
 
-    modules = (checkpoints, digits_backbone, faces_module, freezing, heads, imagenet_weights,
-               transfer_strategies)
-    public = {name for module in modules for name in vars(module)
-              if not name.startswith("_") and getattr(vars(module)[name], "__module__", "")
-              == module.__name__}
+    modules = (
+        checkpoints,
+        digits_backbone,
+        faces_module,
+        freezing,
+        heads,
+        imagenet_weights,
+        transfer_strategies,
+    )
+    public = {
+        name
+        for module in modules
+        for name in vars(module)
+        if not name.startswith("_")
+        and getattr(vars(module)[name], "__module__", "") == module.__name__
+    }
     assert public and public <= set(transfer.__all__)
     assert all(getattr(transfer, name) is not None for name in transfer.__all__)
     assert transfer.SmallConvNet is transfer.ConvBNNet  # the name ex07 imports

@@ -24,8 +24,9 @@ def test_unet_block_is_two_relu_convolutions():
     block = UNetBlock(3, 5)
     x = torch.randn(2, 3, 9, 7)
     c1, c2 = block.conv1, block.conv2
-    expected = F.relu(F.conv2d(F.relu(F.conv2d(x, c1.weight, c1.bias, padding=1)),
-                               c2.weight, c2.bias, padding=1))
+    expected = F.relu(
+        F.conv2d(F.relu(F.conv2d(x, c1.weight, c1.bias, padding=1)), c2.weight, c2.bias, padding=1)
+    )
     torch.testing.assert_close(block(x), expected)
     assert count_parameters(block) == (9 * 3 * 5 + 5) + (9 * 5 * 5 + 5)
 
@@ -102,12 +103,13 @@ def test_train_segmenter_learns_a_bright_square(one_thread):
     masks = torch.zeros(64, 1, 16, 16)
     for i in range(64):
         r, c = torch.randint(0, 10, (2,))
-        masks[i, 0, r:r + 6, c:c + 6] = 1
+        masks[i, 0, r : r + 6, c : c + 6] = 1
     images = masks + 0.2 * torch.randn_like(masks)
     loader = DataLoader(TensorDataset(images, masks), batch_size=16, shuffle=True)
     net = UNet(base_channels=4, depth=2)
-    history = train_segmenter(net, loader, images[:16], masks[:16, 0] > 0, epochs=6, lr=0.02,
-                              device=torch.device("cpu"))
+    history = train_segmenter(
+        net, loader, images[:16], masks[:16, 0] > 0, epochs=6, lr=0.02, device=torch.device("cpu")
+    )
     assert set(history) == {"train_loss", "epoch_seconds", "val_iou"}
     assert history["train_loss"][-1] < history["train_loss"][0]
     predicted = predict_masks(net, images[:16], device=torch.device("cpu"))

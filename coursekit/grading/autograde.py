@@ -53,7 +53,7 @@ class SubmissionResult:
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
     cells: dict[str, tuple[float, float]] = field(default_factory=dict)
-    verdicts: dict = field(default_factory=dict)   # {notebook: {grade_id: Verdict}}
+    verdicts: dict = field(default_factory=dict)  # {notebook: {grade_id: Verdict}}
 
     @property
     def status(self) -> str:
@@ -76,8 +76,11 @@ def ensure_in_gradebook(course: Course, assignment: str) -> dict[str, dict]:
             layout = {}
             for nb in found.notebooks:
                 sources = {c.name: c.source for c in nb.source_cells}
-                layout[nb.name] = {g.name: (float(g.max_score), sources.get(g.name))
-                                   for g in nb.grade_cells if g.cell_type == "code"}
+                layout[nb.name] = {
+                    g.name: (float(g.max_score), sources.get(g.name))
+                    for g in nb.grade_cells
+                    if g.cell_type == "code"
+                }
             return layout
 
     try:
@@ -93,8 +96,14 @@ def ensure_in_gradebook(course: Course, assignment: str) -> dict[str, dict]:
     return layout
 
 
-def _intake(course: Course, assignment: str, student: str, dest: Path, layout: dict,
-            result: SubmissionResult) -> None:
+def _intake(
+    course: Course,
+    assignment: str,
+    student: str,
+    dest: Path,
+    layout: dict,
+    result: SubmissionResult,
+) -> None:
     """Copy a submission's regular files to ``dest`` and note what is wrong with it."""
     source = course.submitted_dir / student / assignment
     dest.mkdir(parents=True)
@@ -166,8 +175,9 @@ def _tampering(nb, graded: dict) -> list[str]:
             notes.append(f"test {grade_id} duplicated (extra copies ignored)")
         cell = cells[0]
         meta = nbgrader_meta(cell)
-        if original is not None and (cell.cell_type != "code"
-                                     or not same_test_code(cell.source, original)):
+        if original is not None and (
+            cell.cell_type != "code" or not same_test_code(cell.source, original)
+        ):
             notes.append(f"test {grade_id} edited (original restored)")
         elif float(meta.get("points", points) or 0) != points or not meta.get("grade"):
             notes.append(f"test {grade_id} metadata changed (original restored)")
@@ -199,16 +209,23 @@ def _select(course: Course, assignment: str, students: list[str] | None) -> list
     if students:
         unknown = sorted(s for s in students if not any(same_student(s, f) for f in everyone))
         if unknown:
-            raise GradingError(f"no submission of {assignment} from {', '.join(unknown)} in "
-                               f"{course.submitted_dir}")
+            raise GradingError(
+                f"no submission of {assignment} from {', '.join(unknown)} in {course.submitted_dir}"
+            )
         everyone = [f for f in everyone if any(same_student(s, f) for s in students)]
     if not everyone:
         raise GradingError(f"no submissions of {assignment} in {course.submitted_dir}")
     return everyone
 
 
-def intake_one(course: Course, assignment: str, student: str, layout: dict, work: Path,
-               result: SubmissionResult) -> bool:
+def intake_one(
+    course: Course,
+    assignment: str,
+    student: str,
+    layout: dict,
+    work: Path,
+    result: SubmissionResult,
+) -> bool:
     """Phase 1 for one student: copy, check and sanitize; True if there is something to run."""
     from .recording import record_zero
 
@@ -219,10 +236,15 @@ def intake_one(course: Course, assignment: str, student: str, layout: dict, work
         return False
     try:
         course.run_nbgrader(
-            "Autograde", assignment, student,
-            **{"CourseDirectory.submitted_directory": str(intake),
-               "CourseDirectory.autograded_directory": str(sanitized),
-               "Autograde.autograde_preprocessors": []})
+            "Autograde",
+            assignment,
+            student,
+            **{
+                "CourseDirectory.submitted_directory": str(intake),
+                "CourseDirectory.autograded_directory": str(sanitized),
+                "Autograde.autograde_preprocessors": [],
+            },
+        )
     except GradingError as error:
         result.notes.append(f"could not be prepared: {error}")
         return False
@@ -231,24 +253,51 @@ def intake_one(course: Course, assignment: str, student: str, layout: dict, work
 
 def _kernel_env(jobs: int, threads_per_job: int | None) -> dict[str, str]:
     threads = threads_per_job or max(1, (os.cpu_count() or 1) // max(1, jobs))
-    env = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
-           **passthrough_environment()}
+    env = {
+        "OMP_NUM_THREADS": str(threads),
+        "MKL_NUM_THREADS": str(threads),
+        **passthrough_environment(),
+    }
     if "OMP_NUM_THREADS" in os.environ and threads_per_job is None and jobs == 1:
         env["OMP_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"]
     return env
 
 
-def job_spec(mode: str, source: Path, out: Path, work: Path, label: str, limits: Limits,
-             env: dict, sandbox: bool, guard: bool = False) -> dict:
+def job_spec(
+    mode: str,
+    source: Path,
+    out: Path,
+    work: Path,
+    label: str,
+    limits: Limits,
+    env: dict,
+    sandbox: bool,
+    guard: bool = False,
+) -> dict:
     """The worker's job file (see ``worker.py`` for the fields)."""
-    return {"mode": mode, "sanitized": str(source), "executed": str(out),
-            "scratch": str(work / "scratch" / label),
-            "events": str(work / f"events-{label}.json"), "limits": limits.__dict__,
-            "env": env, "sandbox": sandbox, "guard": guard, "font_cache": _font_cache()}
+    return {
+        "mode": mode,
+        "sanitized": str(source),
+        "executed": str(out),
+        "scratch": str(work / "scratch" / label),
+        "events": str(work / f"events-{label}.json"),
+        "limits": limits.__dict__,
+        "env": env,
+        "sandbox": sandbox,
+        "guard": guard,
+        "font_cache": _font_cache(),
+    }
 
 
-def reference_phase(course: Course, assignment: str, work: Path, limits: Limits, env: dict,
-                    sandbox: bool, fresh: bool = False):
+def reference_phase(
+    course: Course,
+    assignment: str,
+    work: Path,
+    limits: Limits,
+    env: dict,
+    sandbox: bool,
+    fresh: bool = False,
+):
     """The solution's reference records (cached): ``({notebook: Reference}, problems)``.
 
     The reference run goes through the worker contract like every other run, but always on this
@@ -259,26 +308,49 @@ def reference_phase(course: Course, assignment: str, work: Path, limits: Limits,
     from .reference import reference_for
 
     def run(folder: Path) -> None:
-        spec = job_spec("reference", course.source_dir / assignment, folder, work,
-                        "reference", limits, env, sandbox)
-        outcome = run_jobs([Job("reference", spec)], work, 1, limits,
-                           backend=make_backend("local"))["reference"]
+        spec = job_spec(
+            "reference",
+            course.source_dir / assignment,
+            folder,
+            work,
+            "reference",
+            limits,
+            env,
+            sandbox,
+        )
+        outcome = run_jobs(
+            [Job("reference", spec)], work, 1, limits, backend=make_backend("local")
+        )["reference"]
         if outcome.notes:
-            raise GradingError(f"the reference run of {assignment} failed: "
-                               f"{'; '.join(outcome.notes)}")
+            raise GradingError(
+                f"the reference run of {assignment} failed: {'; '.join(outcome.notes)}"
+            )
 
     return reference_for(course, assignment, run, fresh=fresh)
 
 
-def ensure_reference(course: Course, assignment: str, limits: Limits | None = None,
-                     sandbox: bool = True, jobs: int = 1, threads_per_job: int | None = None,
-                     fresh: bool = False):
+def ensure_reference(
+    course: Course,
+    assignment: str,
+    limits: Limits | None = None,
+    sandbox: bool = True,
+    jobs: int = 1,
+    threads_per_job: int | None = None,
+    fresh: bool = False,
+):
     """The assignment's reference records, computed now unless cached: (references, problems)."""
     limits = limits or Limits(cell_timeout=course.cell_timeout)
     work = Path(tempfile.mkdtemp(prefix="course-reference-"))
     try:
-        return reference_phase(course, assignment, work, limits,
-                               _kernel_env(jobs, threads_per_job), sandbox, fresh=fresh)
+        return reference_phase(
+            course,
+            assignment,
+            work,
+            limits,
+            _kernel_env(jobs, threads_per_job),
+            sandbox,
+            fresh=fresh,
+        )
     finally:
         if not os.environ.get("COURSE_KEEP_WORK"):
             shutil.rmtree(work, ignore_errors=True)
@@ -299,19 +371,32 @@ def check_phase(references: dict, executed: Path, layout: dict) -> dict:
         except ValueError:
             status = {}
         verdicts[notebook] = {
-            grade_id: judge_cell(grade_id, reference.checks(grade_id), reference.records,
-                                 reference.hidden_lines.get(grade_id, set()),
-                                 got.cells.get(grade_id) if got else None, got,
-                                 status.get(grade_id) if isinstance(status, dict) else None)
-            for grade_id in layout[notebook]}
+            grade_id: judge_cell(
+                grade_id,
+                reference.checks(grade_id),
+                reference.records,
+                reference.hidden_lines.get(grade_id, set()),
+                got.cells.get(grade_id) if got else None,
+                got,
+                status.get(grade_id) if isinstance(status, dict) else None,
+            )
+            for grade_id in layout[notebook]
+        }
     return verdicts
 
 
-def autograde(course: Course, assignment: str, students: list[str] | None = None,
-              jobs: int = 1, limits: Limits | None = None, sandbox: bool = True,
-              guard: bool = True, progress: bool = True,
-              threads_per_job: int | None = None,
-              backend: Backend | None = None) -> list[SubmissionResult]:
+def autograde(
+    course: Course,
+    assignment: str,
+    students: list[str] | None = None,
+    jobs: int = 1,
+    limits: Limits | None = None,
+    sandbox: bool = True,
+    guard: bool = True,
+    progress: bool = True,
+    threads_per_job: int | None = None,
+    backend: Backend | None = None,
+) -> list[SubmissionResult]:
     """Grade every submission of ``assignment``; the gradebook gets the checker's verdicts.
 
     ``guard`` is kept for the command line's ``--no-guard``: the in-kernel guard no longer runs
@@ -333,12 +418,15 @@ def autograde(course: Course, assignment: str, students: list[str] | None = None
     everyone = _select(course, assignment, students)
     layout = ensure_in_gradebook(course, assignment)
     with open_gradebook(course) as gb:
-        sources = {nb.name: {c.name: c.source for c in nb.source_cells}
-                   for nb in gb.find_assignment(assignment).notebooks}
+        sources = {
+            nb.name: {c.name: c.source for c in nb.source_cells}
+            for nb in gb.find_assignment(assignment).notebooks
+        }
     # phase 2a: the reference (cached), before any submission's work is thrown away; on this
     # machine, in a folder of its own (not the backend's shared one)
-    references, problems = ensure_reference(course, assignment, limits, sandbox, jobs,
-                                            threads_per_job)
+    references, problems = ensure_reference(
+        course, assignment, limits, sandbox, jobs, threads_per_job
+    )
     work = Path(tempfile.mkdtemp(prefix="course-autograde-", dir=backend.work_parent()))
     results = {s: SubmissionResult(s) for s in everyone}
     env = _kernel_env(jobs, threads_per_job)
@@ -352,9 +440,19 @@ def autograde(course: Course, assignment: str, students: list[str] | None = None
             """Phase 1, intake, one student at a time, while earlier ones execute."""
             for student in everyone:
                 if intake_one(course, assignment, student, layout, work, results[student]):
-                    yield Job(student, job_spec("graded", sanitized / student / assignment,
-                                                executed / student / assignment, work, student,
-                                                limits, env, sandbox))
+                    yield Job(
+                        student,
+                        job_spec(
+                            "graded",
+                            sanitized / student / assignment,
+                            executed / student / assignment,
+                            work,
+                            student,
+                            limits,
+                            env,
+                            sandbox,
+                        ),
+                    )
                 else:
                     bar.advance(student)
 
@@ -369,18 +467,28 @@ def autograde(course: Course, assignment: str, students: list[str] | None = None
                     if note not in result.notes:
                         result.notes.append(note)
             result.verdicts = check_phase(references, executed / student / assignment, layout)
-            static_bans.apply(result.verdicts, _sanitized_notebooks(
-                sanitized / student / assignment, layout), assignment)
+            static_bans.apply(
+                result.verdicts,
+                _sanitized_notebooks(sanitized / student / assignment, layout),
+                assignment,
+            )
             try:
-                record_submission(course, assignment, student, sanitized / student / assignment,
-                                  work / "intake" / student / assignment / "timestamp.txt",
-                                  work / "autograded", result.verdicts, layout, sources)
+                record_submission(
+                    course,
+                    assignment,
+                    student,
+                    sanitized / student / assignment,
+                    work / "intake" / student / assignment / "timestamp.txt",
+                    work / "autograded",
+                    result.verdicts,
+                    layout,
+                    sources,
+                )
             except GradingError as error:
                 result.notes.append(f"could not be recorded: {error}")
 
         # phase 2: execution, untrusted, with intake, checking and recording interleaved here
-        run_jobs(graded_jobs(), work, jobs, limits, bar, on_done=check_and_record,
-                 backend=backend)
+        run_jobs(graded_jobs(), work, jobs, limits, bar, on_done=check_and_record, backend=backend)
         _read_scores(course, assignment, results)
     finally:
         if not os.environ.get("COURSE_KEEP_WORK"):

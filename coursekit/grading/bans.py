@@ -36,8 +36,9 @@ def _dotted(node: ast.AST, aliases: dict[str, str]) -> str | None:
         return f"{base}.{node.attr}" if base else None
     if isinstance(node, ast.Call):
         func = _dotted(node.func, aliases)
-        strings = [a.value for a in node.args if isinstance(a, ast.Constant)
-                   and isinstance(a.value, str)]
+        strings = [
+            a.value for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str)
+        ]
         if func in ("getattr", "builtins.getattr") and len(node.args) >= 2 and strings:
             base = _dotted(node.args[0], aliases)
             return f"{base}.{strings[0]}" if base else None
@@ -49,7 +50,7 @@ def _dotted(node: ast.AST, aliases: dict[str, str]) -> str | None:
 def _aliases(trees: list[ast.Module]) -> dict[str, str]:
     """Every name the notebook binds to a dotted library name (imports, plain assignments)."""
     aliases: dict[str, str] = {}
-    for _ in range(3):   # an alias of an alias, in any cell order
+    for _ in range(3):  # an alias of an alias, in any cell order
         for tree in trees:
             for node in ast.walk(tree):
                 if isinstance(node, ast.Import):
@@ -177,5 +178,9 @@ def apply(verdicts: dict[str, dict[str, Verdict]], notebooks: dict, exercise: st
             if current is None:
                 continue
             verdicts[name][grade_id] = Verdict(
-                grade_id, False, f"the part's code uses {', '.join(sorted(set(names)))}, "
-                "which the part forbids (library ban)", current.checks)
+                grade_id,
+                False,
+                f"the part's code uses {', '.join(sorted(set(names)))}, "
+                "which the part forbids (library ban)",
+                current.checks,
+            )

@@ -72,8 +72,11 @@ def score_cells(nb) -> list[CellResult]:
         earned, possible = determine_grade(cell)
         earned = 0.0 if earned is None else float(earned)
         message = "" if earned == possible else failure_line(cell) or "no points"
-        results.append(CellResult(str(nbgrader_meta(cell).get("grade_id", "?")), earned,
-                                  float(possible), message))
+        results.append(
+            CellResult(
+                str(nbgrader_meta(cell).get("grade_id", "?")), earned, float(possible), message
+            )
+        )
     return results
 
 
@@ -111,8 +114,9 @@ def _metadata_layout(nb) -> dict[str, tuple[float, str]]:
     for cell in nb.cells:
         meta = nbgrader_meta(cell)
         if meta.get("grade") and not meta.get("solution") and meta.get("grade_id"):
-            layout.setdefault(str(meta["grade_id"]), (float(meta.get("points", 0) or 0),
-                                                      cell.source))
+            layout.setdefault(
+                str(meta["grade_id"]), (float(meta.get("points", 0) or 0), cell.source)
+            )
     return layout
 
 
@@ -131,23 +135,30 @@ def restore_tests(nb, layout: dict[str, tuple[float, str]], exact: bool) -> list
             kept.append(cell)
             continue
         if grade_id in seen:
-            notes.append(f"test {grade_id} appears more than once: the copy does not count "
-                         "(the grader ignores it too)")
+            notes.append(
+                f"test {grade_id} appears more than once: the copy does not count "
+                "(the grader ignores it too)"
+            )
             continue
         seen.add(grade_id)
         points, source = layout[grade_id]
         if cell.cell_type != "code":
-            notes.append(f"test {grade_id} was turned into {cell.cell_type}: the grader runs it "
-                         "as code, and so does this check")
+            notes.append(
+                f"test {grade_id} was turned into {cell.cell_type}: the grader runs it "
+                "as code, and so does this check"
+            )
             new = nbformat.v4.new_code_cell(cell.source, metadata=cell.metadata)
             new.id = cell.get("id", new.id)
             cell = new
         if exact and not same_test_code(cell.source, source):
-            notes.append(f"test {grade_id} was edited: the grader restores the released "
-                         "version, and so does this check")
+            notes.append(
+                f"test {grade_id} was edited: the grader restores the released "
+                "version, and so does this check"
+            )
             cell.source = source
-        cell.metadata.setdefault("nbgrader", {}).update(grade=True, solution=False,
-                                                        points=points, grade_id=grade_id)
+        cell.metadata.setdefault("nbgrader", {}).update(
+            grade=True, solution=False, points=points, grade_id=grade_id
+        )
         kept.append(cell)
     nb.cells = kept
     for grade_id in layout:
@@ -173,8 +184,14 @@ def use_course_kernel(nb, released: Path | None) -> list[str]:
     if mine.get("name") == wanted.get("name"):
         return []
     nb.metadata["kernelspec"] = dict(wanted)
-    return [f"runs in the course's kernel {wanted.get('name')!r}, as the grader does, not in "
-            f"{mine.get('name')!r} named in the file"] if mine.get("name") else []
+    return (
+        [
+            f"runs in the course's kernel {wanted.get('name')!r}, as the grader does, not in "
+            f"{mine.get('name')!r} named in the file"
+        ]
+        if mine.get("name")
+        else []
+    )
 
 
 def check_notebook(path: Path, timeout: int = DEFAULT_CELL_TIMEOUT) -> CheckResult:
@@ -193,16 +210,19 @@ def check_notebook(path: Path, timeout: int = DEFAULT_CELL_TIMEOUT) -> CheckResu
         nb, notes = normalize_notebook(load_notebook_json(path), path.stat().st_size)
     except GradingError as error:
         message = str(error)
-        raise GradingError(message if message.startswith(path.name)
-                           else f"{path} is {message}") from None
+        raise GradingError(
+            message if message.startswith(path.name) else f"{path} is {message}"
+        ) from None
     result = CheckResult(path, notes=list(notes))
     released = find_released(path)
     if released is not None:
         layout = graded_tests(nbformat.read(released, as_version=4))
     else:
         layout = _metadata_layout(nb)
-        result.notes.append("no released copy of this exercise found near it: tests and points "
-                            "are taken from this file's own metadata")
+        result.notes.append(
+            "no released copy of this exercise found near it: tests and points "
+            "are taken from this file's own metadata"
+        )
     if not layout:
         raise GradingError(f"{path} has no autograded test cells to check")
     result.notes.extend(restore_tests(nb, layout, exact=released is not None))
@@ -212,15 +232,23 @@ def check_notebook(path: Path, timeout: int = DEFAULT_CELL_TIMEOUT) -> CheckResu
             cell.outputs, cell.execution_count = [], None
     # the in-kernel guard, as a second line: it tells the student when the notebook replaced
     # code the tests rely on (the grader's verdicts are computed outside the kernel anyway)
-    client = GradingClient(nb=nb, timeout=timeout, interrupt_on_timeout=True,
-                           allow_errors=True, resources={"metadata": {"path": str(path.parent)}},
-                           guard_dir=str(Path(__file__).resolve().parent))
+    client = GradingClient(
+        nb=nb,
+        timeout=timeout,
+        interrupt_on_timeout=True,
+        allow_errors=True,
+        resources={"metadata": {"path": str(path.parent)}},
+        guard_dir=str(Path(__file__).resolve().parent),
+    )
     env = {**os.environ, **kernel_environment({"NBGRADER_EXECUTION": "validate"})}
     # the kernel process's own stderr (start-up chatter) is not cell output: keep it quiet
-    client.execute(cwd=str(path.parent), env=env, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL)
+    client.execute(
+        cwd=str(path.parent), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     result.notes.extend(client.events)
     scored = {c.grade_id: c for c in score_cells(nb)}
-    result.cells = [scored.get(grade_id) or CellResult(grade_id, 0.0, points, "deleted (0 points)")
-                    for grade_id, (points, _) in layout.items()]
+    result.cells = [
+        scored.get(grade_id) or CellResult(grade_id, 0.0, points, "deleted (0 points)")
+        for grade_id, (points, _) in layout.items()
+    ]
     return result

@@ -54,9 +54,16 @@ def _decode(value, records: Records, depth: int = 0):
     if "dtype" in value and len(value) == 1:
         return ("dtype", str(value["dtype"]))
     if "tensor" in value:
-        return ("tensor", {"array": records.array(value["tensor"]), "dtype": str(value["dtype"]),
-                           "device": str(value.get("device", "cpu")),
-                           "plain": bool(value.get("plain")), "key": value["tensor"]["npz"]})
+        return (
+            "tensor",
+            {
+                "array": records.array(value["tensor"]),
+                "dtype": str(value["dtype"]),
+                "device": str(value.get("device", "cpu")),
+                "plain": bool(value.get("plain")),
+                "key": value["tensor"]["npz"],
+            },
+        )
     if "array" in value:
         return ("array", records.array(value["array"]))
     for container in ("list", "tuple"):
@@ -71,8 +78,11 @@ def _decode(value, records: Records, depth: int = 0):
 
 def _number(decoded):
     kind, raw = decoded
-    if kind in ("int", "npint", "float") and isinstance(raw, (int, float)) \
-            and not isinstance(raw, bool):
+    if (
+        kind in ("int", "npint", "float")
+        and isinstance(raw, (int, float))
+        and not isinstance(raw, bool)
+    ):
         return float(raw)
     if kind == "tensor" and raw["array"].size == 1 and raw["array"].dtype.kind in "iuf":
         return float(raw["array"].reshape(-1)[0])
@@ -135,8 +145,12 @@ def _check_close(student, expected, params) -> None:
     if number is None or kind == "bool" or (kind == "tensor" and student[1]["array"].size != 1):
         raise Mismatch("is not a single number")
     want = float(expected[1])
-    if not math.isclose(number, want, rel_tol=float(params.get("rtol", 1e-6)),
-                        abs_tol=float(params.get("atol", 1e-8))):
+    if not math.isclose(
+        number,
+        want,
+        rel_tol=float(params.get("rtol", 1e-6)),
+        abs_tol=float(params.get("atol", 1e-8)),
+    ):
         raise Mismatch("is not close to the reference value")
 
 
@@ -153,8 +167,11 @@ def _same(a, b) -> bool:
     if ka == "dict":
         return va.keys() == vb.keys() and all(_same(va[k], vb[k]) for k in va)
     if ka == "tensor":
-        return va["dtype"] == vb["dtype"] and va["array"].shape == vb["array"].shape \
+        return (
+            va["dtype"] == vb["dtype"]
+            and va["array"].shape == vb["array"].shape
             and bool(np.array_equal(va["array"], vb["array"]))
+        )
     if ka == "array":
         return va.dtype == vb.dtype and va.shape == vb.shape and bool(np.array_equal(va, vb))
     if ka == "object":
@@ -175,8 +192,7 @@ def _check_type(student, expected, params) -> None:
     names = _strings(student)
     want = str(expected[1])
     if want == "torch.Tensor":
-        if not names or not (names[0] == "torch.Tensor"
-                             or "torch.nn.parameter.Parameter" in names):
+        if not names or not (names[0] == "torch.Tensor" or "torch.nn.parameter.Parameter" in names):
             raise Mismatch("is not a torch.Tensor")
     elif want not in names:
         raise Mismatch("has the wrong type")
@@ -199,8 +215,10 @@ def _check_that(student, expected, params) -> None:
         if kind not in ("list", "tuple") or not raw:
             raise Mismatch("is not a list of numbers")
         values = [_number(v) for v in raw]
-        if any(v is None or not math.isfinite(v) or k == "bool"
-               for v, (k, _) in zip(values, raw, strict=True)):
+        if any(
+            v is None or not math.isfinite(v) or k == "bool"
+            for v, (k, _) in zip(values, raw, strict=True)
+        ):
             raise Mismatch("is not a list of finite numbers")
         factor = 1.0 if predicate == "falls" else float(expected[1])
         if not values[-1] < factor * values[0]:
@@ -210,8 +228,12 @@ def _check_that(student, expected, params) -> None:
     value = _number(student)
     if value is None or kind == "bool" or not math.isfinite(value) or bound is None:
         raise Mismatch("is not a finite number")
-    ok = {"less_than": value < bound, "greater_than": value > bound,
-          "at_least": value >= bound, "at_most": value <= bound}.get(predicate)
+    ok = {
+        "less_than": value < bound,
+        "greater_than": value > bound,
+        "at_least": value >= bound,
+        "at_most": value <= bound,
+    }.get(predicate)
     if ok is None:
         raise Mismatch("is checked with an unknown predicate")
     if not ok:
@@ -233,12 +255,22 @@ def evaluate_model(state: dict, records: Records, evaluation: str, options: dict
         arrays[name] = value["key"]
     spec = json.dumps({"evaluation": evaluation, "options": options, "arrays": arrays})
     root = str(Path(__file__).resolve().parents[2])
-    env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", ""),
-           "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        "PYTHONWARNINGS": "ignore",
+        "OMP_NUM_THREADS": "1",
+    }
     try:
-        done = subprocess.run([sys.executable, "-m", "coursekit.grading.evaluate",
-                               str(records.path)], input=spec, capture_output=True, text=True,
-                              timeout=600, env=env, check=False)
+        done = subprocess.run(
+            [sys.executable, "-m", "coursekit.grading.evaluate", str(records.path)],
+            input=spec,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env=env,
+            check=False,
+        )
         answer = json.loads(done.stdout.strip().splitlines()[-1])
     except (subprocess.TimeoutExpired, ValueError, IndexError):
         raise Mismatch("could not be evaluated") from None
@@ -251,16 +283,25 @@ def _check_model(student, expected, params, records: Records) -> None:
     kind, state = student
     if kind != "dict" or not state:
         raise Mismatch("is not a model's weights")
-    score = evaluate_model(state, records, str(params.get("evaluation")),
-                           dict(params.get("options") or {}))
+    score = evaluate_model(
+        state, records, str(params.get("evaluation")), dict(params.get("options") or {})
+    )
     if not score >= float(expected[1]):
-        raise Mismatch(f"scores below {float(expected[1]):g} on {params.get('evaluation')}, "
-                       "evaluated by the grader")
+        raise Mismatch(
+            f"scores below {float(expected[1]):g} on {params.get('evaluation')}, "
+            "evaluated by the grader"
+        )
 
 
-KINDS = {"tensor": _check_tensor, "close": _check_close, "equal": _check_equal,
-         "type": _check_type, "raises": _check_raises, "that": _check_that,
-         "heldout": lambda student, expected, params: _heldout(student, expected, params)}
+KINDS = {
+    "tensor": _check_tensor,
+    "close": _check_close,
+    "equal": _check_equal,
+    "type": _check_type,
+    "raises": _check_raises,
+    "that": _check_that,
+    "heldout": lambda student, expected, params: _heldout(student, expected, params),
+}
 
 
 def _heldout(student, expected, params) -> None:
@@ -288,13 +329,23 @@ def check_one(ref: dict, ref_records: Records, got: dict | None, got_records: Re
     KINDS[ref["kind"]](student, expected, params)
 
 
-def judge_cell(grade_id: str, reference: list, ref_records: Records, hidden_lines: set[int],
-               student: list | None, got_records: Records | None,
-               status: dict | None) -> Verdict:
+def judge_cell(
+    grade_id: str,
+    reference: list,
+    ref_records: Records,
+    hidden_lines: set[int],
+    student: list | None,
+    got_records: Records | None,
+    status: dict | None,
+) -> Verdict:
     """The verdict on one test cell (see the module's docstring)."""
     if not reference:
-        return Verdict(grade_id, False, "this test records nothing, so the grader cannot judge "
-                                        "it (an error of the exercise, not of your work)")
+        return Verdict(
+            grade_id,
+            False,
+            "this test records nothing, so the grader cannot judge "
+            "it (an error of the exercise, not of your work)",
+        )
     student = student or []
     for index, ref in enumerate(reference):
         got = student[index] if index < len(student) else None
@@ -305,15 +356,27 @@ def judge_cell(grade_id: str, reference: list, ref_records: Records, hidden_line
         except Mismatch as reason:
             where = "hidden check" if ref.get("line") in hidden_lines else "check"
             name = str(ref.get("name", ""))[:300]
-            return Verdict(grade_id, False,
-                           f"{where} {index + 1} of {len(reference)}, {name!r}, {reason}",
-                           len(reference))
+            return Verdict(
+                grade_id,
+                False,
+                f"{where} {index + 1} of {len(reference)}, {name!r}, {reason}",
+                len(reference),
+            )
         except Exception as error:  # noqa: BLE001 - a malformed record fails, plainly
-            return Verdict(grade_id, False, f"check {index + 1} of {len(reference)} could not "
-                           f"be read ({type(error).__name__})", len(reference))
+            return Verdict(
+                grade_id,
+                False,
+                f"check {index + 1} of {len(reference)} could not be read ({type(error).__name__})",
+                len(reference),
+            )
     if status is None or not status.get("ran"):
         return Verdict(grade_id, False, "the test cell did not run", len(reference))
     if status.get("error"):
-        return Verdict(grade_id, False, "the test cell stopped with an error after its checks "
-                       "(course check shows it for the visible tests)", len(reference))
+        return Verdict(
+            grade_id,
+            False,
+            "the test cell stopped with an error after its checks "
+            "(course check shows it for the visible tests)",
+            len(reference),
+        )
     return Verdict(grade_id, True, f"all {len(reference)} checks passed", len(reference))

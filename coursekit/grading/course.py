@@ -108,13 +108,13 @@ class Course:
         url = self.setting("CourseDirectory.db_url", "sqlite:///gradebook.db")
         prefix = "sqlite:///"
         if url.startswith(prefix) and not url.startswith(prefix + "/"):
-            url = prefix + str(self.root / url[len(prefix):])
+            url = prefix + str(self.root / url[len(prefix) :])
         return url
 
     @property
     def db_path(self) -> Path | None:
         url = self.db_url
-        return Path(url[len("sqlite:///"):]) if url.startswith("sqlite:///") else None
+        return Path(url[len("sqlite:///") :]) if url.startswith("sqlite:///") else None
 
     @property
     def cell_timeout(self) -> int:
@@ -126,7 +126,8 @@ class Course:
         if not self.source_dir.is_dir():
             return []
         return sorted(
-            p.name for p in self.source_dir.iterdir()
+            p.name
+            for p in self.source_dir.iterdir()
             if p.is_dir() and not p.name.startswith(".") and any(p.glob("*.ipynb"))
         )
 
@@ -152,8 +153,9 @@ class Course:
             self.db_path.parent.mkdir(parents=True, exist_ok=True)
 
     # -- nbgrader steps ----------------------------------------------------------------------
-    def run_nbgrader(self, converter_name: str, assignment: str, student: str | None = None,
-                     **overrides) -> str:
+    def run_nbgrader(
+        self, converter_name: str, assignment: str, student: str | None = None, **overrides
+    ) -> str:
         """Run one nbgrader converter (``GenerateAssignment``, ``Autograde``, ...) in-process.
 
         Returns nbgrader's log; raises GradingError with its last error line when it fails.
@@ -188,7 +190,8 @@ class Course:
 
 
 _EXCEPTION_LINE = re.compile(
-    r"^\s*(?:[\w.]+\.)?(?P<name>\w*(?:Error|Exception|Exit))\b:?(?P<text>.*)$")
+    r"^\s*(?:[\w.]+\.)?(?P<name>\w*(?:Error|Exception|Exit))\b:?(?P<text>.*)$"
+)
 
 
 def _error_detail(log: str) -> str:
@@ -228,6 +231,14 @@ def kernel_environment(extra: dict | None = None) -> dict[str, str]:
 
 def passthrough_environment() -> dict[str, str]:
     """The COURSE_* and thread settings a grading kernel inherits from the grader."""
-    names = ("COURSE_DEVICE", "COURSE_PROFILE", "COURSE_DATA", "OMP_NUM_THREADS",
-             "CUDA_VISIBLE_DEVICES", "LANG", "LC_ALL", "TZ")
+    names = (
+        "COURSE_DEVICE",
+        "COURSE_PROFILE",
+        "COURSE_DATA",
+        "OMP_NUM_THREADS",
+        "CUDA_VISIBLE_DEVICES",
+        "LANG",
+        "LC_ALL",
+        "TZ",
+    )
     return {name: os.environ[name] for name in names if name in os.environ}

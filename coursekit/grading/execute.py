@@ -34,6 +34,7 @@ def teaching_library_dir() -> str:
 
     return str(Path(course_utils.__file__).resolve().parent)
 
+
 INTEGRITY_ERROR = "GradingIntegrityError"
 NOT_RUN_ERROR = "GradingNotRunError"
 BUSY = "the kernel did not respond (still running an earlier cell)"
@@ -41,16 +42,24 @@ NO_CHECK = "the integrity check could not run"
 
 
 def error_output(ename: str, evalue: str) -> NotebookNode:
-    return NotebookNode(output_type="error", ename=ename, evalue=evalue,
-                        traceback=[f"{ename}: {evalue}"])
+    return NotebookNode(
+        output_type="error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"]
+    )
 
 
 class GradingClient(Execute):
     """nbgrader's Execute with output caps, kernel-death handling and the integrity guard."""
 
-    def __init__(self, *args, max_output_bytes: int = 2 * 2**20, guard_dir: str | None = None,
-                 max_notebook_output_bytes: int = 16 * 2**20, keep_outputs: bool = True,
-                 max_record_bytes: int = 512 * 2**20, **kwargs):
+    def __init__(
+        self,
+        *args,
+        max_output_bytes: int = 2 * 2**20,
+        guard_dir: str | None = None,
+        max_notebook_output_bytes: int = 16 * 2**20,
+        keep_outputs: bool = True,
+        max_record_bytes: int = 512 * 2**20,
+        **kwargs,
+    ):
         nb = kwargs.pop("nb", None)  # nbconvert's __init__ would get it twice
         super().__init__(*args, **kwargs)
         if nb is not None:
@@ -65,31 +74,35 @@ class GradingClient(Execute):
         self._record_bytes = 0
         self.records: dict[int, list] = {}
         self.events: list[str] = []
-        self.current_index = 0   # the cell being run (for a worker that must give up)
+        self.current_index = 0  # the cell being run (for a worker that must give up)
         self.loop_done = False
 
     # -- output cap ---------------------------------------------------------------------------
     def output(self, outs, msg, display_id, cell_index):
         content = msg.get("content", {}) or {}
         data = content.get("data") if isinstance(content, dict) else None
-        if msg.get("msg_type") == "display_data" and isinstance(data, dict) \
-                and RECORD_MIME in data:
+        if msg.get("msg_type") == "display_data" and isinstance(data, dict) and RECORD_MIME in data:
             self._take_record(data[RECORD_MIME], cell_index)
             return None
         if not self.keep_outputs:
             if msg.get("msg_type") == "error":  # that it failed, not what it said
-                outs.append(NotebookNode(output_type="error", ename="Error", evalue="",
-                                         traceback=[]))
+                outs.append(
+                    NotebookNode(output_type="error", ename="Error", evalue="", traceback=[])
+                )
             return None
         size = len(str(content))
         self._notebook_output += size
         if self._notebook_output > self.max_notebook_output_bytes:
             if self._notebook_output - size <= self.max_notebook_output_bytes:
-                note = (f"[output cut by the grader: the notebook's output passed "
-                        f"{self.max_notebook_output_bytes} bytes]\n")
+                note = (
+                    f"[output cut by the grader: the notebook's output passed "
+                    f"{self.max_notebook_output_bytes} bytes]\n"
+                )
                 outs.append(NotebookNode(output_type="stream", name="stdout", text=note))
-                self.events.append(f"cell {cell_index}: the notebook's output cut at "
-                                   f"{self.max_notebook_output_bytes} bytes")
+                self.events.append(
+                    f"cell {cell_index}: the notebook's output cut at "
+                    f"{self.max_notebook_output_bytes} bytes"
+                )
             return None
         used = self._output_sizes.get(cell_index, 0)
         self._output_sizes[cell_index] = used + size
@@ -97,8 +110,9 @@ class GradingClient(Execute):
             if used <= self.max_output_bytes:
                 note = f"[output cut by the grader after {self.max_output_bytes} bytes]\n"
                 outs.append(NotebookNode(output_type="stream", name="stdout", text=note))
-                self.events.append(f"cell {cell_index}: output cut at "
-                                   f"{self.max_output_bytes} bytes")
+                self.events.append(
+                    f"cell {cell_index}: output cut at {self.max_output_bytes} bytes"
+                )
             return None
         return super().output(outs, msg, display_id, cell_index)
 
@@ -111,8 +125,9 @@ class GradingClient(Execute):
         self._record_bytes += size
         if self._record_bytes > self.max_record_bytes:
             if self._record_bytes - size <= self.max_record_bytes:
-                self.events.append(f"cell {cell_index}: records cut at "
-                                   f"{self.max_record_bytes} bytes")
+                self.events.append(
+                    f"cell {cell_index}: records cut at {self.max_record_bytes} bytes"
+                )
             return
         self.records.setdefault(cell_index, []).append(record)
 
@@ -135,8 +150,9 @@ class GradingClient(Execute):
             "finally:\n"
             "    del _course_guard_run\n"
         )
-        probe = NotebookNode(cell_type="code", source=code, metadata={}, outputs=[],
-                             execution_count=None)
+        probe = NotebookNode(
+            cell_type="code", source=code, metadata={}, outputs=[], execution_count=None
+        )
         await super().async_execute_cell(probe, index, store_history=False)
         for out in probe.outputs:
             if out.output_type == "error" and out.get("ename") == "CellTimeoutError":
@@ -176,9 +192,11 @@ class GradingClient(Execute):
                             self.events.append(
                                 f"your notebook replaced code the tests rely on ({verdict}); "
                                 "the grader judges the values your functions return, outside "
-                                "your notebook, so this earns nothing")
+                                "your notebook, so this earns nothing"
+                            )
                     await self.async_execute_cell(
-                        cell, index, execution_count=self.code_cells_executed + 1)
+                        cell, index, execution_count=self.code_cells_executed + 1
+                    )
                 except DeadKernelError:
                     self.events.append(f"cell {index}: the kernel died")
                     self._mark_not_run(index, "the kernel died while running this cell")

@@ -33,8 +33,8 @@ from .sandbox import Limits
 
 @dataclass
 class Job:
-    label: str          # the student (or "reference")
-    spec: dict          # the worker's job file
+    label: str  # the student (or "reference")
+    spec: dict  # the worker's job file
 
 
 @dataclass
@@ -44,10 +44,15 @@ class Outcome:
     seconds: float = 0.0
 
 
-def run_jobs(jobs: Iterable[Job], work: Path, parallel: int, limits: Limits,
-             progress: Progress | None = None,
-             on_done: Callable[[str, Outcome], None] | None = None,
-             backend: Backend | None = None) -> dict[str, Outcome]:
+def run_jobs(
+    jobs: Iterable[Job],
+    work: Path,
+    parallel: int,
+    limits: Limits,
+    progress: Progress | None = None,
+    on_done: Callable[[str, Outcome], None] | None = None,
+    backend: Backend | None = None,
+) -> dict[str, Outcome]:
     """Run every job, ``parallel`` at a time, each stopped after the per-submission limit.
 
     ``jobs`` may be a generator: the local backend only asks for the next job when a worker is
@@ -74,15 +79,21 @@ def run_jobs(jobs: Iterable[Job], work: Path, parallel: int, limits: Limits,
         outcome = outcomes[end.name] = Outcome(seconds=end.seconds)
         if end.timed_out:
             outcome.notes.append(
-                f"stopped after the {limits.submission_timeout} s limit per submission")
+                f"stopped after the {limits.submission_timeout} s limit per submission"
+            )
         elif not end.ok:
             outcome.notes.append(f"execution failed: {end.message or 'no output'}")
         outcome.events = read_events(Path(specs[end.name]["events"]))
         if on_done is not None:
             on_done(end.name, outcome)
 
-    backend.run(tasks(), jobs=max(1, parallel), timeout=limits.submission_timeout,
-                progress=progress.advance if progress is not None else _quiet, on_done=ended)
+    backend.run(
+        tasks(),
+        jobs=max(1, parallel),
+        timeout=limits.submission_timeout,
+        progress=progress.advance if progress is not None else _quiet,
+        on_done=ended,
+    )
     return outcomes
 
 
@@ -98,8 +109,11 @@ def read_events(path: Path) -> dict[str, list[str]]:
         return {}
     if not isinstance(raw, dict):
         return {}
-    return {str(name): [str(item)[:300] for item in items]
-            for name, items in raw.items() if isinstance(items, list)}
+    return {
+        str(name): [str(item)[:300] for item in items]
+        for name, items in raw.items()
+        if isinstance(items, list)
+    }
 
 
 def _quiet(label: str) -> None:

@@ -12,8 +12,20 @@ from pathlib import Path
 from .course import Course, GradingError, open_gradebook
 from .intake import collect_zip  # noqa: F401 - re-export
 
-COLUMNS = ["assignment", "duedate", "timestamp", "student_id", "last_name", "first_name", "email",
-           "raw_score", "late_submission_penalty", "score", "max_score", "lms_user_id"]
+COLUMNS = [
+    "assignment",
+    "duedate",
+    "timestamp",
+    "student_id",
+    "last_name",
+    "first_name",
+    "email",
+    "raw_score",
+    "late_submission_penalty",
+    "score",
+    "max_score",
+    "lms_user_id",
+]
 
 
 def grade_rows(gb) -> list[dict]:
@@ -24,19 +36,28 @@ def grade_rows(gb) -> list[dict]:
     rows = []
     for assignment in gb.assignments:
         for student in gb.students:
-            row = {"assignment": assignment.name, "duedate": assignment.duedate,
-                   "student_id": student.id, "last_name": student.last_name,
-                   "first_name": student.first_name, "email": student.email,
-                   "max_score": assignment.max_score, "lms_user_id": student.lms_user_id}
+            row = {
+                "assignment": assignment.name,
+                "duedate": assignment.duedate,
+                "student_id": student.id,
+                "last_name": student.last_name,
+                "first_name": student.first_name,
+                "email": student.email,
+                "max_score": assignment.max_score,
+                "lms_user_id": student.lms_user_id,
+            }
             try:
                 submission = gb.find_submission(assignment.name, student.id)
             except MissingEntry:
                 row.update(timestamp="", raw_score=0.0, late_submission_penalty=0.0, score=0.0)
             else:
                 penalty = submission.late_submission_penalty or 0.0
-                row.update(timestamp=submission.timestamp, raw_score=submission.score,
-                           late_submission_penalty=penalty,
-                           score=max(0.0, submission.score - penalty))
+                row.update(
+                    timestamp=submission.timestamp,
+                    raw_score=submission.score,
+                    late_submission_penalty=penalty,
+                    score=max(0.0, submission.score - penalty),
+                )
             rows.append({k: "" if row[k] is None else str(row[k]) for k in COLUMNS})
     return rows
 

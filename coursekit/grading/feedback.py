@@ -32,8 +32,14 @@ def _preprocessors():
     return [TrimHiddenTracebacks, ClearHiddenTests, GetGrades, CSSHTMLHeaderPreprocessor]
 
 
-def generate_feedback(course: Course, assignment: str, students: list[str] | None = None,
-                      run: bool = True, jobs: int = 2, limits=None) -> list[Path]:
+def generate_feedback(
+    course: Course,
+    assignment: str,
+    students: list[str] | None = None,
+    run: bool = True,
+    jobs: int = 2,
+    limits=None,
+) -> list[Path]:
     """Write feedback for the autograded submissions; returns the HTML files written.
 
     ``run``: run each notebook with the visible tests for the student's own outputs (sandboxed
@@ -42,13 +48,17 @@ def generate_feedback(course: Course, assignment: str, students: list[str] | Non
     """
     course.require_assignment(assignment)
     graded = course.autograded_dir
-    everyone = sorted(p.name for p in graded.iterdir() if (p / assignment).is_dir()) \
-        if graded.is_dir() else []
+    everyone = (
+        sorted(p.name for p in graded.iterdir() if (p / assignment).is_dir())
+        if graded.is_dir()
+        else []
+    )
     if students:  # as typed: any Unicode form, or the id the LMS wrote
         everyone = [f for f in everyone if any(same_student(s, f) for s in students)]
     if not everyone:
-        raise GradingError(f"no autograded submissions of {assignment}: run course autograde "
-                           f"{assignment} first")
+        raise GradingError(
+            f"no autograded submissions of {assignment}: run course autograde {assignment} first"
+        )
     written, failed = [], []
     for student in everyone:  # Colab's widget state, before any run or rendering reads it
         for notebook in sorted((graded / student / assignment).glob("*.ipynb")):
@@ -63,15 +73,20 @@ def generate_feedback(course: Course, assignment: str, students: list[str] | Non
 
             problem = sandbox_available()
             if problem:
-                raise GradingError(f"the feedback run executes students' notebooks, which needs "
-                                   f"the sandbox ({problem}); pass --no-run for feedback with "
-                                   "code and verdicts only")
+                raise GradingError(
+                    f"the feedback run executes students' notebooks, which needs "
+                    f"the sandbox ({problem}); pass --no-run for feedback with "
+                    "code and verdicts only"
+                )
 
-            notes = run_for_feedback(course, assignment, everyone, staging, jobs=jobs,
-                                     limits=limits)
+            notes = run_for_feedback(
+                course, assignment, everyone, staging, jobs=jobs, limits=limits
+            )
         for student in everyone:
-            overrides = {"GenerateFeedback.preprocessors": _preprocessors(),
-                         "ClearHiddenTests.enabled": True}
+            overrides = {
+                "GenerateFeedback.preprocessors": _preprocessors(),
+                "ClearHiddenTests.enabled": True,
+            }
             if staging is not None and (staging / student / assignment).is_dir():
                 overrides["CourseDirectory.autograded_directory"] = str(staging)
             try:
@@ -84,8 +99,10 @@ def generate_feedback(course: Course, assignment: str, students: list[str] | Non
                 text = html.read_text(encoding="utf-8", errors="replace")
                 if HIDDEN_BEGIN in text or HIDDEN_END in text:
                     html.unlink()
-                    failed.append(f"{student} (feedback {html.name} showed a hidden-test "
-                                  "marker and was deleted)")
+                    failed.append(
+                        f"{student} (feedback {html.name} showed a hidden-test "
+                        "marker and was deleted)"
+                    )
                     continue
                 written.append(html)
             if student in notes:
@@ -95,11 +112,15 @@ def generate_feedback(course: Course, assignment: str, students: list[str] | Non
             shutil.rmtree(staging, ignore_errors=True)
     problems = []
     if failed:
-        problems.append(f"no feedback for {len(failed)} of {len(everyone)} student(s) "
-                        f"({len(written)} file(s) written for the others): {'; '.join(failed)}")
+        problems.append(
+            f"no feedback for {len(failed)} of {len(everyone)} student(s) "
+            f"({len(written)} file(s) written for the others): {'; '.join(failed)}"
+        )
     if verdicts_only:
-        problems.append(f"feedback shows code and verdicts only, without the student's own "
-                        f"outputs, for {len(verdicts_only)} student(s): {'; '.join(verdicts_only)}")
+        problems.append(
+            f"feedback shows code and verdicts only, without the student's own "
+            f"outputs, for {len(verdicts_only)} student(s): {'; '.join(verdicts_only)}"
+        )
     if problems:
         raise GradingError(". ".join(problems))
     return written

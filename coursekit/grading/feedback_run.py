@@ -36,8 +36,12 @@ def _stage_inputs(course: Course, assignment: str, student: str, dest: Path) -> 
     if submitted.is_dir():
         for path in sorted(submitted.rglob("*")):
             rel = path.relative_to(submitted)
-            if (path.is_symlink() or path.suffix == ".ipynb" or not path.is_file()
-                    or path.stat().st_size > MAX_SUBMISSION_BYTES):  # as at intake
+            if (
+                path.is_symlink()
+                or path.suffix == ".ipynb"
+                or not path.is_file()
+                or path.stat().st_size > MAX_SUBMISSION_BYTES
+            ):  # as at intake
                 continue
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, dest / rel)
@@ -70,9 +74,15 @@ def merge(autograded: Path, executed: Path, dest: Path, messages: list[str] = ()
     nbformat.write(nb, dest)
 
 
-def run_for_feedback(course: Course, assignment: str, students: list[str], staging: Path,
-                     jobs: int = 2, limits: Limits | None = None,
-                     sandbox: bool | None = None) -> dict[str, str]:
+def run_for_feedback(
+    course: Course,
+    assignment: str,
+    students: list[str],
+    staging: Path,
+    jobs: int = 2,
+    limits: Limits | None = None,
+    sandbox: bool | None = None,
+) -> dict[str, str]:
     """Write merged notebooks to ``staging/STUDENT/ASSIGNMENT``; returns notes per student.
 
     A student whose run did not give a notebook gets the verdict-only copy and a note.
@@ -91,16 +101,30 @@ def run_for_feedback(course: Course, assignment: str, students: list[str], stagi
         for student in students:
             inputs = work / "inputs" / student / assignment
             if _stage_inputs(course, assignment, student, inputs):
-                job_list.append(Job(student, job_spec(
-                    "feedback", inputs, work / "executed" / student / assignment, work,
-                    student, limits, env, sandbox, guard=True)))
+                job_list.append(
+                    Job(
+                        student,
+                        job_spec(
+                            "feedback",
+                            inputs,
+                            work / "executed" / student / assignment,
+                            work,
+                            student,
+                            limits,
+                            env,
+                            sandbox,
+                            guard=True,
+                        ),
+                    )
+                )
         outcomes = run_jobs(job_list, work, jobs, limits)
         for job in job_list:
             student = job.label
             if outcomes[student].notes:
                 notes[student] = "; ".join(outcomes[student].notes)
-            for autograded in sorted((course.autograded_dir / student / assignment)
-                                     .glob("*.ipynb")):
+            for autograded in sorted(
+                (course.autograded_dir / student / assignment).glob("*.ipynb")
+            ):
                 executed = work / "executed" / student / assignment / autograded.name
                 dest = staging / student / assignment / autograded.name
                 events = outcomes[student].events.get(autograded.stem, [])

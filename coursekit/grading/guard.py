@@ -29,11 +29,29 @@ import threading
 import types
 
 _FUNCTION_TYPES = (types.FunctionType, types.MethodType)
-_EXEC_NAMES = ("run_cell", "run_cell_async", "run_code", "run_ast_nodes", "showtraceback",
-               "_showtraceback", "showsyntaxerror", "transform_cell", "transform_ast",
-               "should_run_async", "_run_cell", "ex", "ev", "safe_execfile",
-               "do_execute", "execute_request", "send_response", "dispatch_shell",
-               "process_one", "dispatch_queue", "_publish_execute_input")
+_EXEC_NAMES = (
+    "run_cell",
+    "run_cell_async",
+    "run_code",
+    "run_ast_nodes",
+    "showtraceback",
+    "_showtraceback",
+    "showsyntaxerror",
+    "transform_cell",
+    "transform_ast",
+    "should_run_async",
+    "_run_cell",
+    "ex",
+    "ev",
+    "safe_execfile",
+    "do_execute",
+    "execute_request",
+    "send_response",
+    "dispatch_shell",
+    "process_one",
+    "dispatch_queue",
+    "_publish_execute_input",
+)
 
 
 class GradingIntegrityError(Exception):
@@ -113,12 +131,14 @@ def _load_fresh(package_dir):
 
     init = package_dir + "/__init__.py"
     spec = importlib.util.spec_from_file_location(
-        "course_utils", init, submodule_search_locations=[package_dir])
+        "course_utils", init, submodule_search_locations=[package_dir]
+    )
     package = importlib.util.module_from_spec(spec)
     sys.modules["course_utils"] = package
     spec.loader.exec_module(package)
-    spec = importlib.util.spec_from_file_location("course_utils.testing",
-                                                  package_dir + "/testing.py")
+    spec = importlib.util.spec_from_file_location(
+        "course_utils.testing", package_dir + "/testing.py"
+    )
     testing = importlib.util.module_from_spec(spec)
     sys.modules["course_utils.testing"] = testing
     spec.loader.exec_module(testing)
@@ -131,18 +151,36 @@ def run(token, package_dir, shell, load_testing):
     checker = _Checker(_trusted_roots(package_dir))
     if load_testing:
         testing = _load_fresh(package_dir)
-        for name in ("check_tensor", "check_close", "check_equal", "check_type",
-                     "random_tensor", "tolerances"):
+        for name in (
+            "check_tensor",
+            "check_close",
+            "check_equal",
+            "check_type",
+            "random_tensor",
+            "tolerances",
+        ):
             if name in shell.user_ns:
                 shell.user_ns[name] = getattr(testing, name)
-        if "testing" in shell.user_ns and getattr(shell.user_ns["testing"], "__name__", "") \
-                == "course_utils.testing":
+        if (
+            "testing" in shell.user_ns
+            and getattr(shell.user_ns["testing"], "__name__", "") == "course_utils.testing"
+        ):
             shell.user_ns["testing"] = testing
     if sys.gettrace() is not None or sys.getprofile() is not None:
         checker.problems.append("a trace or profile hook was installed")
     checker.namespace("builtins", vars(builtins), skip=("_", "__", "___"))
-    for name in ("math", "operator", "numpy", "numpy.testing", "torch", "torch.testing",
-                 "torch.nn.functional", "course_utils.testing", "importlib", "sys"):
+    for name in (
+        "math",
+        "operator",
+        "numpy",
+        "numpy.testing",
+        "torch",
+        "torch.testing",
+        "torch.nn.functional",
+        "course_utils.testing",
+        "importlib",
+        "sys",
+    ):
         checker.module(name)
     torch = sys.modules.get("torch")
     if torch is not None and isinstance(getattr(torch, "Tensor", None), type):
@@ -159,14 +197,18 @@ def run(token, package_dir, shell, load_testing):
                 checker.check("the kernel", name, vars(kernel)[name])
         for table in ("shell_handlers", "control_handlers"):
             checker.namespace(f"kernel.{table}", getattr(kernel, table, {}) or {})
-    for hooks, label in ((shell.ast_transformers, "an AST transformer"),
-                         (shell.input_transformers_post, "an input transformer"),
-                         (shell.input_transformers_cleanup, "an input transformer"),
-                         (sys.meta_path, "an import hook"), (sys.path_hooks, "a path hook")):
+    for hooks, label in (
+        (shell.ast_transformers, "an AST transformer"),
+        (shell.input_transformers_post, "an input transformer"),
+        (shell.input_transformers_cleanup, "an input transformer"),
+        (sys.meta_path, "an import hook"),
+        (sys.path_hooks, "a path hook"),
+    ):
         for hook in hooks:
             target = hook if callable(hook) else type(hook)
             if not checker.trusted(target) or not checker.trusted(
-                    getattr(type(hook), "find_spec", None) or target):
+                getattr(type(hook), "find_spec", None) or target
+            ):
                 checker.problems.append(f"{label} from the notebook is installed")
     for event, callbacks in getattr(shell.events, "callbacks", {}).items():
         for callback in callbacks:

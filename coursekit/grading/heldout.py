@@ -79,12 +79,20 @@ def evaluate(task: str, arrays: dict[str, np.ndarray], seed: int) -> float:
         (Path(folder) / "names.json").write_text(json.dumps(list(arrays)))
         env = {k: v for k, v in os.environ.items() if k not in ("COURSE_RECORD",)}
         env["CUDA_VISIBLE_DEVICES"] = ""
-        done = subprocess.run([sys.executable, "-m", "coursekit.grading.heldout", task,
-                               folder, str(seed)], capture_output=True, text=True, env=env,
-                              timeout=EVALUATION_TIMEOUT, check=False)
+        done = subprocess.run(
+            [sys.executable, "-m", "coursekit.grading.heldout", task, folder, str(seed)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=EVALUATION_TIMEOUT,
+            check=False,
+        )
         if done.returncode != 0:
-            raise HeldOutError(done.stderr.strip().splitlines()[-1] if done.stderr.strip()
-                               else "the evaluation failed")
+            raise HeldOutError(
+                done.stderr.strip().splitlines()[-1]
+                if done.stderr.strip()
+                else "the evaluation failed"
+            )
         return float(json.loads(done.stdout.strip().splitlines()[-1])["accuracy"])
 
 
@@ -99,11 +107,14 @@ def check_heldout(student, expected, params) -> None:
     try:
         accuracy = evaluate(str(params.get("task")), arrays, secrets.randbits(31))
     except (HeldOutError, subprocess.TimeoutExpired, ValueError):
-        raise Mismatch("could not be evaluated on the held-out images (not the exercise's "
-                       "architecture?)") from None
+        raise Mismatch(
+            "could not be evaluated on the held-out images (not the exercise's architecture?)"
+        ) from None
     if not accuracy >= float(expected[1]):
-        raise Mismatch(f"reaches {accuracy:.1%} on the held-out images, below the "
-                       f"required {float(expected[1]):.0%}")
+        raise Mismatch(
+            f"reaches {accuracy:.1%} on the held-out images, below the "
+            f"required {float(expected[1]):.0%}"
+        )
 
 
 def _main(task: str, folder: str, seed: str) -> None:

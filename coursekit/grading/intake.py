@@ -33,14 +33,20 @@ from .normalize import MAX_SUBMISSION_BYTES
 # timestamp, attempt.
 PRESETS = {
     # lastfirst[_late]_userid_submissionid_filename; resubmitted files get "-1", "-2"
-    "canvas": (r"^(?:.*/)?(?P<student_id>[^/_]+)_(?:(?P<late>late|LATE)_)?(?P<lms_id>\d+)_"
-               r"(?P<submission>\d+)_(?P<file_id>[^/]+)$"),
+    "canvas": (
+        r"^(?:.*/)?(?P<student_id>[^/_]+)_(?:(?P<late>late|LATE)_)?(?P<lms_id>\d+)_"
+        r"(?P<submission>\d+)_(?P<file_id>[^/]+)$"
+    ),
     # "Full Name_participantid_assignsubmission_file_/name" (folders) or "..._file_name" (flat)
-    "moodle": (r"^(?:.*/)?(?P<student_id>[^/]+?)_(?P<lms_id>\d+)_assignsubmission_"
-               r"(?P<plugin>[a-z]+)_/?(?:.*/)?(?P<file_id>[^/]+)$"),
+    "moodle": (
+        r"^(?:.*/)?(?P<student_id>[^/]+?)_(?P<lms_id>\d+)_assignsubmission_"
+        r"(?P<plugin>[a-z]+)_/?(?:.*/)?(?P<file_id>[^/]+)$"
+    ),
     # assignment_username_attempt_YYYY-MM-DD-HH-MM-SS[_filename] (no filename: the receipt)
-    "blackboard": (r"^(?:.*/)?(?:[^/]*?)_(?P<student_id>[^/_]+)_attempt_"
-                   r"(?P<timestamp>\d{4}-\d\d-\d\d-\d\d-\d\d-\d\d)(?:_(?P<file_id>[^/]+)|\.txt)?$"),
+    "blackboard": (
+        r"^(?:.*/)?(?:[^/]*?)_(?P<student_id>[^/_]+)_attempt_"
+        r"(?P<timestamp>\d{4}-\d\d-\d\d-\d\d-\d\d-\d\d)(?:_(?P<file_id>[^/]+)|\.txt)?$"
+    ),
     # student_[anything_]notebook.ipynb, also inside a folder
     "generic": r"^(?:.*/)?(?P<student_id>[^/_]+)_(?P<file_id>[^/]+)$",
 }
@@ -53,8 +59,22 @@ _COPY_PREFIX = re.compile(r"^(?:copy of |kopie van |kopie von |copia de )", re.I
 _COPY_SUFFIX = re.compile(r"(?:-(?P<dash>\d+)| \((?P<paren>\d+)\)|\.colab)$")
 MAX_NESTING = 2
 # letters that Unicode does not decompose into an ASCII base letter
-_LETTERS = {"ß": "ss", "æ": "ae", "Æ": "AE", "ø": "o", "Ø": "O", "œ": "oe", "Œ": "OE", "ł": "l",
-            "Ł": "L", "đ": "d", "Đ": "D", "þ": "th", "Þ": "Th", "ı": "i"}
+_LETTERS = {
+    "ß": "ss",
+    "æ": "ae",
+    "Æ": "AE",
+    "ø": "o",
+    "Ø": "O",
+    "œ": "oe",
+    "Œ": "OE",
+    "ł": "l",
+    "Ł": "L",
+    "đ": "d",
+    "Đ": "D",
+    "þ": "th",
+    "Þ": "Th",
+    "ı": "i",
+}
 
 
 def student_folder(original: str) -> str:
@@ -127,9 +147,9 @@ class Entry:
 
 @dataclass
 class Submission:
-    student: str          # folder name under submitted/
-    original: str         # the id as the LMS wrote it
-    notebook: str         # e.g. ex01_convolution (no .ipynb)
+    student: str  # folder name under submitted/
+    original: str  # the id as the LMS wrote it
+    notebook: str  # e.g. ex01_convolution (no .ipynb)
     entry: Entry
     time: datetime | None
     copy: int = 0
@@ -145,7 +165,7 @@ class Submission:
 @dataclass
 class CollectReport:
     taken: list[Submission] = field(default_factory=list)
-    skipped: list[tuple[str, str]] = field(default_factory=list)   # (path, reason)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     replaced: list[tuple[str, str]] = field(default_factory=list)  # older attempts
     lms_files: list[tuple[str, str]] = field(default_factory=list)  # receipts, online text
 
@@ -163,8 +183,9 @@ def _is_link(info: zipfile.ZipInfo) -> bool:
 
 def _safe_path(name: str) -> str | None:
     """The entry's path with no absolute part and no ``..``; None if nothing is left."""
-    parts = [p for p in PurePosixPath(name.replace("\\", "/")).parts
-             if p not in ("/", "", ".", "..")]
+    parts = [
+        p for p in PurePosixPath(name.replace("\\", "/")).parts if p not in ("/", "", ".", "..")
+    ]
     return "/".join(parts) or None
 
 
@@ -195,9 +216,14 @@ def entries(archive: zipfile.ZipFile, prefix: str = "", depth: int = 0):
         elif _is_link(info):
             yield Entry(path, info.file_size, when, None, "a symbolic link (never followed)")
         elif info.file_size > MAX_SUBMISSION_BYTES:
-            yield Entry(path, info.file_size, when, None,
-                        f"{info.file_size / 2**20:.0f} MiB, over the "
-                        f"{MAX_SUBMISSION_BYTES // 2**20} MiB limit for a file")
+            yield Entry(
+                path,
+                info.file_size,
+                when,
+                None,
+                f"{info.file_size / 2**20:.0f} MiB, over the "
+                f"{MAX_SUBMISSION_BYTES // 2**20} MiB limit for a file",
+            )
         elif path.lower().endswith(".zip"):
             data = archive.read(info)
             if depth >= MAX_NESTING or not zipfile.is_zipfile(io.BytesIO(data)):
@@ -232,8 +258,9 @@ def _match(plugins: dict, lms: str | None, path: str):
     return None, None
 
 
-def plan_collection(entries_found, notebooks: list[str], lms: str | None = None,
-                    pattern: str | None = None) -> CollectReport:
+def plan_collection(
+    entries_found, notebooks: list[str], lms: str | None = None, pattern: str | None = None
+) -> CollectReport:
     """Decide, for every file of a download, which submission it is or why it is not one."""
     if pattern:
         for group in ("student_id", "file_id"):
@@ -260,9 +287,13 @@ def plan_collection(entries_found, notebooks: list[str], lms: str | None = None,
             report.skipped.append((entry.path, "the name carries no student id"))
             continue
         if kind is None:
-            why = ("--pattern does not match it" if pattern
-                   else f"not named as {lms} names submissions" if lms
-                   else "no LMS file-name layout matches it (try --pattern)")
+            why = (
+                "--pattern does not match it"
+                if pattern
+                else f"not named as {lms} names submissions"
+                if lms
+                else "no LMS file-name layout matches it (try --pattern)"
+            )
             report.skipped.append((entry.path, why))
             continue
         file_id = groups.get("file_id") or ""
@@ -272,33 +303,52 @@ def plan_collection(entries_found, notebooks: list[str], lms: str | None = None,
             report.lms_files.append((entry.path, f"{kind} receipt, not a submission"))
             continue
         if groups.get("plugin") and groups["plugin"] != "file":
-            report.lms_files.append((entry.path, f"{kind} {groups['plugin']} text, "
-                                     "not a file submission"))
+            report.lms_files.append(
+                (entry.path, f"{kind} {groups['plugin']} text, not a file submission")
+            )
             continue
         if not PurePosixPath(file_id).suffix and PurePosixPath(entry.path).suffix == ".ipynb":
             file_id += ".ipynb"  # nbgrader's documented \w+ patterns stop before the extension
         found = notebook_of(file_id, notebooks)
         if found is None:
             expected = ", ".join(f"{n}.ipynb" for n in notebooks)
-            report.skipped.append((entry.path, f"{PurePosixPath(file_id).name!r} is not a "
-                                   f"notebook of this assignment ({expected})"))
+            report.skipped.append(
+                (
+                    entry.path,
+                    f"{PurePosixPath(file_id).name!r} is not a "
+                    f"notebook of this assignment ({expected})",
+                )
+            )
             continue
         original = groups["student_id"].strip()
         item = Submission(
-            student=student_folder(original), original=original, notebook=found[0],
-            entry=entry, time=parse_time(groups.get("timestamp")), copy=found[1],
-            late=bool(groups.get("late")), lms=kind, lms_id=groups.get("lms_id") or "")
+            student=student_folder(original),
+            original=original,
+            notebook=found[0],
+            entry=entry,
+            time=parse_time(groups.get("timestamp")),
+            copy=found[1],
+            late=bool(groups.get("late")),
+            lms=kind,
+            lms_id=groups.get("lms_id") or "",
+        )
         if PurePosixPath(file_id).name != f"{found[0]}.ipynb":
             item.notes.append(f"{PurePosixPath(file_id).name} taken as {found[0]}.ipynb")
         key = (item.student, item.notebook)
         if key in best and best[key].original != original:
-            report.skipped.append((entry.path, f"ids {best[key].original!r} and {original!r} "
-                                   "share a folder name: collect them separately"))
+            report.skipped.append(
+                (
+                    entry.path,
+                    f"ids {best[key].original!r} and {original!r} "
+                    "share a folder name: collect them separately",
+                )
+            )
             continue
         if key in best:
             older, newer = sorted((best[key], item), key=Submission.order)
-            report.replaced.append((older.entry.path, f"older attempt of {original}, "
-                                    f"replaced by {newer.entry.path}"))
+            report.replaced.append(
+                (older.entry.path, f"older attempt of {original}, replaced by {newer.entry.path}")
+            )
             item = newer
         best[key] = item
     report.taken = sorted(best.values(), key=lambda s: (s.student, s.notebook))
@@ -322,8 +372,13 @@ def record_students(course: Course, report: CollectReport) -> None:
             gb.update_or_create_student(student, lms_user_id=item.original, **names)
 
 
-def collect_zip(course: Course, assignment: str, archive: Path, pattern: str | None = None,
-                lms: str | None = None) -> CollectReport:
+def collect_zip(
+    course: Course,
+    assignment: str,
+    archive: Path,
+    pattern: str | None = None,
+    lms: str | None = None,
+) -> CollectReport:
     """Unpack an LMS download into ``submitted/STUDENT/ASSIGNMENT/`` (nbgrader's layout).
 
     Paths are never trusted (no ``..``, no absolute paths, no links); a submission file already
@@ -340,8 +395,10 @@ def collect_zip(course: Course, assignment: str, archive: Path, pattern: str | N
     with zipfile.ZipFile(archive) as zf:
         report = plan_collection(list(entries(zf)), notebooks, lms, pattern)
     if not report.taken:
-        raise GradingError(f"no file in {archive} is a submission of {assignment} "
-                           f"({len(report.skipped)} skipped): try --lms or --pattern")
+        raise GradingError(
+            f"no file in {archive} is a submission of {assignment} "
+            f"({len(report.skipped)} skipped): try --lms or --pattern"
+        )
     course.ensure_dirs()
     for student, items in report.students.items():
         dest = course.submitted_dir / student / assignment
@@ -372,12 +429,17 @@ def survey(course: Course, assignment: str) -> tuple[list[str], list[tuple[str, 
         elif name.startswith("."):
             other.append((name, "hidden folder, not a student"))
         elif GLOB_CHARS & set(name) or name != name.strip():
-            other.append((name, "nbgrader cannot grade a folder named with * ? [ ] or "
-                          "outer spaces: rename it"))
+            other.append(
+                (
+                    name,
+                    "nbgrader cannot grade a folder named with * ? [ ] or outer spaces: rename it",
+                )
+            )
         elif not (path / assignment).is_dir():
             held = sorted(p.name for p in path.iterdir() if p.is_dir())
-            other.append((name, f"no {assignment} folder"
-                          + (f" (holds {', '.join(held)})" if held else "")))
+            other.append(
+                (name, f"no {assignment} folder" + (f" (holds {', '.join(held)})" if held else ""))
+            )
         else:
             graded.append(name)
     return graded, other
@@ -413,15 +475,17 @@ def _lms_collector_class():
         name, the notebook name loses its editor's variants, the LMS's time is kept.
         """
 
-        lms = Unicode("", help="canvas, moodle, blackboard or generic; empty: recognised per "
-                      "file").tag(config=True)
+        lms = Unicode(
+            "", help="canvas, moodle, blackboard or generic; empty: recognised per file"
+        ).tag(config=True)
 
         def _notebooks(self) -> list[str]:
             coursedir = getattr(self.parent, "coursedir", None)
             if coursedir is None:
                 return []
-            folder = Path(coursedir.format_path(coursedir.release_directory, ".",
-                                                coursedir.assignment_id))
+            folder = Path(
+                coursedir.format_path(coursedir.release_directory, ".", coursedir.assignment_id)
+            )
             return sorted(p.stem for p in folder.glob("*.ipynb"))
 
         def collect(self, submitted_file: str):
@@ -438,15 +502,18 @@ def _lms_collector_class():
             else:
                 self.log.warning("no LMS layout matches %s", submitted_file)
                 return None
-            found = notebook_of(parts[-1] if end < len(parts) else groups["file_id"],
-                                self._notebooks())
+            found = notebook_of(
+                parts[-1] if end < len(parts) else groups["file_id"], self._notebooks()
+            )
             if found is None:
                 self.log.warning("%s is not a notebook of this assignment", submitted_file)
                 return None
             when = parse_time(groups.get("timestamp"))
-            return {"student_id": student_folder(groups["student_id"]),
-                    "file_id": f"{found[0]}.ipynb",
-                    "timestamp": when.isoformat(sep=" ") if when else None}
+            return {
+                "student_id": student_folder(groups["student_id"]),
+                "file_id": f"{found[0]}.ipynb",
+                "timestamp": when.isoformat(sep=" ") if when else None,
+            }
 
     return LmsCollectorPlugin
 

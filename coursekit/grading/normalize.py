@@ -35,14 +35,15 @@ def load_notebook_json(path: Path) -> dict:
     path = Path(path)
     size = path.stat().st_size
     if size > MAX_SUBMISSION_BYTES:
-        raise GradingError(f"{path.name} is {_mib(size)}, over the "
-                           f"{_mib(MAX_SUBMISSION_BYTES)} limit for a notebook")
+        raise GradingError(
+            f"{path.name} is {_mib(size)}, over the "
+            f"{_mib(MAX_SUBMISSION_BYTES)} limit for a notebook"
+        )
     try:
         raw = json.loads(path.read_bytes().decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise GradingError(f"{path.name} is not a valid notebook (not JSON: {error})") from None
-    if not isinstance(raw, dict) or not isinstance(raw.get("cells", raw.get("worksheets")),
-                                                   list):
+    if not isinstance(raw, dict) or not isinstance(raw.get("cells", raw.get("worksheets")), list):
         raise GradingError(f"{path.name} is not a valid notebook (no list of cells)")
     return raw
 
@@ -72,9 +73,10 @@ def _upgrade_minor(raw: dict, notes: list[str]):
             if isinstance(old, str) and CELL_ID.match(old) and old not in seen:
                 cell.id = old
             seen.add(cell.id)
-    notes.append(f"upgraded from nbformat {major}.{minor} to 4.5"
-                 + (" (its cells carry ids, as Jupytext, VS Code and Colab write them)"
-                    if any(ids) else ""))
+    notes.append(
+        f"upgraded from nbformat {major}.{minor} to 4.5"
+        + (" (its cells carry ids, as Jupytext, VS Code and Colab write them)" if any(ids) else "")
+    )
     return nb
 
 
@@ -119,8 +121,7 @@ def _widget_state(nb, notes: list[str]) -> None:
         return
     if isinstance(state, dict) and state and all(isinstance(v, dict) for v in state.values()):
         widgets[WIDGET_STATE] = {"state": dict(state), "version_major": 2, "version_minor": 0}
-        notes.append("widget state wrapped as nbconvert expects (Colab writes it without "
-                     "'state')")
+        notes.append("widget state wrapped as nbconvert expects (Colab writes it without 'state')")
     else:
         del nb.metadata["widgets"]
         notes.append("unreadable widget state removed from the notebook's metadata")
@@ -159,8 +160,10 @@ def _join_duplicate_solutions(nb, notes: list[str]) -> None:
     nb.cells = kept
     for grade_id, count in copies.items():
         if nbgrader_meta(first[grade_id]).get("solution"):
-            notes.append(f"cell {grade_id} appeared {count} times (copied with its metadata): "
-                         "the code of all copies was joined, in order, into one cell")
+            notes.append(
+                f"cell {grade_id} appeared {count} times (copied with its metadata): "
+                "the code of all copies was joined, in order, into one cell"
+            )
         else:
             notes.append(f"cell {grade_id} appeared {count} times: the first copy was kept")
 
@@ -184,8 +187,9 @@ def normalize_notebook(raw: dict, size: int = 0):
         validator.validate(fixed)
     except Exception as error:  # nbformat's ValidationError: say the first line
         text = str(error).strip().splitlines()
-        raise GradingError(f"not a valid notebook ({text[0] if text else type(error).__name__})"
-                           ) from None
+        raise GradingError(
+            f"not a valid notebook ({text[0] if text else type(error).__name__})"
+        ) from None
     if changes:
         notes.append(f"{changes} invalid metadata entr{'y' if changes == 1 else 'ies'} removed")
     return fixed, notes

@@ -48,8 +48,11 @@ def nbgrader_meta(cell) -> dict:
 def is_test_cell(cell) -> bool:
     """An autograded test: a graded code cell that is not a solution."""
     meta = nbgrader_meta(cell)
-    return (cell.get("cell_type") == "code" and bool(meta.get("grade"))
-            and not meta.get("solution", False))
+    return (
+        cell.get("cell_type") == "code"
+        and bool(meta.get("grade"))
+        and not meta.get("solution", False)
+    )
 
 
 @dataclass(frozen=True)
@@ -60,9 +63,15 @@ class TestCell:
 
 
 def test_cells(nb) -> list[TestCell]:
-    return [TestCell(str(nbgrader_meta(c).get("grade_id", f"cell-{i}")),
-                     float(nbgrader_meta(c).get("points", 0) or 0), i)
-            for i, c in enumerate(nb.cells) if is_test_cell(c)]
+    return [
+        TestCell(
+            str(nbgrader_meta(c).get("grade_id", f"cell-{i}")),
+            float(nbgrader_meta(c).get("points", 0) or 0),
+            i,
+        )
+        for i, c in enumerate(nb.cells)
+        if is_test_cell(c)
+    ]
 
 
 def graded_tests(nb) -> dict[str, tuple[float, str]]:
@@ -76,8 +85,9 @@ def graded_tests(nb) -> dict[str, tuple[float, str]]:
     for cell in nb.cells:
         if is_test_cell(cell):
             meta = nbgrader_meta(cell)
-            layout.setdefault(str(meta.get("grade_id")),
-                              (float(meta.get("points", 0) or 0), cell.source))
+            layout.setdefault(
+                str(meta.get("grade_id")), (float(meta.get("points", 0) or 0), cell.source)
+            )
     return layout
 
 
@@ -107,8 +117,10 @@ def code_lines(source: str, drop_hidden: bool = False) -> list[str]:
 def same_test_code(student: str, original: str) -> bool:
     """Whether a submitted test cell still holds the original code (released or full)."""
     mine = [line.strip() for line in code_lines(student)]
-    return mine in ([x.strip() for x in code_lines(original)],
-                    [x.strip() for x in code_lines(original, drop_hidden=True)])
+    return mine in (
+        [x.strip() for x in code_lines(original)],
+        [x.strip() for x in code_lines(original, drop_hidden=True)],
+    )
 
 
 def library_lines() -> set[str]:
@@ -150,8 +162,11 @@ def secret_lines(nb, public: set[str] | None = None) -> dict[str, set[str]]:
         public.update(rest)
 
     def distinctive(lines):
-        return {line for line in lines
-                if len(line) >= MIN_LEAK_LINE and line not in public and not line.startswith("#")}
+        return {
+            line
+            for line in lines
+            if len(line) >= MIN_LEAK_LINE and line not in public and not line.startswith("#")
+        }
 
     return {"hidden test": distinctive(hidden), "solution": distinctive(solution)}
 
@@ -181,8 +196,12 @@ def text_of(path: Path) -> str:
 _TRACEBACK_PREFIX = re.compile(r"^(?:-*>\s*)?\d+\s+")
 
 
-def find_leaks(secrets: dict[str, set[str]], files, kinds=("hidden test", "solution"),
-               texts: dict | None = None) -> list[str]:
+def find_leaks(
+    secrets: dict[str, set[str]],
+    files,
+    kinds=("hidden test", "solution"),
+    texts: dict | None = None,
+) -> list[str]:
     """One sentence per file that contains a marker or a secret line of the given kinds."""
     problems = []
     markers = (HIDDEN_BEGIN, HIDDEN_END)

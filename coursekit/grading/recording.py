@@ -23,16 +23,19 @@ from .notebooks import HIDDEN_BEGIN, HIDDEN_END, is_test_cell, nbgrader_meta
 VERDICT_ERROR = "GradingVerdict"
 # A student's own cell may hold the hidden-test markers: in the autograded copy they are
 # disarmed so that nbgrader's ClearHiddenTests and the feedback check do not trip on them.
-DISARMED = {HIDDEN_BEGIN: "### BEGIN HIDDEN-TESTS (marker disarmed by the grader)",
-            HIDDEN_END: "### END HIDDEN-TESTS (marker disarmed by the grader)"}
+DISARMED = {
+    HIDDEN_BEGIN: "### BEGIN HIDDEN-TESTS (marker disarmed by the grader)",
+    HIDDEN_END: "### END HIDDEN-TESTS (marker disarmed by the grader)",
+}
 
 
 def verdict_output(verdict: Verdict):
     from nbformat import NotebookNode
 
     if verdict.passed:
-        return NotebookNode(output_type="stream", name="stdout",
-                            text=f"Grader: passed ({verdict.message}).\n")
+        return NotebookNode(
+            output_type="stream", name="stdout", text=f"Grader: passed ({verdict.message}).\n"
+        )
     return error_output(VERDICT_ERROR, verdict.message)
 
 
@@ -60,8 +63,9 @@ def _disarm(source: str) -> str:
     return source
 
 
-def autograded_notebook(sanitized: Path, dest: Path, verdicts: dict[str, Verdict],
-                        layout: dict, sources: dict) -> None:
+def autograded_notebook(
+    sanitized: Path, dest: Path, verdicts: dict[str, Verdict], layout: dict, sources: dict
+) -> None:
     """Write the autograded form of one sanitized notebook (see the module's docstring)."""
     import nbformat
 
@@ -83,9 +87,15 @@ def autograded_notebook(sanitized: Path, dest: Path, verdicts: dict[str, Verdict
         if grade_id in present:
             continue
         cell = nbformat.v4.new_code_cell(visible_source(sources.get(grade_id, "") or ""))
-        cell.metadata["nbgrader"] = {"grade": True, "grade_id": grade_id, "locked": True,
-                                     "points": points, "schema_version": 3,
-                                     "solution": False, "task": False}
+        cell.metadata["nbgrader"] = {
+            "grade": True,
+            "grade_id": grade_id,
+            "locked": True,
+            "points": points,
+            "schema_version": 3,
+            "solution": False,
+            "task": False,
+        }
         cell.outputs = [error_output(NOT_RUN_ERROR, "this test cell was deleted")]
         nb.cells.append(cell)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -102,22 +112,41 @@ def _record_preprocessors():
         SaveAutoGrades,
     )
 
-    return [IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
-            AssignLatePenalties, CheckCellMetadata]
+    return [
+        IgnorePattern,
+        ClearMetadataPreprocessor,
+        LimitOutput,
+        SaveAutoGrades,
+        AssignLatePenalties,
+        CheckCellMetadata,
+    ]
 
 
 def record(course: Course, assignment: str, student: str, folder: Path) -> None:
     """nbgrader's record step on the autograded notebooks in ``folder/STUDENT/ASSIGNMENT``."""
     course.run_nbgrader(
-        "Autograde", assignment, student,
-        **{"CourseDirectory.submitted_directory": str(folder),
-           "Autograde.sanitize_preprocessors": [],
-           "Autograde.autograde_preprocessors": _record_preprocessors()})
+        "Autograde",
+        assignment,
+        student,
+        **{
+            "CourseDirectory.submitted_directory": str(folder),
+            "Autograde.sanitize_preprocessors": [],
+            "Autograde.autograde_preprocessors": _record_preprocessors(),
+        },
+    )
 
 
-def record_submission(course: Course, assignment: str, student: str, sanitized: Path,
-                      stamp: Path, staging: Path, verdicts: dict[str, dict[str, Verdict]],
-                      layout: dict, sources: dict) -> None:
+def record_submission(
+    course: Course,
+    assignment: str,
+    student: str,
+    sanitized: Path,
+    stamp: Path,
+    staging: Path,
+    verdicts: dict[str, dict[str, Verdict]],
+    layout: dict,
+    sources: dict,
+) -> None:
     """Build and record the autograded notebooks of one student; GradingError on failure."""
     out = staging / student / assignment
     if out.exists():
@@ -128,8 +157,13 @@ def record_submission(course: Course, assignment: str, student: str, sanitized: 
     for notebook in layout:
         clean = sanitized / f"{notebook}.ipynb"
         if clean.is_file():
-            autograded_notebook(clean, out / f"{notebook}.ipynb", verdicts.get(notebook, {}),
-                                layout[notebook], sources.get(notebook, {}))
+            autograded_notebook(
+                clean,
+                out / f"{notebook}.ipynb",
+                verdicts.get(notebook, {}),
+                layout[notebook],
+                sources.get(notebook, {}),
+            )
     if not any(out.glob("*.ipynb")):
         raise GradingError("no notebook to record")
     record(course, assignment, student, staging)

@@ -83,8 +83,11 @@ class Records:
         self.cells, self._arrays, self.path = cells, arrays, path
 
     def array(self, ref) -> np.ndarray:
-        if not isinstance(ref, dict) or not isinstance(ref.get("npz"), str) \
-                or ref["npz"] not in self._arrays.files:
+        if (
+            not isinstance(ref, dict)
+            or not isinstance(ref.get("npz"), str)
+            or ref["npz"] not in self._arrays.files
+        ):
             raise RecordError("a missing array")
         return self._arrays[ref["npz"]]
 

@@ -27,8 +27,8 @@ class Reference:
     """The reference run of one notebook."""
 
     records: records_io.Records
-    hidden_lines: dict[str, set[int]]   # grade_id -> line numbers inside hidden-test blocks
-    points: dict[str, float]            # grade_id -> points
+    hidden_lines: dict[str, set[int]]  # grade_id -> line numbers inside hidden-test blocks
+    points: dict[str, float]  # grade_id -> points
 
     def checks(self, grade_id: str) -> list:
         return self.records.cells.get(grade_id, [])
@@ -56,8 +56,9 @@ def _key(course: Course, assignment: str) -> str:
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     here = Path(__file__).resolve().parent
     library = Path(course_utils.__file__).resolve().parent
-    for path in sorted(library.rglob("*.py")) + [here / n for n in (
-            "records.py", "worker.py", "execute.py", "reference.py")]:
+    for path in sorted(library.rglob("*.py")) + [
+        here / n for n in ("records.py", "worker.py", "execute.py", "reference.py")
+    ]:
         digest.update(str(path.name).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:20]
 
@@ -92,18 +93,22 @@ def problems_of(course: Course, assignment: str, folder: Path) -> list[str]:
         stored = records_io.read(folder, path.stem)
         for grade_id, state in sorted(status.items()):
             if state.get("error") or not state.get("ran"):
-                problems.append(f"{path.name}: the solution fails test {grade_id} in the clean "
-                                "reference run")
+                problems.append(
+                    f"{path.name}: the solution fails test {grade_id} in the clean reference run"
+                )
             elif stored is None or not stored.cells.get(grade_id):
-                problems.append(f"{path.name}: test {grade_id} records nothing (use the checks "
-                                "of course_utils.testing, whose values the grader compares)")
+                problems.append(
+                    f"{path.name}: test {grade_id} records nothing (use the checks "
+                    "of course_utils.testing, whose values the grader compares)"
+                )
         if not status:
             problems.append(f"{path.name}: the reference run did not finish")
     return problems
 
 
-def reference_for(course: Course, assignment: str, run, fresh: bool = False
-                  ) -> tuple[dict[str, Reference], list[str]]:
+def reference_for(
+    course: Course, assignment: str, run, fresh: bool = False
+) -> tuple[dict[str, Reference], list[str]]:
     """The assignment's reference records (computed with ``run(folder)`` unless cached).
 
     ``run(out_folder)`` executes the source notebooks in ``reference`` mode and writes records

@@ -17,9 +17,9 @@ def release(course: Course, assignment: str) -> list[Path]:
 def generate_into(course: Course, assignment: str, release_dir: Path, db_url: str) -> Path:
     """Generate the student version into ``release_dir`` with a separate gradebook."""
     course.run_nbgrader(
-        "GenerateAssignment", assignment,
-        **{"CourseDirectory.release_directory": str(release_dir),
-           "CourseDirectory.db_url": db_url},
+        "GenerateAssignment",
+        assignment,
+        **{"CourseDirectory.release_directory": str(release_dir), "CourseDirectory.db_url": db_url},
     )
     return Path(release_dir) / assignment
 
@@ -27,17 +27,24 @@ def generate_into(course: Course, assignment: str, release_dir: Path, db_url: st
 def _files(folder: Path) -> dict[str, Path]:
     if not folder.is_dir():
         return {}
-    return {str(p.relative_to(folder)): p for p in folder.rglob("*")
-            if p.is_file() and "__pycache__" not in p.parts and ".ipynb_checkpoints" not in p.parts}
+    return {
+        str(p.relative_to(folder)): p
+        for p in folder.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and ".ipynb_checkpoints" not in p.parts
+    }
 
 
 def release_differences(generated: Path, committed: Path) -> list[str]:
     """Sentences naming each file that is missing, extra or different in ``committed``."""
     new, old = _files(generated), _files(committed)
     problems = [f"{committed / name} is missing" for name in sorted(set(new) - set(old))]
-    problems += [f"{committed / name} is not generated from the source"
-                 for name in sorted(set(old) - set(new))]
-    problems += [f"{committed / name} differs from what nbgrader generates"
-                 for name in sorted(set(new) & set(old))
-                 if not filecmp.cmp(new[name], old[name], shallow=False)]
+    problems += [
+        f"{committed / name} is not generated from the source"
+        for name in sorted(set(old) - set(new))
+    ]
+    problems += [
+        f"{committed / name} differs from what nbgrader generates"
+        for name in sorted(set(new) & set(old))
+        if not filecmp.cmp(new[name], old[name], shallow=False)
+    ]
     return problems

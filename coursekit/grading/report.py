@@ -28,6 +28,7 @@ def table(headers: list[str], rows: list[list], max_width: int = 70) -> str:
 def points(earned: float | None, possible: float) -> str:
     def num(x):
         return f"{x:g}"
+
     return f"{'-' if earned is None else num(earned)} / {num(possible)}"
 
 

@@ -15,17 +15,23 @@ import ast
 
 # The argument of each check that holds the test's own reference: (position, keyword).
 EXPECTED_ARGUMENT = {
-    "check_tensor": (1, "expected"), "check_close": (1, "expected"),
-    "check_equal": (1, "expected"), "check_type": (1, "expected_type"),
-    "check_raises": (0, "exception"), "check_that": (2, "bound"),
+    "check_tensor": (1, "expected"),
+    "check_close": (1, "expected"),
+    "check_equal": (1, "expected"),
+    "check_type": (1, "expected_type"),
+    "check_raises": (0, "exception"),
+    "check_that": (2, "bound"),
     "check_model": (2, "at_least"),
 }
 
 
 def _check_name(call: ast.Call) -> str | None:
     func = call.func
-    name = func.id if isinstance(func, ast.Name) else (
-        func.attr if isinstance(func, ast.Attribute) else None)
+    name = (
+        func.id
+        if isinstance(func, ast.Name)
+        else (func.attr if isinstance(func, ast.Attribute) else None)
+    )
     return name if name in EXPECTED_ARGUMENT else None
 
 
@@ -35,7 +41,8 @@ def _expected_nodes(tree: ast.AST) -> list[ast.expr]:
         if isinstance(node, ast.Call) and (name := _check_name(node)):
             position, keyword = EXPECTED_ARGUMENT[name]
             if len(node.args) > position and not any(
-                    isinstance(a, ast.Starred) for a in node.args[:position + 1]):
+                isinstance(a, ast.Starred) for a in node.args[: position + 1]
+            ):
                 found.append(node.args[position])
             found += [k.value for k in node.keywords if k.arg == keyword]
     return found
@@ -87,8 +94,7 @@ def _simple_statements(tree: ast.Module) -> list[ast.stmt]:
     """Candidate statements: everywhere except directly in a class body (methods are read as
     attributes, never as names)."""
     in_class = {id(s) for n in ast.walk(tree) if isinstance(n, ast.ClassDef) for s in n.body}
-    return [n for n in ast.walk(tree)
-            if isinstance(n, ast.stmt) and id(n) not in in_class]
+    return [n for n in ast.walk(tree) if isinstance(n, ast.stmt) and id(n) not in in_class]
 
 
 def strip_expected(sources: list[str]) -> list[str]:
@@ -109,8 +115,7 @@ def strip_expected(sources: list[str]) -> list[str]:
     target_bases = set()
     for statement in statements:
         if isinstance(statement, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
-            targets = statement.targets if isinstance(statement, ast.Assign) \
-                else [statement.target]
+            targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
             for target in targets:
                 node = target
                 while isinstance(node, (ast.Subscript, ast.Attribute)):

@@ -52,13 +52,13 @@ class Limits:
     """Resource limits of one submission's kernel."""
 
     memory_bytes: int = 4 * GIB
-    cell_timeout: int = 180          # seconds per cell (nbgrader's Execute.timeout)
-    submission_timeout: int = 900    # seconds for the whole submission, kernel start included
+    cell_timeout: int = 180  # seconds per cell (nbgrader's Execute.timeout)
+    submission_timeout: int = 900  # seconds for the whole submission, kernel start included
     max_output_bytes: int = 2 * 2**20  # per cell; more is cut (and the cut is noted)
     max_notebook_output_bytes: int = 16 * 2**20  # all cells of a notebook together
     max_file_bytes: int = 1 * GIB
     max_processes: int = 4096
-    memory_limit: str = "auto"       # "as", "data" or "auto" (= "data")
+    memory_limit: str = "auto"  # "as", "data" or "auto" (= "data")
 
 
 def gpu_devices() -> list[str]:
@@ -74,21 +74,30 @@ def sandbox_available() -> str | None:
     """None when bubblewrap (and setpriv, as root) can run a sandbox here, else why not."""
     if unprivileged():
         if shutil.which("bwrap") is None or shutil.which("prlimit") is None:
-            return ("bwrap or prlimit is not installed: install Debian's bubblewrap and "
-                    "util-linux (or pass --no-sandbox for trusted notebooks only)")
+            return (
+                "bwrap or prlimit is not installed: install Debian's bubblewrap and "
+                "util-linux (or pass --no-sandbox for trusted notebooks only)"
+            )
         import subprocess
 
-        probe = subprocess.run(["bwrap", "--unshare-user", "--ro-bind", "/", "/", "true"],
-                               capture_output=True, text=True)
+        probe = subprocess.run(
+            ["bwrap", "--unshare-user", "--ro-bind", "/", "/", "true"],
+            capture_output=True,
+            text=True,
+        )
         if probe.returncode != 0:
-            return ("bubblewrap cannot make a user namespace here (unprivileged user namespaces "
-                    f"are off: {probe.stderr.strip()[:120]}): run the grader as root or inside "
-                    "the site's container runtime, e.g. Apptainer with the grading image")
+            return (
+                "bubblewrap cannot make a user namespace here (unprivileged user namespaces "
+                f"are off: {probe.stderr.strip()[:120]}): run the grader as root or inside "
+                "the site's container runtime, e.g. Apptainer with the grading image"
+            )
         return None
     for tool in ("bwrap", "setpriv", "prlimit"):
         if shutil.which(tool) is None:
-            return (f"{tool} is not installed: install Debian's bubblewrap and util-linux "
-                    "(make setup does this) or pass --no-sandbox for trusted notebooks only")
+            return (
+                f"{tool} is not installed: install Debian's bubblewrap and util-linux "
+                "(make setup does this) or pass --no-sandbox for trusted notebooks only"
+            )
     return None
 
 
@@ -100,9 +109,12 @@ def _trusted_roots() -> list[Path]:
     """
     import course_utils
 
-    roots = {Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve(),
-             Path(course_utils.__file__).resolve().parent,
-             Path(__file__).resolve().parent / "guard.py"}
+    roots = {
+        Path(sys.base_prefix).resolve(),
+        Path(sys.prefix).resolve(),
+        Path(course_utils.__file__).resolve().parent,
+        Path(__file__).resolve().parent / "guard.py",
+    }
     real_python = Path(sys.executable).resolve()
     roots.add(real_python.parent.parent)
     data = os.environ.get("COURSE_DATA")
@@ -112,8 +124,14 @@ def _trusted_roots() -> list[Path]:
     return sorted(r for r in roots if not str(r).startswith("/usr/"))
 
 
-def bwrap_command(scratch: Path, limits: Limits, env: dict[str, str], argv: list[str],
-                  uid: int = NOBODY_UID, cgroup_files: list[str] | None = None) -> list[str]:
+def bwrap_command(
+    scratch: Path,
+    limits: Limits,
+    env: dict[str, str],
+    argv: list[str],
+    uid: int = NOBODY_UID,
+    cgroup_files: list[str] | None = None,
+) -> list[str]:
     """The full command that runs ``argv`` in the sandbox with ``scratch`` writable.
 
     ``cgroup_files``: ``cgroup.procs`` files the command first moves itself into. Unprivileged
@@ -121,18 +139,41 @@ def bwrap_command(scratch: Path, limits: Limits, env: dict[str, str], argv: list
     worker's user, in a user namespace, and joins no cgroup of its own.
     """
     bare = unprivileged()
-    cmd = ["bwrap", *(["--unshare-user"] if bare else []),
-           "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
-           "--unshare-cgroup-try", "--die-with-parent", "--new-session",
-           "--ro-bind", "/usr", "/usr"]
+    cmd = [
+        "bwrap",
+        *(["--unshare-user"] if bare else []),
+        "--unshare-net",
+        "--unshare-pid",
+        "--unshare-ipc",
+        "--unshare-uts",
+        "--unshare-cgroup-try",
+        "--die-with-parent",
+        "--new-session",
+        "--ro-bind",
+        "/usr",
+        "/usr",
+    ]
     for top in ("/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32"):
         path = Path(top)
         if path.is_symlink():
             cmd += ["--symlink", os.readlink(path), top]
         elif path.is_dir():
             cmd += ["--ro-bind", top, top]
-    cmd += ["--ro-bind", "/etc", "/etc", "--proc", "/proc", "--dev", "/dev",
-            "--tmpfs", "/tmp", "--tmpfs", "/run", "--tmpfs", "/var"]
+    cmd += [
+        "--ro-bind",
+        "/etc",
+        "/etc",
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--tmpfs",
+        "/tmp",
+        "--tmpfs",
+        "/run",
+        "--tmpfs",
+        "/var",
+    ]
     gpus = gpu_devices()
     for device in gpus:
         cmd += ["--dev-bind", device, device]
@@ -155,8 +196,15 @@ def bwrap_command(scratch: Path, limits: Limits, env: dict[str, str], argv: list
 
     for target, replacement in masked_files():  # held-out data: blanked in every kernel
         cmd += ["--ro-bind", replacement, target]
-    cmd += [*parents(scratch), "--bind", str(scratch), str(scratch), "--chdir", str(scratch),
-            "--clearenv"]
+    cmd += [
+        *parents(scratch),
+        "--bind",
+        str(scratch),
+        str(scratch),
+        "--chdir",
+        str(scratch),
+        "--clearenv",
+    ]
     for key, value in sorted(env.items()):
         cmd += ["--setenv", key, value]
     kind = limits.memory_limit
@@ -167,13 +215,28 @@ def bwrap_command(scratch: Path, limits: Limits, env: dict[str, str], argv: list
         # primitive"). RLIMIT_DATA counts the memory actually written and still refuses a 6 GiB
         # tensor; on a GPU, RLIMIT_AS would also stop CUDA from creating its context.
         kind = "data"
-    cmd += ["prlimit", f"--{kind}={limits.memory_bytes}", f"--fsize={limits.max_file_bytes}",
-            f"--nproc={limits.max_processes}", f"--cpu={limits.submission_timeout + 60}",
-            "--core=0", "--"]
+    cmd += [
+        "prlimit",
+        f"--{kind}={limits.memory_bytes}",
+        f"--fsize={limits.max_file_bytes}",
+        f"--nproc={limits.max_processes}",
+        f"--cpu={limits.submission_timeout + 60}",
+        "--core=0",
+        "--",
+    ]
     if bare:  # bwrap already dropped every capability and set no_new_privs
         return cmd + list(argv)
-    cmd += ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
-            "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all", "--", *argv]
+    cmd += [
+        "setpriv",
+        f"--reuid={uid}",
+        f"--regid={uid}",
+        "--clear-groups",
+        "--no-new-privs",
+        "--inh-caps=-all",
+        "--bounding-set=-all",
+        "--",
+        *argv,
+    ]
     if cgroup_files:
         join = "; ".join(f'echo $$ > "{path}"' for path in cgroup_files)
         cmd = ["/bin/sh", "-c", f'{join} && exec "$@"', "sh", *cmd]
@@ -192,8 +255,9 @@ def allocate_uid() -> tuple[int, int]:
     import fcntl
 
     if unprivileged():
-        raise GradingError("sandbox users need root; unprivileged, the kernel keeps the "
-                           "worker's own user")
+        raise GradingError(
+            "sandbox users need root; unprivileged, the kernel keeps the worker's own user"
+        )
 
     UID_LOCKS.mkdir(mode=0o700, parents=True, exist_ok=True)
     for uid in range(SANDBOX_UID_BASE, SANDBOX_UID_BASE + SANDBOX_UIDS):
@@ -254,8 +318,9 @@ class KernelCgroup:
             self.files.append(str(folder / "cgroup.procs"))
             return
         for controller, settings in (
-                ("memory", {"memory.limit_in_bytes": limits.memory_bytes}),
-                ("pids", {"pids.max": limits.max_processes})):
+            ("memory", {"memory.limit_in_bytes": limits.memory_bytes}),
+            ("pids", {"pids.max": limits.max_processes}),
+        ):
             root = CGROUP_ROOT / controller
             if not root.is_dir():
                 raise OSError(0, f"no {controller} cgroup controller")
@@ -275,8 +340,11 @@ class KernelCgroup:
         group = KernelCgroup.__new__(KernelCgroup)
         group.folders = []
         unified = CGROUP_ROOT / "cgroup.controllers"
-        bases = [CGROUP_ROOT / (_own_cgroup(None) or "/").lstrip("/")] if unified.is_file() \
+        bases = (
+            [CGROUP_ROOT / (_own_cgroup(None) or "/").lstrip("/")]
+            if unified.is_file()
             else [CGROUP_ROOT / c / (_own_cgroup(c) or "/").lstrip("/") for c in ("memory", "pids")]
+        )
         for base in bases:
             group.folders += sorted(base.glob(f"course-{worker_pid}-*")) if base.is_dir() else []
         group.remove()
@@ -318,8 +386,13 @@ def prepare_scratch(scratch: Path, uid: int = NOBODY_UID) -> None:
     scratch.chmod(0o700)
 
 
-def sandboxed_kernel_manager(scratch: Path, limits: Limits, env: dict[str, str],
-                             uid: int = NOBODY_UID, cgroup: bool | None = None):
+def sandboxed_kernel_manager(
+    scratch: Path,
+    limits: Limits,
+    env: dict[str, str],
+    uid: int = NOBODY_UID,
+    cgroup: bool | None = None,
+):
     """An AsyncKernelManager class whose kernels start inside the sandbox of ``scratch``.
 
     With ``cgroup`` (default: where one can be made), each kernel gets a ``KernelCgroup``;
@@ -343,8 +416,14 @@ def sandboxed_kernel_manager(scratch: Path, limits: Limits, env: dict[str, str],
                 os.chown(self.connection_file, uid, uid)
             # SIGINT cannot cross into the sandbox's PID namespace: interrupt by message
             self.kernel_spec.interrupt_mode = "message"
-            argv = [sys.executable, "-m", "ipykernel_launcher", "-f", self.connection_file,
-                    *(extra_arguments or [])]
+            argv = [
+                sys.executable,
+                "-m",
+                "ipykernel_launcher",
+                "-f",
+                self.connection_file,
+                *(extra_arguments or []),
+            ]
             files = []
             if cgroup is not False and not unprivileged():
                 self.course_cgroup = KernelCgroup(f"course-{os.getpid()}-{uid}", limits)

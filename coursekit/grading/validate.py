@@ -46,9 +46,13 @@ def _site_texts(course: Course) -> dict[Path, str]:
     site = course.root / "_build" / "html"
     if not site.is_dir():
         return {}
-    return {p: text_of(p) for p in site.rglob("*")
-            if p.suffix in (".html", ".ipynb", ".txt", ".md", ".js") and p.is_file()
-            and "_static" not in p.parts}
+    return {
+        p: text_of(p)
+        for p in site.rglob("*")
+        if p.suffix in (".html", ".ipynb", ".txt", ".md", ".js")
+        and p.is_file()
+        and "_static" not in p.parts
+    }
 
 
 def _from_exercises(path: Path, course: Course) -> bool:
@@ -69,20 +73,29 @@ def _course_public_lines(course: Course) -> set[str]:
 
 
 def _scratch_course(course: Course, folder: Path) -> Course:
-    return Course(course.root, overrides={
-        **course.overrides,
-        "CourseDirectory.release_directory": str(folder / "release"),
-        "CourseDirectory.submitted_directory": str(folder / "submitted"),
-        "CourseDirectory.autograded_directory": str(folder / "autograded"),
-        "CourseDirectory.feedback_directory": str(folder / "feedback"),
-        "CourseDirectory.db_url": f"sqlite:///{folder / 'gradebook.db'}",
-    })
+    return Course(
+        course.root,
+        overrides={
+            **course.overrides,
+            "CourseDirectory.release_directory": str(folder / "release"),
+            "CourseDirectory.submitted_directory": str(folder / "submitted"),
+            "CourseDirectory.autograded_directory": str(folder / "autograded"),
+            "CourseDirectory.feedback_directory": str(folder / "feedback"),
+            "CourseDirectory.db_url": f"sqlite:///{folder / 'gradebook.db'}",
+        },
+    )
 
 
-def validate_assignment(course: Course, assignment: str, jobs: int = 2,
-                        limits: Limits | None = None, sandbox: bool | None = None,
-                        site_texts: dict | None = None, progress: bool = True,
-                        public: set[str] | None = None) -> Validation:
+def validate_assignment(
+    course: Course,
+    assignment: str,
+    jobs: int = 2,
+    limits: Limits | None = None,
+    sandbox: bool | None = None,
+    site_texts: dict | None = None,
+    progress: bool = True,
+    public: set[str] | None = None,
+) -> Validation:
     from .feedback import generate_feedback
 
     started = time.monotonic()
@@ -98,11 +111,12 @@ def validate_assignment(course: Course, assignment: str, jobs: int = 2,
                 secrets[kind] |= lines
         if not secrets["hidden test"]:
             # The leak checks below would pass on nothing; an exercise needs hidden tests.
-            report.problems.append("the assignment has no hidden test lines (### BEGIN HIDDEN "
-                                   "TESTS), so nothing guards against hard-coded answers")
+            report.problems.append(
+                "the assignment has no hidden test lines (### BEGIN HIDDEN "
+                "TESTS), so nothing guards against hard-coded answers"
+            )
         try:
-            generated = generate_into(scratch, assignment, folder / "release",
-                                      scratch.db_url)
+            generated = generate_into(scratch, assignment, folder / "release", scratch.db_url)
         except GradingError as error:
             report.problems.append(str(error))
             return report
@@ -114,26 +128,41 @@ def validate_assignment(course: Course, assignment: str, jobs: int = 2,
             # code that may share ordinary lines with a test) must hold no hidden-test marker.
             exercise_pages = [p for p in site_texts if _from_exercises(p, course)]
             chapter_pages = [p for p in site_texts if not _from_exercises(p, course)]
-            report.problems += find_leaks(secrets, exercise_pages, kinds=("hidden test",),
-                                          texts=site_texts)
+            report.problems += find_leaks(
+                secrets, exercise_pages, kinds=("hidden test",), texts=site_texts
+            )
             report.problems += find_leaks(secrets, chapter_pages, kinds=(), texts=site_texts)
         # the clean reference run: the solution passes its own tests, every test records values
         try:
-            _, reference_problems = ensure_reference(scratch, assignment, limits=limits,
-                                                     sandbox=sandbox, jobs=jobs)
+            _, reference_problems = ensure_reference(
+                scratch, assignment, limits=limits, sandbox=sandbox, jobs=jobs
+            )
         except GradingError as error:
             reference_problems = [str(error)]
         if reference_problems:
             report.problems += reference_problems
             return report
-        for student, source in ((SOLUTION, course.source_dir / assignment),
-                                (AGAIN, course.source_dir / assignment), (STUB, generated)):
-            shutil.copytree(source, folder / "submitted" / student / assignment,
-                            ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
-        results = {r.student: r for r in autograde(
-            scratch, assignment, jobs=jobs, limits=limits, sandbox=sandbox, progress=progress)}
-        report.solution, report.again, report.stub = (results[SOLUTION], results[AGAIN],
-                                                      results[STUB])
+        for student, source in (
+            (SOLUTION, course.source_dir / assignment),
+            (AGAIN, course.source_dir / assignment),
+            (STUB, generated),
+        ):
+            shutil.copytree(
+                source,
+                folder / "submitted" / student / assignment,
+                ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"),
+            )
+        results = {
+            r.student: r
+            for r in autograde(
+                scratch, assignment, jobs=jobs, limits=limits, sandbox=sandbox, progress=progress
+            )
+        }
+        report.solution, report.again, report.stub = (
+            results[SOLUTION],
+            results[AGAIN],
+            results[STUB],
+        )
         for result in (report.solution, report.again):
             if result.max_score <= 0:
                 report.problems.append("the assignment has no points")
@@ -141,17 +170,23 @@ def validate_assignment(course: Course, assignment: str, jobs: int = 2,
                 failed = [k for k, (got, out_of) in sorted(result.cells.items()) if got < out_of]
                 report.problems.append(
                     f"the solution earns {result.score:g} of {result.max_score:g} "
-                    f"(failing: {', '.join(failed) or 'unknown'}; {result.status})")
+                    f"(failing: {', '.join(failed) or 'unknown'}; {result.status})"
+                )
                 break
-        if report.solution.cells != report.again.cells and report.solution.score == \
-                report.solution.max_score:
+        if (
+            report.solution.cells != report.again.cells
+            and report.solution.score == report.solution.max_score
+        ):
             report.problems.append("grading the solution twice gave different scores")
         if report.stub.score != 0:
             scoring = [k for k, (got, _) in sorted(report.stub.cells.items()) if got > 0]
-            report.problems.append(f"the released stub earns {report.stub.score:g} points "
-                                   f"(from {', '.join(scoring)})")
-        if any(n.startswith(("execution failed", "could not", "stopped after"))
-               for n in report.stub.notes):
+            report.problems.append(
+                f"the released stub earns {report.stub.score:g} points (from {', '.join(scoring)})"
+            )
+        if any(
+            n.startswith(("execution failed", "could not", "stopped after"))
+            for n in report.stub.notes
+        ):
             report.problems.append(f"grading the stub failed: {report.stub.status}")
         try:
             # the stub fails every test: its feedback is where hidden tests would show
@@ -168,10 +203,26 @@ def validate_assignment(course: Course, assignment: str, jobs: int = 2,
     return report
 
 
-def validate(course: Course, assignments: list[str], jobs: int = 2, limits: Limits | None = None,
-             sandbox: bool | None = None, progress: bool = True) -> list[Validation]:
+def validate(
+    course: Course,
+    assignments: list[str],
+    jobs: int = 2,
+    limits: Limits | None = None,
+    sandbox: bool | None = None,
+    progress: bool = True,
+) -> list[Validation]:
     texts = _site_texts(course)
     public = _course_public_lines(course)
-    return [validate_assignment(course, a, jobs=jobs, limits=limits, sandbox=sandbox,
-                                site_texts=texts, progress=progress, public=public)
-            for a in assignments]
+    return [
+        validate_assignment(
+            course,
+            a,
+            jobs=jobs,
+            limits=limits,
+            sandbox=sandbox,
+            site_texts=texts,
+            progress=progress,
+            public=public,
+        )
+        for a in assignments
+    ]

@@ -69,7 +69,8 @@ def _status(nb) -> dict:
             outputs = cell.get("outputs", [])
             status[str(nbgrader_meta(cell).get("grade_id"))] = {
                 "ran": cell.get("execution_count") is not None or bool(outputs),
-                "error": any(o.get("output_type") == "error" for o in outputs)}
+                "error": any(o.get("output_type") == "error" for o in outputs),
+            }
     return status
 
 
@@ -107,15 +108,25 @@ def run_job(job: dict) -> dict:
         scratch = Path(job["scratch"]) / notebook.stem
         if scratch.exists():
             shutil.rmtree(scratch)
-        shutil.copytree(source, scratch, symlinks=False,
-                        ignore=shutil.ignore_patterns("*.ipynb", "timestamp.txt"))
-        env = kernel_environment({
-            "HOME": str(scratch), "PATH": "/usr/local/bin:/usr/bin:/bin",
-            "MPLCONFIGDIR": str(scratch / ".matplotlib"), "NBGRADER_EXECUTION": "autograde",
-            "IPYTHONDIR": str(scratch / ".ipython"), "PYTHONNOUSERSITE": "1",
-            # the teaching library that the sandbox binds, whichever way it was installed
-            "PYTHONPATH": str(Path(teaching_library_dir()).parent),
-            **job["env"]})
+        shutil.copytree(
+            source,
+            scratch,
+            symlinks=False,
+            ignore=shutil.ignore_patterns("*.ipynb", "timestamp.txt"),
+        )
+        env = kernel_environment(
+            {
+                "HOME": str(scratch),
+                "PATH": "/usr/local/bin:/usr/bin:/bin",
+                "MPLCONFIGDIR": str(scratch / ".matplotlib"),
+                "NBGRADER_EXECUTION": "autograde",
+                "IPYTHONDIR": str(scratch / ".ipython"),
+                "PYTHONNOUSERSITE": "1",
+                # the teaching library that the sandbox binds, whichever way it was installed
+                "PYTHONPATH": str(Path(teaching_library_dir()).parent),
+                **job["env"],
+            }
+        )
         if mode in ("graded", "reference"):
             env["COURSE_RECORD"] = mode
         font_cache = job.get("font_cache")
@@ -127,19 +138,25 @@ def run_job(job: dict) -> dict:
         kwargs = {}
         if job["sandbox"]:
             prepare_scratch(scratch, uid)
-            kwargs["kernel_manager_class"] = sandboxed_kernel_manager(scratch, limits, env, uid,
-                                                                      job.get("cgroup"))
+            kwargs["kernel_manager_class"] = sandboxed_kernel_manager(
+                scratch, limits, env, uid, job.get("cgroup")
+            )
             run_env = None
         else:
             run_env = {**os.environ, **env}
         guard = job.get("guard") and mode == "feedback"
         client = GradingClient(
-            nb=nb, timeout=limits.cell_timeout, interrupt_on_timeout=True, allow_errors=True,
+            nb=nb,
+            timeout=limits.cell_timeout,
+            interrupt_on_timeout=True,
+            allow_errors=True,
             max_output_bytes=limits.max_output_bytes,
             max_notebook_output_bytes=limits.max_notebook_output_bytes,
             keep_outputs=mode != "graded",
             guard_dir=str(Path(__file__).resolve().parent) if guard else None,
-            resources={"metadata": {"path": str(scratch)}}, **kwargs)
+            resources={"metadata": {"path": str(scratch)}},
+            **kwargs,
+        )
         start_kwargs = {"cwd": str(scratch)}
         if run_env is not None:
             start_kwargs["env"] = run_env
@@ -150,8 +167,10 @@ def run_job(job: dict) -> dict:
             client.events.append(reason)
             if not client.loop_done:
                 client._mark_not_run(client.current_index, reason)
-        by_grade = {str(nbgrader_meta(nb.cells[i]).get("grade_id")): items
-                    for i, items in client.records.items()}
+        by_grade = {
+            str(nbgrader_meta(nb.cells[i]).get("grade_id")): items
+            for i, items in client.records.items()
+        }
         records_io.write(by_grade, dest, notebook.stem)
         (dest / f"{notebook.stem}.status.json").write_text(json.dumps(_status(nb)))
         if mode != "graded":

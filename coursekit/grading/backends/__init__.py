@@ -38,13 +38,13 @@ class Outcome:
     ok: bool
     seconds: float = 0.0
     timed_out: bool = False
-    message: str = ""       # why it failed, one line (empty when ok)
+    message: str = ""  # why it failed, one line (empty when ok)
     attempts: int = 1
 
 
 class Backend(Protocol):
     name: str
-    runs_here: bool    # True when the worker runs on this machine (its sandbox is checked here)
+    runs_here: bool  # True when the worker runs on this machine (its sandbox is checked here)
 
     def work_parent(self) -> Path | None:
         """Where the run's work folder must live (a shared folder), or None for a temp folder."""
@@ -52,9 +52,15 @@ class Backend(Protocol):
     def dry_run(self, assignment: str, students: list[str], *, jobs: int, limits) -> str:
         """What a run would submit (a script, manifests), as text; runs nothing."""
 
-    def run(self, tasks: Iterable[Task], *, jobs: int, timeout: int,
-            progress: Callable[[str], None],
-            on_done: Callable[[Outcome], None] | None = None) -> dict[str, Outcome]:
+    def run(
+        self,
+        tasks: Iterable[Task],
+        *,
+        jobs: int,
+        timeout: int,
+        progress: Callable[[str], None],
+        on_done: Callable[[Outcome], None] | None = None,
+    ) -> dict[str, Outcome]:
         """Run every task (``jobs`` at a time, ``timeout`` s each); one Outcome per task name.
 
         ``tasks`` may be a generator: the local backend asks for the next task only when a

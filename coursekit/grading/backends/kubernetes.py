@@ -59,12 +59,22 @@ class KubernetesBackend:
     name = "kubernetes"
     runs_here = False
 
-    def __init__(self, pvc: str | None = None, image: str | None = None,
-                 namespace: str | None = None, work_dir: Path | str | None = None,
-                 cpu: str = "1", memory_overhead_gib: float = 1.0,
-                 ephemeral_storage: str = "2Gi", retries: int = 1,
-                 mount_path: str = "/grading", python: str = "python",
-                 poll_seconds: float = 2.0, batch_api=None, networking_api=None):
+    def __init__(
+        self,
+        pvc: str | None = None,
+        image: str | None = None,
+        namespace: str | None = None,
+        work_dir: Path | str | None = None,
+        cpu: str = "1",
+        memory_overhead_gib: float = 1.0,
+        ephemeral_storage: str = "2Gi",
+        retries: int = 1,
+        mount_path: str = "/grading",
+        python: str = "python",
+        poll_seconds: float = 2.0,
+        batch_api=None,
+        networking_api=None,
+    ):
         self.pvc, self.image = pvc or DEFAULT_PVC, image or DEFAULT_IMAGE
         self.namespace = namespace
         self.work_dir = Path(work_dir).resolve() if work_dir else None
@@ -77,33 +87,56 @@ class KubernetesBackend:
         return None  # the run's work folder stays here; each task is staged onto the volume
 
     # -- manifests ------------------------------------------------------------------------------
-    def manifests(self, assignment: str, run_id: str, completions: int, jobs: int,
-                  limits) -> list[dict]:
+    def manifests(
+        self, assignment: str, run_id: str, completions: int, jobs: int, limits
+    ) -> list[dict]:
         """The NetworkPolicy and the Indexed Job of one run, as Kubernetes objects (dicts)."""
         name = f"course-grade-{_slug(assignment, 30)}-{run_id}"
-        labels = {"app.kubernetes.io/name": "course-grader",
-                  "app.kubernetes.io/component": "submission", "course-grading/run": run_id}
+        labels = {
+            "app.kubernetes.io/name": "course-grader",
+            "app.kubernetes.io/component": "submission",
+            "course-grading/run": run_id,
+        }
         memory_mib = math.ceil(limits.memory_bytes / 2**20 + self.memory_overhead_gib * 1024)
-        resources = {"cpu": self.cpu, "memory": f"{memory_mib}Mi",
-                     "ephemeral-storage": self.ephemeral_storage}
+        resources = {
+            "cpu": self.cpu,
+            "memory": f"{memory_mib}Mi",
+            "ephemeral-storage": self.ephemeral_storage,
+        }
         timeout = limits.submission_timeout
         waves = math.ceil(completions / max(1, jobs))
         deadline = waves * (timeout + 120) * (self.retries + 1) + 300
         deny_all = {
-            "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
             "metadata": {"name": f"{name}-deny-all", "labels": labels},
-            "spec": {"podSelector": {"matchLabels": {"course-grading/run": run_id}},
-                     "policyTypes": ["Ingress", "Egress"]},  # no rules: nothing in, nothing out
+            "spec": {
+                "podSelector": {"matchLabels": {"course-grading/run": run_id}},
+                "policyTypes": ["Ingress", "Egress"],
+            },  # no rules: nothing in, nothing out
         }
         container = {
-            "name": "grade", "image": self.image, "imagePullPolicy": "IfNotPresent",
-            "command": [self.python, "-m", "coursekit.grading.backends.task",
-                        f"{self.mount_path}/tasks.json", "--index", "0",
-                        "--timeout", str(timeout)],
+            "name": "grade",
+            "image": self.image,
+            "imagePullPolicy": "IfNotPresent",
+            "command": [
+                self.python,
+                "-m",
+                "coursekit.grading.backends.task",
+                f"{self.mount_path}/tasks.json",
+                "--index",
+                "0",
+                "--timeout",
+                str(timeout),
+            ],
             "workingDir": self.mount_path,
             "env": [
-                {"name": "TASK_INDEX", "valueFrom": {"fieldRef": {
-                    "fieldPath": f"metadata.annotations['{INDEX_ANNOTATION}']"}}},
+                {
+                    "name": "TASK_INDEX",
+                    "valueFrom": {
+                        "fieldRef": {"fieldPath": f"metadata.annotations['{INDEX_ANNOTATION}']"}
+                    },
+                },
                 {"name": "HOME", "value": "/tmp"},
                 {"name": "JUPYTER_RUNTIME_DIR", "value": "/tmp/jupyter-runtime"},
                 {"name": "MPLCONFIGDIR", "value": "/tmp/matplotlib"},
@@ -111,42 +144,56 @@ class KubernetesBackend:
             ],
             "resources": {"requests": dict(resources), "limits": dict(resources)},
             "securityContext": {
-                "runAsNonRoot": True, "runAsUser": POD_USER, "runAsGroup": POD_USER,
-                "allowPrivilegeEscalation": False, "privileged": False,
-                "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]},
+                "runAsNonRoot": True,
+                "runAsUser": POD_USER,
+                "runAsGroup": POD_USER,
+                "allowPrivilegeEscalation": False,
+                "privileged": False,
+                "readOnlyRootFilesystem": True,
+                "capabilities": {"drop": ["ALL"]},
                 "seccompProfile": {"type": "RuntimeDefault"},
             },
             "volumeMounts": [
                 # this index's folder of the volume, and nothing else of it
-                {"name": "work", "mountPath": self.mount_path,
-                 "subPathExpr": f"{run_id}/$(TASK_INDEX)"},
+                {
+                    "name": "work",
+                    "mountPath": self.mount_path,
+                    "subPathExpr": f"{run_id}/$(TASK_INDEX)",
+                },
                 {"name": "tmp", "mountPath": "/tmp"},
             ],
         }
         job = {
-            "apiVersion": "batch/v1", "kind": "Job",
+            "apiVersion": "batch/v1",
+            "kind": "Job",
             "metadata": {"name": name, "labels": labels},
             "spec": {
-                "completionMode": "Indexed", "completions": completions,
+                "completionMode": "Indexed",
+                "completions": completions,
                 "parallelism": max(1, min(jobs, completions)),
-                "backoffLimitPerIndex": self.retries, "maxFailedIndexes": completions,
-                "activeDeadlineSeconds": deadline, "ttlSecondsAfterFinished": 3600,
+                "backoffLimitPerIndex": self.retries,
+                "maxFailedIndexes": completions,
+                "activeDeadlineSeconds": deadline,
+                "ttlSecondsAfterFinished": 3600,
                 "template": {
                     "metadata": {"labels": labels},
                     "spec": {
                         "restartPolicy": "Never",
                         "automountServiceAccountToken": False,
                         "enableServiceLinks": False,
-                        "hostNetwork": False, "hostPID": False, "hostIPC": False,
+                        "hostNetwork": False,
+                        "hostPID": False,
+                        "hostIPC": False,
                         "securityContext": {
-                            "runAsNonRoot": True, "runAsUser": POD_USER,
-                            "runAsGroup": POD_USER, "fsGroup": POD_USER,
+                            "runAsNonRoot": True,
+                            "runAsUser": POD_USER,
+                            "runAsGroup": POD_USER,
+                            "fsGroup": POD_USER,
                             "seccompProfile": {"type": "RuntimeDefault"},
                         },
                         "containers": [container],
                         "volumes": [
-                            {"name": "work",
-                             "persistentVolumeClaim": {"claimName": self.pvc}},
+                            {"name": "work", "persistentVolumeClaim": {"claimName": self.pvc}},
                             {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
                         ],
                     },
@@ -159,8 +206,11 @@ class KubernetesBackend:
         import yaml
 
         docs = self.manifests(assignment, "dryrun", max(1, len(students)), jobs, limits)
-        header = (f"# {len(students)} submission(s) of {assignment}: a NetworkPolicy and an "
-                  f"Indexed Job (PVC {self.pvc}, image {self.image})\n")
+        header = (
+            f"# {len(students)} submission(s) of {assignment}: a NetworkPolicy and an "
+            f"Indexed Job (PVC {self.pvc}, image {self.image})\n"
+        )
+
         class Plain(yaml.SafeDumper):  # repeated label maps written out, not as YAML anchors
             def ignore_aliases(self, data):
                 return True
@@ -172,8 +222,12 @@ class KubernetesBackend:
     # (``sanitized``), the outputs (``executed``, ``events``), the kernel's ``scratch`` (the task
     # runner puts it on the node's own disk) and this machine's ``font_cache``; ``env`` holds
     # the kernel's environment, whose values may be paths of this machine (``COURSE_DATA``).
-    INPUTS, OUTPUTS, NODE_LOCAL, HOST_ONLY = ("sanitized",), ("executed", "events"), \
-        ("scratch",), ("font_cache",)
+    INPUTS, OUTPUTS, NODE_LOCAL, HOST_ONLY = (
+        ("sanitized",),
+        ("executed", "events"),
+        ("scratch",),
+        ("font_cache",),
+    )
 
     def _stage(self, task: Task, work: Path, task_dir: Path) -> list[tuple[Path, Path]]:
         """Copy the job's inputs to ``task_dir`` with in-pod paths; [(staged, local) output].
@@ -204,8 +258,10 @@ class KubernetesBackend:
                 raise GradingError(f"the job file {task.job_file} has no {key!r} path")
             local = Path(value).resolve()
             if not local.is_relative_to(work):
-                raise GradingError(f"{key} of {task.name}'s job ({local}) is outside the run's "
-                                   f"folder {work}: it cannot be staged onto the volume")
+                raise GradingError(
+                    f"{key} of {task.name}'s job ({local}) is outside the run's "
+                    f"folder {work}: it cannot be staged onto the volume"
+                )
             job[key] = in_pod(local)
             staged = task_dir / local.relative_to(work)
             if key in self.OUTPUTS:
@@ -223,12 +279,17 @@ class KubernetesBackend:
         known = {*self.INPUTS, *self.OUTPUTS, *self.NODE_LOCAL, *self.HOST_ONLY, "env"}
         for key, value in job.items():
             if key not in known and isinstance(value, str) and value.startswith("/"):
-                raise GradingError(f"the job file field {key!r} is a path the Kubernetes "
-                                   "backend does not know how to stage")
+                raise GradingError(
+                    f"the job file field {key!r} is a path the Kubernetes "
+                    "backend does not know how to stage"
+                )
         job["sandbox"] = False  # the pod is the sandbox: it cannot make bubblewrap's namespaces
         (task_dir / "job.json").write_text(json.dumps(job))
-        (task_dir / "tasks.json").write_text(json.dumps(
-            [[{"job": f"{self.mount_path}/job.json", "log": f"{self.mount_path}/worker.log"}]]))
+        (task_dir / "tasks.json").write_text(
+            json.dumps(
+                [[{"job": f"{self.mount_path}/job.json", "log": f"{self.mount_path}/worker.log"}]]
+            )
+        )
         return outputs
 
     @staticmethod
@@ -271,15 +332,23 @@ class KubernetesBackend:
                 pass
         return self.batch_api, self.networking_api
 
-    def run(self, tasks: Iterable[Task], *, jobs: int, timeout: int,
-            progress: Callable[[str], None],
-            on_done: Callable[[Outcome], None] | None = None) -> dict[str, Outcome]:
+    def run(
+        self,
+        tasks: Iterable[Task],
+        *,
+        jobs: int,
+        timeout: int,
+        progress: Callable[[str], None],
+        on_done: Callable[[Outcome], None] | None = None,
+    ) -> dict[str, Outcome]:
         tasks = list(tasks)  # one submission for all of them: intake finishes first
         if not tasks:
             return {}
         if self.work_dir is None:
-            raise GradingError("--work-dir is needed with --backend kubernetes: the folder where "
-                               f"this machine mounts the volume of PVC {self.pvc}")
+            raise GradingError(
+                "--work-dir is needed with --backend kubernetes: the folder where "
+                f"this machine mounts the volume of PVC {self.pvc}"
+            )
         from ..sandbox import Limits
 
         batch, networking = self._apis()
@@ -294,8 +363,9 @@ class KubernetesBackend:
         _give_to_pod_user(run_dir)
         job_json = json.loads(Path(tasks[0].job_file).read_text())
         limits = Limits(**{**job_json.get("limits", {}), "submission_timeout": timeout})
-        policy, job = self.manifests(Path(job_json.get("executed", "x")).name or "x",
-                                     run_id, len(tasks), jobs, limits)
+        policy, job = self.manifests(
+            Path(job_json.get("executed", "x")).name or "x", run_id, len(tasks), jobs, limits
+        )
         name = job["metadata"]["name"]
         outcomes: dict[str, Outcome] = {}
         try:
@@ -325,42 +395,60 @@ class KubernetesBackend:
             for index in sorted(done - reported):
                 reported.add(index)
                 progress(tasks[index].name)
-            finished = [c for c in (status.conditions or [])
-                        if c.type in ("Complete", "Failed") and c.status == "True"]
+            finished = [
+                c
+                for c in (status.conditions or [])
+                if c.type in ("Complete", "Failed") and c.status == "True"
+            ]
             if finished:
                 for index in range(len(tasks)):
                     if index not in reported:
                         progress(tasks[index].name)
-                return {"failed": parse_indexes(status.failed_indexes),
-                        "reason": finished[0].reason or finished[0].type}
+                return {
+                    "failed": parse_indexes(status.failed_indexes),
+                    "reason": finished[0].reason or finished[0].type,
+                }
             time.sleep(self.poll_seconds)
 
     def _outcome(self, task: Task, status: dict | None, index: int, ended: dict) -> Outcome:
         attempts = self.retries + 1 if index in ended["failed"] else 1
         if status is None:
-            why = ("failed in every attempt" if index in ended["failed"]
-                   else f"did not run before the Job ended ({ended['reason']})")
-            return Outcome(task.name, ok=False, attempts=attempts,
-                           message=f"Kubernetes index {index} {why}")
-        outcome = Outcome(task.name, ok=status["returncode"] == 0 and not status["timed_out"],
-                          seconds=status["seconds"], timed_out=status["timed_out"],
-                          attempts=attempts)
+            why = (
+                "failed in every attempt"
+                if index in ended["failed"]
+                else f"did not run before the Job ended ({ended['reason']})"
+            )
+            return Outcome(
+                task.name, ok=False, attempts=attempts, message=f"Kubernetes index {index} {why}"
+            )
+        outcome = Outcome(
+            task.name,
+            ok=status["returncode"] == 0 and not status["timed_out"],
+            seconds=status["seconds"],
+            timed_out=status["timed_out"],
+            attempts=attempts,
+        )
         if not outcome.ok and not outcome.timed_out:
             outcome.message = last_line(task.log_file)
-            print(f"kubernetes: {task.name} failed {attempts} time(s): {outcome.message}",
-                  file=sys.stderr)
+            print(
+                f"kubernetes: {task.name} failed {attempts} time(s): {outcome.message}",
+                file=sys.stderr,
+            )
         return outcome
 
     def _delete(self, batch, networking, job_name: str, policy_name: str) -> None:
-        for delete in (lambda: batch.delete_namespaced_job(
-                           job_name, self.namespace, propagation_policy="Background"),
-                       lambda: networking.delete_namespaced_network_policy(
-                           policy_name, self.namespace)):
+        for delete in (
+            lambda: batch.delete_namespaced_job(
+                job_name, self.namespace, propagation_policy="Background"
+            ),
+            lambda: networking.delete_namespaced_network_policy(policy_name, self.namespace),
+        ):
             try:
                 delete()
             except Exception as error:  # noqa: BLE001 - tell, and go on deleting the rest
-                print(f"kubernetes: could not delete an object of the run: {error}",
-                      file=sys.stderr)
+                print(
+                    f"kubernetes: could not delete an object of the run: {error}", file=sys.stderr
+                )
 
 
 def _give_to_pod_user(run_dir: Path) -> None:

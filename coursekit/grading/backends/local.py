@@ -48,12 +48,20 @@ class LocalBackend:
         return None
 
     def dry_run(self, assignment: str, students: list[str], *, jobs: int, limits) -> str:
-        return (f"{len(students)} submission(s) of {assignment} would run here, {jobs} at a time, "
-                f"{limits.submission_timeout} s each at most.\n")
+        return (
+            f"{len(students)} submission(s) of {assignment} would run here, {jobs} at a time, "
+            f"{limits.submission_timeout} s each at most.\n"
+        )
 
-    def run(self, tasks: Iterable[Task], *, jobs: int, timeout: int,
-            progress: Callable[[str], None],
-            on_done: Callable[[Outcome], None] | None = None) -> dict[str, Outcome]:
+    def run(
+        self,
+        tasks: Iterable[Task],
+        *,
+        jobs: int,
+        timeout: int,
+        progress: Callable[[str], None],
+        on_done: Callable[[Outcome], None] | None = None,
+    ) -> dict[str, Outcome]:
         """See ``Backend.run``: the next task is taken only when a worker is free."""
         from .. import execute as _execute  # noqa: F401 - imported once, before forking
         from .. import worker as _worker  # noqa: F401
@@ -69,8 +77,9 @@ class LocalBackend:
                     if task is None:
                         exhausted = True
                         break
-                    process = _FORK.Process(target=_work,
-                                            args=(str(task.job_file), str(task.log_file)))
+                    process = _FORK.Process(
+                        target=_work, args=(str(task.job_file), str(task.log_file))
+                    )
                     process.start()
                     running[task.name] = (task, process, time.monotonic())
                 time.sleep(0.05)

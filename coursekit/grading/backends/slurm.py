@@ -40,14 +40,16 @@ def _import_roots() -> list[str]:
     import course_utils
     import coursekit
 
-    roots = [str(Path(coursekit.__file__).resolve().parents[1]),
-             str(Path(course_utils.__file__).resolve().parents[1])]
+    roots = [
+        str(Path(coursekit.__file__).resolve().parents[1]),
+        str(Path(course_utils.__file__).resolve().parents[1]),
+    ]
     return list(dict.fromkeys(roots))
 
 
 def chunks_of(tasks: list[Task], size: int) -> list[list[Task]]:
     size = max(1, size)
-    return [tasks[i:i + size] for i in range(0, len(tasks), size)]
+    return [tasks[i : i + size] for i in range(0, len(tasks), size)]
 
 
 class SlurmBackend:
@@ -56,10 +58,18 @@ class SlurmBackend:
     name = "slurm"
     runs_here = False
 
-    def __init__(self, partition: str | None = None, work_dir: Path | str | None = None,
-                 chunk_size: int = 1, cpus_per_task: int = 1, retries: int = 1,
-                 poll_seconds: float = 1.0, python_command: str | None = None,
-                 job_name: str = "course-grade", sbatch_options: tuple[str, ...] = ()):
+    def __init__(
+        self,
+        partition: str | None = None,
+        work_dir: Path | str | None = None,
+        chunk_size: int = 1,
+        cpus_per_task: int = 1,
+        retries: int = 1,
+        poll_seconds: float = 1.0,
+        python_command: str | None = None,
+        job_name: str = "course-grade",
+        sbatch_options: tuple[str, ...] = (),
+    ):
         self.partition = partition
         self.work_dir = Path(work_dir or Path.home() / ".cache" / "course-grading").resolve()
         self.chunk_size, self.cpus_per_task = chunk_size, cpus_per_task
@@ -75,47 +85,67 @@ class SlurmBackend:
     def script(self, manifest: Path, chunks: int, jobs: int, timeout: int, out_dir: Path) -> str:
         """The sbatch script of one run (also what ``--dry-run`` prints)."""
         minutes = math.ceil(self.chunk_size * (timeout + 120) / 60)
-        lines = ["#!/bin/bash",
-                 f"#SBATCH --job-name={self.job_name}",
-                 f"#SBATCH --array=0-{chunks - 1}%{max(1, jobs)}",
-                 f"#SBATCH --cpus-per-task={self.cpus_per_task}",
-                 f"#SBATCH --time={minutes}",
-                 f"#SBATCH --output={out_dir}/slurm-%A_%a.out",
-                 "#SBATCH --open-mode=truncate"]
+        lines = [
+            "#!/bin/bash",
+            f"#SBATCH --job-name={self.job_name}",
+            f"#SBATCH --array=0-{chunks - 1}%{max(1, jobs)}",
+            f"#SBATCH --cpus-per-task={self.cpus_per_task}",
+            f"#SBATCH --time={minutes}",
+            f"#SBATCH --output={out_dir}/slurm-%A_%a.out",
+            "#SBATCH --open-mode=truncate",
+        ]
         if self.partition:
             lines.append(f"#SBATCH --partition={self.partition}")
         lines += [f"#SBATCH {option}" for option in self.sbatch_options]
         path = ":".join(_import_roots())
-        lines += ["set -eu",
-                  f"export PYTHONPATH={shlex.quote(path)}${{PYTHONPATH:+:$PYTHONPATH}}",
-                  f"exec {self.python_command} -m coursekit.grading.backends.task "
-                  f"{shlex.quote(str(manifest))} --timeout {timeout}", ""]
+        lines += [
+            "set -eu",
+            f"export PYTHONPATH={shlex.quote(path)}${{PYTHONPATH:+:$PYTHONPATH}}",
+            f"exec {self.python_command} -m coursekit.grading.backends.task "
+            f"{shlex.quote(str(manifest))} --timeout {timeout}",
+            "",
+        ]
         return "\n".join(lines)
 
     def dry_run(self, assignment: str, students: list[str], *, jobs: int, limits) -> str:
         """The sbatch script a run for ``students`` would submit (paths of a future run)."""
         chunks = max(1, math.ceil(len(students) / max(1, self.chunk_size)))
         run = self.work_dir / "course-autograde-RUN"
-        return (f"# {len(students)} submission(s) of {assignment} in {chunks} task(s)\n"
-                + self.script(run / "slurm-tasks.json", chunks, jobs,
-                              limits.submission_timeout, run))
+        return (
+            f"# {len(students)} submission(s) of {assignment} in {chunks} task(s)\n"
+            + self.script(run / "slurm-tasks.json", chunks, jobs, limits.submission_timeout, run)
+        )
 
     # -- running --------------------------------------------------------------------------------
-    def run(self, tasks: Iterable[Task], *, jobs: int, timeout: int,
-            progress: Callable[[str], None],
-            on_done: Callable[[Outcome], None] | None = None) -> dict[str, Outcome]:
+    def run(
+        self,
+        tasks: Iterable[Task],
+        *,
+        jobs: int,
+        timeout: int,
+        progress: Callable[[str], None],
+        on_done: Callable[[Outcome], None] | None = None,
+    ) -> dict[str, Outcome]:
         tasks = list(tasks)  # one submission for all of them: intake finishes first
         if not tasks:
             return {}
         for tool in ("sbatch", "squeue", "scancel"):
             if shutil.which(tool) is None:
-                raise GradingError(f"{tool} is not on PATH: run course autograde --backend slurm "
-                                   "on a Slurm login node")
+                raise GradingError(
+                    f"{tool} is not on PATH: run course autograde --backend slurm "
+                    "on a Slurm login node"
+                )
         out_dir = Path(tasks[0].job_file).parent
         chunks = chunks_of(tasks, self.chunk_size)
         manifest = out_dir / "slurm-tasks.json"
-        manifest.write_text(json.dumps([[{"job": str(t.job_file), "log": str(t.log_file)}
-                                         for t in chunk] for chunk in chunks]))
+        manifest.write_text(
+            json.dumps(
+                [
+                    [{"job": str(t.job_file), "log": str(t.log_file)} for t in chunk]
+                    for chunk in chunks
+                ]
+            )
+        )
         script = out_dir / "slurm-grade.sh"
         script.write_text(self.script(manifest, len(chunks), jobs, timeout, out_dir))
         outcomes: dict[str, Outcome] = {}
@@ -127,8 +157,9 @@ class SlurmBackend:
                     status_file(task.job_file).unlink(missing_ok=True)
             array = None if attempt == 1 else ",".join(map(str, todo)) + f"%{max(1, jobs)}"
             job_id = self._submit(script, array)
-            self._wait(job_id, [chunks[i] for i in todo], progress, reported,
-                       final=attempt > self.retries)
+            self._wait(
+                job_id, [chunks[i] for i in todo], progress, reported, final=attempt > self.retries
+            )
             failed = []
             for index in todo:
                 chunk_ok = True
@@ -143,14 +174,15 @@ class SlurmBackend:
                 break
             if attempt <= self.retries:
                 names = ", ".join(t.name for i in todo for t in chunks[i])
-                print(f"slurm: retrying {len(todo)} failed task(s) once: {names}",
-                      file=sys.stderr)
+                print(f"slurm: retrying {len(todo)} failed task(s) once: {names}", file=sys.stderr)
         for index in todo:
             for task in chunks[index]:
                 outcome = outcomes[task.name]
                 if not outcome.ok and not outcome.timed_out:
-                    print(f"slurm: {task.name} failed {outcome.attempts} time(s): "
-                          f"{outcome.message}", file=sys.stderr)
+                    print(
+                        f"slurm: {task.name} failed {outcome.attempts} time(s): {outcome.message}",
+                        file=sys.stderr,
+                    )
         for task in tasks:
             if task.name not in reported:
                 progress(task.name)  # finished, as a failure
@@ -165,15 +197,17 @@ class SlurmBackend:
             cmd.append(f"--array={array}")
         done = subprocess.run([*cmd, str(script)], capture_output=True, text=True)
         if done.returncode != 0:
-            raise GradingError(f"sbatch refused the grading job: "
-                               f"{(done.stderr or done.stdout).strip()[:300]}")
+            raise GradingError(
+                f"sbatch refused the grading job: {(done.stderr or done.stdout).strip()[:300]}"
+            )
         return done.stdout.strip().split(";")[0]
 
     def _active(self, job_id: str) -> bool:
         """True while any task of the array is pending or running (squeue's view)."""
         for _ in range(30):
-            done = subprocess.run(["squeue", "-h", "-r", "-j", job_id, "-o", "%i %T"],
-                                  capture_output=True, text=True)
+            done = subprocess.run(
+                ["squeue", "-h", "-r", "-j", job_id, "-o", "%i %T"], capture_output=True, text=True
+            )
             if done.returncode == 0:
                 return bool(done.stdout.strip())
             if "Invalid job id" in done.stderr:
@@ -181,8 +215,9 @@ class SlurmBackend:
             time.sleep(1)
         raise GradingError(f"squeue keeps failing for job {job_id}: {done.stderr.strip()[:200]}")
 
-    def _wait(self, job_id: str, chunks: list[list[Task]], progress, reported: set[str],
-              final: bool) -> None:
+    def _wait(
+        self, job_id: str, chunks: list[list[Task]], progress, reported: set[str], final: bool
+    ) -> None:
         """Until the array ends; ``progress`` once per task whose worker ended for good."""
 
         def report() -> None:
@@ -191,8 +226,9 @@ class SlurmBackend:
                     if task.name in reported:
                         continue
                     status = _read_status(task.job_file)
-                    if status is not None and (status["returncode"] == 0 or status["timed_out"]
-                                               or final):
+                    if status is not None and (
+                        status["returncode"] == 0 or status["timed_out"] or final
+                    ):
                         reported.add(task.name)
                         progress(task.name)
 
@@ -205,16 +241,23 @@ class SlurmBackend:
             raise
         report()
 
-    def _outcome(self, task: Task, job_id: str, index: int, out_dir: Path,
-                 attempt: int) -> Outcome:
+    def _outcome(self, task: Task, job_id: str, index: int, out_dir: Path, attempt: int) -> Outcome:
         status = _read_status(task.job_file)
         if status is None:
             said = last_line(out_dir / f"slurm-{job_id}_{index}.out", "no output")
-            return Outcome(task.name, ok=False, attempts=attempt,
-                           message=f"the Slurm task ended without running the worker ({said})")
-        outcome = Outcome(task.name, ok=status["returncode"] == 0 and not status["timed_out"],
-                          seconds=status["seconds"], timed_out=status["timed_out"],
-                          attempts=attempt)
+            return Outcome(
+                task.name,
+                ok=False,
+                attempts=attempt,
+                message=f"the Slurm task ended without running the worker ({said})",
+            )
+        outcome = Outcome(
+            task.name,
+            ok=status["returncode"] == 0 and not status["timed_out"],
+            seconds=status["seconds"],
+            timed_out=status["timed_out"],
+            attempts=attempt,
+        )
         if not outcome.ok and not outcome.timed_out:
             outcome.message = last_line(task.log_file)
         return outcome

@@ -35,15 +35,20 @@ def run_one(job_file: str, log_file: str, timeout: float) -> dict:
     problem = _sandbox_problem(job_file)
     if problem:  # said once, in the log the grader reads, instead of a traceback per cell
         Path(log_file).write_text(f"no sandbox on {os.uname().nodename}: {problem}\n")
-        return _write_status(job_file, {"returncode": 1, "timed_out": False, "seconds": 0.0,
-                                        "host": os.uname().nodename})
+        return _write_status(
+            job_file,
+            {"returncode": 1, "timed_out": False, "seconds": 0.0, "host": os.uname().nodename},
+        )
     local = Path(tempfile.mkdtemp(prefix="course-task-"))
     try:
         local_job = _with_local_scratch(job_file, local)
         with open(log_file, "wb") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "coursekit.grading.worker", str(local_job)],
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
             timed_out = False
             try:
                 code = process.wait(timeout=timeout)
@@ -56,9 +61,15 @@ def run_one(job_file: str, log_file: str, timeout: float) -> dict:
                 KernelCgroup.sweep(process.pid)  # the kernel cgroups the worker made (as root)
     finally:
         shutil.rmtree(local, ignore_errors=True)
-    return _write_status(job_file, {"returncode": code, "timed_out": timed_out,
-                                    "seconds": round(time.monotonic() - started, 3),
-                                    "host": os.uname().nodename})
+    return _write_status(
+        job_file,
+        {
+            "returncode": code,
+            "timed_out": timed_out,
+            "seconds": round(time.monotonic() - started, 3),
+            "host": os.uname().nodename,
+        },
+    )
 
 
 def _with_local_scratch(job_file: str, local: Path) -> Path:
@@ -108,14 +119,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run one chunk of grading jobs.")
     parser.add_argument("manifest")
     parser.add_argument("--index", type=int, default=None)
-    parser.add_argument("--timeout", type=float, default=900.0,
-                        help="seconds per job (default 900)")
+    parser.add_argument(
+        "--timeout", type=float, default=900.0, help="seconds per job (default 900)"
+    )
     args = parser.parse_args(argv)
     chunks = json.loads(Path(args.manifest).read_text())
     index = chunk_index(args.index)
     if not 0 <= index < len(chunks):
-        print(f"task index {index} is outside the manifest's {len(chunks)} chunk(s)",
-              file=sys.stderr)
+        print(
+            f"task index {index} is outside the manifest's {len(chunks)} chunk(s)", file=sys.stderr
+        )
         return 1
     failed = 0
     for entry in chunks[index]:
