@@ -30,6 +30,11 @@ imports it. It does three things when the site is built:
    index's own headings first (5.1-5.4) and its child pages after them (5.5-5.7). The index's
    own headings are left unnumbered instead, so the pages of chapter 5 read 5.1, 5.2, 5.3.
 
+6. **Executed notebooks keep their outputs.** With the execution cache, myst-nb 1.4 writes
+   ``jupyter_execute/<page>.ipynb`` from the page *before* it merges the cached outputs into a
+   copy, so every such notebook came out empty (no figure, no printed number). After a page is
+   read, its notebook there is rewritten with the cache's outputs.
+
 It also repairs small defects of the theme stack that the browser tests found: a doubled
 sphinx-thebe script and no default colour mode (console errors), and sidebar toggles without an
 accessible name (axe-core's summary-name).
@@ -344,6 +349,33 @@ def inline_figures(app: Sphinx, config) -> None:
         )
 
 
+# --- 6. executed notebooks with their outputs ---------------------------------------------------
+
+
+def keep_executed_outputs(app: Sphinx, doctree: nodes.document) -> None:
+    """Rewrite ``jupyter_execute/<page>.ipynb`` with the outputs cached for the page.
+
+    A page whose notebook is not in the cache (not executed, or excluded) is left as written.
+    """
+    config = getattr(app.env, "mystnb_config", None)
+    if config is None or config.execution_mode != "cache" or not config.output_folder:
+        return
+    written = Path(config.output_folder).joinpath(*f"{app.env.docname}.ipynb".split("/"))
+    if not written.is_file():
+        return
+    import nbformat
+    from jupyter_cache import get_cache
+
+    notebook = nbformat.read(written, as_version=4)
+    if any(cell.get("outputs") for cell in notebook.cells):
+        return  # already executed (a .ipynb page with stored outputs)
+    try:
+        _, merged = get_cache(config.execution_cache_path).merge_match_into_notebook(notebook)
+    except KeyError:
+        return
+    nbformat.write(merged, written)
+
+
 # --- 5. section numbers in reading order ----------------------------------------------------------
 
 
@@ -408,6 +440,7 @@ def setup(app: Sphinx) -> dict:
     app.connect("env-get-updated", hold_back_index_sections, priority=400)
     app.connect("env-get-updated", restore_index_sections, priority=600)
     app.connect("doctree-resolved", add_alt_text)
+    app.connect("doctree-read", keep_executed_outputs)
     # After the book theme's own handlers (priority 501): the theme has copied the executed
     # notebook to _sources/ and built its buttons; this replaces both.
     app.connect("html-page-context", publish_notebook, priority=502)

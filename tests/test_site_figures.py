@@ -83,3 +83,24 @@ def test_each_drawing_cell_shows_its_figure(page):
 def test_drawing_page_shows_images(page):
     shown = sum(images for images, _ in _built_cells(page))
     assert shown >= 1, f"{page.html}: the page's code draws, but no image is in its outputs"
+
+
+EXECUTED = SITE.parent / "jupyter_execute"
+
+
+@pytest.mark.parametrize("page", DRAWING, ids=_ids(DRAWING))
+def test_executed_notebook_keeps_the_pages_figures(page):
+    """``jupyter_execute/<page>.ipynb`` holds at least the images the page shows (myst-nb 1.4
+    wrote it without the cached outputs until ``coursekit.sphinx_ext`` rewrote it)."""
+    import nbformat
+    from site_support import output_image_count
+
+    executed = EXECUTED.joinpath(*f"{page.docname}.ipynb".split("/"))
+    if not executed.is_file():
+        pytest.fail(f"{executed} is missing: run the book build first")
+    notebook = nbformat.read(executed, as_version=4)
+    kept = sum(output_image_count(cell) for cell in notebook.cells if cell.cell_type == "code")
+    shown = sum(images for images, _ in _built_cells(page))
+    assert kept >= max(shown, 1), (
+        f"{executed.name}: {kept} images in the executed notebook, the page shows {shown}"
+    )
