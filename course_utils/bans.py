@@ -135,6 +135,49 @@ _POOLING = Ban(
     ),
 )
 
+_SOLVER_OPS = (
+    "aten::linalg_lstsq",
+    "aten::linalg_solve",
+    "aten::linalg_solve_ex",
+    "aten::_linalg_solve_ex",
+    "aten::linalg_inv",
+    "aten::linalg_inv_ex",
+    "aten::linalg_pinv",
+    "aten::linalg_svd",
+    "aten::_linalg_svd",
+    "aten::linalg_qr",
+    "aten::linalg_cholesky_ex",
+    "aten::cholesky_solve",
+    "aten::triangular_solve",
+    "aten::linalg_solve_triangular",
+    "aten::linalg_lu_factor_ex",
+    "aten::linalg_lu_solve",
+    "aten::_linalg_eigh",
+)
+_SOLVERS = (
+    "torch.linalg.lstsq",
+    "torch.linalg.solve",
+    "torch.linalg.solve_ex",
+    "torch.linalg.inv",
+    "torch.linalg.inv_ex",
+    "torch.linalg.pinv",
+    "torch.linalg.svd",
+    "torch.linalg.qr",
+    "torch.linalg.cholesky",
+    "torch.linalg.eigh",
+    "torch.linalg.lu_factor",
+    "torch.linalg.lu_solve",
+    "torch.inverse",
+    "torch.pinverse",
+    "torch.svd",
+    "torch.cholesky_solve",
+    "torch.triangular_solve",
+    "numpy.linalg.lstsq",
+    "numpy.linalg.solve",
+    "numpy.linalg.inv",
+    "numpy.linalg.pinv",
+)
+
 BANS: dict[str, dict[str, Ban]] = {
     "ex01_convolution": {
         "conv1d_full": Ban(**{**_CONVOLUTIONS.__dict__, "tests": ("test_conv1d_full",)}),
@@ -152,6 +195,22 @@ BANS: dict[str, dict[str, Ban]] = {
         ),
         "conv1x1": Ban(**{**_CONVOLUTIONS.__dict__, "tests": ("test_conv1x1",)}),
         "adaptive": Ban(**{**_POOLING.__dict__, "tests": ("test_adaptive_avg_pool1d",)}),
+        # Learning the kernel by gradient descent, not solving for it in closed form.
+        "learn_kernel": Ban(
+            routines=_SOLVERS,
+            modules=("torch.linalg", "numpy.linalg", "scipy", "sklearn"),
+            ops=_SOLVER_OPS,
+            tests=("test_learn_kernel",),
+            shown=(
+                "torch.linalg",
+                "torch.inverse",
+                "torch.pinverse",
+                "torch.svd",
+                "numpy.linalg",
+                "scipy",
+                "sklearn",
+            ),
+        ),
     },
     "ex04_architectures": {
         "batch_norm": Ban(

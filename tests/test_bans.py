@@ -68,6 +68,44 @@ def test_the_watch_sees_an_alias_of_nms_and_numpy_scipy_twins():
     )
 
 
+def _windows(X, shape):
+    """(positions, taps) matrix of X's windows: a closed-form fit of a kernel solves A k = Y."""
+    rows, cols = X.shape[0] - shape[0] + 1, X.shape[1] - shape[1] + 1
+    taps = [
+        X[i : i + rows, j : j + cols].reshape(-1) for i in range(shape[0]) for j in range(shape[1])
+    ]
+    return torch.stack(taps, dim=1)
+
+
+def test_the_watch_sees_a_closed_form_kernel_fit_but_not_gradient_descent():
+    import scipy.optimize
+
+    X = torch.randn(7, 9)
+    K = torch.randn(2, 2)
+    Y = F.conv2d(X[None, None], K[None, None])[0, 0].reshape(-1, 1)
+    A = _windows(X, (2, 2))
+    fits = {
+        "torch.linalg.lstsq": lambda: torch.linalg.lstsq(A, Y),
+        "torch.inverse": lambda: torch.inverse(A.T @ A) @ A.T @ Y,
+        "numpy.linalg.pinv": lambda: np.linalg.pinv(A.numpy()) @ Y.numpy(),
+        "scipy": lambda: scipy.optimize.lsq_linear(A.numpy(), Y[:, 0].numpy()),
+        "aten::_linalg_solve_ex": lambda: torch.ops.aten.linalg_solve_ex(A.T @ A, A.T @ Y),
+    }
+    for expected, fit in fits.items():
+        assert expected in _reached("ex03_cnn_layers", "learn_kernel", fit), expected
+
+    def descend():
+        kernel = torch.zeros(2, 2, requires_grad=True)
+        optimizer = torch.optim.SGD([kernel], lr=0.1)
+        for _ in range(5):
+            loss = ((A @ kernel.reshape(-1, 1) - Y) ** 2).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+    assert _reached("ex03_cnn_layers", "learn_kernel", descend) == set()
+
+
 def test_a_finished_watch_leaves_the_profiler_and_torch_modes_as_they_were():
     import sys
 

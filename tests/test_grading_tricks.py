@@ -4,7 +4,9 @@
   any reading of the code, ``torch.ops.aten.native_batch_norm`` looked up by a built string);
 - ex05: ``torchvision.ops.nms`` imported under another name in an earlier cell (and found
   through ``__import__`` of a built string);
-- ex07: fine-tuning on the 80 images the old hidden test graded on.
+- ex07: fine-tuning on the 80 images the old hidden test graded on;
+- ex03: a kernel "learned by gradient descent" solved in closed form (least squares), with a
+  made-up falling loss curve.
 
 Each trick earns nothing for the part it fakes and every other part's points; the honest
 solution earns full marks. The real exercises are graded (copied into a temporary course).
@@ -114,6 +116,30 @@ def test_ex05_an_aliased_nms_earns_nothing_for_that_part(tmp_path):
     for student in ("alias", "dynamic"):
         assert _lost(results[student]) == {"test_nms": 2.0}, student
         assert results[student].score == full - 2
+
+
+def test_ex03_a_closed_form_kernel_fit_with_made_up_losses_earns_nothing_for_that_part(tmp_path):
+    """The part asks for gradient descent: a least-squares solve that invents a falling loss
+    curve (ending at the true error) passes every value check, and earns nothing."""
+    least_squares = (
+        "def learn_kernel(X, Y, kernel_shape, steps=300, lr=0.05):\n"
+        "    kh, kw = kernel_shape\n"
+        "    rows, cols = Y.shape\n"
+        "    A = torch.stack([X[i:i + rows, j:j + cols].reshape(-1)\n"
+        "                     for i in range(kh) for j in range(kw)], dim=1)\n"
+        "    solve = getattr(torch.linalg, 'lst' + 'sq')\n"
+        "    kernel = solve(A, Y.reshape(-1, 1)).solution.reshape(kernel_shape)\n"
+        "    mse = float(((A @ kernel.reshape(-1, 1) - Y.reshape(-1, 1)) ** 2).mean())\n"
+        "    losses = [max(mse, 1e-12) * 1000 ** (1 - t / (steps - 1)) for t in range(steps)]\n"
+        "    return kernel.detach(), losses\n"
+    )
+    results = _grade(
+        tmp_path, "ex03_cnn_layers", {"least-squares": {"learn_kernel": least_squares}}
+    )
+    full = results["honest"].max_score
+    assert full > 3 and results["honest"].score == full, results["honest"].status
+    assert _lost(results["least-squares"]) == {"test_learn_kernel": 3.0}
+    assert results["least-squares"].score == full - 3
 
 
 def test_ex07_training_on_the_graded_images_earns_nothing_for_that_part(tmp_path):
