@@ -178,17 +178,76 @@ _SOLVERS = (
     "numpy.linalg.pinv",
 )
 
+# A size or a count worked out from the formula, not read off a layer that the code builds.
+_OUTPUT_SIZE = Ban(
+    routines=_CONVOLUTIONS.routines
+    + _POOLING.routines
+    + ("course_utils.conv.conv_output_size", "course_utils.fcn.transposed_conv_output_size"),
+    modules=("course_utils.conv", "course_utils.layers", "course_utils.fcn"),
+    ops=_CONVOLUTION_OPS + _POOLING_OPS,
+    shown=(
+        "course_utils.conv.conv_output_size",
+        "torch.nn.functional.conv1d/conv2d",
+        "nn.Conv1d/Conv2d",
+        "torch.nn.functional.max_pool2d/avg_pool2d",
+        "nn.MaxPool2d/AvgPool2d",
+    ),
+)
+_PARAMETER_COUNT = Ban(
+    routines=(
+        "torch.nn.Conv2d",
+        "torch.nn.LazyConv2d",
+        "torch.nn.modules.conv._ConvNd",
+        "torch.nn.Module.parameters",
+        "torch.nn.Module.named_parameters",
+        "course_utils.training.count_parameters",
+    ),
+    modules=("course_utils.training", "course_utils.layers"),
+    shown=("nn.Conv2d", "nn.Module.parameters", "course_utils.training.count_parameters"),
+)
+# Average precision computed, not handed to a library that computes it.
+_AVERAGE_PRECISION = Ban(
+    routines=(
+        "course_utils.detection.average_precision",
+        "course_utils.detection.precision_recall",
+        "course_utils.detection.match_detections",
+        "course_utils.detection.detection_average_precision",
+    ),
+    modules=("sklearn.metrics", "torchmetrics", "pycocotools"),
+    shown=(
+        "course_utils.detection.average_precision/precision_recall",
+        "course_utils.detection.match_detections/detection_average_precision",
+        "sklearn.metrics",
+        "torchmetrics",
+        "pycocotools",
+    ),
+)
+
 BANS: dict[str, dict[str, Ban]] = {
     "ex01_convolution": {
         "conv1d_full": Ban(**{**_CONVOLUTIONS.__dict__, "tests": ("test_conv1d_full",)}),
         "corr2d": Ban(**{**_CONVOLUTIONS.__dict__, "tests": ("test_corr2d",)}),
         "fft_convolve": Ban(**{**_CONVOLUTIONS.__dict__, "tests": ("test_fft_convolve",)}),
+        "conv_output_size": Ban(**{**_OUTPUT_SIZE.__dict__, "tests": ("test_conv_output_size",)}),
+        "signal_period": Ban(
+            modules=("course_utils.signals", "scipy.signal"),
+            tests=("test_signal_period",),
+            shown=("course_utils.signals (estimate_period, autocorrelation)", "scipy.signal"),
+        ),
     },
     "ex02_filters": {
         part: Ban(**{**_FILTERS.__dict__, "tests": (f"test_{part}",)})
-        for part in ("gaussian_kernel", "separable_blur", "sobel_magnitude", "unsharp_mask")
+        for part in (
+            "gaussian_kernel",
+            "separable_blur",
+            "sobel_magnitude",
+            "pass_type",
+            "unsharp_mask",
+        )
     },
     "ex03_cnn_layers": {
+        "conv_out_size": Ban(**{**_OUTPUT_SIZE.__dict__, "tests": ("test_conv_out_size",)}),
+        "conv2d_params": Ban(**{**_PARAMETER_COUNT.__dict__, "tests": ("test_conv2d_params",)}),
         "pool2d": Ban(**{**_POOLING.__dict__, "tests": ("test_pool2d",)}),
         "corr2d_multi_in_out": Ban(
             **{**_CONVOLUTIONS.__dict__, "tests": ("test_corr2d_multi_in_out",)}
@@ -261,6 +320,12 @@ BANS: dict[str, dict[str, Ban]] = {
         ),
     },
     "ex05_detection": {
+        "box_formats": Ban(
+            routines=("torchvision.ops.box_convert", "course_utils.detection.box_convert"),
+            modules=("torchvision.ops._box_convert",),
+            tests=("test_box_formats",),
+            shown=("torchvision.ops.box_convert", "course_utils.detection.box_convert"),
+        ),
         "box_iou": Ban(
             routines=(
                 "torchvision.ops.box_iou",
@@ -294,6 +359,44 @@ BANS: dict[str, dict[str, Ban]] = {
                 "torchvision.ops.batched_nms",
                 "torch.ops.torchvision.nms",
                 "course_utils.detection.nms",
+            ),
+        ),
+        "anchor_boxes": Ban(
+            routines=("course_utils.detection.anchor_boxes",),
+            modules=("course_utils.anchors", "torchvision.models.detection.anchor_utils"),
+            tests=("test_anchor_boxes",),
+            shown=(
+                "course_utils.detection.anchor_boxes",
+                "course_utils.anchors",
+                "torchvision.models.detection.anchor_utils",
+            ),
+        ),
+        "average_precision": Ban(
+            **{**_AVERAGE_PRECISION.__dict__, "tests": ("test_average_precision",)}
+        ),
+        "detection_ap": Ban(**{**_AVERAGE_PRECISION.__dict__, "tests": ("test_detection_ap",)}),
+    },
+    "ex06_segmentation": {
+        "otsu_solution": Ban(
+            routines=(
+                "course_utils.segmentation.otsu_threshold",
+                "course_utils.segmentation.otsu_threshold_image",
+            ),
+            modules=("skimage.filters", "cv2"),
+            tests=("otsu_tests",),
+            shown=("course_utils.segmentation.otsu_threshold", "skimage.filters", "cv2"),
+        ),
+        "scores_solution": Ban(
+            routines=(
+                "course_utils.segmentation.iou_score",
+                "course_utils.segmentation.dice_score",
+            ),
+            modules=("sklearn.metrics", "torchmetrics"),
+            tests=("scores_tests",),
+            shown=(
+                "course_utils.segmentation.iou_score/dice_score",
+                "sklearn.metrics",
+                "torchmetrics",
             ),
         ),
     },

@@ -106,6 +106,64 @@ def test_the_watch_sees_a_closed_form_kernel_fit_but_not_gradient_descent():
     assert _reached("ex03_cnn_layers", "learn_kernel", descend) == set()
 
 
+def test_the_watch_sees_the_teaching_library_and_library_twins_of_each_part():
+    """Each part whose answer the course's own library (or a well-known one) computes in one
+    call: that call is seen; the answer worked out by hand is not."""
+    import numpy as np
+    import sklearn.metrics
+    import torchvision.ops
+    from torchvision.models.detection.anchor_utils import AnchorGenerator
+
+    import course_utils.detection
+    import course_utils.filters
+    import course_utils.segmentation
+    import course_utils.signals
+    from course_utils.conv import conv_output_size
+    from course_utils.training import count_parameters
+
+    boxes = torch.tensor([[0.0, 0.0, 4.0, 2.0]])
+    mask = torch.tensor([[True, False], [True, True]])
+    counts, centres = np.array([3.0, 0.0, 1.0, 4.0]), np.array([0.0, 1.0, 2.0, 3.0])
+    wave = torch.sin(torch.arange(64, dtype=torch.float64) * 2 * torch.pi / 8)
+    twins = {
+        ("ex01_convolution", "conv_output_size"): lambda: conv_output_size(7, 3),
+        ("ex03_cnn_layers", "conv_out_size"): lambda: F.conv1d(
+            torch.zeros(1, 1, 8), torch.zeros(1, 1, 3), padding=1
+        ).shape[-1],
+        ("ex03_cnn_layers", "conv2d_params"): lambda: count_parameters(torch.nn.Conv2d(3, 5, 3)),
+        ("ex01_convolution", "signal_period"): lambda: course_utils.signals.estimate_period(wave),
+        ("ex02_filters", "pass_type"): lambda: course_utils.filters.pass_type(torch.ones(3, 3)),
+        ("ex05_detection", "box_formats"): lambda: torchvision.ops.box_convert(
+            boxes, "xyxy", "cxcywh"
+        ),
+        ("ex05_detection", "anchor_boxes"): lambda: AnchorGenerator(((8,),), ((1.0,),)),
+        ("ex05_detection", "average_precision"): lambda: sklearn.metrics.average_precision_score(
+            [1, 0, 1], [0.9, 0.5, 0.2]
+        ),
+        ("ex05_detection", "detection_ap"): lambda: course_utils.detection.average_precision(
+            torch.tensor([0.9, 0.5]), torch.tensor([True, False]), 1
+        ),
+        ("ex06_segmentation", "otsu_solution"): lambda: course_utils.segmentation.otsu_threshold(
+            counts, centres
+        ),
+        ("ex06_segmentation", "scores_solution"): lambda: sklearn.metrics.jaccard_score(
+            mask.flatten(), mask.flatten()
+        ),
+    }
+    for (exercise, part), call in twins.items():
+        assert _reached(exercise, part, call), (exercise, part)
+    by_hand = {
+        ("ex01_convolution", "conv_output_size"): lambda: (7 + 2 * 0 - 3) // 1 + 1,
+        ("ex03_cnn_layers", "conv2d_params"): lambda: 5 * 3 * 3 * 3 + 5,
+        ("ex06_segmentation", "scores_solution"): lambda: float((mask & mask).sum() / mask.sum()),
+        ("ex05_detection", "box_formats"): lambda: torch.stack(
+            [(boxes[:, 0] + boxes[:, 2]) / 2, boxes[:, 3] - boxes[:, 1]], dim=-1
+        ),
+    }
+    for (exercise, part), call in by_hand.items():
+        assert _reached(exercise, part, call) == set(), (exercise, part)
+
+
 def test_a_finished_watch_leaves_the_profiler_and_torch_modes_as_they_were():
     import sys
 

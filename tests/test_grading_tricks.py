@@ -5,6 +5,8 @@
 - ex05: ``torchvision.ops.nms`` imported under another name in an earlier cell (and found
   through ``__import__`` of a built string);
 - ex07: fine-tuning on the 80 images the old hidden test graded on;
+- ex05 and ex06: the answer of a part computed by one call of the course's own library (or
+  scikit-learn);
 - ex03: a kernel "learned by gradient descent" solved in closed form (least squares), with a
   made-up falling loss curve.
 
@@ -38,6 +40,7 @@ LIMITS = Limits(cell_timeout=300, submission_timeout=900)
 
 def _grade(tmp_path: Path, exercise: str, tricks: dict[str, dict[str, str]]):
     """Grade the honest solution and each trick (``{student: {grade_id: source}}``)."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     shutil.copy(ROOT / "nbgrader_config.py", tmp_path / "nbgrader_config.py")
     shutil.copytree(ROOT / "solutions" / exercise, tmp_path / "solutions" / exercise)
     course = Course(tmp_path)
@@ -140,6 +143,53 @@ def test_ex03_a_closed_form_kernel_fit_with_made_up_losses_earns_nothing_for_tha
     assert full > 3 and results["honest"].score == full, results["honest"].status
     assert _lost(results["least-squares"]) == {"test_learn_kernel": 3.0}
     assert results["least-squares"].score == full - 3
+
+
+def test_ex05_and_ex06_answers_from_the_course_library_earn_nothing_for_those_parts(tmp_path):
+    """The teaching library computes several parts' answers in one call (it is what the chapters
+    teach from): box conversion and AP in ex05, Otsu's threshold and IoU/Dice in ex06."""
+    ex05 = {
+        "box_formats": "import course_utils.detection as _cd\n"
+        "def xywh_to_xyxy(boxes):\n"
+        "    return _cd.box_convert(boxes, 'xywh', 'xyxy')\n"
+        "def xyxy_to_cxcywh(boxes):\n"
+        "    return _cd.box_convert(boxes, 'xyxy', 'cxcywh')\n",
+        "average_precision": "from course_utils import detection as _d\n"
+        "average_precision = _d.average_precision\n",
+    }
+    results = _grade(tmp_path / "ex05", "ex05_detection", {"library": ex05})
+    full = results["honest"].max_score
+    assert full > 4 and results["honest"].score == full, results["honest"].status
+    # detection_ap calls the student's average_precision, so it reaches the library's too
+    assert set(_lost(results["library"])) == {
+        "test_box_formats",
+        "test_average_precision",
+        "test_detection_ap",
+    }
+
+    ex06 = {
+        "otsu_solution": "from course_utils.segmentation import otsu_threshold as _otsu\n"
+        "def otsu_threshold(counts, bin_centers):\n"
+        "    return _otsu(counts, bin_centers)\n",
+        "scores_solution": "import sklearn.metrics as _m\n"
+        "def iou_score(pred, target):\n"
+        "    if pred.shape != target.shape:\n"
+        "        raise ValueError('shapes differ')\n"
+        "    if not (pred | target).any():\n"
+        "        return 1.0\n"
+        "    return float(_m.jaccard_score(target.flatten(), pred.flatten()))\n"
+        "def dice_score(pred, target):\n"
+        "    if pred.shape != target.shape:\n"
+        "        raise ValueError('shapes differ')\n"
+        "    if not (pred | target).any():\n"
+        "        return 1.0\n"
+        "    return float(_m.f1_score(target.flatten(), pred.flatten()))\n",
+    }
+    results = _grade(tmp_path / "ex06", "ex06_segmentation", {"library": ex06})
+    full = results["honest"].max_score
+    assert full > 6 and results["honest"].score == full, results["honest"].status
+    assert _lost(results["library"]) == {"otsu_tests": 3.0, "scores_tests": 3.0}
+    assert results["library"].score == full - 6
 
 
 def test_ex07_training_on_the_graded_images_earns_nothing_for_that_part(tmp_path):
