@@ -223,6 +223,12 @@ _AVERAGE_PRECISION = Ban(
     ),
 )
 
+# A block built from its description, not taken from a library that has it.
+_ARCHITECTURE_BLOCK = Ban(
+    modules=("course_utils.architectures", "torchvision.models"),
+    shown=("course_utils.architectures", "torchvision.models"),
+)
+
 BANS: dict[str, dict[str, Ban]] = {
     "ex01_convolution": {
         "conv1d_full": Ban(**{**_CONVOLUTIONS.__dict__, "tests": ("test_conv1d_full",)}),
@@ -272,6 +278,10 @@ BANS: dict[str, dict[str, Ban]] = {
         ),
     },
     "ex04_architectures": {
+        **{
+            part: Ban(**{**_ARCHITECTURE_BLOCK.__dict__, "tests": (f"test_{part}",)})
+            for part in ("vgg_block", "nin_block", "residual", "dense_block")
+        },
         "batch_norm": Ban(
             routines=(
                 "torch.nn.functional.batch_norm",
@@ -377,6 +387,16 @@ BANS: dict[str, dict[str, Ban]] = {
         "detection_ap": Ban(**{**_AVERAGE_PRECISION.__dict__, "tests": ("test_detection_ap",)}),
     },
     "ex06_segmentation": {
+        "block_solution": Ban(
+            modules=("course_utils.unet", "course_utils.fcn"),
+            tests=("block_tests",),
+            shown=("course_utils.unet", "course_utils.fcn"),
+        ),
+        "tinyunet_solution": Ban(
+            modules=("course_utils.unet", "course_utils.fcn"),
+            tests=("tinyunet_tests",),
+            shown=("course_utils.unet", "course_utils.fcn"),
+        ),
         "otsu_solution": Ban(
             routines=(
                 "course_utils.segmentation.otsu_threshold",
@@ -398,6 +418,24 @@ BANS: dict[str, dict[str, Ban]] = {
                 "sklearn.metrics",
                 "torchmetrics",
             ),
+        ),
+    },
+    "ex07_transfer": {
+        "replace_head": Ban(
+            routines=("course_utils.heads.replace_head", "course_utils.transfer.replace_head"),
+            modules=("course_utils.heads",),
+            tests=("test_replace_head",),
+            shown=("course_utils.heads", "course_utils.transfer.replace_head"),
+        ),
+        "freeze_backbone": Ban(
+            modules=("course_utils.freezing",),
+            tests=("test_freeze_backbone",),
+            shown=("course_utils.freezing", "course_utils.transfer.freeze_backbone"),
+        ),
+        "make_optimizer": Ban(
+            modules=("course_utils.freezing", "course_utils.transfer_strategies"),
+            tests=("test_make_optimizer",),
+            shown=("course_utils.freezing.parameter_groups", "course_utils.transfer_strategies"),
         ),
     },
 }

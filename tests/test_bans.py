@@ -106,6 +106,30 @@ def test_the_watch_sees_a_closed_form_kernel_fit_but_not_gradient_descent():
     assert _reached("ex03_cnn_layers", "learn_kernel", descend) == set()
 
 
+def _block_twins():
+    """The chapters' own blocks and transfer helpers, returned as a part's answer."""
+    import torchvision.models
+
+    import course_utils.architectures
+    import course_utils.transfer
+    import course_utils.unet
+
+    net = course_utils.transfer.SmallConvNet(num_classes=2)
+    return {
+        ("ex04_architectures", "vgg_block"): lambda: course_utils.architectures.vgg_block(2, 3, 8),
+        ("ex04_architectures", "residual"): lambda: torchvision.models.resnet.BasicBlock(8, 8),
+        ("ex04_architectures", "dense_block"): lambda: course_utils.architectures.DenseBlock(
+            2, 3, 4
+        ),
+        ("ex06_segmentation", "block_solution"): lambda: course_utils.unet.UNetBlock(1, 4),
+        ("ex07_transfer", "replace_head"): lambda: course_utils.transfer.replace_head(net, 3),
+        ("ex07_transfer", "freeze_backbone"): lambda: course_utils.transfer.freeze_backbone(net),
+        ("ex07_transfer", "make_optimizer"): lambda: course_utils.transfer.parameter_groups(
+            net, 0.1, 0.01
+        ),
+    }
+
+
 def test_the_watch_sees_the_teaching_library_and_library_twins_of_each_part():
     """Each part whose answer the course's own library (or a well-known one) computes in one
     call: that call is seen; the answer worked out by hand is not."""
@@ -150,6 +174,7 @@ def test_the_watch_sees_the_teaching_library_and_library_twins_of_each_part():
             mask.flatten(), mask.flatten()
         ),
     }
+    twins.update(_block_twins())
     for (exercise, part), call in twins.items():
         assert _reached(exercise, part, call), (exercise, part)
     by_hand = {
