@@ -229,6 +229,24 @@ _ARCHITECTURE_BLOCK = Ban(
     shown=("course_utils.architectures", "torchvision.models"),
 )
 
+# ex08: every part forbids the course's own anchor and SSD code and torchvision's detection
+# utilities (the tests compute the answers with them); box_iou stays allowed.
+_DETECTION_UTILS = "torchvision.models.detection._utils"
+_ANCHOR_LIBRARIES = ("course_utils.anchors", "course_utils.ssd", _DETECTION_UTILS)
+_ANCHOR_LIBRARIES_SHOWN = (
+    f"{_DETECTION_UTILS} (BoxCoder, Matcher, encode_boxes, ...)",
+    "course_utils.anchors",
+    "course_utils.ssd",
+)
+
+
+def _anchor_part(test: str, twins: tuple[str, ...]) -> Ban:
+    """An ex08 part: its library twins by name, and the three libraries as a whole."""
+    return Ban(
+        routines=twins, modules=_ANCHOR_LIBRARIES, tests=(test,), shown=_ANCHOR_LIBRARIES_SHOWN
+    )
+
+
 BANS: dict[str, dict[str, Ban]] = {
     "ex01_convolution": {
         "conv1d_full": Ban(**{**_CONVOLUTIONS.__dict__, "tests": ("test_conv1d_full",)}),
@@ -437,6 +455,39 @@ BANS: dict[str, dict[str, Ban]] = {
             tests=("test_make_optimizer",),
             shown=("course_utils.freezing.parameter_groups", "course_utils.transfer_strategies"),
         ),
+    },
+    "ex08_anchors": {
+        "encode_offsets": _anchor_part(
+            "test_encode_offsets",
+            (
+                f"{_DETECTION_UTILS}.BoxCoder",
+                f"{_DETECTION_UTILS}.BoxCoder.encode",
+                f"{_DETECTION_UTILS}.BoxCoder.encode_single",
+                f"{_DETECTION_UTILS}.encode_boxes",
+                f"{_DETECTION_UTILS}.BoxLinearCoder",
+                "course_utils.anchors.encode_offsets",
+            ),
+        ),
+        "decode_offsets": _anchor_part(
+            "test_decode_offsets",
+            (
+                f"{_DETECTION_UTILS}.BoxCoder",
+                f"{_DETECTION_UTILS}.BoxCoder.decode",
+                f"{_DETECTION_UTILS}.BoxCoder.decode_single",
+                f"{_DETECTION_UTILS}.BoxLinearCoder",
+                "course_utils.anchors.decode_offsets",
+            ),
+        ),
+        "match_anchors": _anchor_part(
+            "test_match_anchors",
+            (
+                f"{_DETECTION_UTILS}.Matcher",
+                f"{_DETECTION_UTILS}.SSDMatcher",
+                "course_utils.anchors.match_anchors",
+            ),
+        ),
+        "one_stage_head": _anchor_part("test_one_stage_head", ("course_utils.ssd.TinySSD",)),
+        "one_stage_loss": _anchor_part("test_one_stage_loss", ("course_utils.ssd.ssd_loss",)),
     },
 }
 

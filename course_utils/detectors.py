@@ -8,14 +8,13 @@ downloaded. ``train_detector`` and ``detect`` are the plain loops around it.
 
 from __future__ import annotations
 
-import time
-
 import torch
 from torch import nn
 
 from course_utils.data import Micrographs
 from course_utils.layers import conv_bn_relu
 from course_utils.runtime import get_device
+from course_utils.training import train_on_random_batches
 
 
 def small_backbone(width: int = 64) -> nn.Sequential:
@@ -89,31 +88,17 @@ def train_detector(
     """
     device = device or get_device()
     model.to(device).train()
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=1e-4)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=lr, total_steps=iterations, pct_start=0.1
-    )
-    generator = torch.Generator().manual_seed(seed)
-    history: dict[str, list[float]] = {"loss": []}
-    started = time.perf_counter()
-    for _ in range(iterations):
-        batch = torch.randint(len(data), (batch_size,), generator=generator).tolist()
-        images = [data.images[i].to(device) for i in batch]
+
+    def batch_losses(batch: torch.Tensor) -> dict[str, torch.Tensor]:
+        indices = batch.tolist()
+        images = [data.images[i].to(device) for i in indices]
         targets = [
             {k: v.to(device) for k, v in data.detection_target(i).items() if k != "masks"}
-            for i in batch
+            for i in indices
         ]
-        losses = model(images, targets)
-        loss = sum(losses.values())
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-        history["loss"].append(loss.item())
-        for name, value in losses.items():
-            history.setdefault(name, []).append(value.item())
-    history["seconds"] = [time.perf_counter() - started]
-    return history
+        return model(images, targets)
+
+    return train_on_random_batches(model, batch_losses, len(data), iterations, batch_size, lr, seed)
 
 
 @torch.no_grad()

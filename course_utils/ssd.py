@@ -11,7 +11,6 @@ positive, count. Detection decodes every anchor, drops low scores, and runs NMS.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 
 import torch
@@ -23,6 +22,7 @@ from course_utils.data import Micrographs
 from course_utils.detection import nms
 from course_utils.layers import conv_bn_relu
 from course_utils.runtime import get_device
+from course_utils.training import train_on_random_batches
 
 SSD_WEIGHTS = (10.0, 10.0, 5.0, 5.0)
 
@@ -141,27 +141,12 @@ def train_ssd(
     device = device or get_device()
     model.to(device).train()
     labels, targets = ssd_targets(model.anchors.cpu(), data.boxes)  # every image, once
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=1e-4)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=lr, total_steps=iterations, pct_start=0.1
-    )
-    generator = torch.Generator().manual_seed(seed)
-    history: dict[str, list[float]] = {"loss": [], "classification": [], "box_regression": []}
-    started = time.perf_counter()
-    for _ in range(iterations):
-        batch = torch.randint(len(data), (batch_size,), generator=generator)
+
+    def batch_losses(batch: torch.Tensor) -> dict[str, torch.Tensor]:
         logits, offsets = model(data.images[batch].to(device))
-        losses = ssd_loss(logits, offsets, labels[batch].to(device), targets[batch].to(device))
-        loss = losses["classification"] + losses["box_regression"]
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-        history["loss"].append(loss.item())
-        for name, value in losses.items():
-            history[name].append(value.item())
-    history["seconds"] = [time.perf_counter() - started]
-    return history
+        return ssd_loss(logits, offsets, labels[batch].to(device), targets[batch].to(device))
+
+    return train_on_random_batches(model, batch_losses, len(data), iterations, batch_size, lr, seed)
 
 
 @torch.no_grad()

@@ -315,6 +315,22 @@ def check_equal(actual, expected, name: str = "the result") -> None:
         _record("equal", name, actual, expected=expected)
 
 
+def prediction(namespace: dict, name: str):
+    """The answer a notebook gave to a predict-a-number question: ``namespace[name]``.
+
+    ``check_equal(prediction(globals(), "predicted_shape"), ...)``: a question not answered yet
+    (the name never set, because the answer cell still raises ``NotImplementedError``, or set
+    to ``None``) fails with one sentence that says so, not with a ``NameError``.
+    """
+    value = namespace.get(name)
+    if value is None:
+        raise AssertionError(
+            f"{name}: not answered yet - replace `raise NotImplementedError()` in its cell "
+            f"with `{name} = ...`, your prediction"
+        )
+    return value
+
+
 def check_raises(exception, function, *args, name: str = "the call", **kwargs) -> None:
     """Fail unless ``function(*args, **kwargs)`` raises ``exception`` (or a subclass)."""
     raised = None

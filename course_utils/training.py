@@ -1,7 +1,9 @@
 """A small, readable training loop shared by the chapters and exercises.
 
 ``fit`` trains a classifier for a few epochs and returns its history (loss and accuracy per
-epoch), which ``course_utils.plotting.plot_history`` draws. The device comes from
+epoch), which ``course_utils.plotting.plot_history`` draws. ``train_on_random_batches`` is the
+loop of the detectors (``course_utils.ssd``, ``course_utils.detectors``): random mini-batches,
+a sum of named losses, SGD with a one-cycle schedule. The device comes from
 ``get_device()``; the progress bar shows on a terminal and stays quiet in the built book.
 """
 
@@ -97,6 +99,44 @@ def fit(
             test_loss, test_acc = evaluate(model, test_loader, loss_fn, device)
             history["test_loss"].append(test_loss)
             history["test_acc"].append(test_acc)
+    return history
+
+
+def train_on_random_batches(
+    model: nn.Module,
+    batch_losses: Callable[[torch.Tensor], dict[str, torch.Tensor]],
+    n_examples: int,
+    iterations: int,
+    batch_size: int,
+    lr: float,
+    seed: int = 0,
+) -> dict[str, list[float]]:
+    """Minimise the sum of named losses over random mini-batches, with SGD and a one-cycle schedule.
+
+    Each iteration draws ``(batch_size,)`` indices into ``range(n_examples)`` (with replacement,
+    from a generator seeded with ``seed``) and calls ``batch_losses(indices)``, which returns the
+    batch's named 0-d losses. SGD has momentum 0.9 and weight decay 1e-4; the learning rate rises
+    to ``lr`` over the first 10 % of the iterations and then anneals. Returns the history
+    ``{"loss": [...], <each named loss>: [...], "seconds": [total]}``, one value per iteration.
+    """
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=1e-4)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=lr, total_steps=iterations, pct_start=0.1
+    )
+    generator = torch.Generator().manual_seed(seed)
+    history: dict[str, list[float]] = {"loss": []}
+    started = time.perf_counter()
+    for _ in range(iterations):
+        losses = batch_losses(torch.randint(n_examples, (batch_size,), generator=generator))
+        loss = sum(losses.values())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        history["loss"].append(loss.item())
+        for name, value in losses.items():
+            history.setdefault(name, []).append(value.item())
+    history["seconds"] = [time.perf_counter() - started]
     return history
 
 

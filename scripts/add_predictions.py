@@ -2,7 +2,9 @@
 
 Each question asks the student to work out a number by reasoning (an output length, a receptive
 field, a shape, a count, a score), set a variable to it, and the test computes the answer
-independently with PyTorch/NumPy. Idempotent: a question already present is left alone.
+independently with PyTorch/NumPy; an unanswered question fails with a sentence that says so
+(``course_utils.testing.prediction``). Idempotent: of a question already present, only the test
+cell is brought in line with ``QUESTIONS``.
 Usage: python scripts/add_predictions.py
 """
 
@@ -23,9 +25,10 @@ QUESTIONS = {
         "length 5. How many entries does the final result have? Work it out by hand and set "
         "`predicted_length` to that `int` (do not compute it with code).",
         "predicted_length = 53",
-        "from course_utils.testing import check_equal\n"
+        "from course_utils.testing import check_equal, prediction\n"
+        "_predicted = prediction(globals(), 'predicted_length')\n"
         "_full = np.convolve(np.ones(50), np.ones(8), mode='full')\n"
-        "check_equal(predicted_length, len(np.correlate(_full, np.ones(5), mode='valid')),\n"
+        "check_equal(_predicted, len(np.correlate(_full, np.ones(5), mode='valid')),\n"
         "            'the length after a full convolution and a valid cross-correlation')\n",
     ),
     "ex02_filters": (
@@ -35,11 +38,12 @@ QUESTIONS = {
         "$\\begin{bmatrix}-1 & 0 & 1\\\\ -2 & 0 & 2\\\\ -1 & 0 & 1\\end{bmatrix}$. What is the "
         "largest value of the feature map? Set `predicted_peak` to that number.",
         "predicted_peak = 4.0",
-        "from course_utils.testing import check_close\n"
+        "from course_utils.testing import check_close, prediction\n"
+        "_predicted = prediction(globals(), 'predicted_peak')\n"
         "_step = torch.zeros(1, 1, 8, 8)\n"
         "_step[..., 4:] = 1.0\n"
         "_sobel = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])\n"
-        "check_close(predicted_peak, float(F.conv2d(_step, _sobel[None, None]).max()),\n"
+        "check_close(_predicted, float(F.conv2d(_step, _sobel[None, None]).max()),\n"
         "            'the largest Sobel response to a step edge')\n",
     ),
     "ex03_cnn_layers": (
@@ -48,7 +52,8 @@ QUESTIONS = {
         "stride 2, then one more 3×3 convolution. How many input pixels wide is the receptive "
         "field of one output pixel? Set `predicted_receptive_field` to that `int`.",
         "predicted_receptive_field = 10",
-        "from course_utils.testing import check_equal\n"
+        "from course_utils.testing import check_equal, prediction\n"
+        "_predicted = prediction(globals(), 'predicted_receptive_field')\n"
         "# the receptive field, measured: which input pixels does one output's gradient reach?\n"
         "_net = nn.Sequential(nn.Conv2d(1, 1, 3), nn.Conv2d(1, 1, 3), nn.AvgPool2d(2, 2),\n"
         "                     nn.Conv2d(1, 1, 3))\n"
@@ -58,7 +63,7 @@ QUESTIONS = {
         "_y = _net(_x)\n"
         "_y[0, 0, _y.shape[-2] // 2, _y.shape[-1] // 2].backward()\n"
         "_cols = torch.nonzero(_x.grad[0, 0].abs().sum(0)).flatten()\n"
-        "check_equal(predicted_receptive_field, int(_cols.max() - _cols.min() + 1),\n"
+        "check_equal(_predicted, int(_cols.max() - _cols.min() + 1),\n"
         "            'the receptive field of conv3-conv3-pool2-conv3')\n",
     ),
     "ex04_architectures": (
@@ -68,10 +73,11 @@ QUESTIONS = {
         "`(1, 3, 32, 32)`? Set `predicted_shape` to a `tuple` of four `int`s, worked out by "
         "hand.",
         "predicted_shape = (1, 16, 7, 7)",
-        "from course_utils.testing import check_equal\n"
+        "from course_utils.testing import check_equal, prediction\n"
+        "_predicted = prediction(globals(), 'predicted_shape')\n"
         "_net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(8, 8, 3, padding=1),\n"
         "                     nn.MaxPool2d(2, 2), nn.Conv2d(8, 16, 5, stride=2, padding=1))\n"
-        "check_equal(predicted_shape, tuple(_net(torch.zeros(1, 3, 32, 32)).shape),\n"
+        "check_equal(_predicted, tuple(_net(torch.zeros(1, 3, 32, 32)).shape),\n"
         "            'the output shape of the VGG block and the NiN block')\n",
     ),
     "ex05_detection": (
@@ -80,9 +86,10 @@ QUESTIONS = {
         "size in (32, 64, 128) and aspect ratio in (0.5, 1, 2). How many anchor boxes is that? "
         "Set `predicted_anchors` to that `int`.",
         "predicted_anchors = 17100",
-        "import itertools\n\nfrom course_utils.testing import check_equal\n"
-        "check_equal(predicted_anchors, len(list(itertools.product(range(38), range(50),\n"
-        "                                                          (32, 64, 128), (0.5, 1, 2)))),\n"
+        "import itertools\n\nfrom course_utils.testing import check_equal, prediction\n"
+        "_predicted = prediction(globals(), 'predicted_anchors')\n"
+        "check_equal(_predicted, len(list(itertools.product(range(38), range(50),\n"
+        "                                                   (32, 64, 128), (0.5, 1, 2)))),\n"
         "            'the number of anchors over a 38x50 feature map')\n",
     ),
     "ex06_segmentation": (
@@ -90,12 +97,13 @@ QUESTIONS = {
         "A predicted mask and the true mask have an IoU of exactly 0.5. What is their Dice "
         "score? Set `predicted_dice` to that number (a `float`).",
         "predicted_dice = 2 / 3",
-        "import torch\n\nfrom course_utils.testing import check_close\n"
+        "import torch\n\nfrom course_utils.testing import check_close, prediction\n"
+        "_predicted = prediction(globals(), 'predicted_dice')\n"
         "_pred = torch.tensor([1, 1, 0, 0], dtype=torch.bool)\n"
         "_true = torch.tensor([0, 1, 0, 0], dtype=torch.bool)\n"
         "_inter = float((_pred & _true).sum())\n"
         "assert _inter / float((_pred | _true).sum()) == 0.5\n"
-        "check_close(predicted_dice, 2 * _inter / float(_pred.sum() + _true.sum()),\n"
+        "check_close(_predicted, 2 * _inter / float(_pred.sum() + _true.sum()),\n"
         "            'the Dice score of two masks with IoU 0.5', rtol=1e-3)\n",
     ),
     "ex07_transfer": (
@@ -104,10 +112,28 @@ QUESTIONS = {
         "`nn.Linear`, how many scalar parameters are still trainable? Set "
         "`predicted_trainable` to that `int`.",
         "predicted_trainable = 2565",
-        "import torchvision\n\nfrom course_utils.testing import check_equal\n"
+        "import torchvision\n\nfrom course_utils.testing import check_equal, prediction\n"
+        "_predicted = prediction(globals(), 'predicted_trainable')\n"
         "_head = torchvision.models.resnet18(weights=None, num_classes=5).fc\n"
-        "check_equal(predicted_trainable, sum(p.numel() for p in _head.parameters()),\n"
+        "check_equal(_predicted, sum(p.numel() for p in _head.parameters()),\n"
         "            'the trainable parameters of a frozen 5-class ResNet-18')\n",
+    ),
+    "ex08_anchors": (
+        "predicted_offsets",
+        "The anchor `[0, 0, 16, 16]` is matched to the true box `[8, 0, 40, 16]`. With SSD's "
+        "weights `(10, 10, 5, 5)`, what offsets $(t_x, t_y, t_w, t_h)$ does the anchor learn? "
+        "Work them out by hand and set `predicted_offsets` to a `tuple` of four `float`s (two "
+        "decimals are enough).",
+        "predicted_offsets = (10.0, 0.0, 5 * math.log(2), 0.0)",
+        "from torchvision.models.detection import _utils as _detection_utils\n\n"
+        "from course_utils.testing import check_tensor, prediction\n"
+        "_predicted = prediction(globals(), 'predicted_offsets')\n"
+        "_coder = _detection_utils.BoxCoder((10.0, 10.0, 5.0, 5.0))\n"
+        "check_tensor(torch.as_tensor(_predicted, dtype=torch.float32).reshape(1, -1),\n"
+        "             _coder.encode_single(torch.tensor([[8.0, 0.0, 40.0, 16.0]]),\n"
+        "                                  torch.tensor([[0.0, 0.0, 16.0, 16.0]])),\n"
+        "             'the offsets of the box [8, 0, 40, 16] from the anchor [0, 0, 16, 16]',\n"
+        "             atol=0.01, rtol=0.0)\n",
     ),
 }
 
@@ -130,8 +156,14 @@ def add_question(exercise: str) -> None:
     path = ROOT / "solutions" / exercise / f"{exercise}.ipynb"
     nb = nbformat.read(path, as_version=4)
     name, question, answer, test = QUESTIONS[exercise]
-    ids = {c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells}
-    if name in ids:
+    by_id = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in nb.cells}
+    if name in by_id:  # present: only its test cell follows QUESTIONS
+        cell = by_id[f"test_{name}"]
+        if cell.source != test:
+            cell.source = test
+            nbformat.validate(nb)
+            nbformat.write(nb, path)
+            print(f"{path.relative_to(ROOT)}: the test of {name} updated")
         return
     cells = [
         nbformat.v4.new_markdown_cell(f"## Predict a number (1 point)\n\n{question}"),

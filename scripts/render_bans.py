@@ -48,14 +48,39 @@ def _unwatched(source: str) -> str:
     return re.sub(r"\n_ban\.check\(\)\n?$", "\n", source).rstrip("\n")
 
 
+def _instances(tree: ast.AST, functions: set[str]) -> set[str]:
+    """Names bound to what the part's functions return (``_head = OneStageHead(...)``)."""
+    names = set()
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Assign)
+            and isinstance(node.value, ast.Call)
+            and isinstance(node.value.func, ast.Name)
+            and node.value.func.id in functions
+        ):
+            names |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+    return names
+
+
 def watched(source: str, exercise: str, part: str, functions: set[str]) -> str:
-    """The test cell with every use of the part's ``functions`` routed through ``_ban``."""
+    """The test cell with every use of the part's ``functions`` routed through ``_ban``.
+
+    A call of an object the part's functions made (a module's ``forward``) is watched too.
+    """
     source = _unwatched(source)
     lines = source.split("\n")
+    tree = ast.parse(source)
+    instances = _instances(tree, functions) - functions
     edits = []
-    for node in ast.walk(ast.parse(source)):
+    for node in ast.walk(tree):
         if isinstance(node, ast.Name) and node.id in functions and isinstance(node.ctx, ast.Load):
             edits.append((node.lineno - 1, node.col_offset, node.end_col_offset))
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in instances
+        ):
+            edits.append((node.func.lineno - 1, node.func.col_offset, node.func.end_col_offset))
     if not edits:
         raise SystemExit(f"{exercise}: a test of {part} never uses {sorted(functions)}")
     for row, start, end in sorted(edits, reverse=True):

@@ -189,6 +189,33 @@ def test_the_watch_sees_the_teaching_library_and_library_twins_of_each_part():
         assert _reached(exercise, part, call) == set(), (exercise, part)
 
 
+def test_the_watch_sees_ex08_twins_by_alias_and_importlib_but_allows_box_iou():
+    import importlib
+
+    import torchvision.ops
+
+    boxes = torch.tensor([[0.0, 0.0, 4.0, 4.0], [1.0, 1.0, 6.0, 5.0]])
+    anchors = torch.tensor([[0.0, 0.0, 5.0, 5.0], [2.0, 0.0, 6.0, 6.0]])
+    utils = importlib.import_module("torchvision.models.detection." + "_utils")
+    encode = utils.BoxCoder((1.0, 1.0, 1.0, 1.0)).encode_single
+    assert _reached("ex08_anchors", "encode_offsets", lambda: encode(boxes, anchors))
+    assert _reached(
+        "ex08_anchors", "encode_offsets", lambda: utils.encode_boxes(boxes, anchors, torch.ones(4))
+    )
+    matcher = importlib.import_module("course_utils.anchors").match_anchors
+    assert "course_utils.anchors.match_anchors" in _reached(
+        "ex08_anchors", "match_anchors", lambda: matcher(anchors, boxes)
+    )
+    assert (
+        _reached(
+            "ex08_anchors",
+            "match_anchors",
+            lambda: torchvision.ops.box_iou(boxes, anchors).max(dim=0),
+        )
+        == set()
+    )
+
+
 def test_a_finished_watch_leaves_the_profiler_and_torch_modes_as_they_were():
     import sys
 
@@ -234,6 +261,26 @@ def test_the_static_scan_follows_aliases_strings_and_helpers_in_other_cells(impo
     assert violations(nb, "ex05_detection") == {
         "test_nms": ["torchvision.ops.nms"]
     } or "test_nms" in violations(nb, "ex05_detection")
+
+
+@pytest.mark.parametrize(
+    "imports, body",
+    [
+        (
+            "from torchvision.models.detection._utils import BoxCoder as Coder",
+            "return Coder(w).encode_single(b, a)",
+        ),
+        (
+            "import importlib",
+            "return importlib.import_module('course_utils.anchors').encode_offsets(b, a, w)",
+        ),
+    ],
+)
+def test_the_static_scan_finds_ex08_twins_by_alias_and_importlib(imports, body):
+    nb = _notebook(
+        [("imports", imports), ("encode_offsets", f"def encode_offsets(b, a, w):\n    {body}")]
+    )
+    assert set(violations(nb, "ex08_anchors")) == {"test_encode_offsets"}
 
 
 def test_the_static_scan_leaves_other_parts_alone():

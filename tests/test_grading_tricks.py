@@ -1,4 +1,4 @@
-"""End to end: the three tricks of issue 15, each graded with an honest classmate in the same run.
+"""End to end: the tricks of issue 15, each graded with an honest classmate in the same run.
 
 - ex04: batch normalization "from scratch" as one call of ``F.batch_norm`` (and, hidden from
   any reading of the code, ``torch.ops.aten.native_batch_norm`` looked up by a built string);
@@ -8,7 +8,9 @@
 - ex05 and ex06: the answer of a part computed by one call of the course's own library (or
   scikit-learn);
 - ex03: a kernel "learned by gradient descent" solved in closed form (least squares), with a
-  made-up falling loss curve.
+  made-up falling loss curve;
+- ex08: torchvision's ``BoxCoder`` imported under another name, and the course's own
+  ``match_anchors`` found through ``importlib`` of a built string.
 
 Each trick earns nothing for the part it fakes and every other part's points; the honest
 solution earns full marks. The real exercises are graded (copied into a temporary course).
@@ -213,3 +215,26 @@ def test_ex07_training_on_the_graded_images_earns_nothing_for_that_part(tmp_path
     assert full > 3 and results["honest"].score == full, results["honest"].status
     assert _lost(results["memorizer"]) == {"test_fine_tune": 3.0}
     assert results["memorizer"].score == full - 3
+
+
+def test_ex08_a_banned_twin_by_alias_or_importlib_earns_nothing_for_that_part(tmp_path):
+    aliased = {
+        "encode_offsets": "from torchvision.models.detection._utils import BoxCoder as _Coder\n"
+        "def encode_offsets(boxes, anchors, weights=(1.0, 1.0, 1.0, 1.0)):\n"
+        "    return _Coder(weights).encode_single(boxes, anchors)\n"
+    }
+    dynamic = {
+        "match_anchors": "import importlib\n"
+        "def match_anchors(anchors, truth, high=0.5, low=0.4):\n"
+        "    if len(truth) == 0:\n"
+        "        return torch.full((len(anchors),), -1, dtype=torch.int64)\n"
+        "    library = importlib.import_module('course_utils.' + 'anch' + 'ors')\n"
+        "    return getattr(library, 'match_' + 'anchors')(anchors, truth, high, low)\n"
+    }
+    results = _grade(tmp_path, "ex08_anchors", {"aliased": aliased, "dynamic": dynamic})
+    full = results["honest"].max_score
+    assert full > 2 and results["honest"].score == full, results["honest"].status
+    assert _lost(results["aliased"]) == {"test_encode_offsets": 2.0}
+    assert _lost(results["dynamic"]) == {"test_match_anchors": 2.0}
+    for student in ("aliased", "dynamic"):
+        assert results[student].score == full - 2, student

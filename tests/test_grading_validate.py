@@ -29,9 +29,8 @@ def test_validate_catches_failing_solution_scoring_stub_and_stale_release(tmp_pa
         arith_notebook(add_body=f"def add(a, b):\n    {SB}\n    return a - b\n    {SE}"),
     )
     scoring = arith_notebook()
-    scoring.cells[-1].source = (
-        "from course_utils.testing import check_equal\ncheck_equal(2 * 3, 6, 'does not call mul')"
-    )
+    no_mul = "check_equal(2 * 3, 6, 'does not call mul')"
+    scoring.cells[-1].source = f"from course_utils.testing import check_equal\n{no_mul}"
     _add(root, "scoring", scoring)
     silent = arith_notebook()
     silent.cells[-1].source = "assert mul(2, 3) == 6  # records nothing for the checker"

@@ -7,7 +7,13 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from course_utils.training import count_parameters, evaluate, fit, progress
+from course_utils.training import (
+    count_parameters,
+    evaluate,
+    fit,
+    progress,
+    train_on_random_batches,
+)
 
 
 def blobs(n=256, seed=0):
@@ -91,3 +97,37 @@ def test_count_parameters_and_quiet_progress():
     assert count_parameters(model, trainable_only=True) == 6
     items = [1, 2, 3]
     assert progress(items, enabled=False) is items
+
+
+def test_train_on_random_batches_sums_named_losses_on_seeded_batches():
+    torch.manual_seed(0)
+    X = torch.randn(32, 3)
+    y = X @ torch.tensor([1.0, -2.0, 0.5]) + 0.3
+    seen = []
+
+    def run(seed):
+        model = nn.Linear(3, 1)
+        with torch.no_grad():
+            model.weight.zero_()
+            model.bias.zero_()
+
+        def batch_losses(batch):
+            seen.append(batch.tolist())
+            error = model(X[batch])[:, 0] - y[batch]
+            return {"squared": (error**2).mean(), "absolute": error.abs().mean()}
+
+        return train_on_random_batches(model, batch_losses, len(X), 40, 8, lr=0.1, seed=seed)
+
+    history = run(seed=3)
+    assert list(history) == ["loss", "squared", "absolute", "seconds"]
+    assert len(history["loss"]) == len(history["squared"]) == 40 and len(history["seconds"]) == 1
+    for total, squared, absolute in zip(
+        history["loss"], history["squared"], history["absolute"], strict=True
+    ):
+        assert total == pytest.approx(squared + absolute, rel=1e-6)
+    assert history["loss"][-1] < 0.2 * history["loss"][0]
+    first = seen[:40]
+    assert all(len(b) == 8 and all(0 <= i < 32 for i in b) for b in first)
+    seen.clear()
+    run(seed=3)
+    assert seen == first  # the same seed draws the same batches

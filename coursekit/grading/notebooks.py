@@ -91,19 +91,30 @@ def graded_tests(nb) -> dict[str, tuple[float, str]]:
     return layout
 
 
-def _block_lines(source: str, begin: str, end: str) -> tuple[list[str], list[str]]:
-    """(lines inside begin/end blocks, lines outside them) of one cell's source."""
-    inside, outside, depth = [], [], 0
-    for line in source.splitlines():
+def marked_lines(source: str, begin: str, end: str) -> list[tuple[int, str, bool]]:
+    """``(number, line, inside)`` of each line of a cell's source but the marker lines: its
+    1-based number, the line as written, and whether it stands inside a begin/end block."""
+    found, depth = [], 0
+    for number, line in enumerate(source.splitlines(), start=1):
         stripped = line.strip()
         if stripped.startswith(begin):
             depth += 1
-            continue
-        if stripped.startswith(end):
+        elif stripped.startswith(end):
             depth = max(0, depth - 1)
-            continue
-        (inside if depth else outside).append(stripped)
-    return inside, outside
+        else:
+            found.append((number, line, depth > 0))
+    return found
+
+
+def _block_lines(source: str, begin: str, end: str) -> tuple[list[str], list[str]]:
+    """(lines inside begin/end blocks, lines outside them) of one cell's source, as written."""
+    marked = marked_lines(source, begin, end)
+    return [x for _, x, inside in marked if inside], [x for _, x, inside in marked if not inside]
+
+
+def visible_source(source: str) -> str:
+    """A test cell's source without its hidden-test blocks (as the release shows it)."""
+    return "\n".join(_block_lines(source, HIDDEN_BEGIN, HIDDEN_END)[1])
 
 
 def code_lines(source: str, drop_hidden: bool = False) -> list[str]:
@@ -139,7 +150,9 @@ def visible_lines(nb) -> set[str]:
     public = set()
     for cell in nb.cells:
         rest = _block_lines(cell.get("source", ""), HIDDEN_BEGIN, HIDDEN_END)[1]
-        public.update(_block_lines("\n".join(rest), SOLUTION_BEGIN, SOLUTION_END)[1])
+        public.update(
+            x.strip() for x in _block_lines("\n".join(rest), SOLUTION_BEGIN, SOLUTION_END)[1]
+        )
     return public
 
 
@@ -157,9 +170,9 @@ def secret_lines(nb, public: set[str] | None = None) -> dict[str, set[str]]:
         source = cell.get("source", "")
         h_in, rest = _block_lines(source, HIDDEN_BEGIN, HIDDEN_END)
         s_in, rest = _block_lines("\n".join(rest), SOLUTION_BEGIN, SOLUTION_END)
-        hidden.update(h_in)
-        solution.update(s_in)
-        public.update(rest)
+        hidden.update(x.strip() for x in h_in)
+        solution.update(x.strip() for x in s_in)
+        public.update(x.strip() for x in rest)
 
     def distinctive(lines):
         return {

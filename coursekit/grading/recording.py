@@ -18,7 +18,7 @@ from pathlib import Path
 from .checker import Verdict
 from .course import Course, GradingError
 from .execute import NOT_RUN_ERROR, error_output
-from .notebooks import HIDDEN_BEGIN, HIDDEN_END, is_test_cell, nbgrader_meta
+from .notebooks import HIDDEN_BEGIN, HIDDEN_END, is_test_cell, nbgrader_meta, visible_source
 
 VERDICT_ERROR = "GradingVerdict"
 # A student's own cell may hold the hidden-test markers: in the autograded copy they are
@@ -37,24 +37,6 @@ def verdict_output(verdict: Verdict):
             output_type="stream", name="stdout", text=f"Grader: passed ({verdict.message}).\n"
         )
     return error_output(VERDICT_ERROR, verdict.message)
-
-
-def visible_source(source: str) -> str:
-    """A test cell's source without its hidden-test blocks (as the release shows it)."""
-    lines = source.splitlines()
-    outside = []
-    depth = 0
-    for line in lines:
-        stripped = line.strip()
-        if stripped.startswith(HIDDEN_BEGIN):
-            depth += 1
-            continue
-        if stripped.startswith(HIDDEN_END):
-            depth = max(0, depth - 1)
-            continue
-        if not depth:
-            outside.append(line)
-    return "\n".join(outside)
 
 
 def _disarm(source: str) -> str:

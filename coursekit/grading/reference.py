@@ -19,7 +19,14 @@ from pathlib import Path
 
 from . import records as records_io
 from .course import Course, GradingError
-from .notebooks import HIDDEN_BEGIN, HIDDEN_END, is_test_cell, nbgrader_meta, read_notebook
+from .notebooks import (
+    HIDDEN_BEGIN,
+    HIDDEN_END,
+    is_test_cell,
+    marked_lines,
+    nbgrader_meta,
+    read_notebook,
+)
 
 
 @dataclass
@@ -36,16 +43,7 @@ class Reference:
 
 def hidden_line_numbers(source: str) -> set[int]:
     """1-based numbers of the lines inside the hidden-test blocks of a cell's source."""
-    lines, depth, inside = source.splitlines(), 0, set()
-    for number, line in enumerate(lines, start=1):
-        stripped = line.strip()
-        if stripped.startswith(HIDDEN_BEGIN):
-            depth += 1
-        elif stripped.startswith(HIDDEN_END):
-            depth = max(0, depth - 1)
-        elif depth:
-            inside.add(number)
-    return inside
+    return {n for n, _, inside in marked_lines(source, HIDDEN_BEGIN, HIDDEN_END) if inside}
 
 
 def _key(course: Course, assignment: str) -> str:

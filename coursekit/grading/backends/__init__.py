@@ -70,6 +70,38 @@ class Backend(Protocol):
         """
 
 
+class ClusterBackend:
+    """What the cluster backends share: every task is taken before anything is submitted, and
+    ``on_done`` is called for each once all outputs are back. A subclass implements ``run_all``
+    (submit, wait, bring the outputs back, one Outcome per task; ``progress`` once per task)."""
+
+    runs_here = False
+
+    def run_all(
+        self, tasks: list[Task], *, jobs: int, timeout: int, progress: Callable[[str], None]
+    ) -> dict[str, Outcome]:
+        raise NotImplementedError
+
+    def run(
+        self,
+        tasks: Iterable[Task],
+        *,
+        jobs: int,
+        timeout: int,
+        progress: Callable[[str], None],
+        on_done: Callable[[Outcome], None] | None = None,
+    ) -> dict[str, Outcome]:
+        """See ``Backend.run``."""
+        tasks = list(tasks)  # one submission for all of them: intake finishes first
+        if not tasks:
+            return {}
+        outcomes = self.run_all(tasks, jobs=jobs, timeout=timeout, progress=progress)
+        for task in tasks:  # every output is back where its job named it
+            if on_done is not None:
+                on_done(outcomes[task.name])
+        return outcomes
+
+
 def last_line(path: Path, default: str = "no output") -> str:
     """The last non-empty line of a log (what a failed worker said last), shortened."""
     try:
@@ -77,6 +109,21 @@ def last_line(path: Path, default: str = "no output") -> str:
     except OSError:
         lines = []
     return (lines[-1] if lines else default)[:200]
+
+
+def outcome_of(task: Task, status: dict, attempts: int = 1) -> Outcome:
+    """How a task whose worker ran ended, from the status it wrote (``task.read_status``);
+    a worker that failed, not by running out of time, is said by its log's last line."""
+    outcome = Outcome(
+        task.name,
+        ok=status["returncode"] == 0 and not status["timed_out"],
+        seconds=status["seconds"],
+        timed_out=status["timed_out"],
+        attempts=attempts,
+    )
+    if not outcome.ok and not outcome.timed_out:
+        outcome.message = last_line(task.log_file)
+    return outcome
 
 
 def make_backend(name: str = "local", **options) -> Backend:

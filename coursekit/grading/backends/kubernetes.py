@@ -24,12 +24,12 @@ import secrets
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 
 from ..course import GradingError
-from . import Outcome, Task, last_line
-from .task import status_file
+from . import ClusterBackend, Outcome, Task, outcome_of
+from .task import read_status, status_file
 
 DEFAULT_IMAGE = "course-grader:latest"
 DEFAULT_PVC = "course-grading"
@@ -53,11 +53,10 @@ def _slug(text: str, size: int) -> str:
     return re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")[:size].strip("-") or "x"
 
 
-class KubernetesBackend:
+class KubernetesBackend(ClusterBackend):
     """Grade through a Kubernetes Indexed Job; see the module's docstring."""
 
     name = "kubernetes"
-    runs_here = False
 
     def __init__(
         self,
@@ -303,9 +302,8 @@ class KubernetesBackend:
                 shutil.copyfile(remote, local)
         if (task_dir / "worker.log").is_file():
             shutil.copyfile(task_dir / "worker.log", task.log_file)
-        try:
-            status = json.loads(status_file(task_dir / "job.json").read_text())
-        except (OSError, ValueError):
+        status = read_status(task_dir / "job.json")
+        if status is None:
             return None
         shutil.copyfile(status_file(task_dir / "job.json"), status_file(task.job_file))
         return status
@@ -332,18 +330,9 @@ class KubernetesBackend:
                 pass
         return self.batch_api, self.networking_api
 
-    def run(
-        self,
-        tasks: Iterable[Task],
-        *,
-        jobs: int,
-        timeout: int,
-        progress: Callable[[str], None],
-        on_done: Callable[[Outcome], None] | None = None,
+    def run_all(
+        self, tasks: list[Task], *, jobs: int, timeout: int, progress: Callable[[str], None]
     ) -> dict[str, Outcome]:
-        tasks = list(tasks)  # one submission for all of them: intake finishes first
-        if not tasks:
-            return {}
         if self.work_dir is None:
             raise GradingError(
                 "--work-dir is needed with --backend kubernetes: the folder where "
@@ -380,9 +369,6 @@ class KubernetesBackend:
             self._delete(batch, networking, name, policy["metadata"]["name"])
             if not os.environ.get("COURSE_KEEP_WORK"):
                 shutil.rmtree(run_dir, ignore_errors=True)
-        for task in tasks:  # every output is back where its job named it
-            if on_done is not None:
-                on_done(outcomes[task.name])
         return outcomes
 
     def _wait(self, batch, name: str, tasks: list[Task], progress) -> dict:
@@ -421,15 +407,8 @@ class KubernetesBackend:
             return Outcome(
                 task.name, ok=False, attempts=attempts, message=f"Kubernetes index {index} {why}"
             )
-        outcome = Outcome(
-            task.name,
-            ok=status["returncode"] == 0 and not status["timed_out"],
-            seconds=status["seconds"],
-            timed_out=status["timed_out"],
-            attempts=attempts,
-        )
+        outcome = outcome_of(task, status, attempts)
         if not outcome.ok and not outcome.timed_out:
-            outcome.message = last_line(task.log_file)
             print(
                 f"kubernetes: {task.name} failed {attempts} time(s): {outcome.message}",
                 file=sys.stderr,

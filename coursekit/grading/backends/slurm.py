@@ -27,12 +27,12 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 
 from ..course import GradingError
-from . import Outcome, Task, last_line
-from .task import status_file
+from . import ClusterBackend, Outcome, Task, last_line, outcome_of
+from .task import read_status, status_file
 
 
 def _import_roots() -> list[str]:
@@ -52,11 +52,10 @@ def chunks_of(tasks: list[Task], size: int) -> list[list[Task]]:
     return [tasks[i : i + size] for i in range(0, len(tasks), size)]
 
 
-class SlurmBackend:
+class SlurmBackend(ClusterBackend):
     """Grade through ``sbatch --array``; see the module's docstring."""
 
     name = "slurm"
-    runs_here = False
 
     def __init__(
         self,
@@ -117,18 +116,9 @@ class SlurmBackend:
         )
 
     # -- running --------------------------------------------------------------------------------
-    def run(
-        self,
-        tasks: Iterable[Task],
-        *,
-        jobs: int,
-        timeout: int,
-        progress: Callable[[str], None],
-        on_done: Callable[[Outcome], None] | None = None,
+    def run_all(
+        self, tasks: list[Task], *, jobs: int, timeout: int, progress: Callable[[str], None]
     ) -> dict[str, Outcome]:
-        tasks = list(tasks)  # one submission for all of them: intake finishes first
-        if not tasks:
-            return {}
         for tool in ("sbatch", "squeue", "scancel"):
             if shutil.which(tool) is None:
                 raise GradingError(
@@ -186,9 +176,6 @@ class SlurmBackend:
         for task in tasks:
             if task.name not in reported:
                 progress(task.name)  # finished, as a failure
-        for task in tasks:  # the outputs are on the shared folder: the caller may read them
-            if on_done is not None:
-                on_done(outcomes[task.name])
         return outcomes
 
     def _submit(self, script: Path, array: str | None) -> str:
@@ -225,7 +212,7 @@ class SlurmBackend:
                 for task in chunk:
                     if task.name in reported:
                         continue
-                    status = _read_status(task.job_file)
+                    status = read_status(task.job_file)
                     if status is not None and (
                         status["returncode"] == 0 or status["timed_out"] or final
                     ):
@@ -242,7 +229,7 @@ class SlurmBackend:
         report()
 
     def _outcome(self, task: Task, job_id: str, index: int, out_dir: Path, attempt: int) -> Outcome:
-        status = _read_status(task.job_file)
+        status = read_status(task.job_file)
         if status is None:
             said = last_line(out_dir / f"slurm-{job_id}_{index}.out", "no output")
             return Outcome(
@@ -251,20 +238,4 @@ class SlurmBackend:
                 attempts=attempt,
                 message=f"the Slurm task ended without running the worker ({said})",
             )
-        outcome = Outcome(
-            task.name,
-            ok=status["returncode"] == 0 and not status["timed_out"],
-            seconds=status["seconds"],
-            timed_out=status["timed_out"],
-            attempts=attempt,
-        )
-        if not outcome.ok and not outcome.timed_out:
-            outcome.message = last_line(task.log_file)
-        return outcome
-
-
-def _read_status(job_file: Path) -> dict | None:
-    try:
-        return json.loads(status_file(job_file).read_text())
-    except (OSError, ValueError):
-        return None
+        return outcome_of(task, status, attempt)

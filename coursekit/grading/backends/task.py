@@ -29,6 +29,14 @@ def status_file(job_file: Path | str) -> Path:
     return job_file.with_name(job_file.stem + ".status.json")
 
 
+def read_status(job_file: Path | str) -> dict | None:
+    """The status a job's task wrote next to it, or None when it never wrote one."""
+    try:
+        return json.loads(status_file(job_file).read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def run_one(job_file: str, log_file: str, timeout: float) -> dict:
     """Run the worker on one job file; the status it ends with."""
     started = time.monotonic()
