@@ -162,8 +162,11 @@ def check_heldout(student, expected, params) -> None:
         )
 
 
-def run_program(folder: Path, sandbox: bool) -> subprocess.CompletedProcess:
-    """``python -m course_utils.heldout FOLDER`` in a fresh process (sandboxed unless told)."""
+def run_program(
+    folder: Path, sandbox: bool, argv: list[str] | None = None
+) -> subprocess.CompletedProcess:
+    """``python -m course_utils.heldout FOLDER`` (or ``argv``, for tests) in a fresh process
+    with ``folder`` as its only writable place, in the sandbox unless ``sandbox`` is False."""
     from .execute import teaching_library_dir
 
     env = {
@@ -177,13 +180,14 @@ def run_program(folder: Path, sandbox: bool) -> subprocess.CompletedProcess:
         "CUDA_VISIBLE_DEVICES": "",
         "OMP_NUM_THREADS": "1",
     }
-    argv = [sys.executable, "-m", "course_utils.heldout", str(folder)]
+    argv = argv or [sys.executable, "-m", "course_utils.heldout", str(folder)]
     if not sandbox:
         return subprocess.run(
             argv,
             capture_output=True,
             text=True,
             env=env,
+            cwd=folder,
             timeout=EXPORTED_TIMEOUT,
             check=False,
         )
@@ -286,9 +290,9 @@ def check_exported(student, expected, params, sandbox: bool = True) -> None:
             "could not be evaluated on the held-out data (the exported program failed to "
             "run, or its outputs were not finite numbers of the right shape)"
         ) from None
-    what = "accuracy" if task == "digits8" else "mean IoU"
+    what = "an accuracy" if task == "digits8" else "a mean IoU"
     if not value >= bound:
-        raise Mismatch(f"reaches a {what} of {value:.3f} on the held-out data, below {bound:g}")
+        raise Mismatch(f"reaches {what} of {value:.3f} on the held-out data, below {bound:g}")
 
 
 def _main(task: str, folder: str, seed: str) -> None:
