@@ -247,7 +247,7 @@ def test_in_the_sandbox_the_program_is_scored_and_its_process_reaches_no_labels(
 
     repo = str(Path(__file__).resolve().parents[1] / "solutions")
     done = grading_heldout.run_program(folder, True, argv=[sys.executable, "-c", probe, repo])
-    assert done.returncode == 0, done.stderr[-500:]
+    assert done.returncode == 0, done.stdout[-500:]
     import json
 
     seen = json.loads(done.stdout.strip().splitlines()[-1])

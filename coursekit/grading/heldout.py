@@ -166,6 +166,24 @@ def check_heldout(student, expected, params) -> None:
         )
 
 
+def _run_logged(command: list[str], folder: Path, **kwargs) -> subprocess.CompletedProcess:
+    """Run ``command`` under the timeout with its stdout and stderr in a file beside
+    ``folder`` (bounded by the file size limit, not by this process's memory); the result's
+    ``stdout`` is the last 64 KiB of both."""
+    with open(folder.parent / f"{folder.name}.log", "w+b") as log:
+        done = subprocess.run(
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            timeout=EXPORTED_TIMEOUT,
+            check=False,
+            **kwargs,
+        )
+        log.seek(max(0, log.tell() - 2**16))
+        text = log.read().decode("utf-8", "replace")
+    return subprocess.CompletedProcess(command, done.returncode, text, "")
+
+
 def run_program(
     folder: Path, sandbox: bool, argv: list[str] | None = None
 ) -> subprocess.CompletedProcess:
@@ -186,15 +204,7 @@ def run_program(
     }
     argv = argv or [sys.executable, "-m", "course_utils.heldout", str(folder)]
     if not sandbox:
-        return subprocess.run(
-            argv,
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=folder,
-            timeout=EXPORTED_TIMEOUT,
-            check=False,
-        )
+        return _run_logged(argv, folder, env=env, cwd=folder)
     from .sandbox import (
         NOBODY_UID,
         KernelCgroup,
@@ -215,9 +225,7 @@ def run_program(
             group = KernelCgroup(f"course-{os.getpid()}-heldout-{uid}", limits)
         prepare_scratch(folder, uid)
         command = bwrap_command(folder, limits, env, argv, uid, group.files if group else None)
-        return subprocess.run(
-            command, capture_output=True, text=True, timeout=EXPORTED_TIMEOUT, check=False
-        )
+        return _run_logged(command, folder)
     finally:
         if group is not None:
             group.remove()
