@@ -10,7 +10,11 @@
 - ex03: a kernel "learned by gradient descent" solved in closed form (least squares), with a
   made-up falling loss curve;
 - ex08: torchvision's ``BoxCoder`` imported under another name, and the course's own
-  ``match_anchors`` found through ``importlib`` of a built string.
+  ``match_anchors`` found through ``importlib`` of a built string;
+- ex04 and ex06, whose architectures are the student's: a model that memorises every digit
+  ``load_digits`` returns (the graded kernel gets the held-out ones blanked), and accuracies or
+  IoUs faked by patching ``check_that`` around an untrained model (the exported model is scored
+  by the grader).
 
 Each trick earns nothing for the part it fakes and every other part's points; the honest
 solution earns full marks. The real exercises are graded (copied into a temporary course).
@@ -238,3 +242,98 @@ def test_ex08_a_banned_twin_by_alias_or_importlib_earns_nothing_for_that_part(tm
     assert _lost(results["dynamic"]) == {"test_match_anchors": 2.0}
     for student in ("aliased", "dynamic"):
         assert results[student].score == full - 2, student
+
+
+# make_model passes the design test; train_model ignores its data and returns a table of every
+# digit scikit-learn's load_digits gives (held-out ones included, were they readable) that
+# answers the stored label of an exact match, and class 0 for any image it has not seen.
+MEMORISER = """
+class _Table(nn.Module):
+    def __init__(self, images, labels):
+        super().__init__()
+        self.register_buffer("images", images)
+        self.register_buffer("onehot", F.one_hot(labels, 10).float())
+
+    def forward(self, x):
+        distance = ((x.flatten(1)[:, None, :] - self.images[None]) ** 2).sum(-1)
+        nearest = distance.min(dim=1)
+        seen = (nearest.values == 0).float()[:, None]
+        return self.onehot[nearest.indices] * seen
+
+
+def make_model():
+    return nn.Sequential(nn.Conv2d(1, 1, 1), nn.Flatten(), nn.Linear(64, 10))
+
+
+def train_model(model, X_train, y_train):
+    from sklearn.datasets import load_digits
+
+    everything = load_digits()
+    assert len(everything.target) == 1797
+    images = torch.tensor(everything.data, dtype=torch.float32) / 16.0
+    return _Table(images, torch.tensor(everything.target)).to(X_train.device)
+"""
+
+# every check_that on an accuracy or IoU records a perfect score, around an untrained model
+FAKE_CHECK_THAT = """
+import course_utils.testing as _testing
+
+_real_check_that = _testing.check_that
+
+
+def _forged_check_that(actual, predicate, bound=None, name="the result"):
+    if "accuracy" in name or "IoU" in name:
+        actual = 1.0
+    return _real_check_that(actual, predicate, bound, name)
+
+
+_testing.check_that = _forged_check_that
+"""
+
+
+def _solution_cell(exercise: str, grade_id: str) -> str:
+    solution = nbformat.read(ROOT / "solutions" / exercise / f"{exercise}.ipynb", 4)
+    return next(
+        c.source
+        for c in solution.cells
+        if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id
+    )
+
+
+def test_ex04_a_memorised_or_faked_small_cnn_earns_nothing_for_that_part(tmp_path):
+    untrained = _solution_cell("ex04_architectures", "small_cnn").replace(
+        "    fit(model, loader, epochs=8, optimizer=optimizer, device=X_train.device)\n", ""
+    )
+    assert "fit(model" not in untrained
+    results = _grade(
+        tmp_path,
+        "ex04_architectures",
+        {
+            "memoriser": {"small_cnn": MEMORISER},
+            "forger": {"small_cnn": FAKE_CHECK_THAT + untrained},
+        },
+    )
+    full = results["honest"].max_score
+    assert full > 3 and results["honest"].score == full, results["honest"].status
+    for student in ("memoriser", "forger"):
+        assert _lost(results[student]) == {"test_small_cnn": 3.0}, student
+        assert results[student].score == full - 3
+
+
+def test_ex06_a_faked_mean_iou_earns_nothing_for_that_part(tmp_path):
+    fake_training = (
+        "def train_unet(model, images, masks, epochs=12, lr=3e-3, batch_size=16, "
+        "pos_weight=3.0, seed=0):\n"
+        "    return [1.0 / (epoch + 1) for epoch in range(epochs)]\n"
+    )
+    solution = _solution_cell("ex06_segmentation", "training_solution")
+    predict = solution[solution.index("def predict_masks") :]
+    results = _grade(
+        tmp_path,
+        "ex06_segmentation",
+        {"forger": {"training_solution": FAKE_CHECK_THAT + fake_training + "\n\n" + predict}},
+    )
+    full = results["honest"].max_score
+    assert full > 4 and results["honest"].score == full, results["honest"].status
+    assert _lost(results["forger"]) == {"training_tests": 4.0}
+    assert results["forger"].score == full - 4

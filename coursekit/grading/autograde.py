@@ -356,8 +356,9 @@ def ensure_reference(
             shutil.rmtree(work, ignore_errors=True)
 
 
-def check_phase(references: dict, executed: Path, layout: dict) -> dict:
-    """Phase 3: ``{notebook: {grade_id: Verdict}}`` for one submission's records."""
+def check_phase(references: dict, executed: Path, layout: dict, sandbox: bool = True) -> dict:
+    """Phase 3: ``{notebook: {grade_id: Verdict}}`` for one submission's records (``sandbox``:
+    whether exported models run in the sandbox, as the submissions did)."""
     from . import records as records_io
     from .checker import judge_cell
 
@@ -379,6 +380,7 @@ def check_phase(references: dict, executed: Path, layout: dict) -> dict:
                 got.cells.get(grade_id) if got else None,
                 got,
                 status.get(grade_id) if isinstance(status, dict) else None,
+                sandbox,
             )
             for grade_id in layout[notebook]
         }
@@ -466,7 +468,9 @@ def autograde(
                     note = item if len(layout) == 1 else f"{notebook}: {item}"
                     if note not in result.notes:
                         result.notes.append(note)
-            result.verdicts = check_phase(references, executed / student / assignment, layout)
+            result.verdicts = check_phase(
+                references, executed / student / assignment, layout, sandbox
+            )
             static_bans.apply(
                 result.verdicts,
                 _sanitized_notebooks(sanitized / student / assignment, layout),

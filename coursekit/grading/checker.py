@@ -240,59 +240,6 @@ def _check_that(student, expected, params) -> None:
         raise Mismatch(f"is not {predicate.replace('_', ' ')} the bound")
 
 
-def evaluate_model(state: dict, records: Records, evaluation: str, options: dict) -> float:
-    """A recorded model's score, from ``evaluate.py`` in a fresh process (no student code)."""
-    import json
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    arrays = {}
-    for name, (kind, value) in state.items():
-        if kind != "tensor":
-            raise Mismatch("holds something other than tensors")
-        arrays[name] = value["key"]
-    spec = json.dumps({"evaluation": evaluation, "options": options, "arrays": arrays})
-    root = str(Path(__file__).resolve().parents[2])
-    env = {
-        **os.environ,
-        "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", ""),
-        "PYTHONWARNINGS": "ignore",
-        "OMP_NUM_THREADS": "1",
-    }
-    try:
-        done = subprocess.run(
-            [sys.executable, "-m", "coursekit.grading.evaluate", str(records.path)],
-            input=spec,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            env=env,
-            check=False,
-        )
-        answer = json.loads(done.stdout.strip().splitlines()[-1])
-    except (subprocess.TimeoutExpired, ValueError, IndexError):
-        raise Mismatch("could not be evaluated") from None
-    if "score" not in answer:
-        raise Mismatch("does not fit the instructor's architecture")
-    return float(answer["score"])
-
-
-def _check_model(student, expected, params, records: Records) -> None:
-    kind, state = student
-    if kind != "dict" or not state:
-        raise Mismatch("is not a model's weights")
-    score = evaluate_model(
-        state, records, str(params.get("evaluation")), dict(params.get("options") or {})
-    )
-    if not score >= float(expected[1]):
-        raise Mismatch(
-            f"scores below {float(expected[1]):g} on {params.get('evaluation')}, "
-            "evaluated by the grader"
-        )
-
-
 KINDS = {
     "tensor": _check_tensor,
     "close": _check_close,
@@ -311,8 +258,14 @@ def _heldout(student, expected, params) -> None:
     check_heldout(student, expected, params)
 
 
-def check_one(ref: dict, ref_records: Records, got: dict | None, got_records: Records) -> None:
-    """Raise Mismatch unless the student's record ``got`` passes the reference check ``ref``."""
+def check_one(
+    ref: dict, ref_records: Records, got: dict | None, got_records: Records, sandbox: bool = True
+) -> None:
+    """Raise Mismatch unless the student's record ``got`` passes the reference check ``ref``.
+
+    ``sandbox``: whether an exported model runs in the grader's sandbox (``heldout.py``); False
+    only where the grader runs without one (trusted notebooks).
+    """
     if got is None:
         raise Mismatch("was not reached (the cell stopped before it)")
     if not isinstance(got, dict) or got.get("kind") != ref["kind"]:
@@ -323,8 +276,10 @@ def check_one(ref: dict, ref_records: Records, got: dict | None, got_records: Re
     except RecordError:
         raise Mismatch("is not a value the grader can read") from None
     params = dict(ref.get("params") or {})
-    if ref["kind"] == "model":
-        _check_model(student, expected, params, got_records)
+    if ref["kind"] == "exported":
+        from .heldout import check_exported
+
+        check_exported(student, expected, params, sandbox=sandbox)
         return
     KINDS[ref["kind"]](student, expected, params)
 
@@ -337,6 +292,7 @@ def judge_cell(
     student: list | None,
     got_records: Records | None,
     status: dict | None,
+    sandbox: bool = True,
 ) -> Verdict:
     """The verdict on one test cell (see the module's docstring)."""
     if not reference:
@@ -352,7 +308,7 @@ def judge_cell(
         try:
             if got_records is None:
                 raise Mismatch("was not reached (the notebook did not run)")
-            check_one(ref, ref_records, got, got_records)
+            check_one(ref, ref_records, got, got_records, sandbox)
         except Mismatch as reason:
             where = "hidden check" if ref.get("line") in hidden_lines else "check"
             name = str(ref.get("name", ""))[:300]

@@ -1,13 +1,22 @@
 """Held-out evaluation of recorded weights, on the trusted side (see course_utils.heldout).
 
 - ``masked_files()``: files a graded kernel's sandbox sees replaced: scikit-image's face images
-  with the held-out ones blanked, so no notebook can train on (or read) what it is graded on.
+  and scikit-learn's digits with the held-out ones blanked, so no notebook can train on (or
+  read) what it is graded on.
 - ``check_heldout``: the checker's rule for a ``heldout`` record. The student's weights (arrays,
   loaded without pickle) are written to a temporary ``.npz`` and evaluated by a fresh Python
   process that runs only the course's own code (``python -m coursekit.grading.heldout``): the
   architecture is rebuilt from ``course_utils``, the weights loaded, the held-out images drawn
   with a seed chosen now (``secrets``). The part passes when the accuracy is at least the
   reference's bound.
+- ``check_exported``: the rule for an ``exported`` record, a model of the student's own design
+  exported with ``torch.export``. Here, in the trusted process, the held-out inputs and their
+  labels or masks are drawn with a seed chosen now; the program and the *inputs only* go to a
+  fresh process in the sandbox (``sandbox.bwrap_command``, as a user of its own, under a
+  timeout, a memory limit and, as root, a cgroup), which writes the program's outputs to a
+  ``.npy``. That file is read here without pickle, its shape, dtype and finiteness checked, and
+  the accuracy or IoU computed here (``course_utils.heldout.score``). Where the grader runs
+  without a sandbox (``--no-sandbox``, trusted notebooks only), the process is a plain one.
 """
 
 from __future__ import annotations
@@ -23,6 +32,9 @@ from pathlib import Path
 import numpy as np
 
 EVALUATION_TIMEOUT = 300
+EXPORTED_TIMEOUT = 120  # seconds to load and run an exported program on one held-out batch
+EXPORTED_MEMORY = 3 * 2**30
+MAX_PROGRAM_BYTES = 64 * 2**20
 
 
 class HeldOutError(Exception):
@@ -48,6 +60,43 @@ def _private_folder() -> Path:
 
 def masked_files() -> list[tuple[str, str]]:
     """``(path in the sandbox, replacement on the host)`` for every file a kernel must not read."""
+    return _masked_faces() + _masked_digits()
+
+
+def _masked_digits() -> list[tuple[str, str]]:
+    """scikit-learn's ``digits.csv.gz`` with the held-out images' pixels set to 0 (labels kept,
+    so ``public_digits`` splits the same way inside and outside the sandbox)."""
+    import gzip
+
+    try:
+        from course_utils.heldout import digits_path
+
+        original = digits_path()
+    except ImportError:
+        return []
+    if not original.is_file():
+        return []
+    import hashlib
+
+    from course_utils.heldout import held_out_digit_indices
+
+    held = held_out_digit_indices().tolist()
+    tag = hashlib.sha256(repr(held).encode()).hexdigest()[:12]
+    folder = _private_folder()
+    replacement = folder / f"digits-public-{original.stat().st_size}-{tag}.csv.gz"
+    if not replacement.is_file():
+        rows = gzip.decompress(original.read_bytes()).decode("ascii").splitlines()
+        for index in held:
+            fields = rows[index].split(",")
+            rows[index] = ",".join(["0"] * (len(fields) - 1) + [fields[-1]])
+        partial = folder / f".{os.getpid()}-{replacement.name}"
+        partial.write_bytes(gzip.compress(("\n".join(rows) + "\n").encode("ascii"), mtime=0))
+        os.chmod(partial, 0o644)
+        os.replace(partial, replacement)
+    return [(str(original), str(replacement))]
+
+
+def _masked_faces() -> list[tuple[str, str]]:
     try:
         from course_utils.transfer import lfw_path
 
@@ -115,6 +164,147 @@ def check_heldout(student, expected, params) -> None:
             f"reaches {accuracy:.1%} on the held-out images, below the "
             f"required {float(expected[1]):.0%}"
         )
+
+
+def _run_logged(command: list[str], folder: Path, **kwargs) -> subprocess.CompletedProcess:
+    """Run ``command`` under the timeout with its stdout and stderr in a file beside
+    ``folder`` (bounded by the file size limit, not by this process's memory); the result's
+    ``stdout`` is the last 64 KiB of both."""
+    with open(folder.parent / f"{folder.name}.log", "w+b") as log:
+        done = subprocess.run(
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            timeout=EXPORTED_TIMEOUT,
+            check=False,
+            **kwargs,
+        )
+        log.seek(max(0, log.tell() - 2**16))
+        text = log.read().decode("utf-8", "replace")
+    return subprocess.CompletedProcess(command, done.returncode, text, "")
+
+
+def run_program(
+    folder: Path, sandbox: bool, argv: list[str] | None = None
+) -> subprocess.CompletedProcess:
+    """``python -m course_utils.heldout FOLDER`` (or ``argv``, for tests) in a fresh process
+    with ``folder`` as its only writable place, in the sandbox unless ``sandbox`` is False."""
+    from .execute import teaching_library_dir
+
+    env = {
+        "HOME": str(folder),
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "MPLCONFIGDIR": str(folder / ".matplotlib"),
+        "PYTHONNOUSERSITE": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONWARNINGS": "ignore",
+        "PYTHONPATH": str(Path(teaching_library_dir()).parent),
+        "CUDA_VISIBLE_DEVICES": "",
+        "OMP_NUM_THREADS": "1",
+    }
+    argv = argv or [sys.executable, "-m", "course_utils.heldout", str(folder)]
+    if not sandbox:
+        return _run_logged(argv, folder, env=env, cwd=folder)
+    from .sandbox import (
+        NOBODY_UID,
+        KernelCgroup,
+        Limits,
+        allocate_uid,
+        bwrap_command,
+        prepare_scratch,
+        unprivileged,
+    )
+
+    limits = Limits(memory_bytes=EXPORTED_MEMORY, submission_timeout=EXPORTED_TIMEOUT)
+    uid, lock, group = NOBODY_UID, None, None
+    try:
+        if unprivileged():
+            uid = os.getuid()
+        else:
+            uid, lock = allocate_uid()
+            group = KernelCgroup(f"course-{os.getpid()}-heldout-{uid}", limits)
+        prepare_scratch(folder, uid)
+        command = bwrap_command(folder, limits, env, argv, uid, group.files if group else None)
+        return _run_logged(command, folder)
+    finally:
+        if group is not None:
+            group.remove()
+        if lock is not None:
+            os.close(lock)
+
+
+def _checked_outputs(path: Path, shape: tuple[int, ...]) -> np.ndarray:
+    """The program's outputs, read without pickle; ``HeldOutError`` unless float, finite and
+    of ``shape``."""
+    expected_bytes = 4 * int(np.prod(shape))
+    if not path.is_file() or path.is_symlink():
+        raise HeldOutError("the program wrote no outputs")
+    if path.stat().st_size > expected_bytes + 4096:
+        raise HeldOutError("the program wrote more than its outputs")
+    try:
+        outputs = np.load(path, allow_pickle=False)
+    except Exception:  # noqa: BLE001 - any unreadable file is the same refusal
+        raise HeldOutError("the program's outputs do not load") from None
+    if not isinstance(outputs, np.ndarray) or outputs.dtype != np.float32:
+        raise HeldOutError("the program's outputs are not float32")
+    if outputs.shape != tuple(shape):
+        raise HeldOutError("the program's outputs have the wrong shape")
+    if not np.all(np.isfinite(outputs)):
+        raise HeldOutError("the program's outputs are not all finite")
+    return outputs
+
+
+def evaluate_exported(task: str, program: bytes, seed: int, sandbox: bool = True, **options):
+    """The score of an exported ``program`` on the held-out data of ``task`` drawn with ``seed``.
+
+    The inputs go to the program's process; the labels or masks stay in this one.
+    """
+    from course_utils.heldout import held_out_data, output_shape, score
+
+    inputs, truth = held_out_data(task, seed, **options)
+    with tempfile.TemporaryDirectory(prefix="course-exported-") as tmp:
+        folder = Path(tmp) / "run"
+        folder.mkdir()
+        (folder / "program.pt2").write_bytes(program)
+        np.save(folder / "images.npy", inputs.numpy().astype(np.float32), allow_pickle=False)
+        del inputs
+        done = run_program(folder, sandbox)
+        if done.returncode != 0:
+            raise HeldOutError("the program did not run on the held-out images")
+        outputs = _checked_outputs(folder / "outputs.npy", output_shape(task))
+    return score(task, outputs, truth.numpy())
+
+
+def check_exported(student, expected, params, sandbox: bool = True) -> None:
+    """The checker's rule for an ``exported`` record (raises ``checker.Mismatch``)."""
+    from .checker import Mismatch
+
+    kind, raw = student
+    if (kind, raw) == ("str", "export failed"):
+        raise Mismatch(
+            "is of a model that torch.export could not export (course check names the error)"
+        )
+    if kind != "array" or raw.dtype != np.uint8 or raw.ndim != 1 or not 0 < raw.size:
+        raise Mismatch("is not an exported model")
+    if raw.size > MAX_PROGRAM_BYTES:
+        raise Mismatch(f"is an exported model larger than {MAX_PROGRAM_BYTES // 2**20} MiB")
+    task, bound = str(params.get("task")), float(expected[1])
+    try:
+        value = evaluate_exported(
+            task,
+            raw.tobytes(),
+            secrets.randbits(31),
+            sandbox=sandbox,
+            **dict(params.get("options") or {}),
+        )
+    except (HeldOutError, subprocess.TimeoutExpired):
+        raise Mismatch(
+            "could not be evaluated on the held-out data (the exported program failed to "
+            "run, or its outputs were not finite numbers of the right shape)"
+        ) from None
+    what = "an accuracy" if task == "digits8" else "a mean IoU"
+    if not value >= bound:
+        raise Mismatch(f"reaches {what} of {value:.3f} on the held-out data, below {bound:g}")
 
 
 def _main(task: str, folder: str, seed: str) -> None:

@@ -21,7 +21,8 @@ EXPECTED_ARGUMENT = {
     "check_type": (1, "expected_type"),
     "check_raises": (0, "exception"),
     "check_that": (2, "bound"),
-    "check_model": (2, "at_least"),
+    "record_trained": (2, "at_least"),
+    "record_exported": (2, "at_least"),
 }
 
 

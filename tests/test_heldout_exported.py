@@ -1,0 +1,270 @@
+"""Held-out grading of exported models (course_utils.heldout, coursekit/grading/heldout.py).
+
+Fast: the digits8 split and its mask, the scores against scikit-learn, the checks of a
+program's outputs, what ``record_exported`` records, and the checker's verdicts on small
+exported models (plain subprocess). Slow: the same evaluation in the sandbox, and what the
+program's process can see there.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from course_utils import heldout
+from coursekit.grading import heldout as grading_heldout
+from coursekit.grading.checker import Mismatch
+from coursekit.grading.sandbox import sandbox_available
+
+
+class _Linear(nn.Module):
+    """A 64 -> 10 linear classifier of (N, 1, 8, 8) digits."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(64, 10)
+
+    def forward(self, x):
+        return self.fc(x.flatten(1))
+
+
+@pytest.fixture(scope="module")
+def trained_linear():
+    """A linear classifier trained on the public digits (about 95 % on held-out ones)."""
+    torch.manual_seed(0)
+    X, y, _, _ = heldout.public_digits(seed=0)
+    model = _Linear()
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    for _ in range(300):
+        optimizer.zero_grad()
+        nn.functional.cross_entropy(model(X), y).backward()
+        optimizer.step()
+    return model.eval()
+
+
+def _exported(model, task="digits8"):
+    return ("array", np.frombuffer(heldout.export_model(model, task), dtype=np.uint8))
+
+
+def test_the_held_out_digits_are_30_of_each_class_and_not_among_the_public_ones():
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    held = heldout.held_out_digit_indices().numpy()
+    assert len(set(held.tolist())) == 300
+    assert np.bincount(bunch.target[held], minlength=10).tolist() == [30] * 10
+    X_train, y_train, X_test, y_test = heldout.public_digits(seed=0)
+    assert (len(X_train), len(X_test)) == (1123, 374)
+    assert X_train.shape[1:] == (1, 8, 8) and X_train.dtype == torch.float32
+    public = torch.cat([X_train, X_test]).flatten(1).numpy() * 16
+    rest = np.delete(bunch.data, held, 0)
+    # the public images are exactly the 1,497 others, each once
+    assert sorted(map(tuple, public.round())) == sorted(map(tuple, rest))
+    assert heldout.public_digits(seed=3)[0].shape == X_train.shape
+    assert not torch.equal(heldout.public_digits(seed=3)[0], X_train)
+
+
+def test_the_grader_draws_200_held_out_digits_that_depend_on_its_seed():
+    from sklearn.datasets import load_digits
+
+    X1, y1 = heldout.held_out_digits(1)
+    X2, _ = heldout.held_out_digits(2)
+    assert X1.shape == (200, 1, 8, 8) and y1.shape == (200,) and y1.dtype == torch.int64
+    assert not torch.equal(X1, X2)
+    held = load_digits().data[heldout.held_out_digit_indices().numpy()]
+    assert all((row * 16 == held).all(1).any() for row in X1.flatten(1).numpy())
+
+
+def test_every_sandbox_sees_the_digits_file_with_the_held_out_images_blanked():
+    masks = dict(grading_heldout.masked_files())
+    original = str(heldout.digits_path())
+    assert original in masks
+    full = np.loadtxt(gzip.open(original, "rt"), delimiter=",")
+    masked = np.loadtxt(gzip.open(masks[original], "rt"), delimiter=",")
+    held = heldout.held_out_digit_indices().numpy()
+    assert full.shape == masked.shape == (1797, 65)
+    assert np.all(masked[held, :64] == 0) and np.any(full[held, :64] != 0)
+    assert np.array_equal(masked[:, 64], full[:, 64])
+    assert np.array_equal(np.delete(masked, held, 0), np.delete(full, held, 0))
+
+
+def test_the_scores_agree_with_scikit_learn():
+    from sklearn.metrics import accuracy_score, jaccard_score
+
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(50, 10)).astype(np.float32)
+    labels = rng.integers(0, 10, 50)
+    assert heldout.score("digits8", logits, labels) == pytest.approx(
+        accuracy_score(labels, logits.argmax(1))
+    )
+    outputs = rng.normal(size=(6, 1, 8, 8)).astype(np.float32)
+    truth = rng.random((6, 8, 8)) < 0.3
+    truth[0] = False
+    outputs[0] = -1.0  # two empty masks count 1
+    expected = [1.0] + [
+        jaccard_score(t.ravel(), p.ravel())
+        for p, t in zip(outputs[1:, 0] > 0, truth[1:], strict=True)
+    ]
+    assert heldout.score("micrographs48", outputs, truth) == pytest.approx(np.mean(expected))
+
+
+@pytest.mark.parametrize(
+    ("array", "reason"),
+    [
+        (np.zeros((200, 10), np.float16), "not float32"),
+        (np.zeros((200, 9), np.float32), "wrong shape"),
+        (np.full((200, 10), np.nan, np.float32), "not all finite"),
+        (np.zeros((400, 10), np.float32), "more than its outputs"),
+    ],
+)
+def test_outputs_of_the_wrong_kind_are_refused(tmp_path, array, reason):
+    np.save(tmp_path / "outputs.npy", array)
+    with pytest.raises(grading_heldout.HeldOutError, match=reason):
+        grading_heldout._checked_outputs(tmp_path / "outputs.npy", (200, 10))
+
+
+def test_pickled_or_missing_outputs_are_refused(tmp_path):
+    with pytest.raises(grading_heldout.HeldOutError, match="no outputs"):
+        grading_heldout._checked_outputs(tmp_path / "outputs.npy", (200, 10))
+    np.save(tmp_path / "outputs.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(grading_heldout.HeldOutError, match="do not load"):
+        grading_heldout._checked_outputs(tmp_path / "outputs.npy", (1,))
+    (tmp_path / "target.npy").write_bytes(b"")
+    (tmp_path / "link.npy").symlink_to(tmp_path / "target.npy")
+    with pytest.raises(grading_heldout.HeldOutError, match="no outputs"):
+        grading_heldout._checked_outputs(tmp_path / "link.npy", (1,))
+
+
+def test_record_exported_names_the_export_error_and_records_the_failure(monkeypatch):
+    from course_utils import testing
+
+    class Branchy(_Linear):
+        def forward(self, x):
+            y = self.fc(x.flatten(1))
+            return y if y.sum() > 0 else -y
+
+    monkeypatch.delenv("COURSE_RECORD", raising=False)
+    with pytest.raises(AssertionError, match=r"^torch.export could not export your model \("):
+        heldout.record_exported(Branchy(), "digits8", 0.9, "the accuracy")
+    recorded = []
+    monkeypatch.setattr(testing, "_publish", recorded.append)
+    monkeypatch.setenv("COURSE_RECORD", "graded")
+    heldout.record_exported(Branchy(), "digits8", 0.9, "the accuracy")
+    assert recorded == [{"kind": "exported", "actual": {"py": "export failed", "type": "str"}}]
+    with pytest.raises(ValueError, match="unknown exported-model task"):
+        heldout.record_exported(_Linear(), "digits9", 0.9, "the accuracy")
+
+
+def test_record_exported_records_a_program_that_loads(monkeypatch):
+    from course_utils import testing
+    from coursekit.grading.records import _array_from
+
+    recorded = []
+    monkeypatch.setattr(testing, "_publish", recorded.append)
+    monkeypatch.setenv("COURSE_RECORD", "reference")
+    heldout.record_exported(nn.Conv2d(1, 1, 3, padding=1), "micrographs48", 0.6, "IoU", dose=300)
+    [record] = recorded
+    assert record["expected"] == {"py": 0.6, "type": "float"}
+    assert record["params"] == {"task": "micrographs48", "options": {"dose": 300}}
+    program = _array_from(record["actual"]["array"])
+    assert program.dtype == np.uint8
+    loaded = torch.export.load(io.BytesIO(program.tobytes()))
+    assert tuple(loaded.module()(torch.zeros(100, 1, 48, 48)).shape) == (100, 1, 48, 48)
+
+
+def test_the_checker_scores_an_exported_model_outside_and_refuses_what_is_not_one(
+    trained_linear,
+):
+    params = {"task": "digits8", "options": {}}
+    check = grading_heldout.check_exported
+    check(_exported(trained_linear), ("float", 0.9), params, sandbox=False)
+    with pytest.raises(Mismatch, match=r"reaches an accuracy of 0\.\d+ on the held-out data"):
+        check(_exported(_Linear()), ("float", 0.9), params, sandbox=False)
+    with pytest.raises(Mismatch, match="torch.export could not export"):
+        check(("str", "export failed"), ("float", 0.9), params, sandbox=False)
+    with pytest.raises(Mismatch, match="not an exported model"):
+        check(("array", np.zeros(5, np.float32)), ("float", 0.9), params, sandbox=False)
+    with pytest.raises(Mismatch, match="could not be evaluated"):
+        check(("array", np.frombuffer(b"not a zip", np.uint8)), ("float", 0.9), params, False)
+    # outputs of the wrong shape (5 classes, not 10)
+    wrong = _exported(nn.Sequential(nn.Flatten(), nn.Linear(64, 5)))
+    with pytest.raises(Mismatch, match="could not be evaluated"):
+        check(wrong, ("float", 0.9), params, sandbox=False)
+
+
+def test_only_the_program_and_the_images_reach_the_program_process(trained_linear, monkeypatch):
+    seen = {}
+    real = grading_heldout.run_program
+
+    def spy(folder, sandbox):
+        seen["files"] = sorted(p.name for p in folder.iterdir())
+        seen["images"] = np.load(folder / "images.npy", allow_pickle=False)
+        return real(folder, sandbox)
+
+    monkeypatch.setattr(grading_heldout, "run_program", spy)
+    program = heldout.export_model(trained_linear, "digits8")
+    value = grading_heldout.evaluate_exported("digits8", program, 7, sandbox=False)
+    X, y = heldout.held_out_digits(7)
+    assert seen["files"] == ["images.npy", "program.pt2"]
+    assert np.array_equal(seen["images"], X.numpy())
+    with torch.no_grad():
+        assert value == pytest.approx(float((trained_linear(X).argmax(1) == y).float().mean()))
+
+
+SANDBOX = sandbox_available()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(SANDBOX is not None, reason=f"no sandbox here: {SANDBOX}")
+def test_in_the_sandbox_the_program_is_scored_and_its_process_reaches_no_labels(
+    trained_linear, tmp_path, monkeypatch
+):
+    params = {"task": "digits8", "options": {}}
+    grading_heldout.check_exported(_exported(trained_linear), ("float", 0.9), params)
+    # what code in the program's process could read: run a probe in its place
+    probe = (
+        "import gzip, json, os, sys\n"
+        "import numpy as np\n"
+        "from course_utils.heldout import digits_path, held_out_digit_indices\n"
+        "rows = np.loadtxt(gzip.open(digits_path(), 'rt'), delimiter=',')\n"
+        "held = held_out_digit_indices().numpy()\n"
+        "print(json.dumps({'files': sorted(os.listdir('.')),\n"
+        "  'held_out_pixels': float(np.abs(rows[held, :64]).sum()),\n"
+        "  'repo': os.path.exists(sys.argv[1]), 'uid': os.getuid()}))\n"
+    )
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "program.pt2").write_bytes(heldout.export_model(trained_linear, "digits8"))
+    np.save(folder / "images.npy", heldout.held_out_digits(3)[0].numpy())
+    from pathlib import Path
+
+    repo = str(Path(__file__).resolve().parents[1] / "solutions")
+    done = grading_heldout.run_program(folder, True, argv=[sys.executable, "-c", probe, repo])
+    assert done.returncode == 0, done.stdout[-500:]
+    import json
+
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["files"] == ["images.npy", "program.pt2"]
+    assert seen["held_out_pixels"] == 0.0
+    assert seen["repo"] is False
+    assert seen["uid"] != 0
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(SANDBOX is not None, reason=f"no sandbox here: {SANDBOX}")
+def test_a_program_that_outruns_its_time_or_memory_fails_plainly(tmp_path, monkeypatch):
+    monkeypatch.setattr(grading_heldout, "EXPORTED_TIMEOUT", 3)
+    folder = tmp_path / "run"
+    folder.mkdir()
+    with pytest.raises(subprocess.TimeoutExpired):
+        grading_heldout.run_program(folder, True, argv=[sys.executable, "-c", "while 1: pass"])
+    hog = "x = bytearray(4 * 2**30); print('allocated')"
+    done = grading_heldout.run_program(folder, True, argv=[sys.executable, "-c", hog])
+    assert done.returncode != 0 and "allocated" not in done.stdout
