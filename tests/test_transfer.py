@@ -141,6 +141,25 @@ def test_pretrained_small_convnet_caches(tmp_path, monkeypatch):
         assert torch.equal(a, b)
 
 
+def test_pretraining_never_sees_the_digits_an_exercise_is_graded_on(monkeypatch):
+    """The backbone's pretraining data holds none of ex04's 300 held-out digits."""
+    from course_utils import digits_backbone, heldout
+
+    X_all, _ = heldout._all_digits()
+    held_out = {tuple(x.flatten().tolist()) for x in X_all[heldout.held_out_digit_indices()]}
+    assert len(held_out) > 250  # a few digits repeat, not hundreds
+    seen = []
+
+    def record(model, X, y, *args):
+        seen.append(X)
+
+    monkeypatch.setattr(digits_backbone, "_train_epochs", record)
+    digits_backbone.pretrain_small_convnet({"size": 8}, device=torch.device("cpu"))
+    (X_train,) = seen
+    assert len(X_train) > 1000
+    assert not held_out & {tuple(x.flatten().tolist()) for x in X_train}
+
+
 def test_download_weights_offline_error(tmp_path):
     url = (tmp_path / "nowhere" / "resnet18-f37072fd.pth").as_uri()
     with pytest.raises(WeightsUnavailableError) as error:
