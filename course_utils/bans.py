@@ -342,7 +342,7 @@ BANS: dict[str, dict[str, Ban]] = {
                 "torch.batch_norm",
                 "torch.ops.aten.*batch_norm*",
                 "nn.BatchNorm1d/2d/3d",
-                "instance, layer or group norm",
+                "torch.nn.functional.instance_norm/layer_norm/group_norm",
                 "course_utils.normalization",
             ),
         ),
@@ -504,10 +504,16 @@ def ban_sentence(exercise: str, part: str) -> str:
     ban = ban_for(exercise, part)
     shown = ban.shown or ban.routines + ban.modules
     names = ", ".join(f"`{n}`" for n in shown)
+    ways = (
+        "an alias, `torch.ops`, a module that calls them for you"
+        if ban.ops
+        else ("an alias, a module that calls them for you")
+    )
     return (
-        f"**Library ban:** in this part, do not call {names}, under any name (an alias, "
-        "`torch.ops`, a module that calls it for you): the grader watches the calls your "
-        "code makes and reads your code, and the part earns nothing if it reaches one."
+        f"**Library ban:** in this part, do not use {names}: do not call, import or name "
+        f"them in the part's code, under any name ({ways}). The grader reads your code and "
+        "watches the calls it makes, and the part earns nothing if it uses one; "
+        "`course check` tells you before you submit."
     )
 
 

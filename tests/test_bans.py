@@ -299,6 +299,56 @@ def test_the_static_scan_leaves_other_parts_alone():
     }
 
 
+def test_the_static_scan_reads_ipython_syntax_as_the_kernel_runs_it():
+    """Magics and help syntax are IPython, not Python: honest code with them is clean, a ban
+    under a cell magic is still found, and only code that is no Python at all is unreadable."""
+    from coursekit.grading.bans import UNREADABLE, reason
+
+    honest = "def batch_norm(X):\n    return X - X.mean()"
+    imports = ("imports", "from torch import nn\nfrom torch.nn import functional as F")
+    for source in (
+        f"%%time\n{honest}",
+        f"{honest}\n%timeit batch_norm(X)",
+        f"nn.BatchNorm2d?\n{honest}",
+        f"!nvidia-smi\n{honest}",
+    ):
+        assert violations(_notebook([imports, ("batch_norm", source)]), "ex04_architectures") == {}
+    timed = _notebook(
+        [imports, ("batch_norm", "%%time\ndef batch_norm(X):\n    return F.batch_norm(X)")]
+    )
+    assert violations(timed, "ex04_architectures")["test_batch_norm_training"] == [
+        "torch.nn.functional.batch_norm"
+    ]
+    broken = _notebook([imports, ("batch_norm", "def batch_norm(X:\n    return X")])
+    names = violations(broken, "ex04_architectures")["test_batch_norm_training"]
+    assert names == [UNREADABLE]
+    assert "cannot be read as Python" in reason(names)
+    assert "remove it" in reason(["torch.nn.functional.batch_norm"])
+
+
+def test_the_self_check_zeroes_what_the_grader_would_ban():
+    """``course check`` reads the code like the grader: a banned part shows 0 with the reason."""
+    from coursekit.grading.check import CellResult, CheckResult, apply_library_bans
+
+    nb = _notebook(
+        [
+            ("imports", "import torchvision.models"),
+            (
+                "vgg_block",
+                "def vgg_block(n, i, o):\n    return torchvision.models.vgg11().features",
+            ),
+            ("nin_block", "def nin_block(*a):\n    return None"),
+        ]
+    )
+    result = CheckResult(
+        ROOT, cells=[CellResult("test_vgg_block", 3, 3), CellResult("test_nin_block", 2, 2)]
+    )
+    apply_library_bans(result, nb, "ex04_architectures")
+    assert (result.cells[0].earned, result.cells[1].earned) == (0.0, 2)
+    assert "torchvision.models" in result.cells[0].message
+    assert "library ban" in result.cells[0].message and not result.cells[1].message
+
+
 @pytest.mark.parametrize("exercise", sorted(BANS))
 def test_every_banned_part_states_its_ban_and_watches_its_tests(exercise):
     nb = nbformat.read(ROOT / "solutions" / exercise / f"{exercise}.ipynb", as_version=4)

@@ -120,3 +120,33 @@ def test_check_completed_and_empty_notebooks(tmp_path):
     empty = run("check", str(root / "exercises" / "arith" / "arith.ipynb"))
     assert empty.returncode == 1
     assert "0 / 5" in empty.stdout and "NotImplementedError" in empty.stdout
+
+
+@pytest.mark.slow
+def test_check_shows_a_library_ban_as_grading_will(tmp_path):
+    """A part answered with the course library's own routine: ``course check`` gives it 0
+    and says why in full (the table shortens messages; the reason follows it)."""
+    import nbformat
+
+    root = Path(__file__).resolve().parents[1]
+    exercise = "ex02_filters"
+    solution = nbformat.read(root / "solutions" / exercise / f"{exercise}.ipynb", 4)
+    nb = nbformat.read(root / "exercises" / exercise / f"{exercise}.ipynb", 4)
+    for cell in solution.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("solution") and not meta.get("grade"):
+            nb = fill(nb, meta["grade_id"], cell.source)
+    nb = fill(
+        nb,
+        "pass_type",
+        "from course_utils.filters import pass_type as _library_pass_type\n\n\n"
+        "def pass_type(kernel):\n    return _library_pass_type(kernel)\n",
+    )
+    nbformat.write(nb, tmp_path / f"{exercise}.ipynb")
+    checked = run("check", str(tmp_path / f"{exercise}.ipynb"))
+    assert checked.returncode == 1, checked.stdout + checked.stderr
+    row = next(line for line in checked.stdout.splitlines() if line.startswith("test_pass_type"))
+    assert "0 / 2" in row, checked.stdout
+    why = checked.stdout.split("\nwhy:\n", 1)[1]
+    assert "course_utils.filters" in why and "remove it from the part's code" in why
+    assert "test_gaussian_kernel" not in why  # the other parts keep their points

@@ -111,10 +111,24 @@ def _definitions(trees: list[ast.Module]) -> dict[str, list[ast.AST]]:
     return found
 
 
+UNREADABLE = "(code that cannot be read as Python)"
+
+
+def _python_source(source: str) -> str:
+    """A cell's source as the kernel runs it: IPython's syntax (``%timeit``, ``!ls``, ``obj?``)
+    turned into Python, and a ``%%time``-style cell magic's body read as the cell's code."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    lines = source.lstrip("\n").splitlines()
+    if lines and lines[0].startswith("%%"):
+        source = "\n".join(lines[1:])
+    return TransformerManager().transform_cell(source)
+
+
 def _parse(source: str) -> ast.Module | None:
     try:
-        return ast.parse(source)
-    except SyntaxError:
+        return ast.parse(_python_source(source))
+    except (SyntaxError, ValueError):
         return None
 
 
@@ -136,7 +150,7 @@ def violations(nb, exercise: str) -> dict[str, list[str]]:
         cells = [c for c in student if nbgrader_meta(c).get("grade_id") == part]
         pending = [t for t in (_parse(c.source) for c in cells) if t is not None]
         if len(pending) != len(cells):  # code that does not parse cannot be cleared
-            hits = {"(code that does not parse)"}
+            hits = {UNREADABLE}
         else:
             hits = set()
         seen: set[int] = set()
@@ -177,10 +191,18 @@ def apply(verdicts: dict[str, dict[str, Verdict]], notebooks: dict, exercise: st
             current = verdicts.get(name, {}).get(grade_id)
             if current is None:
                 continue
-            verdicts[name][grade_id] = Verdict(
-                grade_id,
-                False,
-                f"the part's code uses {', '.join(sorted(set(names)))}, "
-                "which the part forbids (library ban)",
-                current.checks,
-            )
+            verdicts[name][grade_id] = Verdict(grade_id, False, reason(names), current.checks)
+
+
+def reason(names: list[str]) -> str:
+    """The one sentence a ban violation reads as (trusted text: names from ``BANS``)."""
+    names = sorted(set(names))
+    if names == [UNREADABLE]:
+        return (
+            "the part's code cannot be read as Python, so it cannot be cleared of the "
+            "part's library ban"
+        )
+    return (
+        f"the part's code uses {', '.join(n for n in names if n != UNREADABLE)}, which the "
+        "part forbids (library ban): remove it from the part's code"
+    )

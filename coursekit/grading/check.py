@@ -220,8 +220,8 @@ def check_notebook(path: Path, timeout: int = DEFAULT_CELL_TIMEOUT) -> CheckResu
     else:
         layout = _metadata_layout(nb)
         result.notes.append(
-            "no released copy of this exercise found near it: tests and points "
-            "are taken from this file's own metadata"
+            "tests and points are read from this notebook itself (there is no released copy "
+            "of the exercise next to it): fine, unless you edited a test cell"
         )
     if not layout:
         raise GradingError(f"{path} has no autograded test cells to check")
@@ -251,4 +251,31 @@ def check_notebook(path: Path, timeout: int = DEFAULT_CELL_TIMEOUT) -> CheckResu
         scored.get(grade_id) or CellResult(grade_id, 0.0, points, "deleted (0 points)")
         for grade_id, (points, _) in layout.items()
     ]
+    apply_library_bans(result, nb, exercise_name(path, released))
     return result
+
+
+def exercise_name(path: Path, released: Path | None) -> str | None:
+    """The exercise a notebook belongs to: its released copy's folder, else the exercise whose
+    name is in the file's name (``ex04_architectures (1).ipynb``)."""
+    from course_utils.bans import BANS
+
+    if released is not None:
+        return released.parent.name
+    return next((name for name in BANS if name in path.stem), None)
+
+
+def apply_library_bans(result: CheckResult, nb, exercise: str | None) -> None:
+    """Zero, as the grader will, the tests of a part whose code uses a banned routine.
+
+    The same static reading of the code as ``course autograde`` (``bans.violations``), so a
+    self-check never shows points that grading takes away for a library ban.
+    """
+    from . import bans
+
+    if exercise is None:
+        return
+    found = bans.violations(nb, exercise)
+    for cell in result.cells:
+        if found.get(cell.grade_id):
+            cell.earned, cell.message = 0.0, bans.reason(found[cell.grade_id])
