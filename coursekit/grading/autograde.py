@@ -38,7 +38,7 @@ from pathlib import Path
 
 from .backends import Backend, make_backend
 from .course import Course, GradingError, open_gradebook, passthrough_environment
-from .intake import notebook_of, same_student, survey
+from .intake import folders_named, notebook_of, survey
 from .normalize import MAX_SUBMISSION_BYTES, normalize_file
 from .notebooks import nbgrader_meta, read_notebook, same_test_code
 from .report import Progress
@@ -207,12 +207,13 @@ def _font_cache() -> str | None:
 def _select(course: Course, assignment: str, students: list[str] | None) -> list[str]:
     everyone = students_of(course, assignment)
     if students:
-        unknown = sorted(s for s in students if not any(same_student(s, f) for f in everyone))
+        named = {s: folders_named(s, everyone) for s in students}
+        unknown = sorted(s for s, found in named.items() if not found)
         if unknown:
             raise GradingError(
                 f"no submission of {assignment} from {', '.join(unknown)} in {course.submitted_dir}"
             )
-        everyone = [f for f in everyone if any(same_student(s, f) for s in students)]
+        everyone = [f for f in everyone if any(f in found for found in named.values())]
     if not everyone:
         raise GradingError(f"no submissions of {assignment} in {course.submitted_dir}")
     return everyone
