@@ -218,6 +218,75 @@ def test_only_the_program_and_the_images_reach_the_program_process(trained_linea
         assert value == pytest.approx(float((trained_linear(X).argmax(1) == y).float().mean()))
 
 
+class _Arrays(dict):
+    """The arrays of a ``records.Records``, as ``numpy.load`` of an ``.npz`` gives them."""
+
+    @property
+    def files(self):
+        return list(self)
+
+
+def _judge(program, draw, bound=1.0):
+    """The checker's verdict on a recorded exported program (``checker.judge_cell``)."""
+    from coursekit.grading.checker import judge_cell
+    from coursekit.grading.records import Records
+
+    reference = [
+        {
+            "kind": "exported",
+            "name": "the held-out accuracy",
+            "expected": {"py": bound, "type": "float"},
+            "params": {"task": "digits8", "options": {}},
+            "line": 2,
+        }
+    ]
+    got = Records({}, _Arrays(a0=program[1]))
+    record = [{"kind": "exported", "actual": {"array": {"npz": "a0"}}}]
+    ran = {"ran": True, "error": False}
+    return judge_cell("test_small_cnn", reference, got, set(), record, got, ran, False, draw)
+
+
+def test_a_regrade_judges_on_the_same_images_and_other_students_on_others(trained_linear):
+    """A bound of 1.0 fails every model: the message then shows the score it reached."""
+    key = bytes(range(32))
+    program = _exported(trained_linear)
+    first = _judge(program, grading_heldout.Draw(key, "ex04_architectures", "ann"))
+    again = _judge(program, grading_heldout.Draw(key, "ex04_architectures", "ann"))
+    assert not first.passed and "reaches an accuracy of 0." in first.message
+    assert again == first
+    others = {
+        _judge(program, grading_heldout.Draw(key, "ex04_architectures", s)).message
+        for s in ("bob", "cy", "dee")
+    }
+    assert len(others | {first.message}) > 1  # other draws, other scores
+
+
+def test_a_draw_depends_on_the_key_the_assignment_the_student_and_the_check():
+    draw = grading_heldout.Draw(b"k" * 32, "ex04_architectures", "ann")
+    seeds = {
+        draw.seed("test_small_cnn/acc"),
+        draw.seed("test_other/acc"),
+        grading_heldout.Draw(b"k" * 32, "ex04_architectures", "bob").seed("test_small_cnn/acc"),
+        grading_heldout.Draw(b"k" * 32, "ex06_segmentation", "ann").seed("test_small_cnn/acc"),
+        grading_heldout.Draw(b"j" * 32, "ex04_architectures", "ann").seed("test_small_cnn/acc"),
+    }
+    assert len(seeds) == 5 and all(0 <= s < 2**31 for s in seeds)
+    assert draw.seed("test_small_cnn/acc") == draw.seed("test_small_cnn/acc")
+
+
+def test_the_course_key_is_made_once_private_and_then_reused(tmp_path):
+    path = tmp_path / grading_heldout.KEY_FILE
+    key = grading_heldout.course_key(tmp_path)
+    assert path.read_bytes() == key and len(key) == 32
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert grading_heldout.course_key(tmp_path) == key
+    assert sorted(p.name for p in path.parent.iterdir()) == ["heldout.key"]
+    assert grading_heldout.course_key(tmp_path / "other") != key
+    path.write_bytes(b"short")
+    with pytest.raises(grading_heldout.HeldOutError, match="not a key of 32 bytes"):
+        grading_heldout.course_key(tmp_path)
+
+
 SANDBOX = sandbox_available()
 
 

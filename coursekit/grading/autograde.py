@@ -357,9 +357,12 @@ def ensure_reference(
             shutil.rmtree(work, ignore_errors=True)
 
 
-def check_phase(references: dict, executed: Path, layout: dict, sandbox: bool = True) -> dict:
+def check_phase(
+    references: dict, executed: Path, layout: dict, sandbox: bool = True, draw=None
+) -> dict:
     """Phase 3: ``{notebook: {grade_id: Verdict}}`` for one submission's records (``sandbox``:
-    whether exported models run in the sandbox, as the submissions did)."""
+    whether exported models run in the sandbox, as the submissions did; ``draw``: the
+    submission's ``heldout.Draw``, which fixes its held-out images across regrades)."""
     from . import records as records_io
     from .checker import judge_cell
 
@@ -382,6 +385,7 @@ def check_phase(references: dict, executed: Path, layout: dict, sandbox: bool = 
                 got,
                 status.get(grade_id) if isinstance(status, dict) else None,
                 sandbox,
+                draw,
             )
             for grade_id in layout[notebook]
         }
@@ -409,6 +413,7 @@ def autograde(
     """
     from . import bans as static_bans
     from .execution import Job, run_jobs
+    from .heldout import Draw, HeldOutError, course_key
     from .recording import record_submission
 
     limits = limits or Limits(cell_timeout=course.cell_timeout)
@@ -419,6 +424,10 @@ def autograde(
         if problem:
             raise GradingError(problem)
     everyone = _select(course, assignment, students)
+    try:  # on this machine only: checking happens here, whatever runs the kernels
+        key = course_key(course.root)
+    except (HeldOutError, OSError) as error:
+        raise GradingError(f"no key for the held-out draws: {error}") from None
     layout = ensure_in_gradebook(course, assignment)
     with open_gradebook(course) as gb:
         sources = {
@@ -470,13 +479,20 @@ def autograde(
                     if note not in result.notes:
                         result.notes.append(note)
             result.verdicts = check_phase(
-                references, executed / student / assignment, layout, sandbox
+                references,
+                executed / student / assignment,
+                layout,
+                sandbox,
+                Draw(key, assignment, student),
             )
             static_bans.apply(
                 result.verdicts,
                 _sanitized_notebooks(sanitized / student / assignment, layout),
                 assignment,
             )
+            banned = banned_parts(result.verdicts, assignment)
+            if banned:
+                result.notes.append(f"library ban: {', '.join(banned)}")
             try:
                 record_submission(
                     course,
@@ -499,6 +515,28 @@ def autograde(
         if not os.environ.get("COURSE_KEEP_WORK"):
             shutil.rmtree(work, ignore_errors=True)
     return [results[s] for s in everyone]
+
+
+def banned_parts(verdicts: dict, exercise: str) -> list[str]:
+    """The parts of ``exercise`` (``course_utils.bans.BANS``) with a test that failed for a
+    library ban: the static scan's verdict (``bans.apply``) or a ``BanWatch`` record that named
+    banned routines (its check's name, as ``BanWatch.check`` words it, differs from ``[]``)."""
+    from course_utils.bans import BANS
+
+    failed = [v for cells in verdicts.values() for v in cells.values() if not v.passed]
+    parts = []
+    for part, ban in BANS.get(exercise, {}).items():
+        watched = repr(f"the library routines that {part} reached (it may call none)")
+        if any(
+            v.grade_id in ban.tests
+            and (
+                v.message.endswith("(library ban)")
+                or f"{watched}, is not equal to the reference" in v.message
+            )
+            for v in failed
+        ):
+            parts.append(part)
+    return parts
 
 
 def _sanitized_notebooks(folder: Path, layout: dict) -> dict:
