@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import gzip
 import io
+import shutil
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import pytest
@@ -306,7 +308,8 @@ def test_in_the_sandbox_the_program_is_scored_and_its_process_reaches_no_labels(
         "held = held_out_digit_indices().numpy()\n"
         "print(json.dumps({'files': sorted(os.listdir('.')),\n"
         "  'held_out_pixels': float(np.abs(rows[held, :64]).sum()),\n"
-        "  'repo': os.path.exists(sys.argv[1]), 'uid': os.getuid()}))\n"
+        "  'repo': os.path.exists(sys.argv[1]), 'key': os.path.exists(sys.argv[2]),\n"
+        "  'uid': os.getuid()}))\n"
     )
     folder = tmp_path / "run"
     folder.mkdir()
@@ -314,8 +317,18 @@ def test_in_the_sandbox_the_program_is_scored_and_its_process_reaches_no_labels(
     np.save(folder / "images.npy", heldout.held_out_digits(3)[0].numpy())
     from pathlib import Path
 
-    repo = str(Path(__file__).resolve().parents[1] / "solutions")
-    done = grading_heldout.run_program(folder, True, argv=[sys.executable, "-c", probe, repo])
+    root = Path(__file__).resolve().parents[1]
+    repo = str(root / "solutions")
+    # a course's key for the held-out draws, outside /tmp (which every sandbox replaces)
+    (root / ".grading").mkdir(exist_ok=True)  # git-ignored, as nbgrader_config.py makes it
+    course = Path(tempfile.mkdtemp(prefix="key-probe-", dir=root / ".grading"))
+    try:
+        grading_heldout.course_key(course)
+        key = course / grading_heldout.KEY_FILE
+        argv = [sys.executable, "-c", probe, repo, str(key)]
+        done = grading_heldout.run_program(folder, True, argv=argv)
+    finally:
+        shutil.rmtree(course)
     assert done.returncode == 0, done.stdout[-500:]
     import json
 
@@ -323,6 +336,7 @@ def test_in_the_sandbox_the_program_is_scored_and_its_process_reaches_no_labels(
     assert seen["files"] == ["images.npy", "program.pt2"]
     assert seen["held_out_pixels"] == 0.0
     assert seen["repo"] is False
+    assert seen["key"] is False
     assert seen["uid"] != 0
 
 
