@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import nbformat
+
+from coursekit.grading import bans as static_bans
 from coursekit.grading.autograde import banned_parts
 from coursekit.grading.checker import Verdict, judge_cell
 from coursekit.grading.records import Records
@@ -34,20 +37,37 @@ def test_a_watched_ban_hit_is_named_by_its_part():
     assert banned_parts(verdicts, "ex04_architectures") == ["vgg_block"]
 
 
+def _part(grade_id: str, source: str):
+    cell = nbformat.v4.new_code_cell(source)
+    cell.metadata["nbgrader"] = {"grade": False, "grade_id": grade_id, "solution": True}
+    return cell
+
+
 def test_a_static_ban_hit_is_named_and_other_failures_are_not():
-    static = Verdict(
-        "test_batch_norm_evaluation",
-        False,
-        "the part's code uses torch.nn.functional.batch_norm, which the part forbids (library ban)",
-        2,
-    )
-    wrong = Verdict("test_residual", False, "check 1 of 3, 'Residual', has the wrong shape", 3)
-    verdicts = {"ex04_architectures": {v.grade_id: v for v in (static, wrong)}}
-    assert banned_parts(verdicts, "ex04_architectures") == ["batch_norm"]
-    assert banned_parts({"ex04_architectures": {"test_residual": wrong}}, "x") == []
-    assert (
-        banned_parts({"ex04_architectures": {"test_residual": wrong}}, "ex04_architectures") == []
-    )
+    """The static scan's own verdicts (``bans.apply``), whatever sentence they are worded in."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        _part("batch_norm", "import torch.nn.functional as F\nnorm = F.batch_norm\n"),
+        _part("vgg_block", "def vgg_block(:\n"),  # unreadable code cannot be cleared
+        _part("residual", "def residual(x):\n    return x\n"),
+    ]
+    ok = "all 2 checks passed"
+    verdicts = {
+        "ex04": {
+            "test_batch_norm_training": Verdict("test_batch_norm_training", True, ok, 2),
+            "test_vgg_block": Verdict("test_vgg_block", True, ok, 2),
+            "test_residual": Verdict(
+                "test_residual", False, "check 1 of 3, 'r', has the wrong shape"
+            ),
+            "test_nin_block": Verdict("test_nin_block", True, ok, 2),
+        }
+    }
+    static_bans.apply(verdicts, {"ex04": nb}, "ex04_architectures")
+    assert not verdicts["ex04"]["test_vgg_block"].passed
+    assert banned_parts(verdicts, "ex04_architectures") == ["vgg_block", "batch_norm"]
+    honest = {"ex04": {"test_residual": verdicts["ex04"]["test_residual"]}}
+    assert banned_parts(honest, "ex04_architectures") == []
+    assert banned_parts(verdicts, "ex05_detection") == []
 
 
 def test_long_notes_are_wrapped_at_spaces_never_cut():

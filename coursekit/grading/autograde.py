@@ -519,7 +519,8 @@ def autograde(
 
 def banned_parts(verdicts: dict, exercise: str) -> list[str]:
     """The parts of ``exercise`` (``course_utils.bans.BANS``) with a test that failed for a
-    library ban: the static scan's verdict (``bans.apply``) or a ``BanWatch`` record that named
+    library ban: the static scan's verdict (``bans.apply`` replaces the whole message with one
+    about "the part's code" that names the library ban) or a ``BanWatch`` record that named
     banned routines (its check's name, as ``BanWatch.check`` words it, differs from ``[]``)."""
     from course_utils.bans import BANS
 
@@ -530,7 +531,7 @@ def banned_parts(verdicts: dict, exercise: str) -> list[str]:
         if any(
             v.grade_id in ban.tests
             and (
-                v.message.endswith("(library ban)")
+                (v.message.startswith("the part's code ") and "library ban" in v.message)
                 or f"{watched}, is not equal to the reference" in v.message
             )
             for v in failed
