@@ -19,9 +19,11 @@ import nbformat
 import pytest
 from grading_fixture import ARITH_SOLUTION, fill, make_course, released, submit
 
+from course_utils.bans import BANS, Ban
 from coursekit.cli import main as course_main
 from coursekit.grading.autograde import autograde
 from coursekit.grading.course import Course, open_gradebook
+from coursekit.grading.heldout import KEY_FILE
 from coursekit.grading.notebooks import text_of
 from coursekit.grading.release import release
 from coursekit.grading.sandbox import Limits, sandbox_available
@@ -59,6 +61,7 @@ def arith_class(root: Path) -> dict[str, tuple[float, str]]:
     secret = root / "solutions" / "arith" / "arith.ipynb"
     db = root / ".grading" / "gradebook.db"
     others = root / ".grading" / "submitted" / "full"
+    key = root / KEY_FILE  # made before any kernel runs: the spy looks for it too
     expected = {}
 
     def hand_in(student, nb, score, note=""):
@@ -90,6 +93,13 @@ def arith_class(root: Path) -> dict[str, tuple[float, str]]:
     _cell(dup, "test_add").metadata["nbgrader"]["points"] = 100
     dup.cells.append(nbformat.from_dict(_cell(dup, "test_add")))
     hand_in("dup-test", dup, 5, "duplicated")
+    # the static library ban (the fixture's ban on operator.add in add, set by graded_class)
+    hand_in(
+        "banned",
+        _with(stub, "import operator\ndef add(a, b):\n    return operator.add(a, b)\n", MUL),
+        3,
+        "library ban: add",
+    )
     hand_in("flood", _with(stub, ADD + "print('x' * 30_000_000)\n", MUL), 5, "")
     hand_in(
         "hog",
@@ -104,7 +114,7 @@ def arith_class(root: Path) -> dict[str, tuple[float, str]]:
     )
     spy = (
         f"import os\nleaked = any(os.path.exists(p) for p in ({str(secret)!r}, {str(db)!r}, "
-        f"{str(others)!r}))\n"
+        f"{str(others)!r}, {str(key)!r}))\n"
         "def add(a, b):\n    return 0 if leaked else a + b\n"
     )
     hand_in("spy", _with(stub, spy, MUL), 5, "")
@@ -158,7 +168,9 @@ def graded_class(tmp_path_factory):
         for p in (root / "solutions").rglob("*")
         if p.is_file()
     }
-    results = autograde(course, "arith", jobs=2, limits=LIMITS, progress=False)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(BANS, "arith", {"add": Ban(routines=("operator.add",), tests=("test_add",))})
+        results = autograde(course, "arith", jobs=2, limits=LIMITS, progress=False)
     return root, course, expected, {r.student: r for r in results}, fingerprint
 
 
@@ -174,6 +186,8 @@ def test_every_student_gets_what_their_work_earns(graded_class):
     for student, (_, word) in expected.items():
         assert word in results[student].status, (student, results[student].status)
     assert results["full"].notes == [] and results["zero"].notes == []
+    flagged = sorted(s for s, r in results.items() if "library ban" in r.status)
+    assert flagged == ["banned"], flagged
 
 
 def test_course_files_and_gradebook_survive(graded_class):
@@ -185,6 +199,8 @@ def test_course_files_and_gradebook_survive(graded_class):
     }
     assert after == fingerprint
     assert (root / ".grading" / "submitted" / "full" / "arith" / "arith.ipynb").is_file()
+    key = root / KEY_FILE  # the spy's kernel did not see it (its add earned its points)
+    assert key.stat().st_size == 32 and key.stat().st_mode & 0o777 == 0o600
     with open_gradebook(course) as gb:
         assert gb.find_submission("arith", "full").score == 5
         assert gb.find_submission("arith", "vandal").score == 5
@@ -258,3 +274,34 @@ def test_scores_equal_plain_nbgrader(tmp_path):
     with open_gradebook(course) as gb:
         plain = {s: gb.find_submission("arith", s).score for s in ours}
     assert ours == plain == {"full": 5, "zero": 0, "partial": 3}
+
+
+def test_a_regrade_draws_the_same_held_out_images_for_each_student(tmp_path, monkeypatch):
+    """Each submission's draw (``heldout.Draw``) is fixed by the course's key, made once."""
+    from coursekit.grading import autograde as autograde_module
+
+    root = make_course(tmp_path / "c", ("arith",))
+    course = Course(root)
+    release(course, "arith")
+    stub = released(root, "arith")
+    for student in ("ann", "bob"):
+        submit(root, student, "arith", _with(stub, ADD, MUL))
+    draws = []
+    real = autograde_module.check_phase
+
+    def spy(references, executed, layout, sandbox=True, draw=None):
+        draws.append(draw)
+        return real(references, executed, layout, sandbox, draw)
+
+    monkeypatch.setattr(autograde_module, "check_phase", spy)
+    autograde(course, "arith", jobs=2, limits=LIMITS, progress=False)
+    key = (root / KEY_FILE).read_bytes()
+    autograde(course, "arith", jobs=2, limits=LIMITS, progress=False)
+    assert (root / KEY_FILE).read_bytes() == key  # reused, not made again
+    first, second = sorted(draws[:2], key=repr), sorted(draws[2:], key=repr)
+    assert len(draws) == 4 and first == second
+    assert [(d.assignment, d.student, d.key) for d in first] == [
+        ("arith", "ann", key),
+        ("arith", "bob", key),
+    ]
+    assert first[0].seed("test_x/check") != first[1].seed("test_x/check")

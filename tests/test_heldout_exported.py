@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import gzip
 import io
+import shutil
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import pytest
@@ -218,6 +220,75 @@ def test_only_the_program_and_the_images_reach_the_program_process(trained_linea
         assert value == pytest.approx(float((trained_linear(X).argmax(1) == y).float().mean()))
 
 
+class _Arrays(dict):
+    """The arrays of a ``records.Records``, as ``numpy.load`` of an ``.npz`` gives them."""
+
+    @property
+    def files(self):
+        return list(self)
+
+
+def _judge(program, draw, bound=1.0):
+    """The checker's verdict on a recorded exported program (``checker.judge_cell``)."""
+    from coursekit.grading.checker import judge_cell
+    from coursekit.grading.records import Records
+
+    reference = [
+        {
+            "kind": "exported",
+            "name": "the held-out accuracy",
+            "expected": {"py": bound, "type": "float"},
+            "params": {"task": "digits8", "options": {}},
+            "line": 2,
+        }
+    ]
+    got = Records({}, _Arrays(a0=program[1]))
+    record = [{"kind": "exported", "actual": {"array": {"npz": "a0"}}}]
+    ran = {"ran": True, "error": False}
+    return judge_cell("test_small_cnn", reference, got, set(), record, got, ran, False, draw)
+
+
+def test_a_regrade_judges_on_the_same_images_and_other_students_on_others(trained_linear):
+    """A bound of 1.0 fails every model: the message then shows the score it reached."""
+    key = bytes(range(32))
+    program = _exported(trained_linear)
+    first = _judge(program, grading_heldout.Draw(key, "ex04_architectures", "ann"))
+    again = _judge(program, grading_heldout.Draw(key, "ex04_architectures", "ann"))
+    assert not first.passed and "reaches an accuracy of 0." in first.message
+    assert again == first
+    others = {
+        _judge(program, grading_heldout.Draw(key, "ex04_architectures", s)).message
+        for s in ("bob", "cy", "dee")
+    }
+    assert len(others | {first.message}) > 1  # other draws, other scores
+
+
+def test_a_draw_depends_on_the_key_the_assignment_the_student_and_the_check():
+    draw = grading_heldout.Draw(b"k" * 32, "ex04_architectures", "ann")
+    seeds = {
+        draw.seed("test_small_cnn/acc"),
+        draw.seed("test_other/acc"),
+        grading_heldout.Draw(b"k" * 32, "ex04_architectures", "bob").seed("test_small_cnn/acc"),
+        grading_heldout.Draw(b"k" * 32, "ex06_segmentation", "ann").seed("test_small_cnn/acc"),
+        grading_heldout.Draw(b"j" * 32, "ex04_architectures", "ann").seed("test_small_cnn/acc"),
+    }
+    assert len(seeds) == 5 and all(0 <= s < 2**31 for s in seeds)
+    assert draw.seed("test_small_cnn/acc") == draw.seed("test_small_cnn/acc")
+
+
+def test_the_course_key_is_made_once_private_and_then_reused(tmp_path):
+    path = tmp_path / grading_heldout.KEY_FILE
+    key = grading_heldout.course_key(tmp_path)
+    assert path.read_bytes() == key and len(key) == 32
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert grading_heldout.course_key(tmp_path) == key
+    assert sorted(p.name for p in path.parent.iterdir()) == ["heldout.key"]
+    assert grading_heldout.course_key(tmp_path / "other") != key
+    path.write_bytes(b"short")
+    with pytest.raises(grading_heldout.HeldOutError, match="not a key of 32 bytes"):
+        grading_heldout.course_key(tmp_path)
+
+
 SANDBOX = sandbox_available()
 
 
@@ -237,7 +308,8 @@ def test_in_the_sandbox_the_program_is_scored_and_its_process_reaches_no_labels(
         "held = held_out_digit_indices().numpy()\n"
         "print(json.dumps({'files': sorted(os.listdir('.')),\n"
         "  'held_out_pixels': float(np.abs(rows[held, :64]).sum()),\n"
-        "  'repo': os.path.exists(sys.argv[1]), 'uid': os.getuid()}))\n"
+        "  'repo': os.path.exists(sys.argv[1]), 'key': os.path.exists(sys.argv[2]),\n"
+        "  'uid': os.getuid()}))\n"
     )
     folder = tmp_path / "run"
     folder.mkdir()
@@ -245,8 +317,18 @@ def test_in_the_sandbox_the_program_is_scored_and_its_process_reaches_no_labels(
     np.save(folder / "images.npy", heldout.held_out_digits(3)[0].numpy())
     from pathlib import Path
 
-    repo = str(Path(__file__).resolve().parents[1] / "solutions")
-    done = grading_heldout.run_program(folder, True, argv=[sys.executable, "-c", probe, repo])
+    root = Path(__file__).resolve().parents[1]
+    repo = str(root / "solutions")
+    # a course's key for the held-out draws, outside /tmp (which every sandbox replaces)
+    (root / ".grading").mkdir(exist_ok=True)  # git-ignored, as nbgrader_config.py makes it
+    course = Path(tempfile.mkdtemp(prefix="key-probe-", dir=root / ".grading"))
+    try:
+        grading_heldout.course_key(course)
+        key = course / grading_heldout.KEY_FILE
+        argv = [sys.executable, "-c", probe, repo, str(key)]
+        done = grading_heldout.run_program(folder, True, argv=argv)
+    finally:
+        shutil.rmtree(course)
     assert done.returncode == 0, done.stdout[-500:]
     import json
 
@@ -254,6 +336,7 @@ def test_in_the_sandbox_the_program_is_scored_and_its_process_reaches_no_labels(
     assert seen["files"] == ["images.npy", "program.pt2"]
     assert seen["held_out_pixels"] == 0.0
     assert seen["repo"] is False
+    assert seen["key"] is False
     assert seen["uid"] != 0
 
 

@@ -27,6 +27,7 @@ from coursekit.grading.check import restore_tests
 from coursekit.grading.course import Course, GradingError, open_gradebook
 from coursekit.grading.intake import (
     entries,
+    folders_named,
     notebook_of,
     plan_collection,
     same_student,
@@ -194,6 +195,33 @@ def test_a_folder_name_is_stable_and_student_can_be_named_as_typed():
     assert same_student("José", student_folder("José"))
     assert same_student(unicodedata.normalize("NFD", "José"), "José")
     assert not same_student("Jose", student_folder("José"))
+
+
+def test_student_is_found_whatever_the_case_and_spacing(course):
+    from coursekit.grading.autograde import _select
+
+    for folder in ("Mo Magic", "s1000001"):
+        (course.submitted_dir / folder / "arith").mkdir(parents=True)
+    assert _select(course, "arith", ["mo magic"]) == ["Mo Magic"]
+    assert _select(course, "arith", ["  MO   magic "]) == ["Mo Magic"]
+    assert _select(course, "arith", ["S1000001", "Mo Magic"]) == ["Mo Magic", "s1000001"]
+    with pytest.raises(GradingError, match="no submission of arith from Mo Magician"):
+        _select(course, "arith", ["Mo Magician"])
+    assert folders_named("José", [student_folder("José"), "jose"]) == [student_folder("José")]
+
+
+def test_a_student_name_that_fits_several_folders_is_refused(course):
+    from coursekit.grading.autograde import _select
+
+    for folder in ("Mo Magic", "mo magic"):
+        (course.submitted_dir / folder / "arith").mkdir(parents=True)
+    assert _select(course, "arith", ["mo magic"]) == ["mo magic"]  # typed exactly: that one
+    with pytest.raises(GradingError) as refused:
+        _select(course, "arith", ["MO MAGIC"])
+    assert str(refused.value) == (
+        "--student 'MO MAGIC' could name any of 'Mo Magic', 'mo magic': "
+        "type the folder's name exactly"
+    )
 
 
 def test_a_pattern_sees_the_whole_path(course, tmp_path):

@@ -38,7 +38,7 @@ from pathlib import Path
 
 from .backends import Backend, make_backend
 from .course import Course, GradingError, open_gradebook, passthrough_environment
-from .intake import notebook_of, same_student, survey
+from .intake import folders_named, notebook_of, survey
 from .normalize import MAX_SUBMISSION_BYTES, normalize_file
 from .notebooks import nbgrader_meta, read_notebook, same_test_code
 from .report import Progress
@@ -207,12 +207,13 @@ def _font_cache() -> str | None:
 def _select(course: Course, assignment: str, students: list[str] | None) -> list[str]:
     everyone = students_of(course, assignment)
     if students:
-        unknown = sorted(s for s in students if not any(same_student(s, f) for f in everyone))
+        named = {s: folders_named(s, everyone) for s in students}
+        unknown = sorted(s for s, found in named.items() if not found)
         if unknown:
             raise GradingError(
                 f"no submission of {assignment} from {', '.join(unknown)} in {course.submitted_dir}"
             )
-        everyone = [f for f in everyone if any(same_student(s, f) for s in students)]
+        everyone = [f for f in everyone if any(f in found for found in named.values())]
     if not everyone:
         raise GradingError(f"no submissions of {assignment} in {course.submitted_dir}")
     return everyone
@@ -356,9 +357,12 @@ def ensure_reference(
             shutil.rmtree(work, ignore_errors=True)
 
 
-def check_phase(references: dict, executed: Path, layout: dict, sandbox: bool = True) -> dict:
+def check_phase(
+    references: dict, executed: Path, layout: dict, sandbox: bool = True, draw=None
+) -> dict:
     """Phase 3: ``{notebook: {grade_id: Verdict}}`` for one submission's records (``sandbox``:
-    whether exported models run in the sandbox, as the submissions did)."""
+    whether exported models run in the sandbox, as the submissions did; ``draw``: the
+    submission's ``heldout.Draw``, which fixes its held-out images across regrades)."""
     from . import records as records_io
     from .checker import judge_cell
 
@@ -381,6 +385,7 @@ def check_phase(references: dict, executed: Path, layout: dict, sandbox: bool = 
                 got,
                 status.get(grade_id) if isinstance(status, dict) else None,
                 sandbox,
+                draw,
             )
             for grade_id in layout[notebook]
         }
@@ -408,6 +413,7 @@ def autograde(
     """
     from . import bans as static_bans
     from .execution import Job, run_jobs
+    from .heldout import Draw, HeldOutError, course_key
     from .recording import record_submission
 
     limits = limits or Limits(cell_timeout=course.cell_timeout)
@@ -418,6 +424,10 @@ def autograde(
         if problem:
             raise GradingError(problem)
     everyone = _select(course, assignment, students)
+    try:  # on this machine only: checking happens here, whatever runs the kernels
+        key = course_key(course.root)
+    except (HeldOutError, OSError) as error:
+        raise GradingError(f"no key for the held-out draws: {error}") from None
     layout = ensure_in_gradebook(course, assignment)
     with open_gradebook(course) as gb:
         sources = {
@@ -469,13 +479,20 @@ def autograde(
                     if note not in result.notes:
                         result.notes.append(note)
             result.verdicts = check_phase(
-                references, executed / student / assignment, layout, sandbox
+                references,
+                executed / student / assignment,
+                layout,
+                sandbox,
+                Draw(key, assignment, student),
             )
             static_bans.apply(
                 result.verdicts,
                 _sanitized_notebooks(sanitized / student / assignment, layout),
                 assignment,
             )
+            banned = banned_parts(result.verdicts, assignment)
+            if banned:
+                result.notes.append(f"library ban: {', '.join(banned)}")
             try:
                 record_submission(
                     course,
@@ -498,6 +515,29 @@ def autograde(
         if not os.environ.get("COURSE_KEEP_WORK"):
             shutil.rmtree(work, ignore_errors=True)
     return [results[s] for s in everyone]
+
+
+def banned_parts(verdicts: dict, exercise: str) -> list[str]:
+    """The parts of ``exercise`` (``course_utils.bans.BANS``) with a test that failed for a
+    library ban: the static scan's verdict (``bans.apply`` replaces the whole message with one
+    about "the part's code" that names the library ban) or a ``BanWatch`` record that named
+    banned routines (its check's name, as ``BanWatch.check`` words it, differs from ``[]``)."""
+    from course_utils.bans import BANS
+
+    failed = [v for cells in verdicts.values() for v in cells.values() if not v.passed]
+    parts = []
+    for part, ban in BANS.get(exercise, {}).items():
+        watched = repr(f"the library routines that {part} reached (it may call none)")
+        if any(
+            v.grade_id in ban.tests
+            and (
+                (v.message.startswith("the part's code ") and "library ban" in v.message)
+                or f"{watched}, is not equal to the reference" in v.message
+            )
+            for v in failed
+        ):
+            parts.append(part)
+    return parts
 
 
 def _sanitized_notebooks(folder: Path, layout: dict) -> dict:

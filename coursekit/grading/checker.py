@@ -247,24 +247,22 @@ KINDS = {
     "type": _check_type,
     "raises": _check_raises,
     "that": _check_that,
-    "heldout": lambda student, expected, params: _heldout(student, expected, params),
 }
 
 
-def _heldout(student, expected, params) -> None:
-    """Weights evaluated on held-out data by a fresh trusted process (``heldout.py``)."""
-    from .heldout import check_heldout
-
-    check_heldout(student, expected, params)
-
-
 def check_one(
-    ref: dict, ref_records: Records, got: dict | None, got_records: Records, sandbox: bool = True
+    ref: dict,
+    ref_records: Records,
+    got: dict | None,
+    got_records: Records,
+    sandbox: bool = True,
+    seed: int | None = None,
 ) -> None:
     """Raise Mismatch unless the student's record ``got`` passes the reference check ``ref``.
 
     ``sandbox``: whether an exported model runs in the grader's sandbox (``heldout.py``); False
-    only where the grader runs without one (trusted notebooks).
+    only where the grader runs without one (trusted notebooks). ``seed``: the held-out draw of
+    this check for this submission (``heldout.Draw``; None: a fresh secret one).
     """
     if got is None:
         raise Mismatch("was not reached (the cell stopped before it)")
@@ -279,7 +277,12 @@ def check_one(
     if ref["kind"] == "exported":
         from .heldout import check_exported
 
-        check_exported(student, expected, params, sandbox=sandbox)
+        check_exported(student, expected, params, sandbox=sandbox, seed=seed)
+        return
+    if ref["kind"] == "heldout":  # weights evaluated by a fresh trusted process
+        from .heldout import check_heldout
+
+        check_heldout(student, expected, params, seed=seed)
         return
     KINDS[ref["kind"]](student, expected, params)
 
@@ -293,8 +296,11 @@ def judge_cell(
     got_records: Records | None,
     status: dict | None,
     sandbox: bool = True,
+    draw=None,
 ) -> Verdict:
-    """The verdict on one test cell (see the module's docstring)."""
+    """The verdict on one test cell (see the module's docstring). ``draw``: the submission's
+    ``heldout.Draw`` (each held-out check's seed follows from it, the test and the check's
+    name); None only for direct calls, which draw a fresh secret seed."""
     if not reference:
         return Verdict(
             grade_id,
@@ -308,7 +314,10 @@ def judge_cell(
         try:
             if got_records is None:
                 raise Mismatch("was not reached (the notebook did not run)")
-            check_one(ref, ref_records, got, got_records, sandbox)
+            seed = None
+            if draw is not None and ref.get("kind") in ("heldout", "exported"):
+                seed = draw.seed(f"{grade_id}/{ref.get('name', '')}")
+            check_one(ref, ref_records, got, got_records, sandbox, seed)
         except Mismatch as reason:
             where = "hidden check" if ref.get("line") in hidden_lines else "check"
             name = str(ref.get("name", ""))[:300]

@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 from .course import Course, GradingError
-from .intake import same_student
+from .intake import folders_named
 from .normalize import repair_widget_state
 from .notebooks import HIDDEN_BEGIN, HIDDEN_END
 
@@ -54,7 +54,8 @@ def generate_feedback(
         else []
     )
     if students:  # as typed: any Unicode form, or the id the LMS wrote
-        everyone = [f for f in everyone if any(same_student(s, f) for s in students)]
+        named = [f for s in students for f in folders_named(s, everyone)]
+        everyone = [f for f in everyone if f in named]
     if not everyone:
         raise GradingError(
             f"no autograded submissions of {assignment}: run course autograde {assignment} first"

@@ -7,26 +7,35 @@
   loaded without pickle) are written to a temporary ``.npz`` and evaluated by a fresh Python
   process that runs only the course's own code (``python -m coursekit.grading.heldout``): the
   architecture is rebuilt from ``course_utils``, the weights loaded, the held-out images drawn
-  with a seed chosen now (``secrets``). The part passes when the accuracy is at least the
+  with the submission's seed (``Draw``). The part passes when the accuracy is at least the
   reference's bound.
 - ``check_exported``: the rule for an ``exported`` record, a model of the student's own design
   exported with ``torch.export``. Here, in the trusted process, the held-out inputs and their
-  labels or masks are drawn with a seed chosen now; the program and the *inputs only* go to a
+  labels or masks are drawn with the submission's seed; the program and the *inputs only* go to a
   fresh process in the sandbox (``sandbox.bwrap_command``, as a user of its own, under a
   timeout, a memory limit and, as root, a cgroup), which writes the program's outputs to a
   ``.npy``. That file is read here without pickle, its shape, dtype and finiteness checked, and
   the accuracy or IoU computed here (``course_utils.heldout.score``). Where the grader runs
   without a sandbox (``--no-sandbox``, trusted notebooks only), the process is a plain one.
+- ``Draw``: the seeds. A regrade must not change a grade, and a notebook must not know what it
+  is graded on: the seed of a held-out check is HMAC-SHA256 of ``assignment/student/check``
+  under the course's secret key (``course_key``: 32 random bytes made once with ``secrets`` in
+  ``.grading/heldout.key``, mode 0600, on the grader's machine only; no sandbox binds
+  ``.grading/``), truncated to 31 bits. The same submission graded twice is judged on the same
+  images; another student, or another course, on others.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import secrets
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -37,8 +46,61 @@ EXPORTED_MEMORY = 3 * 2**30
 MAX_PROGRAM_BYTES = 64 * 2**20
 
 
+KEY_FILE = Path(".grading") / "heldout.key"  # under the course's root
+KEY_BYTES = 32
+
+
 class HeldOutError(Exception):
     pass
+
+
+def course_key(root: Path) -> bytes:
+    """The course's secret key for held-out draws: read from ``root/.grading/heldout.key``, or
+    made there once (``secrets``, mode 0600; a grader that races this one keeps the first)."""
+    path = Path(root) / KEY_FILE
+    if not path.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        partial = path.parent / f".{path.name}.{os.getpid()}"
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(descriptor, secrets.token_bytes(KEY_BYTES))
+        finally:
+            os.close(descriptor)
+        try:
+            os.link(partial, path)  # never replaces a key another grader made meanwhile
+        except FileExistsError:
+            pass
+        finally:
+            partial.unlink()
+    if path.is_symlink() or not path.is_file():
+        raise HeldOutError(f"{path} is not a plain file: remove it, and a new key is made")
+    key = path.read_bytes()
+    if len(key) != KEY_BYTES:
+        raise HeldOutError(
+            f"{path} is not a key of {KEY_BYTES} bytes: remove it, and a new key is made "
+            "(held-out draws change once)"
+        )
+    return key
+
+
+@dataclass(frozen=True)
+class Draw:
+    """Who is graded: the seed of each held-out check follows from it and the course's key."""
+
+    key: bytes
+    assignment: str
+    student: str
+
+    def seed(self, check: str) -> int:
+        """A 31-bit seed for ``check`` (its test's grade_id and name) of this submission."""
+        message = f"{self.assignment}/{self.student}/{check}".encode()
+        digest = hmac.new(self.key, message, hashlib.sha256).digest()
+        return int.from_bytes(digest[:4], "big") & (2**31 - 1)
+
+
+def _seed(seed: int | None) -> int:
+    """``seed``, or, for a direct call without a ``Draw``, a fresh secret one."""
+    return secrets.randbits(31) if seed is None else int(seed)
 
 
 def _private_folder() -> Path:
@@ -145,8 +207,9 @@ def evaluate(task: str, arrays: dict[str, np.ndarray], seed: int) -> float:
         return float(json.loads(done.stdout.strip().splitlines()[-1])["accuracy"])
 
 
-def check_heldout(student, expected, params) -> None:
-    """The checker's rule (raises ``checker.Mismatch`` with a fixed reason)."""
+def check_heldout(student, expected, params, seed: int | None = None) -> None:
+    """The checker's rule (raises ``checker.Mismatch`` with a fixed reason); ``seed``: the
+    submission's (``Draw.seed``)."""
     from .checker import Mismatch
 
     kind, raw = student
@@ -154,7 +217,7 @@ def check_heldout(student, expected, params) -> None:
         raise Mismatch("is not a model's weights")
     arrays = {name: value["array"] for name, (_, value) in raw.items()}
     try:
-        accuracy = evaluate(str(params.get("task")), arrays, secrets.randbits(31))
+        accuracy = evaluate(str(params.get("task")), arrays, _seed(seed))
     except (HeldOutError, subprocess.TimeoutExpired, ValueError):
         raise Mismatch(
             "could not be evaluated on the held-out images (not the exercise's architecture?)"
@@ -275,8 +338,11 @@ def evaluate_exported(task: str, program: bytes, seed: int, sandbox: bool = True
     return score(task, outputs, truth.numpy())
 
 
-def check_exported(student, expected, params, sandbox: bool = True) -> None:
-    """The checker's rule for an ``exported`` record (raises ``checker.Mismatch``)."""
+def check_exported(
+    student, expected, params, sandbox: bool = True, seed: int | None = None
+) -> None:
+    """The checker's rule for an ``exported`` record (raises ``checker.Mismatch``); ``seed``:
+    the submission's (``Draw.seed``)."""
     from .checker import Mismatch
 
     kind, raw = student
@@ -293,7 +359,7 @@ def check_exported(student, expected, params, sandbox: bool = True) -> None:
         value = evaluate_exported(
             task,
             raw.tobytes(),
-            secrets.randbits(31),
+            _seed(seed),
             sandbox=sandbox,
             **dict(params.get("options") or {}),
         )

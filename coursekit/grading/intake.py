@@ -451,6 +451,30 @@ def same_student(asked: str, folder: str) -> bool:
     return nfc == unicodedata.normalize("NFC", folder) or student_folder(nfc) == folder
 
 
+def _loose(name: str) -> str:
+    """A name without case or spacing differences (``" mo  MAGIC"`` -> ``"mo magic"``)."""
+    return " ".join(unicodedata.normalize("NFC", name).casefold().split())
+
+
+def folders_named(asked: str, folders: list[str]) -> list[str]:
+    """The folder ``--student asked`` names: exactly as typed (``same_student``) if one is, else
+    the one whose name differs only in case and spacing; ``[]`` if none.
+
+    Raises GradingError, listing the candidates, when several differ from it only so.
+    """
+    exact = [f for f in folders if same_student(asked, f)]
+    if exact:
+        return exact
+    wanted = {_loose(asked), _loose(student_folder(asked))}
+    loose = [f for f in folders if _loose(f) in wanted]
+    if len(loose) > 1:
+        raise GradingError(
+            f"--student {asked!r} could name any of {', '.join(repr(f) for f in loose)}: "
+            "type the folder's name exactly"
+        )
+    return loose
+
+
 def original_ids(course: Course) -> dict[str, str]:
     """{folder: the id as the LMS wrote it} for the students ``course collect`` recorded."""
     if course.db_path is not None and not course.db_path.is_file():

@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import sys
+import textwrap
 import time
 
 
-def _cell(value, width: int | None = None) -> str:
+def _lines(value, width: int | None = None) -> list[str]:
+    """A cell's text on one line, or wrapped at spaces into lines of at most ``width``."""
     text = " ".join(str(value).split())
-    if width is not None and len(text) > width:
-        text = text[: width - 1] + "…"
-    return text
+    if width is None or len(text) <= width:
+        return [text]
+    return textwrap.wrap(text, width, break_on_hyphens=False) or [""]
 
 
 def table(headers: list[str], rows: list[list], max_width: int = 70) -> str:
-    """An aligned text table; long cells are shortened to ``max_width`` characters."""
-    body = [[_cell(v, max_width) for v in row] for row in rows]
+    """An aligned text table; a cell longer than ``max_width`` characters is wrapped at spaces
+    onto lines of its own (the other columns blank there), never cut off."""
+    body = []
+    for row in rows:
+        cells = [_lines(v, max_width) for v in row]
+        for depth in range(max(len(c) for c in cells)):
+            body.append([c[depth] if depth < len(c) else "" for c in cells])
     widths = [max([len(h)] + [len(r[i]) for r in body]) for i, h in enumerate(headers)]
     line = "  ".join("-" * w for w in widths)
 
