@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -59,18 +58,6 @@ def cmd_check(args) -> int:
         for c in result.cells
     ]
     print(table(["test", "points", "result"], rows, max_width=90))
-    failed = [c for c in result.cells if c.message]
-    if failed:  # the table shortens long messages; what to do is often at their end
-        print("\nwhy:")
-        for cell in failed:
-            print(
-                textwrap.fill(
-                    cell.message,
-                    width=96,
-                    initial_indent=f"  {cell.grade_id}: ",
-                    subsequent_indent="      ",
-                )
-            )
     print(
         f"\nvisible tests: {points(result.earned, result.possible)} points "
         f"({time.monotonic() - started:.1f} s)"
