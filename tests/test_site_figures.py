@@ -10,6 +10,8 @@ finds no page to check.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from site_support import SITE, code_cells, has_kernelspec, toc_pages
 
@@ -103,4 +105,20 @@ def test_executed_notebook_keeps_the_pages_figures(page):
     shown = sum(images for images, _ in _built_cells(page))
     assert kept >= max(shown, 1), (
         f"{executed.name}: {kept} images in the executed notebook, the page shows {shown}"
+    )
+
+
+# An output that opens with its image: tags and whitespace only between the output's start and
+# the <img> (the project's before-stop hook reads the built site the same way).
+FIGURE_FIRST = re.compile(r'class="cell_output[^"]*"[^>]*>\s*(?:<[^>]+>\s*)*<img')
+
+
+@pytest.mark.parametrize("page", DRAWING, ids=_ids(DRAWING))
+def test_drawing_page_has_a_figure_that_stands_alone(page):
+    """At least one figure of a drawing page is its cell's whole output, not a picture under a
+    printout: the checks and their printed lines go in the cell before the figure's cell."""
+    html = (SITE / page.html).read_text(encoding="utf-8")
+    assert FIGURE_FIRST.search(html), (
+        f"{page.html}: every image follows printed text in its cell's output; move a figure's "
+        "checks and prints into the cell before it"
     )
