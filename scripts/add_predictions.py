@@ -14,6 +14,8 @@ from pathlib import Path
 
 import nbformat
 
+from coursekit.grading.notebooks import nbgrader_cell
+
 ROOT = Path(__file__).resolve().parents[1]
 SB, SE = "### BEGIN " + "SOLUTION", "### END " + "SOLUTION"
 
@@ -139,16 +141,8 @@ QUESTIONS = {
 
 
 def _meta(cell, grade_id: str, points: float | None):
-    cell.metadata["nbgrader"] = {
-        "grade": points is not None,
-        "grade_id": grade_id,
-        "locked": points is not None,
-        "schema_version": 3,
-        "solution": points is None,
-        "task": False,
-    }
-    if points is not None:
-        cell.metadata["nbgrader"]["points"] = points
+    """``cell`` with nbgrader's metadata of a test (``points``) or solution (None) cell."""
+    cell.metadata["nbgrader"] = nbgrader_cell("", grade_id, points).metadata["nbgrader"]
     return cell
 
 

@@ -12,36 +12,19 @@ from pathlib import Path
 
 import nbformat
 
+from coursekit.grading.notebooks import nbgrader_cell
+
 ROOT = Path(__file__).resolve().parents[1]
 HB, HE = "### BEGIN " + "HIDDEN TESTS", "### END " + "HIDDEN TESTS"
 SB, SE = "### BEGIN " + "SOLUTION", "### END " + "SOLUTION"
 
 
 def solution_cell(grade_id: str, body: str):
-    cell = nbformat.v4.new_code_cell(body)
-    cell.metadata["nbgrader"] = {
-        "grade": False,
-        "grade_id": grade_id,
-        "locked": False,
-        "schema_version": 3,
-        "solution": True,
-        "task": False,
-    }
-    return cell
+    return nbgrader_cell(body, grade_id)
 
 
 def test_cell(grade_id: str, body: str, points: float):
-    cell = nbformat.v4.new_code_cell(body)
-    cell.metadata["nbgrader"] = {
-        "grade": True,
-        "grade_id": grade_id,
-        "locked": True,
-        "points": points,
-        "schema_version": 3,
-        "solution": False,
-        "task": False,
-    }
-    return cell
+    return nbgrader_cell(body, grade_id, points)
 
 
 def notebook(cells):

@@ -12,6 +12,7 @@ from torch.nn import functional as F
 
 from course_utils.bans import BANS, BanWatch, ban_sentence
 from coursekit.grading.bans import violations
+from coursekit.grading.notebooks import nbgrader_cell
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -226,17 +227,10 @@ def test_a_finished_watch_leaves_the_profiler_and_torch_modes_as_they_were():
 
 
 def _notebook(cells):
+    """A notebook of solution cells ``(grade_id, source)``; a ``None`` grade_id is plain code."""
     nb = nbformat.v4.new_notebook()
     for grade_id, source in cells:
-        cell = nbformat.v4.new_code_cell(source)
-        if grade_id:
-            cell.metadata["nbgrader"] = {
-                "grade": False,
-                "grade_id": grade_id,
-                "locked": False,
-                "schema_version": 3,
-                "solution": True,
-            }
+        cell = nbgrader_cell(source, grade_id) if grade_id else nbformat.v4.new_code_cell(source)
         nb.cells.append(cell)
     return nb
 

@@ -45,6 +45,25 @@ def nbgrader_meta(cell) -> dict:
     return meta if isinstance(meta, dict) else {}
 
 
+def nbgrader_cell(source: str, grade_id: str, points: float | None = None):
+    """A code cell with nbgrader's metadata: a test cell worth ``points``, or, with
+    ``points=None``, a solution cell (autograded answer)."""
+    import nbformat
+
+    cell = nbformat.v4.new_code_cell(source)
+    cell.metadata["nbgrader"] = {
+        "grade": points is not None,
+        "grade_id": grade_id,
+        "locked": points is not None,
+        "schema_version": 3,
+        "solution": points is None,
+        "task": False,
+    }
+    if points is not None:
+        cell.metadata["nbgrader"]["points"] = points
+    return cell
+
+
 def is_test_cell(cell) -> bool:
     """An autograded test: a graded code cell that is not a solution."""
     meta = nbgrader_meta(cell)

@@ -18,7 +18,14 @@ from pathlib import Path
 from .checker import Verdict
 from .course import Course, GradingError
 from .execute import NOT_RUN_ERROR, error_output
-from .notebooks import HIDDEN_BEGIN, HIDDEN_END, is_test_cell, nbgrader_meta, visible_source
+from .notebooks import (
+    HIDDEN_BEGIN,
+    HIDDEN_END,
+    is_test_cell,
+    nbgrader_cell,
+    nbgrader_meta,
+    visible_source,
+)
 
 VERDICT_ERROR = "GradingVerdict"
 # A student's own cell may hold the hidden-test markers: in the autograded copy they are
@@ -68,16 +75,7 @@ def autograded_notebook(
     for grade_id, (points, _) in layout.items():
         if grade_id in present:
             continue
-        cell = nbformat.v4.new_code_cell(visible_source(sources.get(grade_id, "") or ""))
-        cell.metadata["nbgrader"] = {
-            "grade": True,
-            "grade_id": grade_id,
-            "locked": True,
-            "points": points,
-            "schema_version": 3,
-            "solution": False,
-            "task": False,
-        }
+        cell = nbgrader_cell(visible_source(sources.get(grade_id, "") or ""), grade_id, points)
         cell.outputs = [error_output(NOT_RUN_ERROR, "this test cell was deleted")]
         nb.cells.append(cell)
     dest.parent.mkdir(parents=True, exist_ok=True)
