@@ -65,7 +65,7 @@ PRETRAINING = {
     "lr": 3e-3,
     "widths": (8, 16, 32),
     "seed": 0,
-    "version": 2,  # 2: the public digits only (see pretrain_small_convnet)
+    "version": 3,  # 2: the public digits only (see pretrain_small_convnet); 3: image counts
 }
 
 
@@ -90,7 +90,8 @@ def pretrain_small_convnet(settings: dict | None = None, device=None) -> tuple[n
     on are in no weights the course makes, and a graded kernel (which sees them blanked) and
     the instructor's machine pretrain the very same network.
 
-    Returns ``(model, info)`` with ``info`` = the settings plus the test accuracy and seconds.
+    Returns ``(model, info)`` with ``info`` = the settings plus the test accuracy, the numbers
+    of training and test images, and the seconds.
     """
     from course_utils.heldout import public_digits
     from course_utils.runtime import seed_everything
@@ -123,6 +124,8 @@ def pretrain_small_convnet(settings: dict | None = None, device=None) -> tuple[n
         **settings,
         "widths": list(settings["widths"]),
         "test_accuracy": accuracy,
+        "train_images": len(y_train),
+        "test_images": len(y_test),
         "seconds": round(seconds, 2),
         "device": str(device),
     }
