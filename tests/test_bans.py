@@ -252,9 +252,8 @@ def _notebook(cells):
 )
 def test_the_static_scan_follows_aliases_strings_and_helpers_in_other_cells(imports, body):
     nb = _notebook([("imports", imports), ("nms", f"def nms(b, s, t):\n    {body}")])
-    assert violations(nb, "ex05_detection") == {
-        "test_nms": ["torchvision.ops.nms"]
-    } or "test_nms" in violations(nb, "ex05_detection")
+    found = violations(nb, "ex05_detection")
+    assert set(found) == {"test_nms"} and any("nms" in name for name in found["test_nms"]), found
 
 
 @pytest.mark.parametrize(
