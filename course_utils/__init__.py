@@ -19,7 +19,8 @@ if sys.version_info < (3, 10):  # noqa: UP036 - a friendly message on an old int
         "with a newer python3 (make book does this for you)."
     )
 
-__version__ = "0.1.0"
+# The one source of the version: course_utils/pyproject.toml reads it, releases pin it.
+__version__ = "0.3.0"
 
 _LAZY = {
     "get_device": "course_utils.runtime",
