@@ -190,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     notebooks = {str(path): notebook for path, notebook, *_ in todo}
-    failed = []
+    failed, timed_out = [], []
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         futures = [
@@ -201,8 +201,15 @@ def main(argv: list[str] | None = None) -> int:
             path, executed_json, seconds, error = future.result()
             name = relative[Path(path)]
             last_times[name] = round(seconds, 2)
+            import nbformat
+
+            executed = nbformat.reads(executed_json, as_version=4)
             if error is not None:
                 failed.append(name)
+                if TIMED_OUT in error:
+                    timed_out.append(name)
+                    print(f"  FAILED {name} after {seconds:.1f} s: {timeout_report(executed)}")
+                    continue
                 last_line = error.strip().splitlines()[-1] if error.strip() else "no message"
                 print(
                     f"  FAILED {name} after {seconds:.1f} s: {_plain(last_line)} (the book "
@@ -210,9 +217,6 @@ def main(argv: list[str] | None = None) -> int:
                     flush=True,
                 )
                 continue
-            import nbformat
-
-            executed = nbformat.reads(executed_json, as_version=4)
             # Cache the notebook as read by myst-nb, with the outputs of the run.
             original = notebooks[path]
             for cell, done in zip(original.cells, executed.cells, strict=True):
@@ -233,7 +237,41 @@ def main(argv: list[str] | None = None) -> int:
         f"{time.perf_counter() - started:.1f} s.",
         flush=True,
     )
+    if timed_out:
+        # The book build would run each of these again and wait for the same timeout.
+        print(f"{len(timed_out)} page(s) timed out: {', '.join(timed_out)}; stopping here.")
+        return 1
     return 0
+
+
+TIMED_OUT = "CellTimeoutError"
+
+
+def timeout_report(executed) -> str:
+    """Which cell of an executed notebook ran out of time, and what it leaves uncapped.
+
+    nbclient numbers a cell when it starts, so the cell that timed out is the last numbered
+    one. Its full-profile training sizes that escape ``course_utils.capped`` are named: in a
+    stand-in run they are the usual reason (``coursekit.capping``).
+    """
+    from coursekit.capping import escapes_in_cell
+
+    code_cells = [cell for cell in executed.cells if cell.cell_type == "code"]
+    started = [i for i, cell in enumerate(code_cells) if cell.get("execution_count") is not None]
+    if not started:
+        return "a cell timed out before any cell started"
+    index = started[-1]
+    source = code_cells[index].source
+    first = next((line.strip() for line in source.splitlines() if line.strip()), "")
+    escapes = escapes_in_cell(source, index)
+    settings = ", ".join(f"{e.name} = {e.value}" for e in escapes)
+    advice = (
+        f"its full-profile setting(s) not capped: {settings}"
+        if escapes
+        else "no uncapped full-profile setting in it (python -m coursekit.capping reads every "
+        "page); cap what it trains on with course_utils.capped"
+    )
+    return f"code cell {index} (`{first}`) timed out; {advice}"
 
 
 if __name__ == "__main__":
