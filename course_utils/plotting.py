@@ -10,6 +10,7 @@ import math
 from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 import numpy as np
 import torch
 
@@ -173,7 +174,8 @@ def plot_history(
             epochs = np.arange(1, len(values) + 1)
             ax.plot(epochs, values, marker="o", markersize=3, label=label)
         ax.set_xlabel("epoch")
-        ax.set_ylabel(panel)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no epoch 1.5
+        ax.set_ylabel({"acc": "accuracy"}.get(panel, panel))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     if title:
