@@ -10,9 +10,9 @@ import math
 from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
-from matplotlib.ticker import MaxNLocator
 import numpy as np
 import torch
+from matplotlib.ticker import MaxNLocator
 
 
 def to_numpy_image(image) -> np.ndarray:
