@@ -26,7 +26,8 @@ from course_utils.training import count_parameters
 
 # (number of 3x3 convolutions, output channels) for each of VGG-11's five blocks.
 VGG11_ARCH = ((1, 64), (1, 128), (2, 256), (2, 512), (2, 512))
-# (output channels, kernel size, stride, padding) of NiN's three first blocks, as in the paper.
+# (output channels, kernel size, stride, padding) of NiN's three first blocks for 224x224 inputs, as
+# in d2l (AlexNet's first layers; the NiN paper itself trained on CIFAR, SVHN and MNIST).
 NIN_ARCH = ((96, 11, 4, 0), (256, 5, 1, 2), (384, 3, 1, 1))
 ALEXNET_WIDTHS = (64, 192, 384, 256, 256)
 
@@ -182,7 +183,7 @@ class NiN(nn.Module):
 
     The last block has one channel per class; global average pooling turns each of those
     feature maps into one logit. ``arch`` lists ``(out_channels, kernel, stride, padding)`` of
-    the blocks before it (``NIN_ARCH``: the paper's, for 224x224 inputs).
+    the blocks before it (``NIN_ARCH``: d2l's, for 224x224 inputs).
     """
 
     def __init__(
