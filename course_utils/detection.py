@@ -367,7 +367,7 @@ def draw_boxes(
     """Draw ``(N, 4)`` boxes on a matplotlib axis showing an image (``imshow`` pixel centres
     sit at integers, so pixel-edge coordinates are shifted by half a pixel), with scores.
 
-    A score is written inside its box's top-left corner on a dark background; boxes are drawn
+    A score is written just above its box's top-left corner on a dark background; boxes are drawn
     from the lowest score to the highest, so where two labels overlap the higher score is the
     one left readable on top.
     """
@@ -397,7 +397,7 @@ def draw_boxes(
                 f"{float(scores[k]):.2f}",
                 color=color,
                 fontsize=6,
-                va="top",
+                va="bottom",
                 ha="left",
                 clip_on=True,
                 bbox={"facecolor": "black", "alpha": 0.7, "pad": 0.5, "linewidth": 0},
