@@ -5,7 +5,8 @@ parameters the moment it is built: the chapter counts them before it ever runs a
 
 * AlexNet (torchvision's layout, with widths you can shrink), VGG (``vgg_block``), NiN
   (``nin_block`` and global average pooling), ResNet (``Residual`` with a 1x1 projection when
-  the shape changes), DenseNet (``conv_block``, ``DenseBlock``, ``transition_block``).
+  the shape changes; ``Bottleneck``, the 1x1-3x3-1x1 block of ResNet-50), DenseNet
+  (``conv_block``, ``DenseBlock``, ``transition_block``).
 * ``layer_shapes`` / ``layer_summary``: the output shape of every layer for one input shape.
 * ``count_flops``: floating-point operations of one forward pass (``torch.utils.flop_counter``).
 
@@ -25,7 +26,8 @@ from course_utils.training import count_parameters
 
 # (number of 3x3 convolutions, output channels) for each of VGG-11's five blocks.
 VGG11_ARCH = ((1, 64), (1, 128), (2, 256), (2, 512), (2, 512))
-# (output channels, kernel size, stride, padding) of NiN's three first blocks, as in the paper.
+# (output channels, kernel size, stride, padding) of NiN's three first blocks for 224x224 inputs, as
+# in d2l (AlexNet's first layers; the NiN paper itself trained on CIFAR, SVHN and MNIST).
 NIN_ARCH = ((96, 11, 4, 0), (256, 5, 1, 2), (384, 3, 1, 1))
 ALEXNET_WIDTHS = (64, 192, 384, 256, 256)
 
@@ -181,7 +183,7 @@ class NiN(nn.Module):
 
     The last block has one channel per class; global average pooling turns each of those
     feature maps into one logit. ``arch`` lists ``(out_channels, kernel, stride, padding)`` of
-    the blocks before it (``NIN_ARCH``: the paper's, for 224x224 inputs).
+    the blocks before it (``NIN_ARCH``: d2l's, for 224x224 inputs).
     """
 
     def __init__(
@@ -252,14 +254,76 @@ class Residual(nn.Module):
         return torch.relu(Y + self.shortcut(X))
 
 
+class Bottleneck(nn.Module):
+    """The bottleneck block of ResNet-50/101/152: ``ReLU(F(X) + shortcut(X))`` where ``F`` is
+    1x1 conv -> BN -> ReLU -> 3x3 conv (stride, groups) -> BN -> ReLU -> 1x1 conv -> BN.
+
+    The first 1x1 convolution squeezes ``in_channels`` to ``mid_channels``, the 3x3 convolution
+    works at that narrow width (with the block's stride, as torchvision's "ResNet v1.5"), and the
+    last 1x1 convolution expands to ``out_channels``. In ResNet-50, ``out_channels`` is
+    ``expansion * mid_channels`` with ``expansion = 4`` (e.g. 256 -> 64 -> 64 -> 256): the
+    expensive 3x3 convolution sees a quarter of the channels. ``groups > 1`` splits the 3x3
+    convolution into that many independent groups of channels (ResNeXt); ``mid_channels`` must
+    then be divisible by ``groups``. The shortcut is the identity when the shapes match, else a
+    1x1 projection with the block's stride followed by BN (as ``Residual``).
+    ``(N, in_channels, H, W) -> (N, out_channels, ceil(H / stride), ceil(W / stride))``.
+    Raises ``ValueError`` if ``mid_channels`` is not a multiple of ``groups``.
+    """
+
+    expansion = 4
+
+    def __init__(
+        self,
+        in_channels: int,
+        mid_channels: int,
+        out_channels: int | None = None,
+        stride: int = 1,
+        groups: int = 1,
+    ):
+        super().__init__()
+        if out_channels is None:
+            out_channels = self.expansion * mid_channels
+        if mid_channels % groups:
+            raise ValueError(
+                f"the 3x3 convolution's {mid_channels} channels cannot be split into "
+                f"{groups} equal groups"
+            )
+        self.conv1 = nn.Conv2d(in_channels, mid_channels, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(mid_channels)
+        self.conv2 = nn.Conv2d(
+            mid_channels, mid_channels, 3, stride=stride, padding=1, groups=groups, bias=False
+        )
+        self.bn2 = nn.BatchNorm2d(mid_channels)
+        self.conv3 = nn.Conv2d(mid_channels, out_channels, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(out_channels)
+        self.shortcut = nn.Identity()
+        if stride != 1 or in_channels != out_channels:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False),
+                nn.BatchNorm2d(out_channels),
+            )
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        Y = torch.relu(self.bn1(self.conv1(X)))
+        Y = torch.relu(self.bn2(self.conv2(Y)))
+        Y = self.bn3(self.conv3(Y))
+        return torch.relu(Y + self.shortcut(X))
+
+
 class ResNet(nn.Module):
     """A ResNet: a 7x7 stride-2 stem with a max pool, stages of ``Residual`` blocks, then
     global average pooling and one linear layer.
 
-    ``stage_sizes[i]`` blocks of ``widths[i]`` channels; every stage after the first starts with
-    a stride-2 block (with projection). ``stage_sizes=(2, 2, 2, 2)``, ``widths=(64, 128, 256,
-    512)``, ``in_channels=3``, ``num_classes=1000`` is ResNet-18 (11,689,512 parameters, as
-    torchvision's ``resnet18``).
+    ``stage_sizes[i]`` blocks of ``widths[i]`` output channels; every stage after the first
+    starts with a stride-2 block (with projection). ``stage_sizes=(2, 2, 2, 2)``, ``widths=(64,
+    128, 256, 512)``, ``in_channels=3``, ``num_classes=1000`` is ResNet-18 (11,689,512
+    parameters, as torchvision's ``resnet18``).
+
+    ``bottleneck=True`` builds the stages from ``Bottleneck`` blocks (``widths[i] // 4`` channels
+    inside) and the stem from ``stem_channels``
+    (default ``widths[0]``): ``stage_sizes=(3, 4, 6, 3)``, ``widths=(256, 512, 1024, 2048)``,
+    ``stem_channels=64``, ``bottleneck=True`` is ResNet-50 (25,557,032 parameters, as
+    torchvision's ``resnet50``).
     """
 
     def __init__(
@@ -268,23 +332,30 @@ class ResNet(nn.Module):
         widths: Sequence[int] = (64, 128, 256, 512),
         in_channels: int = 1,
         num_classes: int = 10,
+        bottleneck: bool = False,
+        stem_channels: int | None = None,
     ):
         super().__init__()
         if len(stage_sizes) != len(widths):
             raise ValueError(f"got {len(stage_sizes)} stage sizes but {len(widths)} widths")
+        stem_channels = widths[0] if stem_channels is None else stem_channels
         self.stem = nn.Sequential(
-            nn.Conv2d(in_channels, widths[0], kernel_size=7, stride=2, padding=3, bias=False),
-            nn.BatchNorm2d(widths[0]),
+            nn.Conv2d(in_channels, stem_channels, kernel_size=7, stride=2, padding=3, bias=False),
+            nn.BatchNorm2d(stem_channels),
             nn.ReLU(),
             nn.MaxPool2d(kernel_size=3, stride=2, padding=1),
         )
         stages = []
-        channels = widths[0]
+        channels = stem_channels
         for index, (num_blocks, width) in enumerate(zip(stage_sizes, widths, strict=True)):
             blocks = []
             for block in range(num_blocks):
                 stride = 2 if index > 0 and block == 0 else 1
-                blocks.append(Residual(channels, width, stride=stride))
+                if bottleneck:
+                    mid = width // Bottleneck.expansion
+                    blocks.append(Bottleneck(channels, mid, width, stride=stride))
+                else:
+                    blocks.append(Residual(channels, width, stride=stride))
                 channels = width
             stages.append(nn.Sequential(*blocks))
         self.stages = nn.Sequential(*stages)

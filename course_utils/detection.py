@@ -365,11 +365,20 @@ def draw_boxes(
     fmt: str = "xyxy",
 ) -> None:
     """Draw ``(N, 4)`` boxes on a matplotlib axis showing an image (``imshow`` pixel centres
-    sit at integers, so pixel-edge coordinates are shifted by half a pixel), with scores."""
+    sit at integers, so pixel-edge coordinates are shifted by half a pixel), with scores.
+
+    A score is written just above its box's top-left corner on a dark background; boxes are drawn
+    from the lowest score to the highest, so where two labels overlap the higher score is the
+    one left readable on top.
+    """
     from matplotlib.patches import Rectangle
 
     boxes = box_convert(torch.as_tensor(boxes).detach().cpu().float().reshape(-1, 4), fmt, "xyxy")
-    for k, (x1, y1, x2, y2) in enumerate(boxes.tolist()):
+    order = range(len(boxes))
+    if scores is not None:
+        order = torch.argsort(torch.as_tensor(scores).detach().cpu().float()).tolist()
+    for k in order:
+        x1, y1, x2, y2 = boxes[k].tolist()
         ax.add_patch(
             Rectangle(
                 (x1 - 0.5, y1 - 0.5),
@@ -383,7 +392,15 @@ def draw_boxes(
         )
         if scores is not None:
             ax.text(
-                x1 - 0.5, y1 - 1.0, f"{float(scores[k]):.2f}", color=color, fontsize=7, va="bottom"
+                x1 - 0.5,
+                y1 - 0.5,
+                f"{float(scores[k]):.2f}",
+                color=color,
+                fontsize=6,
+                va="bottom",
+                ha="left",
+                clip_on=True,
+                bbox={"facecolor": "black", "alpha": 0.7, "pad": 0.5, "linewidth": 0},
             )
 
 

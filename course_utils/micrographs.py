@@ -116,8 +116,9 @@ def micrographs(
 
     Returns a :class:`Micrographs` (``images (n, 1, H, W)`` float32, ``masks (n, H, W)`` bool,
     ``labels (n, H, W)`` int64, ``boxes``: list of ``(k_i, 4)`` float32 xyxy, ``clean``).
-    Speed: about 750 images of 64x64 (200 of 128x128) per CPU-second; it is vectorised over all
-    particles of all images, and only the random draws loop over images.
+    Speed: hundreds of 64x64 images per CPU-second (the detection chapter's first page measures
+    it); it is vectorised over all particles of all images, and only the random draws loop over
+    images.
     """
     side = min(size) if isinstance(size, (tuple, list)) else size
     radius = (0.05 * side, 0.125 * side) if radius is None else tuple(radius)

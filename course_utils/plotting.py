@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.ticker import MaxNLocator
 
 
 def to_numpy_image(image) -> np.ndarray:
@@ -173,7 +174,8 @@ def plot_history(
             epochs = np.arange(1, len(values) + 1)
             ax.plot(epochs, values, marker="o", markersize=3, label=label)
         ax.set_xlabel("epoch")
-        ax.set_ylabel(panel)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no epoch 1.5
+        ax.set_ylabel({"acc": "accuracy"}.get(panel, panel))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     if title:

@@ -9,6 +9,7 @@ from course_utils.architectures import (
     VGG,
     VGG11_ARCH,
     AlexNet,
+    Bottleneck,
     DenseBlock,
     DenseNet,
     NiN,
@@ -222,3 +223,102 @@ def test_layer_summary_prints_every_layer(capsys):
     assert "(1, 8, 4, 4)" in printed and "(1, 3)" in printed
     assert f"{count_parameters(model):,}" in printed.splitlines()[-1]
     assert model.training  # the summary restores the mode it found
+
+
+def copy_torchvision_bottleneck(reference):
+    """Our ``Bottleneck`` with the weights and batch-norm statistics of torchvision's block."""
+    conv2 = reference.conv2
+    ours = Bottleneck(
+        reference.conv1.in_channels,
+        reference.conv1.out_channels,
+        reference.conv3.out_channels,
+        stride=conv2.stride[0],
+        groups=conv2.groups,
+    )
+    state = {
+        key.replace("downsample.", "shortcut."): value
+        for key, value in reference.state_dict().items()
+    }
+    ours.load_state_dict(state)
+    return ours
+
+
+def randomize_batch_norm_statistics(module):
+    """Non-trivial running statistics, so that a mix-up of the three batch norms shows."""
+    for layer in module.modules():
+        if isinstance(layer, nn.BatchNorm2d):
+            layer.running_mean.uniform_(-0.5, 0.5)
+            layer.running_var.uniform_(0.5, 2.0)
+            nn.init.uniform_(layer.weight, 0.5, 1.5)
+            nn.init.uniform_(layer.bias, -0.5, 0.5)
+
+
+@pytest.mark.parametrize(
+    ("in_channels", "planes", "stride", "groups", "base_width"),
+    [
+        (256, 64, 1, 1, 64),  # ResNet-50's stage 1, identity shortcut
+        (64, 64, 1, 1, 64),  # the first block after the stem: 64 -> 256, projection at stride 1
+        (256, 128, 2, 1, 64),  # stage 2's first block: stride 2 in the 3x3 convolution
+        (256, 64, 2, 32, 4),  # ResNeXt-50 32x4d: 32 groups of 4 channels in the 3x3
+    ],
+)
+def test_bottleneck_matches_torchvision_outputs_and_parameters(
+    in_channels, planes, stride, groups, base_width
+):
+    torch.manual_seed(0)
+    out_channels = planes * 4
+    downsample = None
+    if stride != 1 or in_channels != out_channels:
+        downsample = nn.Sequential(
+            nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False),
+            nn.BatchNorm2d(out_channels),
+        )
+    reference = torchvision.models.resnet.Bottleneck(
+        in_channels, planes, stride, downsample, groups=groups, base_width=base_width
+    )
+    randomize_batch_norm_statistics(reference)
+    reference.eval()
+    ours = copy_torchvision_bottleneck(reference).eval()
+    assert count_parameters(ours) == count_parameters(reference)
+    assert isinstance(ours.shortcut, nn.Identity) == (downsample is None)
+    X = torch.randn(2, in_channels, 9, 9)
+    with torch.no_grad():
+        expected = reference(X)
+        torch.testing.assert_close(ours(X), expected)
+    assert expected.shape == (2, out_channels, -(-9 // stride), -(-9 // stride))
+
+
+def test_bottleneck_parameters_by_hand():
+    block = Bottleneck(256, 64)  # ResNet-50's stage-1 block: 256 -> 64 -> 64 -> 256
+    assert isinstance(block.shortcut, nn.Identity)
+    convolutions = 256 * 64 + 64 * 9 * 64 + 64 * 256  # no biases
+    batch_norms = 2 * (64 + 64 + 256)
+    assert count_parameters(block) == convolutions + batch_norms == 70_400
+    # A basic block at 256 channels would need 2 * 256 * 9 * 256 = 1,179,648 weights.
+    grouped = Bottleneck(256, 128, 256, groups=32)
+    assert grouped.conv2.weight.shape == (128, 128 // 32, 3, 3)
+    with pytest.raises(ValueError, match="groups"):
+        Bottleneck(256, 100, 256, groups=32)
+
+
+def test_bottleneck_with_zero_last_scale_is_relu_of_its_input():
+    block = Bottleneck(32, 8)
+    nn.init.zeros_(block.bn3.weight)
+    X = torch.randn(2, 32, 5, 5)
+    torch.testing.assert_close(block(X), torch.relu(X))
+
+
+def test_resnet50_matches_torchvision():
+    ours = on_meta(
+        lambda: ResNet(
+            (3, 4, 6, 3),
+            (256, 512, 1024, 2048),
+            in_channels=3,
+            num_classes=1000,
+            bottleneck=True,
+            stem_channels=64,
+        )
+    )
+    reference = on_meta(torchvision.models.resnet50)
+    assert sorted(parameter_shapes(ours)) == sorted(parameter_shapes(reference))
+    assert count_parameters(ours) == count_parameters(reference) == 25_557_032

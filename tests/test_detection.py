@@ -175,6 +175,16 @@ def test_draw_boxes_adds_one_rectangle_per_box():
     plt.close(fig)
 
 
+def test_draw_boxes_draws_the_highest_score_last_so_its_label_is_on_top():
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    same_corner = torch.tensor([[2.0, 2.0, 10.0, 10.0], [2.0, 2.0, 12.0, 9.0], [2, 2, 9, 12]])
+    D.draw_boxes(ax, same_corner, scores=torch.tensor([0.9, 0.3, 0.6]))
+    assert [text.get_text() for text in ax.texts] == ["0.30", "0.60", "0.90"]
+    plt.close(fig)
+
+
 def test_roi_max_pool_by_hand_and_against_torchvision():
     X = torch.arange(16.0).reshape(1, 1, 4, 4)
     rois = torch.tensor([[0.0, 0, 0, 20, 20], [0, 0, 10, 30, 30]])

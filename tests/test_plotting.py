@@ -70,9 +70,16 @@ def test_show_kernels_annotations_are_short_and_readable():
 def test_plot_history_groups_metrics_by_suffix_and_runs_by_name():
     history = {"train_loss": [1.0, 0.5], "test_loss": [1.1, 0.7], "test_acc": [0.5, 0.8]}
     fig = plot_history({"with BN": history, "without BN": history})
-    assert [ax.get_ylabel() for ax in fig.axes] == ["loss", "acc"]
+    assert [ax.get_ylabel() for ax in fig.axes] == ["loss", "accuracy"]
     assert len(fig.axes[0].lines) == 4 and len(fig.axes[1].lines) == 2
     np.testing.assert_allclose(fig.axes[1].lines[0].get_ydata(), [0.5, 0.8])
+
+
+def test_plot_history_marks_whole_epochs_only():
+    fig = plot_history({"train_loss": [1.0, 0.8, 0.6, 0.5]})
+    fig.canvas.draw()
+    ticks = [tick for tick in fig.axes[0].get_xticks() if 1 <= tick <= 4]
+    assert ticks and all(float(tick).is_integer() for tick in ticks)
 
 
 def test_plot_history_needs_values():
