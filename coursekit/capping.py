@@ -164,6 +164,13 @@ def escapes_in_cell(source: str, cell: int = 0) -> list[Escape]:
     lines = source.splitlines()
     capped = _capped_firsts(tree)
     in_full = {id(n) for branch in full_profile_branches(tree) for n in ast.walk(branch)}
+    # A key that looks a value up (``loaders[96]``) is no size; a slice (``X[:10_000]``) is.
+    keys = {
+        id(n)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Subscript) and not isinstance(node.slice, ast.Slice)
+        for n in ast.walk(node.slice)
+    }
     found: dict[tuple[int, int], Escape] = {}
     for name, expression in _named_values(tree):
         if not COST_NAME.search(name):
@@ -175,6 +182,7 @@ def escapes_in_cell(source: str, cell: int = 0) -> list[Escape]:
                 and node.value >= SMALLEST_SIZE
                 and id(node) in in_full
                 and id(node) not in capped
+                and id(node) not in keys
                 and not EXEMPT.search(lines[node.lineno - 1])
             ):
                 code = lines[node.lineno - 1].strip()

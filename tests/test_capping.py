@@ -51,6 +51,14 @@ def test_capped_sizes_exempt_lines_and_architecture_widths_pass():
     assert names(source) == []
 
 
+def test_a_lookup_key_is_no_size_but_a_slice_is():
+    source = (
+        'n_test = len(loaders[16 if PROFILE == "quick" else 96])\n'
+        'n_images = len(X[: 300 if PROFILE == "quick" else 10_000])\n'
+    )
+    assert names(source) == [("n_images", 10_000)]
+
+
 def test_quick_profile_sizes_and_code_outside_branches_are_free():
     assert names('n_train = 20000\nif PROFILE == "quick":\n    epochs = 300\n') == []
 
@@ -80,7 +88,7 @@ def test_a_timed_out_cell_is_named_with_its_uncapped_setting():
         nbformat.v4.new_code_cell("print('never reached')"),
     ]
     report = timeout_report(notebook)
-    assert report.startswith("code cell 1 (`if PROFILE == \"full\":`) timed out")
+    assert report.startswith('code cell 1 (`if PROFILE == "full":`) timed out')
     assert "n_train = 20000" in report
 
 
