@@ -187,8 +187,14 @@ def cmd_autograde(args) -> int:
         original = names.get(folder)
         return folder if not original or original == folder else f"{folder} ({original})"
 
+    late = _late_notes(course, assignment)
     rows = [
-        [who(r.student), points(r.score, r.max_score), f"{r.seconds:.1f} s", r.status]
+        [
+            who(r.student),
+            points(r.score, r.max_score),
+            f"{r.seconds:.1f} s",
+            "; ".join(n for n in (late.get(r.student), r.status) if n and n != "ok") or "ok",
+        ]
         for r in results
     ]
     skipped = [] if args.student else survey(course, assignment)[1]
@@ -208,6 +214,20 @@ def cmd_autograde(args) -> int:
         )
         return EXIT_FAIL
     return EXIT_OK
+
+
+def _late_notes(course, assignment) -> dict[str, str]:
+    """{student: 'late 2 d 8 h (penalty 2)'} for the late submissions, as the gradebook has
+    them (nbgrader's due date, extension and late-submission plugin); the score shown next to
+    it is before the penalty."""
+    from .grading.course import GradingError
+    from .grading.lms_export import assignment_grades
+
+    try:
+        grades = assignment_grades(course, assignment)
+    except GradingError:  # nothing recorded: the summary says why
+        return {}
+    return {g.student: g.lateness() for g in grades if g.submitted and g.seconds_late > 0}
 
 
 def cmd_feedback(args) -> int:

@@ -313,6 +313,16 @@ def test_export_refuses_bad_input_in_one_sentence(empty_course, capsys, args, wo
         (["due", "nope", "2024-10-20"], "unknown assignment"),
     ],
 )
+@pytest.mark.parametrize("command", ["due", "extend", "export", "feedback"])
+def test_the_new_commands_have_help(command, capsys):
+    from coursekit.cli import build_parser
+
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args([command, "--help"])
+    assert exit_info.value.code == 0
+    assert "usage: course" in capsys.readouterr().out
+
+
 def test_due_and_extend_refuse_bad_input(empty_course, capsys, args, words):
     assert course_main(["--root", str(empty_course.root), *args]) == 1
     err = capsys.readouterr().err.strip()
@@ -373,18 +383,23 @@ def graded_class(tmp_path_factory):
         assert course_main(["--root", str(root), "collect", "arith", str(archive)]) == 0
     submit(root, "handmade", "arith", raw=good)
     assert course_main(["--root", str(root), "due", "arith", DUE]) == 0
-    assert course_main(["--root", str(root), "autograde", "arith", "-q"]) == 0
+    code, summary, _ = run(root, "autograde", "arith", "-q")
+    assert code == 0, summary
     assert course_main(["--root", str(root), "feedback", "arith", "--no-run"]) == 0
-    return root, course, tmp
+    return root, course, tmp, summary
 
 
-def export(root, *args):
+def run(root, *args):
     import contextlib
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = course_main(["--root", str(root), "export", "--assignment", "arith", *args])
+        code = course_main(["--root", str(root), *args])
     return code, out.getvalue(), err.getvalue()
+
+
+def export(root, *args):
+    return run(root, "export", "--assignment", "arith", *args)
 
 
 JURGEN, ANA = student_folder("Jürgen Groß"), student_folder("Ana Conceição")
@@ -393,7 +408,10 @@ JURGEN, ANA = student_folder("Jürgen Groß"), student_folder("Ana Conceição")
 @pytest.mark.slow
 @needs_sandbox
 def test_the_gradebook_holds_the_lms_times_and_nbgraders_penalties(graded_class):
-    _, course, _ = graded_class
+    _, course, _, summary = graded_class
+    lines = summary.splitlines()
+    assert "late 2 d 8 h (penalty 2)" in next(line for line in lines if line.startswith("roemary"))
+    assert "late 9 d 21 h (penalty 5)" in next(line for line in lines if line.startswith("s1000"))
     with open_gradebook(course) as gb:
         result = {
             s.id: (
@@ -415,7 +433,7 @@ def test_the_gradebook_holds_the_lms_times_and_nbgraders_penalties(graded_class)
 @pytest.mark.slow
 @needs_sandbox
 def test_canvas_file_has_every_canvas_student_and_names_the_others(graded_class):
-    root, _, tmp = graded_class
+    root, _, tmp, _ = graded_class
     to = tmp / "canvas.csv"
     code, out, err = export(root, "--lms", "canvas", "--to", str(to))
     assert code == 1 and "4 student(s) of the gradebook are not in" in err
@@ -438,7 +456,7 @@ def test_canvas_file_has_every_canvas_student_and_names_the_others(graded_class)
 def test_moodle_worksheet_gets_the_gradebook_scores_and_keeps_every_other_byte(
     graded_class, language
 ):
-    root, _, tmp = graded_class
+    root, _, tmp, _ = graded_class
     source = ENGLISH if language == "english" else GERMAN
     sheet = tmp / f"worksheet-{language}.csv"
     sheet.write_bytes(source.encode("utf-8"))
@@ -461,7 +479,7 @@ def test_moodle_worksheet_gets_the_gradebook_scores_and_keeps_every_other_byte(
 @pytest.mark.slow
 @needs_sandbox
 def test_feedback_zips_name_each_student_as_the_lms_download_did(graded_class):
-    root, course, tmp = graded_class
+    root, course, tmp, _ = graded_class
     for lms, expected in (
         ("canvas", {"doejohn_1002_52002_arith.html", "roemary_late_1003_52003_arith.html"}),
         (
@@ -487,7 +505,7 @@ def test_feedback_zips_name_each_student_as_the_lms_download_did(graded_class):
 @pytest.mark.slow
 @needs_sandbox
 def test_an_extension_changes_lateness_and_penalty_in_the_export(graded_class, capsys):
-    root, course, tmp = graded_class
+    root, course, tmp, _ = graded_class
     to = tmp / "bb.csv"
     code, out, _ = export(root, "--lms", "blackboard", "--to", str(to), "--allow-unplaced")
     assert code == 0
