@@ -305,14 +305,6 @@ def test_export_refuses_bad_input_in_one_sentence(empty_course, capsys, args, wo
     assert (root / "exists.csv").read_text() == "keep me"
 
 
-@pytest.mark.parametrize(
-    "args, words",
-    [
-        (["due", "arith", "next tuesday-ish"], "is not a date and time"),
-        (["extend", "bob", "arith", "--until", "2024-10-20 12:00"], "no due date to extend"),
-        (["due", "nope", "2024-10-20"], "unknown assignment"),
-    ],
-)
 @pytest.mark.parametrize("command", ["due", "extend", "export", "feedback"])
 def test_the_new_commands_have_help(command, capsys):
     from coursekit.cli import build_parser
@@ -323,6 +315,14 @@ def test_the_new_commands_have_help(command, capsys):
     assert "usage: course" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["due", "arith", "next tuesday-ish"], "is not a date and time"),
+        (["extend", "bob", "arith", "--until", "2024-10-20 12:00"], "no due date to extend"),
+        (["due", "nope", "2024-10-20"], "unknown assignment"),
+    ],
+)
 def test_due_and_extend_refuse_bad_input(empty_course, capsys, args, words):
     assert course_main(["--root", str(empty_course.root), *args]) == 1
     err = capsys.readouterr().err.strip()
@@ -530,3 +530,18 @@ def test_an_extension_changes_lateness_and_penalty_in_the_export(graded_class, c
     with open_gradebook(course) as gb:
         sub = gb.find_submission("arith", "s1000001")
         assert sub.extension == timedelta(days=10) and sub.late_submission_penalty == 0
+
+
+def test_an_extension_before_grading_waits_in_the_gradebook(empty_course, tmp_path, capsys):
+    root = empty_course.root
+    archive = make_zip(tmp_path / "canvas.zip", {"doejohn_1002_52002_arith.ipynb": b"{}"})
+    assert course_main(["--root", str(root), "collect", "arith", str(archive)]) == 0
+    assert course_main(["--root", str(root), "due", "arith", "2024-10-05 00:00"]) == 0
+    args = ["extend", "doejohn", "arith", "--until", "2024-10-06 12:00"]
+    assert course_main(["--root", str(root), *args]) == 0
+    assert "due 2024-10-06 12:00:00 UTC" in capsys.readouterr().out
+    with open_gradebook(empty_course) as gb:
+        assert gb.find_submission("arith", "doejohn").extension == timedelta(days=1, hours=12)
+    args = ["extend", "nobody", "arith", "--until", "2024-10-06 12:00"]
+    assert course_main(["--root", str(root), *args]) == 1
+    assert "no student 'nobody' in the gradebook" in capsys.readouterr().err
