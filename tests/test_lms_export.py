@@ -469,8 +469,10 @@ def test_moodle_worksheet_gets_the_gradebook_scores_and_keeps_every_other_byte(
     diff = changed_cells(source, to.read_bytes().decode("utf-8"))
     comma = language == "german"
     assert diff[(1, 4)] == ("", "5,00" if comma else "5.00")  # Jürgen
+    assert diff[(1, 10)] == ("", "5 / 5 points (test_add 2/2, test_mul 3/3)")
     if not comma:
         assert diff[(2, 4)] == ("", "2.00")  # Ana
+        assert (2, 10) not in diff  # the teacher's own comment stays
     assert all(row != 3 for row, _ in diff)  # Participant 210009 submitted nothing: blank
     assert "210009" in out and "left blank" in out
     assert "doejohn" in out and "NOT IN THE FILE" in out
@@ -500,6 +502,8 @@ def test_feedback_zips_name_each_student_as_the_lms_download_did(graded_class):
                 page = zf.read(name).decode("utf-8")
                 assert HB not in page and "mul on negatives" not in page  # hidden tests
                 assert "arith" in page
+                # nbgrader's feedback page shows the late penalty the gradebook holds
+                assert ("Late submission penalty" in page) == name.startswith("roemary")
 
 
 @pytest.mark.slow
