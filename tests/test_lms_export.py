@@ -13,7 +13,7 @@ import csv
 import io
 import os
 import zipfile
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import nbformat
 import pytest
@@ -126,6 +126,9 @@ def test_an_english_worksheet_changes_only_the_grade_cells():
     ]
     assert placement.notes == ["Participant 210005: feedback comment already there, kept"]
     assert not placement.unplaced
+    # the command writes its time in UTC with the offset, which PHP's strtotime reads
+    aware, _ = fill_worksheet(ENGLISH, grades, WHEN.replace(tzinfo=timezone.utc))
+    assert changed_cells(ENGLISH, aware)[(1, 9)] == ("-", "2024-10-20 09:30:00+00:00")
 
 
 def test_a_german_worksheet_is_found_by_its_structure_and_gets_decimal_commas():

@@ -42,7 +42,7 @@ import io
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from .course import Course, GradingError, open_gradebook
@@ -485,8 +485,9 @@ def fill_worksheet(
     text: str, grades: list[Grade], modified: datetime, comments: bool = True
 ) -> tuple[str, Placement]:
     """The worksheet ``text`` with the grades of graded participants filled in; every other
-    byte as it was. ``modified`` goes into ``Last modified (grade)`` in a form PHP's
-    ``strtotime`` reads (Moodle skips a row whose time is older than the grade it holds)."""
+    byte as it was. ``modified`` (the export's time, in UTC) goes into ``Last modified
+    (grade)`` in a form PHP's ``strtotime`` reads: Moodle skips a row whose time is more than a
+    minute older than the grade it holds, so a grade changed in Moodle after the export stays."""
     rows = csv_cells(text)
     columns = worksheet_columns(rows)
     placement = Placement()
@@ -501,7 +502,9 @@ def fill_worksheet(
             by_participant[str(int(participant))] = grade
     edits: list[tuple[Cell, str]] = []
     seen = set()
-    stamp = modified.strftime("%Y-%m-%d %H:%M:%S")
+    # "2024-10-20 09:30:00+00:00" with a zone (PHP's strtotime reads the offset), without one
+    # in the server's zone
+    stamp = modified.isoformat(sep=" ", timespec="seconds")
     for row in rows[1:]:
         if columns.modified >= len(row):
             raise GradingError(f"a row of the worksheet has only {len(row)} column(s)")
@@ -597,7 +600,8 @@ def export_lms(
     elif lms == "moodle":
         source = _read_text(Path(worksheet), "worksheet")
         try:
-            text, placement = fill_worksheet(source, grades, now or datetime.now(), comments)
+            stamp = now or datetime.now(timezone.utc)
+            text, placement = fill_worksheet(source, grades, stamp, comments)
         except GradingError as error:
             raise GradingError(f"{worksheet}: {error}") from None
         data = text.encode("utf-8")
