@@ -182,10 +182,13 @@ def assignment_grades(course: Course, assignment: str) -> list[Grade]:
             except MissingEntry:
                 grades.append(grade)
                 continue
-            scored = [g for nb in sub.notebooks for g in nb.grades if g.auto_score is not None] + [
-                g for nb in sub.notebooks for g in nb.grades if g.manual_score is not None
-            ]
-            grade.submitted = sub.timestamp is not None or bool(scored)
+            # a row that `course extend` made before grading holds no score and no time
+            graded = any(
+                g.auto_score is not None or g.manual_score is not None
+                for nb in sub.notebooks
+                for g in nb.grades
+            )
+            grade.submitted = sub.timestamp is not None or graded
             grade.raw = float(sub.score)
             grade.penalty = float(sub.late_submission_penalty or 0.0)
             grade.score = final_score(sub)
