@@ -77,6 +77,14 @@ GERMAN = (
     '"Teilnehmer/in 210009";"Niemand Sonst";ne@example.org;"Keine Abgabe";;"5,00";Ja;-;;-;\n'
 ).replace(";", ",")  # Moodle writes commas (csv_export_writer); the semicolons aid reading
 
+PORTUGUESE = (
+    '"Identificador","Nome completo","Endereço de email",Status,Nota,"Nota máxima",'
+    '"A nota pode ser alterada","Última modificação (envio)","Texto online",'
+    '"Última modificação (nota)","Comentários de feedback"\r\n'
+    '"Participante 210002","Jürgen Groß",jg@example.org,"Enviado para avaliação",,"5,00",Sim,'
+    '"terça, 1 out 2024, 12:00",,-,\r\n'
+)
+
 
 def changed_cells(before: str, after: str) -> dict[tuple[int, int], tuple[str, str]]:
     """{(row, column): (old, new)} for every cell that differs; fails if the bytes around the
@@ -131,10 +139,16 @@ def test_an_english_worksheet_changes_only_the_grade_cells():
     assert changed_cells(ENGLISH, aware)[(1, 9)] == ("-", "2024-10-20 09:30:00+00:00")
 
 
-def test_a_german_worksheet_is_found_by_its_structure_and_gets_decimal_commas():
-    columns = worksheet_columns(csv_cells(GERMAN))
+@pytest.mark.parametrize("sheet", [GERMAN, PORTUGUESE], ids=["german", "portuguese"])
+def test_a_localised_worksheet_is_found_by_its_structure(sheet):
+    columns = worksheet_columns(csv_cells(sheet))
     assert (columns.identifier, columns.grade, columns.maximum, columns.modified) == (0, 4, 5, 9)
     assert (columns.feedback, columns.decimal) == (10, ",")
+    out, _ = fill_worksheet(sheet, [grade("j", "moodle", "210002", 4.5)], WHEN)
+    assert set(changed_cells(sheet, out)) == {(1, 4), (1, 9), (1, 10)}
+
+
+def test_a_german_worksheet_gets_decimal_commas_and_the_lateness():
     late = grade("Jurgen_Gross-1", "moodle", "210002", 3.5, name="Jürgen Groß")
     late.raw, late.penalty, late.duedate = 4.5, 1.0, datetime(2024, 10, 1)
     late.timestamp, late.seconds_late = datetime(2024, 10, 2, 1, 5), 90300.0
