@@ -279,6 +279,8 @@ def test_feedback_names_carry_the_ids_the_lms_reads_back():
     assert path == "Jürgen Groß_210002_assignsubmission_file_/arith.html"
     assert path.split("_", 4)[1:4] == ["210002", "assignsubmission", "file"]
     assert lms_feedback_name("moodle", canvas, "arith.html") is None
+    nested = {**canvas, "download": "leeann_1004_52004_arith.zip/work/arith.ipynb"}
+    assert lms_feedback_name("canvas", nested, "arith.html") == "leeann_1004_52004_arith.html"
 
 
 # -- the command line, bad input ---------------------------------------------------------------

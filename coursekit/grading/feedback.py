@@ -150,12 +150,12 @@ def lms_feedback_name(lms: str, ids: dict, html: str) -> str | None:
     """
     if ids.get("lms") != lms:
         return None
-    if lms == "canvas":
-        download = PurePosixPath(ids.get("download", "")).name
-        match = _CANVAS_PREFIX.match(download)
-        if not match or not ids.get("attachment"):
+    if lms == "canvas":  # the file itself, or the zip it came in (``x_1004_52004_a.zip/...``)
+        parts = PurePosixPath(ids.get("download", "")).parts
+        matches = [m for m in map(_CANVAS_PREFIX.match, reversed(parts)) if m]
+        if not matches or not ids.get("attachment"):
             return None
-        return match.group("prefix") + html
+        return matches[0].group("prefix") + html
     if not ids.get("user_id"):
         return None
     return f"{ids['name']}_{ids['user_id']}_assignsubmission_file_/{html}"
@@ -197,6 +197,8 @@ def pack_feedback_zip(
             why = (
                 f"collected from a {other} download, so its {lms} name is unknown"
                 if other and other != lms
+                else f"its {lms} download name carries no ids to name it by"
+                if other
                 else f"not collected from a {lms} download, so its {lms} name is unknown"
             )
             report.unplaced.append((student, why))
