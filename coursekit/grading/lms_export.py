@@ -9,6 +9,10 @@ download's file names and kept in ``.grading/lms/ASSIGNMENT.json`` (``record_lms
   new one), a ``Points Possible`` row; ``ID`` is the numeric Canvas user id of the download name
   (``doejohn_1002_52002_x.ipynb``: user 1002). Or the gradebook CSV the instructor downloaded is
   filled in (``--gradebook``): every other column and row kept, SIS ids and sections included.
+  canvas-lms's ``GradebookImporter`` (lib/gradebook_importer.rb) wants a header starting with
+  ``Student`` and ``ID``, reads a row whose first cell matches ``Points Possible`` as the points
+  row, and finds students by id, SIS user id or login id; a column it does not know becomes a
+  new assignment (also in the Ohio State "Import a CSV file to Carmen grades" guide).
 - **Moodle** (the assignment's offline grading worksheet): the worksheet the teacher downloaded
   is filled in; only the ``Grade``, ``Last modified (grade)`` and (when empty) ``Feedback
   comments`` cells of graded participants change, every other byte stays. Moodle's importer
