@@ -6,8 +6,13 @@
     course autograde ASSIGNMENT      grade a class in parallel, each submission sandboxed
                                      (here, or --backend slurm|kubernetes)
     course feedback ASSIGNMENT       HTML feedback without hidden tests
+                                     (--lms canvas|moodle --zip FILE: the LMS's upload zip)
     course export [--to FILE.csv]    the gradebook as CSV
+                                     (--lms canvas|moodle|blackboard --assignment A: the
+                                     LMS's own import file)
     course collect ASSIGNMENT ZIP    an LMS download into submitted/
+    course due ASSIGNMENT DATETIME   the due date (late penalties are computed again)
+    course extend STUDENT ASSIGNMENT --until DATETIME   one student's extension
 
 Exit status: 0 when everything asked for succeeded, 1 when something failed (a test, a check,
 bad input: one sentence on stderr), 2 for a wrong command line. Nothing here imports torch.
@@ -182,8 +187,14 @@ def cmd_autograde(args) -> int:
         original = names.get(folder)
         return folder if not original or original == folder else f"{folder} ({original})"
 
+    late = _late_notes(course, assignment)
     rows = [
-        [who(r.student), points(r.score, r.max_score), f"{r.seconds:.1f} s", r.status]
+        [
+            who(r.student),
+            points(r.score, r.max_score),
+            f"{r.seconds:.1f} s",
+            "; ".join(n for n in (late.get(r.student), r.status) if n and n != "ok") or "ok",
+        ]
         for r in results
     ]
     skipped = [] if args.student else survey(course, assignment)[1]
@@ -205,18 +216,61 @@ def cmd_autograde(args) -> int:
     return EXIT_OK
 
 
+def _late_notes(course, assignment) -> dict[str, str]:
+    """{student: 'late 2 d 8 h (penalty 2)'} for the late submissions, as the gradebook has
+    them (nbgrader's due date, extension and late-submission plugin); the score shown next to
+    it is before the penalty."""
+    from .grading.course import GradingError
+    from .grading.lms_export import assignment_grades
+
+    try:
+        grades = assignment_grades(course, assignment)
+    except GradingError:  # nothing recorded: the summary says why
+        return {}
+    return {g.student: g.lateness() for g in grades if g.submitted and g.seconds_late > 0}
+
+
 def cmd_feedback(args) -> int:
-    from .grading.feedback import generate_feedback
+    from .grading.course import GradingError
+    from .grading.feedback import generate_feedback, pack_feedback_zip
 
     course = _course(args)
-    files = generate_feedback(
-        course,
-        course.require_assignment(args.assignment),
-        args.student or None,
-        run=not args.no_run,
-        jobs=args.jobs,
-    )
-    print(f"wrote {len(files)} feedback file(s) under {course.feedback_dir} (hidden tests removed)")
+    assignment = course.require_assignment(args.assignment)
+    if bool(args.lms) != bool(args.zip):
+        print("course feedback: --lms and --zip go together", file=sys.stderr)
+        return EXIT_USAGE
+    if args.zip and Path(args.zip).exists() and not args.force:
+        raise GradingError(f"{args.zip} already exists: choose another --zip or pass --force")
+    problem = None
+    try:
+        files = generate_feedback(
+            course, assignment, args.student or None, run=not args.no_run, jobs=args.jobs
+        )
+        print(
+            f"wrote {len(files)} feedback file(s) under {course.feedback_dir} "
+            "(hidden tests removed)"
+        )
+    except GradingError as error:
+        if not args.zip:
+            raise
+        problem = str(error)  # the others' feedback is written: pack it, then say what failed
+    if args.zip:
+        report = pack_feedback_zip(course, assignment, args.lms, Path(args.zip), force=args.force)
+        for student, name in report.placed:
+            print(f"{student}: {name}")
+        for student, reason in report.unplaced:
+            print(f"NOT IN THE ZIP: {student}: {reason}")
+        print(f"wrote {args.zip}: feedback of {len(report.placed)} file(s) for {args.lms}")
+        if problem:
+            print(f"course feedback: {problem}", file=sys.stderr)
+            return EXIT_FAIL
+        if report.unplaced and not args.allow_unplaced:
+            print(
+                f"course feedback: {len(report.unplaced)} student(s) are not in the zip "
+                "(listed above); pass --allow-unplaced if that is expected",
+                file=sys.stderr,
+            )
+            return EXIT_FAIL
     return EXIT_OK
 
 
@@ -224,8 +278,91 @@ def cmd_export(args) -> int:
     from .grading.export import export_csv
 
     course = _course(args)
-    path = export_csv(course, Path(args.to))
-    print(f"wrote {path}")
+    if not args.lms:
+        for option in ("assignment", "worksheet", "gradebook", "column", "column_id"):
+            if getattr(args, option):
+                print(f"course export: --{option.replace('_', '-')} needs --lms", file=sys.stderr)
+                return EXIT_USAGE
+        path = export_csv(course, Path(args.to))
+        print(f"wrote {path}")
+        return EXIT_OK
+    return _export_lms(args, course)
+
+
+def _export_lms(args, course) -> int:
+    from .grading.lms_export import export_lms
+    from .grading.report import points, table
+
+    if not args.assignment:
+        print("course export: --lms needs --assignment ASSIGNMENT", file=sys.stderr)
+        return EXIT_USAGE
+    placement = export_lms(
+        course,
+        args.lms,
+        course.require_assignment(args.assignment),
+        Path(args.to),
+        worksheet=Path(args.worksheet) if args.worksheet else None,
+        gradebook=Path(args.gradebook) if args.gradebook else None,
+        column=args.column,
+        column_id=args.column_id,
+        force=args.force,
+        comments=not args.no_comments,
+    )
+    rows = [
+        [
+            g.student if g.name == g.student else f"{g.student} ({g.name})",
+            where,
+            points(g.score, g.max_score),
+            g.lateness(),
+        ]
+        for g, where in placement.placed
+    ]
+    rows += [[who, "-", "-", f"NOT IN THE FILE: {why}"] for who, why in placement.unplaced]
+    rows += [[who, "-", "-", f"ONLY IN THE LMS FILE: {why}"] for who, why in placement.lms_only]
+    print(table(["student", f"{args.lms} id", "score", "late"], rows, max_width=110))
+    for note in placement.notes:
+        print(f"note: {note}")
+    print(
+        f"\nwrote {args.to} for {args.lms}: {len(placement.placed)} grade(s); "
+        f"{len(placement.unplaced)} gradebook student(s) not in it; "
+        f"{len(placement.lms_only)} LMS row(s) without a grade"
+    )
+    if placement.unplaced and not args.allow_unplaced:
+        print(
+            f"course export: {len(placement.unplaced)} student(s) of the gradebook are not in "
+            f"{args.to} (listed above); pass --allow-unplaced if that is expected",
+            file=sys.stderr,
+        )
+        return EXIT_FAIL
+    return EXIT_OK
+
+
+def cmd_due(args) -> int:
+    from .grading.deadlines import parse_when, set_due
+
+    course = _course(args)
+    assignment = course.require_assignment(args.assignment)
+    when = parse_when(args.datetime)
+    count = set_due(course, assignment, when)
+    print(
+        f"{assignment} is due {when:%Y-%m-%d %H:%M:%S} (UTC, as nbgrader keeps it); late "
+        f"penalties computed again for {count} submission(s)"
+    )
+    return EXIT_OK
+
+
+def cmd_extend(args) -> int:
+    from .grading.deadlines import grant_extension, parse_when
+    from .grading.lms_export import assignment_grades
+
+    course = _course(args)
+    assignment = course.require_assignment(args.assignment)
+    folder = grant_extension(course, args.student, assignment, parse_when(args.until))
+    grade = next(g for g in assignment_grades(course, assignment) if g.student == folder)
+    print(
+        f"{folder}: {assignment} due {grade.duedate:%Y-%m-%d %H:%M:%S} UTC "
+        f"(extension {grade.extension}); {grade.lateness()}"
+    )
     return EXIT_OK
 
 
@@ -399,14 +536,80 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not run the notebooks: feedback shows code and verdicts only",
     )
+    p.add_argument(
+        "--lms",
+        choices=["canvas", "moodle"],
+        help="also pack the feedback into the zip this LMS takes for bulk feedback upload",
+    )
+    p.add_argument("--zip", help="the zip to write (with --lms)")
+    p.add_argument("--force", action="store_true", help="replace --zip if it exists")
+    p.add_argument(
+        "--allow-unplaced",
+        action="store_true",
+        help="exit 0 even when some students' feedback could not be put in the zip",
+    )
 
     p = add(
         "export",
         cmd_export,
-        "export grades as CSV",
-        "Write the gradebook as CSV (nbgrader's format).",
+        "export grades as CSV, or in an LMS's import format",
+        "Write the gradebook as CSV (nbgrader's format), or, with --lms and --assignment, "
+        "the file Canvas (Grades -> Import), Moodle (the offline grading worksheet, filled "
+        "in) or Blackboard (Grade Center -> Work Offline -> Upload) imports. Every student is "
+        "placed or named with the reason.",
     )
     p.add_argument("--to", default="grades.csv", help="output file (default grades.csv)")
+    p.add_argument("--lms", choices=["canvas", "moodle", "blackboard"])
+    p.add_argument("--assignment", help="the assignment whose grades go to the LMS")
+    p.add_argument(
+        "--worksheet", help="Moodle: the offline grading worksheet you downloaded (read only)"
+    )
+    p.add_argument(
+        "--gradebook",
+        help="Canvas: the gradebook you exported, filled in (SIS ids, sections and other "
+        "columns kept)",
+    )
+    p.add_argument(
+        "--column",
+        help="Canvas: the assignment's column ('NAME (id)' for an existing one; default: the "
+        "assignment's name); Blackboard: the column's name",
+    )
+    p.add_argument(
+        "--column-id", help="Blackboard: the Grade Center column id (without: a new column)"
+    )
+    p.add_argument(
+        "--no-comments",
+        action="store_true",
+        help="Moodle: leave the Feedback comments cells alone (default: a one-line summary "
+        "into empty ones)",
+    )
+    p.add_argument("--force", action="store_true", help="replace --to if it exists")
+    p.add_argument(
+        "--allow-unplaced",
+        action="store_true",
+        help="exit 0 even when a student of the gradebook is not in the file",
+    )
+
+    p = add(
+        "due",
+        cmd_due,
+        "set an assignment's due date",
+        "Set ASSIGNMENT's due date in the gradebook (nbgrader's duedate) and compute every "
+        "graded submission's late penalty again with nbgrader's late-submission plugin.",
+    )
+    p.add_argument("assignment")
+    p.add_argument("datetime", help="e.g. '2024-10-14 23:59' or '2024-10-14 23:59 Europe/Berlin'")
+
+    p = add(
+        "extend",
+        cmd_extend,
+        "give one student more time",
+        "Move STUDENT's due date for ASSIGNMENT to --until (nbgrader's per-submission "
+        "extension) and compute the student's late penalty again.",
+    )
+    p.add_argument("student", help="the student's folder name or the id the LMS gave")
+    p.add_argument("assignment")
+    p.add_argument("--until", required=True, help="the new due date and time for this student")
 
     p = add(
         "collect",

@@ -28,6 +28,13 @@ COLUMNS = [
 ]
 
 
+def final_score(submission) -> float:
+    """What a student gets: the points less the late penalty, never below zero (nbgrader's
+    CsvExportPlugin computes it so; ``course export`` and the LMS exports use this one rule)."""
+    penalty = submission.late_submission_penalty or 0.0
+    return max(0.0, float(submission.score) - float(penalty))
+
+
 def grade_rows(gb) -> list[dict]:
     """One row per student and assignment, as nbgrader's CsvExportPlugin computes them (a
     missing submission scores 0), with ``lms_user_id``: the id as the LMS download spelled it."""
@@ -56,7 +63,7 @@ def grade_rows(gb) -> list[dict]:
                     timestamp=submission.timestamp,
                     raw_score=submission.score,
                     late_submission_penalty=penalty,
-                    score=max(0.0, submission.score - penalty),
+                    score=final_score(submission),
                 )
             rows.append({k: "" if row[k] is None else str(row[k]) for k in COLUMNS})
     return rows

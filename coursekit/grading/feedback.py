@@ -12,9 +12,12 @@ it is named, with its reason, at the end.
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
-from pathlib import Path
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
 
 from .course import Course, GradingError
 from .intake import folders_named
@@ -125,3 +128,91 @@ def generate_feedback(
     if problems:
         raise GradingError(". ".join(problems))
     return written
+
+
+# -- feedback back through the LMS: the zip each LMS takes for bulk feedback upload ----------------
+_CANVAS_PREFIX = re.compile(r"^(?P<prefix>[^/_]+_(?:late_|LATE_)?\d+_\d+_)")
+ZIP_LMS = ("canvas", "moodle")
+
+
+def lms_feedback_name(lms: str, ids: dict, html: str) -> str | None:
+    """The path of one feedback file inside the LMS's upload zip; None without the LMS's ids.
+
+    - Canvas, "Re-upload submissions" (Gradebook -> the assignment's menu): Canvas's
+      ``Assignment#infer_comment_context_from_filename`` (canvas-lms, app/models/assignment.rb)
+      splits the file name at ``_`` and takes its first two all-digit pieces as the user id and
+      the id of the attachment the student submitted, so the name keeps the download's
+      ``login_[late_]USER_ATTACHMENT_`` prefix; the file becomes a comment on that submission.
+    - Moodle, "Upload multiple feedback files in a zip": ``assignfeedback_file_zip_importer``
+      (mod/assign/feedback/file/importziplib.php) splits each path part at ``_`` into full name,
+      participant id, plugin type and plugin name, so the file goes into a folder named as in
+      the download, ``Full Name_PARTICIPANT_assignsubmission_file_/``.
+    """
+    if ids.get("lms") != lms:
+        return None
+    if lms == "canvas":  # the file itself, or the zip it came in (``x_1004_52004_a.zip/...``)
+        parts = PurePosixPath(ids.get("download", "")).parts
+        matches = [m for m in map(_CANVAS_PREFIX.match, reversed(parts)) if m]
+        if not matches or not ids.get("attachment"):
+            return None
+        return matches[0].group("prefix") + html
+    if not ids.get("user_id"):
+        return None
+    return f"{ids['name']}_{ids['user_id']}_assignsubmission_file_/{html}"
+
+
+@dataclass
+class PackReport:
+    placed: list[tuple[str, str]] = field(default_factory=list)  # (student, path in the zip)
+    unplaced: list[tuple[str, str]] = field(default_factory=list)  # (student, reason)
+
+
+def pack_feedback_zip(
+    course: Course, assignment: str, lms: str, to: Path, force: bool = False
+) -> PackReport:
+    """Every student's feedback HTML (``course feedback``'s, hidden tests already removed) in a
+    zip that ``lms`` takes for bulk feedback upload. A student without feedback or without the
+    LMS's ids is named in the report, never left out in silence."""
+    from .lms_export import load_lms_ids
+
+    if lms not in ZIP_LMS:
+        raise GradingError(f"feedback zips are made for {' and '.join(ZIP_LMS)}, not {lms!r}")
+    to = Path(to)
+    if to.exists() and not force:
+        raise GradingError(f"{to} already exists: choose another --zip or pass --force")
+    ids = load_lms_ids(course, assignment)
+    report = PackReport()
+    graded = course.autograded_dir
+    folders = graded.iterdir() if graded.is_dir() else []
+    students = sorted(p.name for p in folders if (p / assignment).is_dir())
+    entries: dict[str, Path] = {}
+    for student in students:
+        pages = sorted((course.feedback_dir / student / assignment).glob("*.html"))
+        if not pages:
+            report.unplaced.append((student, "no feedback file (course feedback failed for it?)"))
+            continue
+        names = [lms_feedback_name(lms, ids.get(student, {}), page.name) for page in pages]
+        if None in names:
+            other = ids.get(student, {}).get("lms")
+            why = (
+                f"collected from a {other} download, so its {lms} name is unknown"
+                if other and other != lms
+                else f"its {lms} download name carries no ids to name it by"
+                if other
+                else f"not collected from a {lms} download, so its {lms} name is unknown"
+            )
+            report.unplaced.append((student, why))
+            continue
+        for name, page in zip(names, pages, strict=True):
+            text = page.read_text(encoding="utf-8", errors="replace")
+            if HIDDEN_BEGIN in text or HIDDEN_END in text:
+                raise GradingError(f"{page} shows a hidden-test marker: not packed")
+            entries[name] = page
+            report.placed.append((student, name))
+    if not entries:
+        raise GradingError(f"no feedback of {assignment} can be named for {lms}: nothing packed")
+    to.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(to, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, page in sorted(entries.items()):
+            zf.write(page, name)
+    return report

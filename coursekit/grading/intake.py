@@ -156,6 +156,7 @@ class Submission:
     late: bool = False
     lms: str = ""
     lms_id: str = ""
+    attachment: str = ""  # Canvas: the file's attachment id (the number after the user id)
     notes: list[str] = field(default_factory=list)
 
     def order(self):
@@ -331,6 +332,7 @@ def plan_collection(
             late=bool(groups.get("late")),
             lms=kind,
             lms_id=groups.get("lms_id") or "",
+            attachment=groups.get("submission") or "",
         )
         if PurePosixPath(file_id).name != f"{found[0]}.ipynb":
             item.notes.append(f"{PurePosixPath(file_id).name} taken as {found[0]}.ipynb")
@@ -409,6 +411,9 @@ def collect_zip(
         if stamps:
             (dest / "timestamp.txt").write_text(max(stamps) + "\n")
     record_students(course, report)
+    from .lms_export import record_lms_ids  # the ids an LMS import needs, per assignment
+
+    record_lms_ids(course, assignment, report)
     return report
 
 
