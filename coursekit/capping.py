@@ -12,11 +12,12 @@ This module finds the settings that escape that rule, by reading the code (no ex
   of ``if PROFILE == "full":`` (or of ``!= "quick"``), the ``else`` of ``if PROFILE ==
   "quick":``, the matching side of ``a if PROFILE == "quick" else b``, and the ``"full"`` entry
   of ``{"quick": ..., "full": ...}[PROFILE]`` (``PROFILE`` or any call of ``profile()``);
-* inside such a branch every integer of 2 or more given to a training size (a name or keyword
-  that counts something: ``n_train``, ``iterations``, ``epochs``, ``batch_size``, ``steps``,
-  ``repeats``, ``PER_DOSE``, ...) must be an argument of a ``capped(...)`` call, or stand on a
-  line that says why it costs nothing, with a comment ``# not capped: REASON``. Architecture
-  widths and image sides are not training sizes: the stand-in files have the full resolution.
+* inside such a branch every integer of 2 or more given to a size (a name or keyword that
+  counts or measures something: ``n_train``, ``iterations``, ``epochs``, ``batch_size``,
+  ``steps``, ``repeats``, ``PER_DOSE``, ``sizes``, ``SIDE``, ...) must be an argument of a
+  ``capped(...)`` call (or an item of a list cut to a capped length), or stand on a line that
+  says why it costs little, with a comment ``# not capped: REASON`` (an image side that the
+  stand-in files have anyway). Architecture widths are not sizes in this sense.
 
 ``python -m coursekit.capping [PAGE.md ...]`` prints each escape as ``page:line: cell N:
 `code` -- NAME = VALUE is not capped`` and exits 1; ``tests/test_capping.py`` runs it over every
@@ -101,7 +102,8 @@ def full_profile_branches(tree: ast.AST) -> list[ast.AST]:
 
 
 def _capped_firsts(tree: ast.AST) -> set[int]:
-    """ids of the nodes given as ``capped``'s arguments (the full value and its cap)."""
+    """ids of the nodes given as ``capped``'s arguments (the full value and its cap), and of
+    the items of a sequence cut to a capped length."""
     inside: set[int] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
@@ -110,6 +112,10 @@ def _capped_firsts(tree: ast.AST) -> set[int]:
             if name == "capped":
                 for argument in node.args:
                     inside.update(id(n) for n in ast.walk(argument))
+    for node in ast.walk(tree):
+        # [10, 20, 40, 80][:capped(4, 2)]: a list whose length is capped is capped
+        if isinstance(node, ast.Subscript) and any(id(n) in inside for n in ast.walk(node.slice)):
+            inside.update(id(n) for n in ast.walk(node.value))
     return inside
 
 
@@ -121,7 +127,8 @@ def _python_only(source: str) -> str:
 
 
 COST_NAME = re.compile(
-    r"(^n$|^n_|_n$|epoch|iter|step|train|subset|repeat|batch|per_|sample|images|trials|seeds)",
+    r"(^n$|^n_|_n$|epoch|iter|step|train|subset|repeat|batch|per_|sample|images|trials|seeds"
+    r"|size|side)",
     re.IGNORECASE,
 )
 
@@ -153,9 +160,9 @@ def _named_values(tree: ast.AST):
 def escapes_in_cell(source: str, cell: int = 0) -> list[Escape]:
     """The uncapped full-profile training sizes of one cell's code.
 
-    A training size is a value given to a name that says what it counts (``n_train``,
-    ``iterations``, ``epochs``, ``batch_size``, ``repeats``, ``steps``, ``PER_DOSE``, ...):
-    architecture widths and image sides are not costs the stand-in run needs to cut.
+    A size is a value given to a name that says what it counts or measures (``n_train``,
+    ``iterations``, ``epochs``, ``batch_size``, ``repeats``, ``steps``, ``PER_DOSE``,
+    ``sizes``, ``SIDE``): architecture widths are not costs the stand-in run needs to cut.
     """
     try:
         tree = ast.parse(_python_only(source))

@@ -46,9 +46,19 @@ def test_capped_sizes_exempt_lines_and_architecture_widths_pass():
         'if PROFILE == "full":\n'
         "    n_train, epochs = course_utils.capped(10000, 64), capped(10, 1)\n"
         "    steps = 500  # not capped: each step takes a millisecond\n"
-        "    size, widths, hidden = 224, (64, 128, 256), 4096\n"
+        "    widths, hidden = (64, 128, 256), 4096\n"
     )
     assert names(source) == []
+
+
+def test_image_sides_count_unless_a_list_is_cut_to_a_capped_length_or_marked():
+    source = (
+        'if PROFILE == "full":\n'
+        "    sizes = [32, 128, 512, 2048][: course_utils.capped(4, 2)]\n"
+        "    SIDE = 224  # not capped: the stand-in images have this resolution\n"
+        "    size = 96\n"
+    )
+    assert names(source) == [("size", 96)]
 
 
 def test_a_lookup_key_is_no_size_but_a_slice_is():
