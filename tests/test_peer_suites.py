@@ -26,7 +26,7 @@ from pycocotools.cocoeval import COCOeval
 from sklearn.metrics import average_precision_score, f1_score, jaccard_score
 from torch.nn import functional as F
 
-from course_utils import conv, detection, filters, normalization, segmentation, signals
+from course_utils import conv, detection, filters, layers, normalization, segmentation, signals
 
 UNSIGNED = [torch.uint8, torch.uint16, torch.uint32, torch.uint64]
 
@@ -834,3 +834,58 @@ def test_max_pooling_of_unsigned_images_matches_pooling_the_same_values_in_int64
     got = conv.pool2d(image.to(dtype), 2, stride=1, padding=1)
     assert got.dtype == dtype
     assert got.long().tolist() == expected.tolist()
+
+
+# =================================================================================================
+# PyTorch: torch/testing/_internal/common_methods_invocations.py (sample_inputs_conv2d)
+# =================================================================================================
+
+# (input shape, weight shape, keyword arguments) of sample_inputs_conv2d (biases left out)
+TORCH_CONV2D_CASES = [
+    ((1, 3, 4, 4), (3, 3, 3, 3), {"stride": (2, 2), "padding": 2, "groups": 1}),
+    (
+        (2, 4, 8, 8),
+        (2, 2, 3, 3),
+        {"stride": (3, 2), "padding": (2, 1), "groups": 2, "dilation": (4, 4)},
+    ),
+    ((1, 4, 5, 5), (1, 4, 2, 3), {"stride": 2, "padding": 1, "groups": 1, "dilation": (2, 3)}),
+    ((1, 2, 4, 3), (4, 2, 3, 4), {"stride": 2, "padding": 1, "groups": 1}),
+    ((2, 4, 6, 6), (4, 1, 3, 3), {"groups": 4}),
+    ((2, 4, 6, 6), (4, 1, 3, 3), {"groups": 4, "stride": (3, 2)}),
+    ((2, 4, 6, 6), (4, 1, 3, 3), {"groups": 4, "padding": (1, 1)}),
+    ((2, 4, 5, 5), (4, 1, 2, 2), {"groups": 4, "dilation": (2, 2)}),
+    ((2, 4, 6, 5), (6, 2, 3, 2), {"groups": 2}),
+    ((1, 4, 5, 5), (3, 4, 3, 3), {}),
+]
+
+
+@pytest.mark.parametrize(("input_shape", "weight_shape", "kwargs"), TORCH_CONV2D_CASES)
+def test_torch_sample_inputs_conv2d_output_shapes(input_shape, weight_shape, kwargs):
+    # common_methods_invocations.py::sample_inputs_conv2d: F.conv2d's own output shape is the
+    # reference for the course's output-size rule, with NumPy integers for the sizes too
+    X, W = torch.randn(input_shape), torch.randn(weight_shape)
+    expected = tuple(F.conv2d(X, W, **kwargs).shape[-2:])
+    geometry = {key: kwargs[key] for key in ("stride", "padding", "dilation") if key in kwargs}
+    height, width = input_shape[-2:]
+    assert layers.conv_output_shape(height, width, weight_shape[-2:], **geometry) == expected
+    assert (
+        layers.conv_output_shape(np.int64(height), np.int32(width), weight_shape[-2:], **geometry)
+        == expected
+    )
+
+
+def test_torch_sample_inputs_conv2d_defaults_case_values():
+    # sample_inputs_conv2d's last case ("With defaults"): (1, 4, 5, 5) input, (3, 4, 3, 3)
+    # weight; the course's multi-channel cross-correlation against F.conv2d's output
+    generator = torch.Generator().manual_seed(0)
+    X = torch.randn(1, 4, 5, 5, generator=generator, dtype=torch.float64)
+    W = torch.randn(3, 4, 3, 3, generator=generator, dtype=torch.float64)
+    torch.testing.assert_close(layers.corr2d_multi_in_out(X[0], W), F.conv2d(X, W)[0])
+
+
+@pytest.mark.parametrize("padding", ["valid", "same"])
+def test_torch_sample_inputs_conv2d_string_padding_is_refused(padding):
+    # sample_inputs_conv2d's padding="valid"/"same" cases: the course's output-size rule takes
+    # numbers of pixels only, and says so in one sentence
+    with pytest.raises(TypeError, match="padding must be an int or a pair of ints"):
+        layers.conv_output_shape(5, 5, (2, 3), stride=2, padding=padding)
