@@ -38,9 +38,12 @@ def corr2d(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
     """Valid 2-D cross-correlation (what ``nn.Conv2d`` computes, without the flip).
 
     X: ``(H, W)``, K: ``(h, w)`` -> ``(H - h + 1, W - w + 1)``, where
-    ``Y[i, j] = sum(X[i:i+h, j:j+w] * K)``. Works on any device and keeps gradients.
+    ``Y[i, j] = sum(X[i:i+h, j:j+w] * K)``. Works on any device and keeps gradients. The
+    dtype is X's and K's promoted one, except that ``uint16``/``uint32``/``uint64`` (which
+    PyTorch can hardly compute with) are computed and returned in ``int64``.
     """
     _check_image_and_kernel(X, K, "corr2d")
+    X, K = widen_unsigned(X, "X"), widen_unsigned(K, "K")
     h, w = K.shape
     out_h, out_w = X.shape[0] - h + 1, X.shape[1] - w + 1
     dtype = torch.promote_types(X.dtype, K.dtype)

@@ -889,3 +889,54 @@ def test_torch_sample_inputs_conv2d_string_padding_is_refused(padding):
     # numbers of pixels only, and says so in one sentence
     with pytest.raises(TypeError, match="padding must be an int or a pair of ints"):
         layers.conv_output_shape(5, 5, (2, 3), stride=2, padding=padding)
+
+
+# =================================================================================================
+# Unsigned images and NumPy integers where the peers take them (issue 25's kinds, every module)
+# =================================================================================================
+
+MICROSCOPY = [[0, 65535, 7, 3], [12, 9, 60000, 1], [5, 40000, 5, 5]]  # uint16 grey levels
+
+
+@pytest.mark.parametrize("dtype", [torch.uint16, torch.uint32, torch.uint64])
+def test_corr2d_of_unsigned_images_matches_scipy_correlate2d_without_wrapping(dtype):
+    # scipy.signal.correlate2d(..., "valid") on the same values (in int64, where SciPy's uint16
+    # result would wrap around at 65536): the course computes uint16/32/64 in int64
+    image, kernel = np.array(MICROSCOPY), np.array([[1, 2], [3, 1]])
+    expected = scipy.signal.correlate2d(image, kernel, "valid")
+    assert expected.max() > 65535  # the case where computing in uint16 would wrap
+    got = conv.corr2d(torch.tensor(MICROSCOPY).to(dtype), torch.tensor(kernel).to(dtype))
+    assert got.dtype == torch.int64 and got.tolist() == expected.tolist()
+    multi = layers.corr2d_multi_in(
+        torch.tensor([MICROSCOPY] * 2).to(dtype), torch.from_numpy(np.stack([kernel] * 2)).to(dtype)
+    )
+    assert multi.tolist() == (2 * expected).tolist()
+
+
+@pytest.mark.parametrize("dtype", [torch.uint16, torch.uint32, torch.uint64])
+def test_adaptive_max_pooling_of_unsigned_signals_matches_pytorch_on_the_same_values(dtype):
+    # nn.AdaptiveMaxPool1d has no uint16 kernel; on the same values in float64 it is the reference
+    x = torch.tensor(MICROSCOPY).flatten()
+    expected = F.adaptive_max_pool1d(x[None].double(), 5)[0].long()
+    got = layers.adaptive_pool1d(x.to(dtype), 5, mode="max")
+    assert got.dtype == dtype and got.long().tolist() == expected.tolist()
+
+
+def test_uint64_values_beyond_int64_are_refused_in_one_sentence():
+    # int64 holds every uint16 and uint32 value, not every uint64 one: 2**63 is refused clearly
+    big = torch.tensor([2**63 + 5, 1], dtype=torch.uint64)
+    with pytest.raises(ValueError, match=r"^f holds uint64 values of 2\*\*63 or more[^\n]+$"):
+        signals.conv1d_full(big, torch.ones(1, dtype=torch.uint64))
+
+
+@pytest.mark.parametrize("itype", [np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint64])
+def test_sizes_accept_numpy_integers_as_pytorch_does(itype):
+    # F.conv1d's own output length is the reference; NumPy integers (a shape read from an
+    # array) are whole numbers, a bool or a float is not
+    n, k = itype(7), itype(3)
+    expected = F.conv1d(torch.ones(1, 1, 7), torch.ones(1, 1, 3), stride=2, padding=1).shape[-1]
+    assert conv.conv_output_size(n, k, itype(2), itype(1)) == expected == 4
+    with pytest.raises(ValueError, match="stride must be a positive int, got the bool np.True_"):
+        conv.conv_output_size(n, k, stride=np.bool_(True))
+    with pytest.raises(ValueError, match=r"padding must be a non-negative int, got float 1.0"):
+        conv.conv_output_size(n, k, padding=1.0)
