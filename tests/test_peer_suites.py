@@ -5,8 +5,10 @@ peer's input with the peer's expected value (typed here as the peer's test types
 the peer's test compares against a computation, the peer's own output on the same input. Where
 the course refuses what a peer takes, the test checks the documented refusal instead, and says
 so. Sources: the test files shipped in this environment's site-packages (NumPy 2, SciPy,
-scikit-learn, PyTorch) and, for torchvision (whose tests are not installed), pytorch/vision's
-``test/test_ops.py``; pycocotools' COCOeval is run with its default parameters.
+scikit-learn, PyTorch) and, for torchvision and scikit-image (whose tests are not installed),
+pytorch/vision's ``test/test_ops.py`` and scikit-image's
+``skimage/filters/tests/test_thresholding.py``; pycocotools' COCOeval is run with its default
+parameters.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ import torch
 import torchvision.ops as tvo
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
+from skimage import data, util
+from skimage.filters import threshold_otsu
 from sklearn.metrics import average_precision_score, f1_score, jaccard_score
 from torch.nn import functional as F
 
@@ -940,3 +944,45 @@ def test_sizes_accept_numpy_integers_as_pytorch_does(itype):
         conv.conv_output_size(n, k, stride=np.bool_(True))
     with pytest.raises(ValueError, match=r"padding must be a non-negative int, got float 1.0"):
         conv.conv_output_size(n, k, padding=1.0)
+
+
+# =================================================================================================
+# scikit-image: skimage/filters/tests/test_thresholding.py (not installed: read from the
+# scikit-image repository; the sample images ship with the installed skimage.data)
+# =================================================================================================
+
+
+def test_skimage_test_otsu_camera_and_coins_images():
+    # test_otsu_camera_image (101 < t < 103), test_otsu_coins_image (106 < t < 108) and
+    # test_otsu_coins_image_as_float (0.41 < t < 0.42), with the peer's own value as well
+    camera, coins = util.img_as_ubyte(data.camera()), util.img_as_ubyte(data.coins())
+    assert 101 < segmentation.otsu_threshold_image(camera) < 103
+    assert 106 < segmentation.otsu_threshold_image(coins) < 108
+    coins_float = util.img_as_float(data.coins())
+    assert 0.41 < segmentation.otsu_threshold_image(coins_float) < 0.42
+    for image in (camera, coins, coins_float):
+        assert segmentation.otsu_threshold_image(image) == pytest.approx(threshold_otsu(image))
+
+
+def test_skimage_otsu_camera_image_in_uint16_and_as_a_tensor():
+    # test_otsu_camera_image's image widened to uint16 (microscopy's dtype), as a NumPy array
+    # and as a torch.uint16 tensor: the peer's own threshold on the same array
+    camera16 = util.img_as_uint(data.camera())
+    expected = threshold_otsu(camera16)
+    assert segmentation.otsu_threshold_image(camera16) == pytest.approx(expected)
+    tensor = torch.from_numpy(camera16.astype(np.int64)).to(torch.uint16)
+    assert segmentation.otsu_threshold_image(tensor) == pytest.approx(expected)
+
+
+def test_skimage_test_otsu_zero_count_histogram():
+    # test_otsu_zero_count_histogram (issue #5497): np.bincount's histogram starts with a zero
+    x = np.array([1, 2])
+    from_image = segmentation.otsu_threshold_image(x)
+    counts = np.bincount(x)
+    assert segmentation.otsu_threshold(counts, np.arange(len(counts))) == from_image == 1
+
+
+@pytest.mark.parametrize("shape", [(10, 10), (10, 10, 10)])
+def test_skimage_test_otsu_one_color_image(shape):
+    # test_otsu_one_color_image and test_otsu_one_color_image_3d: the threshold is that level
+    assert segmentation.otsu_threshold_image(np.ones(shape, dtype=np.uint8)) == 1
