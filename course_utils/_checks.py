@@ -8,13 +8,54 @@ The dtype rules follow the peer libraries the functions are compared with (``tor
 
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 import torch
+
+# Unsigned dtypes that PyTorch stores but hardly computes with (no add, max or sum kernels on
+# the CPU): ``uint16`` is the usual dtype of microscopy images.
+BARE_UNSIGNED = (torch.uint16, torch.uint32, torch.uint64)
 
 
 def is_int(value) -> bool:
     """A Python or NumPy integer, but not a bool (``True`` is an int in Python)."""
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def positive_int(value, name: str, minimum: int = 1) -> int:
+    """``value`` as a Python int, if it is a whole number (a Python or NumPy integer, or anything
+    else with ``__index__``) of at least ``minimum`` (1 or 0). Anything else, a bool, a float
+    or a string included, is a ``ValueError`` naming the argument (as these functions always
+    raised for a bad size)."""
+    kind = "positive int" if minimum == 1 else "non-negative int"
+    if isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be a {kind}, got the bool {value!r}")
+    try:
+        number = operator.index(value)
+    except TypeError:
+        hint = ": round it with int() first" if isinstance(value, (float, np.floating)) else ""
+        raise ValueError(
+            f"{name} must be a {kind}, got {type(value).__name__} {value!r}{hint}"
+        ) from None
+    if number < minimum:
+        raise ValueError(f"{name} must be a {kind}, got {number}")
+    return number
+
+
+def widen_unsigned(x: torch.Tensor, name: str) -> torch.Tensor:
+    """``x`` with a ``uint16``/``uint32``/``uint64`` dtype moved to ``int64``, which holds every
+    such value and has every kernel (PyTorch has almost none for those three dtypes); other
+    dtypes come back unchanged. A ``uint64`` value above int64's largest (2**63 - 1) is refused.
+    """
+    if x.dtype not in BARE_UNSIGNED:
+        return x
+    if x.dtype == torch.uint64 and x.numel() and int(x.view(torch.int64).lt(0).sum()) > 0:
+        raise ValueError(
+            f"{name} holds uint64 values of 2**63 or more, which int64 cannot hold: "
+            "pass it as float64 or scale it down"
+        )
+    return x.to(torch.int64)
 
 
 def pair(value, name: str) -> tuple[int, int]:
@@ -97,10 +138,13 @@ def widen_boxes(boxes: torch.Tensor) -> torch.Tensor:
 
     A float16 box 900 px wide and 650 high has an area of 585,000, beyond float16's largest
     number (65,504), and an int16 box 200 x 200 wraps around to -25,536: floats narrower than
-    float32 become float32, integers narrower than int32 become int32 (bool becomes int32 too).
+    float32 become float32, integers narrower than int32 become int32 (bool becomes int32 too),
+    and uint16/uint32/uint64 become int64 (``widen_unsigned``).
     """
     if boxes.is_floating_point():
         return boxes if boxes.dtype in (torch.float32, torch.float64) else boxes.float()
+    if boxes.dtype in BARE_UNSIGNED:  # uint32 values beyond 2**31 do not fit an int32
+        return widen_unsigned(boxes, "boxes")
     return boxes if boxes.dtype in (torch.int32, torch.int64) else boxes.int()
 
 

@@ -9,7 +9,15 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from course_utils._checks import check_float, check_not_bool, check_real, check_tensor, pair
+from course_utils._checks import (
+    check_float,
+    check_not_bool,
+    check_real,
+    check_tensor,
+    pair,
+    positive_int,
+    widen_unsigned,
+)
 from course_utils.signals import fft_convolve
 
 
@@ -30,9 +38,12 @@ def corr2d(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
     """Valid 2-D cross-correlation (what ``nn.Conv2d`` computes, without the flip).
 
     X: ``(H, W)``, K: ``(h, w)`` -> ``(H - h + 1, W - w + 1)``, where
-    ``Y[i, j] = sum(X[i:i+h, j:j+w] * K)``. Works on any device and keeps gradients.
+    ``Y[i, j] = sum(X[i:i+h, j:j+w] * K)``. Works on any device and keeps gradients. The
+    dtype is X's and K's promoted one, except that ``uint16``/``uint32``/``uint64`` (which
+    PyTorch can hardly compute with) are computed and returned in ``int64``.
     """
     _check_image_and_kernel(X, K, "corr2d")
+    X, K = widen_unsigned(X, "X"), widen_unsigned(K, "K")
     h, w = K.shape
     out_h, out_w = X.shape[0] - h + 1, X.shape[1] - w + 1
     dtype = torch.promote_types(X.dtype, K.dtype)
@@ -50,17 +61,13 @@ def conv_output_size(
 
     ``floor((n + 2*padding - dilation*(kernel_size - 1) - 1) / stride) + 1``.
     A 7-pixel input and a 3-tap kernel give 5; padding 1 keeps 7; stride 2 gives 3.
+    Every argument is a Python or NumPy integer (``padding >= 0``, the others ``>= 1``); a
+    bool, a float or a too-small number is a ``ValueError``, and so is a kernel longer than
+    the padded input.
     """
-    for name, value in (
-        ("n", n),
-        ("kernel_size", kernel_size),
-        ("stride", stride),
-        ("dilation", dilation),
-    ):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
-    if not isinstance(padding, int) or isinstance(padding, bool) or padding < 0:
-        raise ValueError(f"padding must be a non-negative int, got {padding!r}")
+    n, kernel_size = positive_int(n, "n"), positive_int(kernel_size, "kernel_size")
+    stride, dilation = positive_int(stride, "stride"), positive_int(dilation, "dilation")
+    padding = positive_int(padding, "padding", minimum=0)
     span = dilation * (kernel_size - 1) + 1
     if n + 2 * padding < span:
         raise ValueError(
@@ -82,9 +89,12 @@ def pool2d(
     ``stride`` defaults to the window (non-overlapping windows, as in PyTorch). Max pooling pads
     with -inf or the smallest integer (padding never wins); average pooling needs a float X and
     pads with zeros that count in the mean (``count_include_pad=True``). Returns
-    ``(H_out, W_out)``.
+    ``(H_out, W_out)`` in X's dtype (``uint16``/``uint32``/``uint64`` included, compared in
+    ``int64`` inside).
     """
     _check_pooling_input(X, mode)
+    dtype = X.dtype
+    X = widen_unsigned(X, "X")  # PyTorch has no max for uint16/32/64; int64 holds them all
     p_h, p_w = pair(pool_size, "pool_size")
     s_h, s_w = pair(pool_size if stride is None else stride, "stride")
     pad_h, pad_w = pair(padding, "padding")
@@ -102,7 +112,7 @@ def pool2d(
         for j in range(out_w):
             window = padded[i * s_h : i * s_h + p_h, j * s_w : j * s_w + p_w]
             Y[i, j] = window.max() if mode == "max" else window.mean()
-    return Y
+    return Y.to(dtype)
 
 
 def _check_pooling_input(X, mode: str) -> None:

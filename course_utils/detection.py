@@ -20,7 +20,14 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from course_utils._checks import check_boxes, check_tensor, pair, widen_boxes
+from course_utils._checks import (
+    check_boxes,
+    check_tensor,
+    pair,
+    positive_int,
+    widen_boxes,
+    widen_unsigned,
+)
 
 BOX_FORMATS = ("xyxy", "xywh", "cxcywh")
 
@@ -31,12 +38,16 @@ BOX_FORMATS = ("xyxy", "xywh", "cxcywh")
 def box_convert(boxes: torch.Tensor, in_fmt: str, out_fmt: str) -> torch.Tensor:
     """Convert ``(N, 4)`` boxes between ``"xyxy"``, ``"xywh"`` and ``"cxcywh"``.
 
-    Goes through ``xyxy``: every format is two corners in disguise.
+    Goes through ``xyxy``: every format is two corners in disguise. The result has the input's
+    dtype where the arithmetic allows (as ``torchvision.ops.box_convert``: halving an integer
+    size for ``cxcywh`` gives floats); ``uint16``/``uint32``/``uint64`` boxes, which PyTorch
+    cannot add, are computed and returned in ``int64``.
     """
     for fmt in (in_fmt, out_fmt):
         if fmt not in BOX_FORMATS:
             raise ValueError(f"unknown box format {fmt!r}: use one of {BOX_FORMATS}")
     check_boxes(boxes, "boxes")
+    boxes = widen_unsigned(boxes, "boxes")
     a, b, c, d = boxes.unbind(-1)
     if in_fmt == "xywh":  # (x, y, w, h) -> corners
         a, b, c, d = a, b, a + c, b + d
@@ -328,18 +339,28 @@ def detection_average_precision(
     iou_threshold: float = 0.5,
     interpolated: bool = True,
     recall_points: int | None = None,
+    max_detections: int | None = None,
 ) -> float:
     """Average precision of a one-class detector over a set of images.
 
     ``predictions[i] = (boxes (K_i, 4) xyxy, scores (K_i,))`` and ``truths[i] = (G_i, 4)`` xyxy.
+    ``max_detections`` keeps only the best-scoring ``max_detections`` detections of each image
+    (ties in their given order) before anything is matched; ``None`` keeps them all.
     Detections are matched image by image (``match_detections``) and then ranked together.
-    With ``recall_points=101`` this is COCO's box AP of one class at one IoU threshold
-    (``tests/test_average_precision_coco.py`` checks it against pycocotools 2.0.11).
+    COCO's box AP of one class at one IoU threshold is ``recall_points=101,
+    max_detections=100`` (COCOeval's ``maxDets=100`` for its "AP" numbers);
+    ``tests/test_average_precision_coco.py`` and ``tests/test_peer_suites.py`` check it
+    against pycocotools 2.0.11, with more than 100 detections per image too. COCO's area
+    ranges and crowd boxes are not modelled: every true box counts.
     """
     if len(predictions) != len(truths):
         raise ValueError(f"{len(predictions)} predictions for {len(truths)} images")
+    if max_detections is not None:
+        max_detections = positive_int(max_detections, "max_detections")
     all_scores, all_hits = [torch.zeros(0)], [torch.zeros(0, dtype=torch.bool)]
     for (boxes, scores), truth in zip(predictions, truths, strict=True):
+        if max_detections is not None:
+            boxes, scores = _best_detections(boxes, scores, max_detections)
         all_hits.append(match_detections(boxes, scores, truth, iou_threshold))
         all_scores.append(scores.detach().cpu().float())
     n_positives = sum(len(t) for t in truths)
@@ -350,6 +371,14 @@ def detection_average_precision(
         interpolated=interpolated,
         recall_points=recall_points,
     )
+
+
+def _best_detections(boxes, scores, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``k`` best-scoring of one image's detections (a stable sort, as COCOeval's)."""
+    check_boxes(boxes, "boxes")
+    _check_scores(scores, len(boxes))
+    keep = torch.argsort(scores.detach(), descending=True, stable=True)[:k]
+    return boxes[keep], scores[keep]
 
 
 # --- pictures ----------------------------------------------------------------------------------

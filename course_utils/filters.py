@@ -6,7 +6,9 @@ match ``scipy.ndimage.gaussian_filter``, ``scipy.ndimage.sobel`` and
 ``skimage.filters.unsharp_mask`` number for number (the tests check this).
 
 Images are float tensors ``(H, W)`` on any device (an integer image is refused: SciPy keeps its
-dtype and wraps negative derivatives around, so convert it with ``image.float()``); an empty
+dtype and wraps negative derivatives around, so convert it with ``image.float()``). Like SciPy,
+the filters compute in float64 and return the image's dtype (in float32, a blurred 100 x 100
+ramp would lose more of its sum than SciPy's own tests allow); an empty
 image gives an empty result, as in SciPy. Kernels are ``(h, w)`` with odd sides, centred on the
 middle tap.
 """
@@ -14,11 +16,13 @@ middle tap.
 from __future__ import annotations
 
 import math
+import numbers
 
+import numpy as np
 import torch
 from torch.nn import functional as F
 
-from course_utils._checks import check_float, check_real, check_tensor
+from course_utils._checks import check_float, check_real, check_tensor, positive_int
 from course_utils.conv import corr2d_fft
 
 BOUNDARY_MODES = ("reflect", "nearest", "mirror", "wrap", "constant")
@@ -36,15 +40,22 @@ def gaussian_kernel1d(
     """Sampled, normalised 1-D Gaussian ``exp(-x^2 / (2 sigma^2))`` for ``x = -radius..radius``.
 
     The default radius is ``int(4 * sigma + 0.5)``, SciPy's ``truncate=4``. Returns
-    ``(2 * radius + 1,)`` summing to 1.
+    ``(2 * radius + 1,)`` summing to 1. ``sigma`` is a non-negative real number and ``radius``
+    a non-negative integer, Python or NumPy (``np.float32(1.5)``, ``np.int64(3)``); anything
+    else is a ``ValueError``. ``sigma = 0`` is no blur at all (the kernel ``[.., 0, 1, 0, ..]``),
+    as in ``scipy.ndimage.gaussian_filter``.
     """
-    if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not sigma > 0:
-        raise ValueError(f"sigma must be a positive number, got {sigma!r}")
+    if isinstance(sigma, (bool, np.bool_)) or not isinstance(sigma, numbers.Real):
+        raise ValueError(f"sigma must be a non-negative number, got {sigma!r}")
+    sigma = float(sigma)
+    if not sigma >= 0 or not math.isfinite(sigma):
+        raise ValueError(f"sigma must be a non-negative number, got {sigma!r}")
     if radius is None:
         radius = int(4 * sigma + 0.5)
-    if isinstance(radius, bool) or not isinstance(radius, int) or radius < 0:
-        raise ValueError(f"radius must be a non-negative int, got {radius!r}")
+    radius = positive_int(radius, "radius", minimum=0)
     x = torch.arange(-radius, radius + 1, dtype=torch.float64)
+    if sigma == 0:  # the limit of ever narrower Gaussians: all weight on the centre
+        return (x == 0).to(dtype=dtype, device=device)
     weights = torch.exp(-0.5 * (x / sigma) ** 2)
     return (weights / weights.sum()).to(dtype=dtype, device=device)
 
@@ -117,8 +128,15 @@ def filter2d(image: torch.Tensor, kernel: torch.Tensor, mode: str = "reflect") -
     if image.numel() == 0:  # nothing to filter (SciPy returns the empty image too)
         return image.clone()
     padded = pad2d(image, kernel.shape[0] // 2, kernel.shape[1] // 2, mode)
-    weight = kernel.to(dtype=image.dtype, device=image.device)[None, None]
-    return F.conv2d(padded[None, None], weight)[0, 0]
+    work = _work_dtype(image)
+    weight = kernel.to(dtype=work, device=image.device)[None, None]
+    return F.conv2d(padded.to(work)[None, None], weight)[0, 0].to(image.dtype)
+
+
+def _work_dtype(image: torch.Tensor) -> torch.dtype:
+    """float64, the precision SciPy filters in (a float32 sum of many products drifts by more
+    than SciPy's own tests allow), except on Apple's MPS, which has no float64."""
+    return image.dtype if image.device.type == "mps" else torch.float64
 
 
 def separable_filter(
@@ -136,10 +154,11 @@ def separable_filter(
     _check_image(image)
     if image.numel() == 0:  # nothing to filter (SciPy returns the empty image too)
         return image.clone()
-    padded = pad2d(image, column.numel() // 2, row.numel() // 2, mode)[None, None]
-    column = column.to(dtype=image.dtype, device=image.device).reshape(1, 1, -1, 1)
-    row = row.to(dtype=image.dtype, device=image.device).reshape(1, 1, 1, -1)
-    return F.conv2d(F.conv2d(padded, column), row)[0, 0]
+    work = _work_dtype(image)
+    padded = pad2d(image, column.numel() // 2, row.numel() // 2, mode).to(work)[None, None]
+    column = column.to(dtype=work, device=image.device).reshape(1, 1, -1, 1)
+    row = row.to(dtype=work, device=image.device).reshape(1, 1, 1, -1)
+    return F.conv2d(F.conv2d(padded, column), row)[0, 0].to(image.dtype)
 
 
 def gaussian_blur(
@@ -150,7 +169,7 @@ def gaussian_blur(
     image: float ``(H, W)`` -> ``(H, W)``; the kernel is ``gaussian_kernel1d(sigma, radius)``.
     """
     _check_image(image)
-    g = gaussian_kernel1d(sigma, radius, dtype=image.dtype, device=image.device)
+    g = gaussian_kernel1d(sigma, radius, dtype=_work_dtype(image), device=image.device)
     return separable_filter(image, g, g, mode)
 
 
@@ -168,13 +187,15 @@ def sobel_kernels(dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, tor
 
 
 def sobel(image: torch.Tensor, axis: int, mode: str = "reflect") -> torch.Tensor:
-    """Sobel derivative along ``axis`` (0: down the rows, 1: along the columns).
+    """Sobel derivative along ``axis`` (0: down the rows, 1: along the columns; -2 and -1 count
+    from the end, as in SciPy).
 
     image: float ``(H, W)`` -> ``(H, W)``; equals ``scipy.ndimage.sobel(image, axis, mode=mode)``.
     Computed separably: ``[-1, 0, 1]`` along ``axis`` and ``[1, 2, 1]`` along the other one.
     """
-    if axis not in (0, 1):
-        raise ValueError(f"axis must be 0 or 1 for a 2-D image, got {axis!r}")
+    if isinstance(axis, (bool, np.bool_)) or axis not in (-2, -1, 0, 1):
+        raise ValueError(f"axis must be 0 or 1 (or -2, -1) for a 2-D image, got {axis!r}")
+    axis = int(axis) % 2
     _check_image(image)
     derivative = torch.tensor(CENTRAL_DIFFERENCE_1D, dtype=image.dtype, device=image.device)
     smooth = torch.tensor(SMOOTH_1D, dtype=image.dtype, device=image.device)
@@ -203,9 +224,15 @@ def gradient_magnitude(
 
 
 def scale_to_255(image: torch.Tensor) -> torch.Tensor:
-    """Rescale a non-negative map so that its maximum becomes 255 (for display as 8-bit)."""
+    """Rescale a non-negative map so that its maximum becomes 255 (for display as 8-bit).
+
+    image: any shape, real -> the same shape, floating point (float32 for an integer image,
+    ``uint16`` included).
+    """
     check_tensor(image, "image", non_empty=True)
     check_real(image, "image")
+    if not image.is_floating_point():  # uint16 has no max in PyTorch; a ratio is a float
+        image = image.to(torch.promote_types(torch.float32, image.dtype))
     peak = image.max()
     if float(peak) <= 0:
         raise ValueError("the map is zero everywhere (or negative): nothing to scale")

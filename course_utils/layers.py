@@ -15,7 +15,14 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-from course_utils._checks import check_float, check_not_bool, check_same_dtype, check_tensor, pair
+from course_utils._checks import (
+    check_float,
+    check_not_bool,
+    check_same_dtype,
+    check_tensor,
+    pair,
+    widen_unsigned,
+)
 from course_utils.conv import conv_output_size, corr2d
 
 # --- channels -----------------------------------------------------------------------------------
@@ -25,7 +32,8 @@ def corr2d_multi_in(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
     """Cross-correlation with several input channels, summed into one output channel.
 
     X: ``(c_i, H, W)``, K: ``(c_i, h, w)`` -> ``(H - h + 1, W - w + 1)``: each input channel is
-    cross-correlated with its own kernel slice and the results are added.
+    cross-correlated with its own kernel slice and the results are added (``corr2d``'s dtypes:
+    ``uint16``/``uint32``/``uint64`` give ``int64``).
     """
     check_tensor(X, "X")
     check_tensor(K, "K")
@@ -34,6 +42,7 @@ def corr2d_multi_in(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
             f"corr2d_multi_in needs X (c_i, H, W) and K (c_i, h, w) with the same c_i >= 1, "
             f"got {tuple(X.shape)} and {tuple(K.shape)}"
         )
+    X, K = widen_unsigned(X, "X"), widen_unsigned(K, "K")  # PyTorch cannot add uint16
     return sum(corr2d(x, k) for x, k in zip(X, K, strict=True))
 
 
@@ -172,11 +181,13 @@ def adaptive_pool1d(x: torch.Tensor, n_out: int, mode: str = "avg") -> torch.Ten
     """Adaptive 1-D pooling over the last axis with PyTorch's windows.
 
     x: ``(..., n_in)`` -> ``(..., n_out)``; the same numbers as ``nn.AdaptiveAvgPool1d(n_out)``
-    (``mode="avg"``) or ``nn.AdaptiveMaxPool1d(n_out)`` (``mode="max"``).
+    (``mode="avg"``) or ``nn.AdaptiveMaxPool1d(n_out)`` (``mode="max"``), in x's dtype
+    (max pooling of ``uint16``/``uint32``/``uint64``, which PyTorch lacks, compares in int64).
     """
     reduce = _reducer(mode, x)
     windows = adaptive_pool_windows(x.shape[-1], n_out)
-    return torch.stack([reduce(x[..., start:end]) for start, end in windows], dim=-1)
+    wide = widen_unsigned(x, "x")
+    return torch.stack([reduce(wide[..., start:end]) for start, end in windows], dim=-1).to(x.dtype)
 
 
 def uniform_window_geometry(n_in: int, n_out: int) -> tuple[int, int, int]:
@@ -206,10 +217,10 @@ def uniform_window_pool1d(x: torch.Tensor, n_out: int, mode: str = "avg") -> tor
     """
     reduce = _reducer(mode, x)
     factor, stride, kernel = uniform_window_geometry(x.shape[-1], n_out)
-    x = x.repeat_interleave(factor, dim=-1)
+    wide = widen_unsigned(x, "x").repeat_interleave(factor, dim=-1)
     return torch.stack(
-        [reduce(x[..., i * stride : i * stride + kernel]) for i in range(n_out)], dim=-1
-    )
+        [reduce(wide[..., i * stride : i * stride + kernel]) for i in range(n_out)], dim=-1
+    ).to(x.dtype)
 
 
 # The names these two had before (chapter 3 used them).

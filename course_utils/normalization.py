@@ -19,28 +19,42 @@ from course_utils._checks import check_float, check_tensor
 
 def batch_norm(
     X: torch.Tensor,
-    gamma: torch.Tensor,
-    beta: torch.Tensor,
+    gamma: torch.Tensor | None,
+    beta: torch.Tensor | None,
     running_mean: torch.Tensor,
     running_var: torch.Tensor,
     training: bool,
     momentum: float = 0.1,
     eps: float = 1e-5,
 ) -> torch.Tensor:
-    """Batch normalization of ``X``: ``(N, C)`` (after a linear layer) or ``(N, C, H, W)``
-    (after a convolution, one mean and variance per channel over batch and positions).
+    """Batch normalization of ``X``: ``(N, C)`` (after a linear layer) or ``(N, C, *)``, such
+    as ``(N, C, L)`` or ``(N, C, H, W)`` (one mean and variance per channel over the batch and
+    every position), as ``F.batch_norm``.
 
-    ``gamma``, ``beta``, ``running_mean``, ``running_var`` have shape ``(C,)``. In training the
-    batch mean and biased variance normalize ``X``, and the running statistics are updated in
-    place: ``running = (1 - momentum) * running + momentum * batch`` (with the unbiased batch
+    ``gamma``, ``beta``, ``running_mean``, ``running_var`` have shape ``(C,)``; ``gamma`` and
+    ``beta`` may be ``None`` (no scale, no shift). In training the batch mean and biased
+    variance normalize ``X``, and the running statistics are updated in place:
+    ``running = (1 - momentum) * running + momentum * batch`` (with the unbiased batch
     variance, as PyTorch does). In evaluation the running statistics normalize ``X``.
+    A statistic of another shape, or a non-float one, is refused (``ValueError``/``TypeError``)
+    before any arithmetic.
     """
     check_tensor(X, "X")
-    if X.ndim not in (2, 4):
-        raise ValueError(f"batch_norm expects (N, C) or (N, C, H, W), got shape {tuple(X.shape)}")
+    if X.ndim < 2:
+        raise ValueError(
+            f"batch_norm expects (N, C) or (N, C, *) with channels on axis 1, got shape "
+            f"{tuple(X.shape)}"
+        )
     check_float(X, "X", why="a mean and variance are real numbers")
-    axes = (0,) if X.ndim == 2 else (0, 2, 3)
-    shape = (1, -1) if X.ndim == 2 else (1, -1, 1, 1)  # broadcast (C,) against X
+    _check_statistics(
+        X.shape[1],
+        gamma=gamma,
+        beta=beta,
+        running_mean=running_mean,
+        running_var=running_var,
+    )
+    axes = (0, *range(2, X.ndim))  # every axis but the channels
+    shape = (1, -1) + (1,) * (X.ndim - 2)  # broadcast (C,) against X
     if training:
         count = X.numel() // X.shape[1]
         if count < 2:
@@ -56,11 +70,29 @@ def batch_norm(
     else:
         mean, var = running_mean, running_var
     X_hat = (X - mean.reshape(shape)) / torch.sqrt(var.reshape(shape) + eps)
-    return gamma.reshape(shape) * X_hat + beta.reshape(shape)
+    if gamma is not None:
+        X_hat = gamma.reshape(shape) * X_hat
+    if beta is not None:
+        X_hat = X_hat + beta.reshape(shape)
+    return X_hat
+
+
+def _check_statistics(channels: int, **statistics) -> None:
+    """Each named statistic is ``None`` (only ``gamma``/``beta`` may be) or a float ``(C,)``."""
+    for name, value in statistics.items():
+        if value is None and name in ("gamma", "beta"):
+            continue
+        check_tensor(value, name, shape_hint=f"of shape ({channels},)")
+        if tuple(value.shape) != (channels,):
+            raise ValueError(
+                f"{name} must have shape ({channels},), one value per channel of X, got "
+                f"{tuple(value.shape)}"
+            )
+        check_float(value, name, why="it is a per-channel mean, variance, scale or shift")
 
 
 class BatchNorm(nn.Module):
-    """Batch normalization layer for ``(N, C)`` or ``(N, C, H, W)`` inputs.
+    """Batch normalization layer for ``(N, C)`` or ``(N, C, *)`` inputs (``(N, C, H, W)``).
 
     Learnable scale ``weight`` (ones) and shift ``bias`` (zeros), and the buffers
     ``running_mean`` (zeros) and ``running_var`` (ones), all of shape ``(num_features,)``, and
@@ -80,7 +112,7 @@ class BatchNorm(nn.Module):
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         check_tensor(X, "X")
-        if X.ndim in (2, 4) and X.shape[1] != self.weight.numel():
+        if X.ndim >= 2 and X.shape[1] != self.weight.numel():
             raise ValueError(
                 f"BatchNorm({self.weight.numel()}) got {X.shape[1]} channels in input of shape "
                 f"{tuple(X.shape)}"

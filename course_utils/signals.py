@@ -17,7 +17,14 @@ import math
 
 import torch
 
-from course_utils._checks import check_finite, check_real, check_tensor, fft_dtype
+from course_utils._checks import (
+    check_finite,
+    check_real,
+    check_tensor,
+    fft_dtype,
+    positive_int,
+    widen_unsigned,
+)
 
 
 def _check_1d(name: str, x: torch.Tensor) -> None:
@@ -30,9 +37,16 @@ def conv1d_full(f: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
     f: ``(n,)``, g: ``(m,)`` -> ``(n + m - 1,)`` with ``out[t] = sum_tau f[tau] * g[t - tau]``
     over the ``tau`` where both factors exist (outside their support f and g are zero).
     One loop over the shifts of ``g``: each input sample adds a scaled copy of ``g``.
+
+    The result has the promoted dtype of f and g (as ``numpy.convolve``), except that
+    ``uint16``, ``uint32`` and ``uint64`` (PyTorch has no addition for them) are computed and
+    returned in ``int64``; a ``uint64`` value of 2**63 or more is a ``ValueError``. Like NumPy,
+    narrow integers (``uint8``, ``int16``) keep their dtype and can wrap around: pass
+    ``f.long()`` for exact sums.
     """
     _check_1d("f", f)
     _check_1d("g", g)
+    f, g = widen_unsigned(f, "f"), widen_unsigned(g, "g")
     n, m = f.numel(), g.numel()
     out = torch.zeros(n + m - 1, dtype=torch.promote_types(f.dtype, g.dtype), device=f.device)
     for tau in range(n):
@@ -45,7 +59,7 @@ def xcorr1d_full(f: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
 
     f: ``(n,)``, g: ``(m,)`` -> ``(n + m - 1,)``; index ``m - 1`` is the zero shift. It is the
     convolution with the reversed kernel: ``xcorr1d_full(f, g) == conv1d_full(f, g.flip(0))``
-    (a complex ``g`` is also conjugated, as NumPy does).
+    (a complex ``g`` is also conjugated, as NumPy does), with ``conv1d_full``'s dtypes.
     """
     _check_1d("g", g)
     return conv1d_full(f, g.flip(0).conj())
@@ -56,18 +70,25 @@ def next_fast_length(n: int) -> int:
 
     FFTs are fastest for such lengths: a length with a large prime factor (514 = 2 x 257) can
     be several times slower than a slightly longer smooth one (540 = 2^2 x 3^3 x 5).
+    ``n`` is a positive Python or NumPy integer (a bool or float is a ``TypeError``, ``n < 1``
+    a ``ValueError``). Rather than testing n, n + 1, ... one by one (hopeless for large n),
+    every ``5^a 3^b`` below the best candidate so far is completed with the smallest power of
+    2 that reaches n: ``O(log(n)^2)`` exact integer steps.
     """
-    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-        raise ValueError(f"n must be a positive int, got {n!r}")
-    m = n
-    while True:
-        k = m
-        for p in (2, 3, 5):
-            while k % p == 0:
-                k //= p
-        if k == 1:
-            return m
-        m += 1
+    n = positive_int(n, "n")
+    best = 1 << (n - 1).bit_length()  # the next power of two is always a candidate
+    power_of_5 = 1
+    while power_of_5 < best:
+        odd_part = power_of_5
+        while odd_part < best:
+            needed = -(-n // odd_part)  # ceil(n / odd_part), exactly
+            candidate = odd_part << (needed - 1).bit_length()
+            if candidate == n:
+                return n
+            best = min(best, candidate)
+            odd_part *= 3
+        power_of_5 *= 5
+    return best
 
 
 def fft_convolve(f: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
@@ -78,10 +99,13 @@ def fft_convolve(f: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
     wrap-around and equals the linear one; the padded length is rounded up to a fast FFT
     length (``next_fast_length``) and the result cropped. Real inputs give a real output, in
     ``scipy.signal.fftconvolve``'s dtype (integers: float64, float16: float32); an empty input
-    gives an empty ``(0,)`` result, as in SciPy (in the same dtype as a non-empty one).
+    gives an empty ``(0,)`` result, as in SciPy (in the same dtype as a non-empty one). Two
+    0-D tensors (numbers) give their product, 0-D, as in SciPy.
     """
     _check_same_ndim(f, g)
     dtype = fft_dtype(f, g)
+    if f.ndim == 0:  # the convolution of two numbers is their product
+        return f.to(dtype) * g.to(dtype)
     if f.numel() == 0 or g.numel() == 0:
         return torch.zeros(0, dtype=dtype, device=f.device)
     shape = [a + b - 1 for a, b in zip(f.shape, g.shape, strict=True)]
@@ -99,10 +123,9 @@ def fft_convolve(f: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
 def _check_same_ndim(f, g) -> None:
     check_tensor(f, "f")
     check_tensor(g, "g")
-    if f.ndim != g.ndim or f.ndim == 0:
+    if f.ndim != g.ndim:
         raise ValueError(
-            f"f and g need the same number (>= 1) of dimensions, got "
-            f"{tuple(f.shape)} and {tuple(g.shape)}"
+            f"f and g need the same number of dimensions, got {tuple(f.shape)} and {tuple(g.shape)}"
         )
 
 

@@ -219,6 +219,7 @@ def _odd_images():
         for dtype in (
             torch.int64,
             torch.uint8,
+            torch.uint16,  # microscopy's usual dtype; PyTorch has few kernels for it
             torch.bool,
             torch.float16,
             torch.float64,
@@ -284,6 +285,8 @@ IMAGE_FUNCTIONS = {
 
 ODD_BOXES = {
     "int16": torch.tensor([[0, 0, 200, 200]], dtype=torch.int16),
+    "uint16": torch.tensor([[0, 0, 60000, 50000]], dtype=torch.uint16),
+    "uint32": torch.tensor([[0, 0, 3_000_000_000, 2]], dtype=torch.uint32),
     "bool": torch.ones(2, 4, dtype=torch.bool),
     "float16": torch.tensor([[0.0, 0.0, 900.0, 650.0]]).half(),
     "empty": torch.zeros(0, 4),

@@ -37,10 +37,16 @@ def test_gaussian_kernel_explicit_radius_and_dtype():
     )
 
 
-@pytest.mark.parametrize("bad", [0, -1.0, "2", True])
+@pytest.mark.parametrize("bad", [-1.0, float("nan"), float("inf"), "2", True])
 def test_gaussian_kernel_refuses_bad_sigma(bad):
-    with pytest.raises(ValueError, match="sigma"):
+    with pytest.raises(ValueError, match="sigma must be a non-negative number"):
         filters.gaussian_kernel(bad)
+
+
+def test_gaussian_kernel_of_sigma_zero_is_a_delta_as_in_scipy():
+    """``scipy.ndimage.gaussian_filter(x, 0)`` returns x: all the weight on the centre tap."""
+    assert filters.gaussian_kernel1d(0).tolist() == [1.0]
+    assert filters.gaussian_kernel1d(0, radius=2).tolist() == [0.0, 0.0, 1.0, 0.0, 0.0]
 
 
 def test_gaussian_kernel_refuses_bad_radius():

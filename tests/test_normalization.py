@@ -66,13 +66,61 @@ def test_batch_norm_training_output_is_standardized():
 def test_batch_norm_refuses_bad_inputs():
     with pytest.raises(ValueError, match="more than one value"):
         BatchNorm(3)(torch.randn(1, 3))
-    with pytest.raises(ValueError, match=r"\(N, C\) or \(N, C, H, W\)"):
-        BatchNorm(3)(torch.randn(2, 3, 4))
+    with pytest.raises(ValueError, match=r"\(N, C\) or \(N, C, \*\)"):
+        BatchNorm(3)(torch.randn(6))
     with pytest.raises(ValueError, match="got 4 channels"):
         BatchNorm(3)(torch.randn(2, 4, 5, 5))
     running_mean, running_var = torch.zeros(2), torch.ones(2)
     with pytest.raises(ValueError):
         batch_norm(torch.randn(5), torch.ones(2), torch.zeros(2), running_mean, running_var, True)
+
+
+def test_batch_norm_of_sequences_matches_batchnorm1d():
+    """``(N, C, L)`` is what ``nn.BatchNorm1d`` takes after a 1-D convolution."""
+    generator = torch.Generator().manual_seed(5)
+    X = torch.randn(4, 3, 7, generator=generator) * 2 + 1
+    ours, theirs = BatchNorm(3), nn.BatchNorm1d(3)
+    torch.testing.assert_close(ours(X), theirs(X))
+    torch.testing.assert_close(ours.running_var, theirs.running_var)
+    ours.eval(), theirs.eval()
+    torch.testing.assert_close(ours(X), theirs(X))
+
+
+@pytest.mark.parametrize(
+    "name, bad",
+    [
+        ("gamma", torch.ones(2)),
+        ("beta", torch.zeros(1, 3)),
+        ("running_mean", torch.zeros(5)),
+        ("running_var", torch.ones(1)),
+    ],
+)
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm_refuses_statistics_of_the_wrong_shape_before_any_arithmetic(
+    name, bad, training
+):
+    statistics = {
+        "gamma": torch.ones(3),
+        "beta": torch.zeros(3),
+        "running_mean": torch.zeros(3),
+        "running_var": torch.ones(3),
+    }
+    statistics[name] = bad
+    before = {key: value.clone() for key, value in statistics.items()}
+    with pytest.raises(ValueError, match=rf"{name} must have shape \(3,\), one value per channel"):
+        batch_norm(torch.randn(4, 3), training=training, **statistics)
+    for key, value in statistics.items():  # nothing was updated in place before the refusal
+        assert torch.equal(value, before[key])
+
+
+def test_batch_norm_refuses_integer_statistics_and_accepts_no_scale_or_shift():
+    X = torch.randn(4, 3)
+    with pytest.raises(TypeError, match="running_var must be a float tensor"):
+        batch_norm(X, None, None, torch.zeros(3), torch.ones(3, dtype=torch.long), False)
+    expected = F.batch_norm(X, torch.zeros(3), torch.ones(3), None, None, False)
+    torch.testing.assert_close(
+        batch_norm(X, None, None, torch.zeros(3), torch.ones(3), False), expected
+    )
 
 
 def test_layer_norm_matches_pytorch():
