@@ -66,10 +66,25 @@ def test_rewrite_removes_expected_values_and_what_only_computes_them():
     (graded,) = strip_expected([source])
     assert "_expected" not in graded and "gaussian_filter" not in graded
     assert "ndimage" not in graded  # the import only served the expected value
-    assert "check_tensor(blur(_x), None, 'blur', rtol=1e-06)" in graded
+    assert "check_tensor(blur(_x), None, 'blur', rtol=None)" in graded
     assert "check_equal(size(7, 3), None, 'size')" in graded
     assert "_x = torch.rand(3" in graded  # an input stays
-    assert "check_that(float(loss), 'less_than', None" in graded
+    # the predicate and the bound are the reference's too: a graded kernel sees neither
+    assert "check_that(float(loss), None, None, name='loss')" in graded
+
+
+def test_rewrite_strips_tolerances_and_exception_types_that_could_carry_the_answer():
+    source = (
+        "_want = torch.tensor([1.0, 2.0])\n"
+        "check_tensor(f(_x), _want, 'f', 1e-3, float(_want.abs().max()))\n"
+        "check_close(g(2), 0.5, 'g', atol=abs(_want[0]) / 10)\n"
+        "check_raises(ValueError, f, None, name='f(None)')\n"
+    )
+    (graded,) = strip_expected([source])
+    assert "_want" not in graded
+    assert "check_tensor(f(_x), None, 'f', None, None)" in graded
+    assert "check_close(g(2), None, 'g', atol=None)" in graded
+    assert "check_raises(None, f, None, name='f(None)')" in graded
 
 
 def test_rewrite_keeps_names_that_another_test_cell_reads():
