@@ -115,8 +115,25 @@ def test_a_right_value_passes_and_a_wrong_one_fails_without_being_quoted(tmp_pat
         hidden={3},
     )
     assert not bad.passed
-    assert bad.message.startswith("hidden check 1 of 1, 'the blur'")
-    assert "123456" not in bad.message
+    assert bad.message.startswith("a hidden check failed")
+    assert "123456" not in bad.message and "the blur" not in bad.message
+
+
+def test_feedback_names_no_hidden_check_the_kernel_could_choose(tmp_path):
+    """A failed hidden check shows as one fixed sentence; where a visible check of the cell
+    fails too, the first failing visible check is shown instead."""
+    references = [
+        _reference("equal", 1, name="visible one", line=1),
+        _reference("equal", 37, name="the period of a secret signal", line=3),
+        _reference("equal", 2, name="visible two", line=5),
+    ]
+    hidden_only = _judge(
+        tmp_path, references, [_student("equal", v) for v in (1, 0, 2)], hidden={3}
+    )
+    assert hidden_only.message.startswith("a hidden check failed")
+    assert "secret" not in hidden_only.message and "2 of 3" not in hidden_only.message
+    both = _judge(tmp_path, references, [_student("equal", v) for v in (1, 0, 9)], hidden={3})
+    assert both.message.startswith("check 3 of 3, 'visible two'")
 
 
 @pytest.mark.parametrize(
