@@ -18,7 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _reached(exercise, part, function):
-    watch = BanWatch(exercise, part)
+    """What ``function`` (code of this file, standing for a notebook's) reaches."""
+    watch = BanWatch(exercise, part, test_file="<the test cell>")
     with watch:
         function()
     return watch.reached
@@ -410,3 +411,74 @@ def test_the_held_out_check_refuses_untrained_weights_and_other_architectures():
         check_heldout(_decoded_weights(torch.nn.Linear(3, 2)), ("float", 0.9), params)
     with pytest.raises(Mismatch, match="not a model's weights"):
         check_heldout(("list", []), ("float", 0.9), params)
+
+
+# -- the whole-cell watch (issue 24 item 4, issue 28 item 2) --------------------------------
+def _notebook_code(source: str) -> dict:
+    """Functions defined by ``source`` as a notebook cell defines them (its own file name)."""
+    namespace = {"torch": torch, "F": F, "np": np}
+    exec(compile(source, "/tmp/ipykernel_0/cell_1.py", "exec"), namespace)
+    return namespace
+
+
+def _watched(function, *args):
+    from course_utils.checking.bans import watching_bans
+
+    with watching_bans("ex04_architectures", "batch_norm") as watch:
+        function(*args)
+    return watch
+
+
+def test_the_watch_leaves_the_tests_own_reference_calls_alone():
+    X = torch.randn(4, 3, 2, 2)
+    honest = _notebook_code(
+        "def batch_norm(X):\n"
+        "    mean, var = X.mean(dim=(0, 2, 3)), X.var(dim=(0, 2, 3), unbiased=False)\n"
+        "    return (X - mean.reshape(1, -1, 1, 1)) / (var.reshape(1, -1, 1, 1) + 1e-5).sqrt()\n"
+    )
+
+    def test_cell():  # the test computes its expected value with the banned routine itself
+        expected = F.batch_norm(X, None, None, training=True)
+        torch.testing.assert_close(honest["batch_norm"](X), expected, rtol=1e-4, atol=1e-4)
+
+    assert _watched(test_cell).findings() == []
+
+
+def test_the_watch_sees_threads_disabled_dispatch_and_attributes_of_torch():
+    X = torch.randn(4, 3, 2, 2)
+    cheats = _notebook_code(
+        "import threading\n"
+        "def in_a_thread(X):\n"
+        "    out = []\n"
+        "    t = threading.Thread(target=lambda: out.append(F.batch_norm(X, None, None, "
+        "training=True)))\n"
+        "    t.start(); t.join()\n"
+        "    return out[0]\n"
+        "torch.hidden_op = torch.ops.aten.native_batch_norm\n"
+        "def undispatched(X):\n"
+        "    with torch._C._DisableTorchDispatch():\n"
+        "        return torch.hidden_op(X, None, None, None, None, True, 0.1, 1e-5)[0]\n"
+    )
+    try:
+        with pytest.raises(AssertionError, match="forbids"):
+            _watched(cheats["in_a_thread"], X)
+        watch = None
+        with pytest.raises(AssertionError, match="forbids") as raised:
+            watch = _watched(cheats["undispatched"], X)
+        assert watch is None and "aten::native_batch_norm" in str(raised.value)
+    finally:
+        del torch.hidden_op
+
+
+def test_the_watch_flags_what_it_cannot_see_instead_of_passing():
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(lambda: None).result()  # a worker started before the test cell
+        with pytest.raises(AssertionError, match="could not be watched: undecided: threads"):
+            _watched(lambda: None)
+    switch_off = _notebook_code("import sys\ndef off():\n    sys.setprofile(None)\n")
+    with pytest.raises(AssertionError, match="switched the watch's profile off"):
+        _watched(switch_off["off"])
+    assert sys.getprofile() is None
