@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from course_utils.checking.bans import BANS, BanWatch, ban_sentence
+from course_utils.checking.bans import BAN_TABLE_HEADING, BANS, BanWatch, ban_line
 from coursekit.grading.bans import violations
 from coursekit.grading.notebooks import nbgrader_cell
 
@@ -344,16 +344,23 @@ def test_the_self_check_zeroes_what_the_grader_would_ban():
 
 
 @pytest.mark.parametrize("exercise", sorted(BANS))
-def test_every_banned_part_states_its_ban_and_watches_its_tests(exercise):
+def test_every_banned_part_states_its_ban_once_and_watches_its_tests(exercise):
+    """The table at the top states the bans once, each part shows one line, and each of the
+    part's test cells watches its checks in one ``with watching_bans(...)`` block: no wrapper
+    around each call, no generated code."""
     nb = nbformat.read(ROOT / "solutions" / exercise / f"{exercise}.ipynb", as_version=4)
-    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    markdown = [c.source for c in nb.cells if c.cell_type == "markdown"]
+    tables = [m for m in markdown if m.startswith(BAN_TABLE_HEADING)]
+    assert len(tables) == 1
+    text = "\n".join(markdown)
     tests = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source for c in nb.cells}
     for part, ban in BANS[exercise].items():
-        assert ban_sentence(exercise, part) in text, part
+        assert ban_line(exercise, part) in text, part
+        assert text.count("**Library ban:**") == len(BANS[exercise])
         assert ban.tests
         for test in ban.tests:
-            assert f"BanWatch({exercise!r}, {part!r})" in tests[test], test
-            assert tests[test].rstrip().endswith("_ban.check()"), test
+            assert f"with watching_bans({exercise!r}, {part!r}):" in tests[test], test
+            assert "_ban(" not in tests[test] and "BanWatch" not in tests[test], test
     # the honest solution passes the static scan
     assert violations(nb, exercise) == {}
 

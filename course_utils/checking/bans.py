@@ -9,13 +9,15 @@ A part that asks for an operation *from scratch* forbids the library routines th
   routine ends up in (``torch.ops.aten.native_batch_norm``, an alias, a module's ``forward``);
 - ``tests``: the grade_ids of the test cells that grade the part.
 
-Two checks read the table. In the student's kernel, ``BanWatch`` watches the graded calls
-(``torch.overrides.TorchFunctionMode`` and ``TorchDispatchMode`` see torch functions and
-operators whatever their Python name; ``sys.setprofile`` sees Python and C functions, NumPy's
-and SciPy's included, by identity and module) and *records* which banned routines were reached:
-the trusted checker decides. Outside every kernel, the grader scans the submission's code
-(``coursekit.grading.bans``) for the banned names, however imported or aliased. The sentence a
-part's instructions show is ``ban_sentence(exercise, part)``.
+Two checks read the table. In the student's kernel, a test cell watches its checks in a
+``with watching_bans(exercise, part):`` block (``BanWatch``: torch's function and dispatch modes
+see torch functions and operators whatever their Python name; ``sys.setprofile`` and
+``threading.setprofile`` see Python and C functions, NumPy's and SciPy's included, by identity
+and module, in every thread started in the block) and *records* which banned routines the
+notebook's code reached: the trusted checker decides. Outside every kernel, the grader scans the
+submission's code (``coursekit.grading.bans``, whose interface is ``BANS`` and ``Ban``) for the
+banned names, however imported or aliased. An exercise states its bans once, in a table at the
+top (``ban_table``), and each banned part in one line (``ban_line``).
 """
 
 from __future__ import annotations
@@ -500,22 +502,37 @@ def ban_for(exercise: str, part: str) -> Ban:
         raise KeyError(f"no ban is stated for part {part!r} of {exercise!r}") from None
 
 
-def ban_sentence(exercise: str, part: str) -> str:
-    """The instruction sentence of a banned part (rendered into the notebook's markdown)."""
-    ban = ban_for(exercise, part)
-    shown = ban.shown or ban.routines + ban.modules
-    names = ", ".join(f"`{n}`" for n in shown)
-    ways = (
-        "an alias, `torch.ops`, a module that calls them for you"
-        if ban.ops
-        else ("an alias, a module that calls them for you")
-    )
+def _shown(ban: Ban) -> str:
+    return ", ".join(f"`{n}`" for n in (ban.shown or ban.routines + ban.modules))
+
+
+BAN_TABLE_HEADING = "## Library bans"
+
+
+def ban_table(exercise: str, titles: dict[str, str] | None = None) -> str:
+    """The exercise's bans, stated once: a markdown table (part, what it may not use) and the
+    rule in one paragraph. ``titles``: how the notebook names each part (default: its id)."""
+    titles = titles or {}
+    rows = [
+        f"| {titles.get(part, f'`{part}`')} | {_shown(ban)} |"
+        for part, ban in BANS[exercise].items()
+    ]
+    any_ops = any(ban.ops for ban in BANS[exercise].values())
+    ways = "an alias, `torch.ops`, a module that calls them for you" if any_ops else "an alias"
     return (
-        f"**Library ban:** in this part, do not use {names}: do not call, import or name "
-        f"them in the part's code, under any name ({ways}). The grader reads your code and "
-        "watches the calls it makes, and the part earns nothing if it uses one; "
-        "`course check` tells you before you submit."
+        f"{BAN_TABLE_HEADING}\n\n"
+        "Some parts ask for an operation written from scratch. Such a part may not use the "
+        "library routines that compute it: do not call, import or name them in the part's "
+        f"code, under any name ({ways}). The grader reads your code and watches the calls "
+        "your functions make while its test runs; a part that uses one earns nothing, and "
+        "`course check` tells you before you submit.\n\n"
+        "| part | do not use |\n|---|---|\n" + "\n".join(rows)
     )
+
+
+def ban_line(exercise: str, part: str) -> str:
+    """The one line a banned part's instructions show (the rule is in ``ban_table``)."""
+    return f"**Library ban:** {_shown(ban_for(exercise, part))} (see *Library bans* at the top)."
 
 
 # -- the in-kernel watch ---------------------------------------------------------------------
