@@ -34,7 +34,7 @@ def test_a_notebook_that_keeps_the_conventions_passes():
 @pytest.mark.parametrize(
     ("cells", "problem"),
     [
-        ([("otsu_solution", "x = 1", None), ("test_otsu_solution", "check_equal(1, 1)", 1)], "named"),
+        ([("otsu_solution", "x = 1", None), ("test_otsu_solution", "check_equal(1, 1)", 1)], "for"),
         ([("otsu", "x = 1", None), ("otsu_tests", "check_equal(1, 1)", 1)], "naming convention"),
         ([("f", "x = 1", None), ("test_f", "model = 1\ncheck_equal(model, 1)", 1)], "'model'"),
         ([("f", "x = 1", None), ("test_f", "with w():\n    X = 2", 1)], "global 'X'"),
