@@ -123,7 +123,7 @@ def _block_twins():
         ("ex04_architectures", "dense_block"): lambda: course_utils.architectures.DenseBlock(
             2, 3, 4
         ),
-        ("ex06_segmentation", "block_solution"): lambda: course_utils.unet.UNetBlock(1, 4),
+        ("ex06_segmentation", "block"): lambda: course_utils.unet.UNetBlock(1, 4),
         ("ex07_transfer", "replace_head"): lambda: course_utils.transfer.replace_head(net, 3),
         ("ex07_transfer", "freeze_backbone"): lambda: course_utils.transfer.freeze_backbone(net),
         ("ex07_transfer", "make_optimizer"): lambda: course_utils.transfer.parameter_groups(
@@ -169,10 +169,10 @@ def test_the_watch_sees_the_teaching_library_and_library_twins_of_each_part():
         ("ex05_detection", "detection_ap"): lambda: course_utils.detection.average_precision(
             torch.tensor([0.9, 0.5]), torch.tensor([True, False]), 1
         ),
-        ("ex06_segmentation", "otsu_solution"): lambda: course_utils.segmentation.otsu_threshold(
+        ("ex06_segmentation", "otsu"): lambda: course_utils.segmentation.otsu_threshold(
             counts, centres
         ),
-        ("ex06_segmentation", "scores_solution"): lambda: sklearn.metrics.jaccard_score(
+        ("ex06_segmentation", "scores"): lambda: sklearn.metrics.jaccard_score(
             mask.flatten(), mask.flatten()
         ),
     }
@@ -182,7 +182,7 @@ def test_the_watch_sees_the_teaching_library_and_library_twins_of_each_part():
     by_hand = {
         ("ex01_convolution", "conv_output_size"): lambda: (7 + 2 * 0 - 3) // 1 + 1,
         ("ex03_cnn_layers", "conv2d_params"): lambda: 5 * 3 * 3 * 3 + 5,
-        ("ex06_segmentation", "scores_solution"): lambda: float((mask & mask).sum() / mask.sum()),
+        ("ex06_segmentation", "scores"): lambda: float((mask & mask).sum() / mask.sum()),
         ("ex05_detection", "box_formats"): lambda: torch.stack(
             [(boxes[:, 0] + boxes[:, 2]) / 2, boxes[:, 3] - boxes[:, 1]], dim=-1
         ),
@@ -359,6 +359,8 @@ def test_every_banned_part_states_its_ban_once_and_watches_its_tests(exercise):
         assert text.count("**Library ban:**") == len(BANS[exercise])
         assert ban.tests
         for test in ban.tests:
+            if test.endswith("_errors"):
+                continue  # self-reported check_raises only (the static scan still zeroes it)
             assert f"with watching_bans({exercise!r}, {part!r}):" in tests[test], test
             assert "_ban(" not in tests[test] and "BanWatch" not in tests[test], test
     # the honest solution passes the static scan
