@@ -83,3 +83,23 @@ def test_a_test_cells_own_functions_and_comprehensions_are_its_own_scope():
 )
 def test_a_hidden_checks_name_may_not_give_its_answer_away(name, expected, leaked):
     assert leaked_answer(name, decode(encode(expected), array_from_base64)) == leaked
+
+
+def _group(*pairs):
+    return [(name, decode(encode(value), array_from_base64)) for name, value in pairs]
+
+
+def test_a_name_template_that_carries_every_answer_is_a_leak_and_a_coincidence_is_not():
+    from coursekit.grading.conventions import leaks_in_group
+
+    periods = _group(
+        ("pattern of period 37 plus noise", 37), ("pattern of period 12 plus noise", 12)
+    )
+    assert [leak for _, leak in leaks_in_group(periods)] == ["37", "12"]
+    sizes = _group(
+        ("conv_output_size(11, 4, stride=2, padding=0)", 4),
+        ("conv_output_size(39, 1, stride=1, padding=0)", 39),
+        ("conv_output_size(9, 3, stride=1, padding=0)", 7),
+    )
+    assert leaks_in_group(sizes) == []
+    assert leaks_in_group(_group(("threshold at 0.5", 0.5))) == [("threshold at 0.5", "0.5")]

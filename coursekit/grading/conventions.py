@@ -190,6 +190,44 @@ def leaked_answer(name: str, expected) -> str | None:
     return None
 
 
+def _template(name: str) -> str:
+    return _NUMBER.sub("#", name)
+
+
+def leaks_in_group(checks: list[tuple[str, object]]) -> list[tuple[str, str]]:
+    """``(name, leaked)`` for the checks of one template (names equal but for their numbers)
+    whose names give the answer away: a text of the answer in the name, or (a template used
+    once) any number equal to it, or (used more often) a number at the same place that equals
+    the answer in every check, so a kernel could read each answer off its name. A number that
+    equals the answer by chance in some checks only (``conv_output_size(8, 3, padding=1)`` is
+    8) tells a kernel nothing."""
+    found = []
+    numbered = []
+    for name, expected in checks:
+        numbers, texts = _answer_texts(expected)
+        leaked = None
+        squeezed = re.sub(r"[()\[\]]", " ", re.sub(r"\s*,\s*", ",", name.lower()))
+        for text in texts:
+            haystack = squeezed if "," in text else name.lower()
+            if re.search(rf"(?<![\w.]){re.escape(text)}(?![\w.])", haystack):
+                leaked = text
+        if leaked is not None:
+            found.append((name, leaked))
+        numbered.append((name, [float(t) for t in _NUMBER.findall(name)], numbers))
+    if len(checks) == 1:
+        name, values, numbers = numbered[0]
+        hits = [v for v in values if v in numbers]
+        if hits and name not in {n for n, _ in found}:
+            found.append((name, f"{hits[0]:g}"))
+        return found
+    width = min(len(values) for _, values, _ in numbered)
+    for place in range(width):
+        if all(numbers and values[place] in numbers for _, values, numbers in numbered):
+            found += [(name, f"{values[place]:g}") for name, values, _ in numbered]
+            break
+    return found
+
+
 def lint_hidden_names(references: dict) -> list[str]:
     """Hidden checks whose names give their expected values away (``references``: as
     ``ensure_reference`` returns them, notebook -> ``Reference``)."""
@@ -197,6 +235,7 @@ def lint_hidden_names(references: dict) -> list[str]:
     for notebook, reference in references.items():
         for grade_id, checks in reference.records.cells.items():
             hidden = reference.hidden_lines.get(grade_id, set())
+            groups: dict[str, list] = {}
             for check in checks:
                 if check.get("line") not in hidden or "expected" not in check:
                     continue
@@ -205,8 +244,9 @@ def lint_hidden_names(references: dict) -> list[str]:
                 except Exception:  # noqa: BLE001 - an unreadable record is reported elsewhere
                     continue
                 name = str(check.get("name", ""))
-                leaked = leaked_answer(name, expected)
-                if leaked is not None:
+                groups.setdefault(_template(name), []).append((name, expected))
+            for group in groups.values():
+                for name, leaked in leaks_in_group(group)[:1]:
                     problems.append(
                         f"{notebook}: hidden check {name!r} of {grade_id} gives its expected "
                         f"value away ({leaked!r} in its name); a graded kernel sees the names"
