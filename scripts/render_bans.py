@@ -29,14 +29,15 @@ def _grade_id(cell) -> str | None:
 
 
 def _part_titles(nb, exercise: str) -> dict[str, str]:
-    """Each banned part's heading in the notebook (``1. Full 1-D convolution``), for the table."""
+    """Each banned part's heading in the notebook (``1. Full 1-D convolution``), for the table,
+    in the notebook's order."""
     by_id = {_grade_id(c): i for i, c in enumerate(nb.cells) if _grade_id(c)}
     titles = {}
     for part in BANS[exercise]:
         intro = next(i for i in range(by_id[part], -1, -1) if nb.cells[i].cell_type == "markdown")
         heading = re.search(r"^#+ (.+?)(?: \(\d+ points?\))?$", nb.cells[intro].source, re.M)
         titles[part] = heading.group(1) if heading else f"`{part}`"
-    return titles
+    return dict(sorted(titles.items(), key=lambda item: by_id[item[0]]))
 
 
 def render(exercise: str) -> None:

@@ -528,12 +528,10 @@ BAN_TABLE_HEADING = "## Library bans"
 
 def ban_table(exercise: str, titles: dict[str, str] | None = None) -> str:
     """The exercise's bans, stated once: a markdown table (part, what it may not use) and the
-    rule in one paragraph. ``titles``: how the notebook names each part (default: its id)."""
-    titles = titles or {}
-    rows = [
-        f"| {titles.get(part, f'`{part}`')} | {_shown(ban)} |"
-        for part, ban in BANS[exercise].items()
-    ]
+    rule in one paragraph. ``titles``: how the notebook names each part, in the notebook's
+    order (default: the parts' ids)."""
+    titles = titles or {part: f"`{part}`" for part in BANS[exercise]}
+    rows = [f"| {title} | {_shown(BANS[exercise][part])} |" for part, title in titles.items()]
     any_ops = any(ban.ops for ban in BANS[exercise].values())
     ways = "an alias, `torch.ops`, a module that calls them for you" if any_ops else "an alias"
     return (
