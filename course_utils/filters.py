@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from course_utils._checks import check_float, check_real, check_tensor, positive_int
+from course_utils._checks import check_float, check_real, positive_int, require_tensor
 from course_utils.conv import corr2d_fft
 
 BOUNDARY_MODES = ("reflect", "nearest", "mirror", "wrap", "constant")
@@ -97,7 +97,7 @@ def _extend_indices(n: int, before: int, after: int, mode: str, device) -> torch
 
 def _check_image(image) -> None:
     """``image`` is a 2-D float tensor (checked before any kernel takes its dtype)."""
-    check_tensor(image, "image", ndim=2, shape_hint="(H, W)")
+    require_tensor(image, "image", ndim=2, shape_hint="(H, W)")
     check_float(image, "image", why="integer filtering would wrap around or round")
 
 
@@ -107,7 +107,7 @@ def pad2d(image: torch.Tensor, pad_h: int, pad_w: int, mode: str = "reflect") ->
     ``mode`` names SciPy's boundary modes: ``reflect`` (scipy's default), ``nearest``,
     ``mirror``, ``wrap`` or ``constant`` (zeros). Returns ``(H + 2 pad_h, W + 2 pad_w)``.
     """
-    check_tensor(image, "image", ndim=2, shape_hint="(H, W)")
+    require_tensor(image, "image", ndim=2, shape_hint="(H, W)")
     if mode == "constant":
         return F.pad(image, (pad_w, pad_w, pad_h, pad_h))
     rows = _extend_indices(image.shape[0], pad_h, pad_h, mode, image.device)
@@ -229,7 +229,7 @@ def scale_to_255(image: torch.Tensor) -> torch.Tensor:
     image: any shape, real -> the same shape, floating point (float32 for an integer image,
     ``uint16`` included).
     """
-    check_tensor(image, "image", non_empty=True)
+    require_tensor(image, "image", non_empty=True)
     check_real(image, "image")
     if not image.is_floating_point():  # uint16 has no max in PyTorch; a ratio is a float
         image = image.to(torch.promote_types(torch.float32, image.dtype))
@@ -258,7 +258,7 @@ def frequency_response(kernel: torch.Tensor, size: int = 64) -> torch.Tensor:
     constant image (the sum of the weights), the corners the gain for the finest checkerboard.
     Frequencies run from -0.5 to just below 0.5 cycles per pixel (``frequency_axis``).
     """
-    check_tensor(kernel, "kernel")
+    require_tensor(kernel, "kernel")
     check_real(kernel, "kernel")
     if kernel.ndim != 2 or max(kernel.shape) > size:
         raise ValueError(f"need a 2-D kernel no larger than {size}, got {tuple(kernel.shape)}")
@@ -300,7 +300,7 @@ def psnr(estimate: torch.Tensor, reference: torch.Tensor, data_range: float = 1.
     Computed in float64, so integer images work too (as in scikit-image).
     """
     for tensor, name in ((estimate, "estimate"), (reference, "reference")):
-        check_tensor(tensor, name, non_empty=True)
+        require_tensor(tensor, name, non_empty=True)
         check_real(tensor, name)
     mse = float(((estimate.double() - reference.double()) ** 2).mean())
     if mse == 0:
@@ -314,7 +314,7 @@ def window_sums(image: torch.Tensor, h: int, w: int) -> torch.Tensor:
     Uses an integral image (cumulative sums along both axes), so the cost does not depend on
     the window size: each window sum is four look-ups.
     """
-    check_tensor(image, "image", ndim=2, shape_hint="(H, W)")
+    require_tensor(image, "image", ndim=2, shape_hint="(H, W)")
     integral = F.pad(image.cumsum(0).cumsum(1), (1, 0, 1, 0))
     return integral[h:, w:] - integral[:-h, w:] - integral[h:, :-w] + integral[:-h, :-w]
 
@@ -330,7 +330,7 @@ def match_template(image: torch.Tensor, template: torch.Tensor) -> torch.Tensor:
     statistics through integral images, so large templates cost little. Use float64.
     """
     _check_image(image)
-    check_tensor(template, "template", ndim=2, shape_hint="(h, w)", non_empty=True)
+    require_tensor(template, "template", ndim=2, shape_hint="(h, w)", non_empty=True)
     if template.shape[0] > image.shape[0] or template.shape[1] > image.shape[1]:
         raise ValueError(
             f"template {tuple(template.shape)} is larger than the image {tuple(image.shape)}"

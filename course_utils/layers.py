@@ -19,8 +19,8 @@ from course_utils._checks import (
     check_float,
     check_not_bool,
     check_same_dtype,
-    check_tensor,
     pair,
+    require_tensor,
     widen_unsigned,
 )
 from course_utils.conv import conv_output_size, corr2d
@@ -35,8 +35,8 @@ def corr2d_multi_in(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
     cross-correlated with its own kernel slice and the results are added (``corr2d``'s dtypes:
     ``uint16``/``uint32``/``uint64`` give ``int64``).
     """
-    check_tensor(X, "X")
-    check_tensor(K, "K")
+    require_tensor(X, "X")
+    require_tensor(K, "K")
     if X.ndim != 3 or K.ndim != 3 or X.shape[0] != K.shape[0] or X.shape[0] == 0:
         raise ValueError(
             f"corr2d_multi_in needs X (c_i, H, W) and K (c_i, h, w) with the same c_i >= 1, "
@@ -63,8 +63,8 @@ def conv1x1_as_matmul(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
     X: ``(c_i, H, W)``, K: ``(c_o, c_i, 1, 1)`` -> ``(c_o, H, W)``. The pixels become the
     columns of a ``(c_i, H*W)`` matrix, and ``K`` a ``(c_o, c_i)`` weight matrix.
     """
-    check_tensor(X, "X")
-    check_tensor(K, "K")
+    require_tensor(X, "X")
+    require_tensor(K, "K")
     if X.ndim != 3 or K.ndim != 4 or K.shape[2:] != (1, 1) or K.shape[1] != X.shape[0]:
         raise ValueError(
             f"conv1x1_as_matmul needs X (c_i, H, W) and K (c_o, c_i, 1, 1), "
@@ -230,7 +230,7 @@ seed_rule_pool1d = uniform_window_pool1d
 
 def _reducer(mode: str, x: torch.Tensor):
     """The function that pools one window of ``x`` (checked: PyTorch's pools need numbers)."""
-    check_tensor(x, "x", non_empty=True)
+    require_tensor(x, "x", non_empty=True)
     check_not_bool(x, "x", f"{mode} pooling")
     if mode == "avg":
         check_float(x, "x", why="an integer mean would be rounded")

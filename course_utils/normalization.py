@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from course_utils._checks import check_float, check_tensor
+from course_utils._checks import check_float, require_tensor
 
 
 def batch_norm(
@@ -39,7 +39,7 @@ def batch_norm(
     A statistic of another shape, or a non-float one, is refused (``ValueError``/``TypeError``)
     before any arithmetic.
     """
-    check_tensor(X, "X")
+    require_tensor(X, "X")
     if X.ndim < 2:
         raise ValueError(
             f"batch_norm expects (N, C) or (N, C, *) with channels on axis 1, got shape "
@@ -82,7 +82,7 @@ def _check_statistics(channels: int, **statistics) -> None:
     for name, value in statistics.items():
         if value is None and name in ("gamma", "beta"):
             continue
-        check_tensor(value, name, shape_hint=f"of shape ({channels},)")
+        require_tensor(value, name, shape_hint=f"of shape ({channels},)")
         if tuple(value.shape) != (channels,):
             raise ValueError(
                 f"{name} must have shape ({channels},), one value per channel of X, got "
@@ -111,7 +111,7 @@ class BatchNorm(nn.Module):
         self.register_buffer("num_batches_tracked", torch.tensor(0, dtype=torch.long))
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
-        check_tensor(X, "X")
+        require_tensor(X, "X")
         if X.ndim >= 2 and X.shape[1] != self.weight.numel():
             raise ValueError(
                 f"BatchNorm({self.weight.numel()}) got {X.shape[1]} channels in input of shape "
@@ -150,7 +150,7 @@ def layer_norm(
     ``gamma`` and ``beta`` (optional) have the shape of those dimensions. Nothing depends on
     the other samples in the batch, so training and evaluation compute the same thing.
     """
-    check_tensor(X, "X")
+    require_tensor(X, "X")
     if not 1 <= normalized_ndim <= X.ndim:
         raise ValueError(
             f"cannot normalize the last {normalized_ndim} dimensions of a "
@@ -182,7 +182,7 @@ class LayerNorm(nn.Module):
         self.bias = nn.Parameter(torch.zeros(self.normalized_shape))
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
-        check_tensor(X, "X")
+        require_tensor(X, "X")
         if tuple(X.shape[-len(self.normalized_shape) :]) != self.normalized_shape:
             raise ValueError(
                 f"LayerNorm{self.normalized_shape} got input of shape "

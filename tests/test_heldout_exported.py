@@ -1,4 +1,4 @@
-"""Held-out grading of exported models (course_utils.heldout, coursekit/grading/heldout.py).
+"""Held-out grading of exported models (course_utils/checking/heldout.py, grading/heldout.py).
 
 Fast: the digits8 split and its mask, the scores against scikit-learn, the checks of a
 program's outputs, what ``record_exported`` records, and the checker's verdicts on small
@@ -20,7 +20,7 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils import heldout
+from course_utils.checking import heldout
 from coursekit.grading import heldout as grading_heldout
 from coursekit.grading.checker import Mismatch
 from coursekit.grading.sandbox import sandbox_available
@@ -145,7 +145,7 @@ def test_pickled_or_missing_outputs_are_refused(tmp_path):
 
 
 def test_record_exported_names_the_export_error_and_records_the_failure(monkeypatch):
-    from course_utils import testing
+    from course_utils.checking import checks as testing
 
     class Branchy(_Linear):
         def forward(self, x):
@@ -165,7 +165,7 @@ def test_record_exported_names_the_export_error_and_records_the_failure(monkeypa
 
 
 def test_record_exported_records_a_program_that_loads(monkeypatch):
-    from course_utils import testing
+    from course_utils.checking import checks as testing
     from coursekit.grading.records import _array_from
 
     recorded = []
@@ -303,7 +303,7 @@ def test_in_the_sandbox_the_program_is_scored_and_its_process_reaches_no_labels(
     probe = (
         "import gzip, json, os, sys\n"
         "import numpy as np\n"
-        "from course_utils.heldout import digits_path, held_out_digit_indices\n"
+        "from course_utils.checking.heldout import digits_path, held_out_digit_indices\n"
         "rows = np.loadtxt(gzip.open(digits_path(), 'rt'), delimiter=',')\n"
         "held = held_out_digit_indices().numpy()\n"
         "print(json.dumps({'files': sorted(os.listdir('.')),\n"
@@ -351,3 +351,23 @@ def test_a_program_that_outruns_its_time_or_memory_fails_plainly(tmp_path, monke
     hog = "x = bytearray(4 * 2**30); print('allocated')"
     done = grading_heldout.run_program(folder, True, argv=[sys.executable, "-c", hog])
     assert done.returncode != 0 and "allocated" not in done.stdout
+
+
+def test_a_design_limit_is_counted_from_the_exported_program_buffers_included(monkeypatch):
+    """ex04's 50,000-number limit: counted outside from the exported artefact, so weights
+    hidden in a buffer count, and the graded kernel's say is not asked."""
+
+    class Hoarder(_Linear):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("spare", torch.zeros(60_000))
+
+    small = _Linear()
+    program = torch.export.load(io.BytesIO(heldout.export_model(small, "digits8")))
+    assert heldout.stored_numbers(program) == sum(p.numel() for p in small.parameters())
+    hoarder = torch.export.load(io.BytesIO(heldout.export_model(Hoarder(), "digits8")))
+    assert heldout.stored_numbers(hoarder) > 60_000
+    monkeypatch.delenv("COURSE_RECORD", raising=False)
+    with pytest.raises(AssertionError, match="stores 6"):
+        heldout.record_exported(Hoarder(), "digits8", 0.9, "the accuracy", max_parameters=50_000)
+    heldout.record_exported(_Linear(), "digits8", 0.9, "the accuracy", max_parameters=50_000)

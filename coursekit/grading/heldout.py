@@ -1,4 +1,4 @@
-"""Held-out evaluation of recorded weights, on the trusted side (see course_utils.heldout).
+"""Held-out evaluation of recorded weights, on the trusted side (see course_utils.checking.heldout).
 
 - ``masked_files()``: files a graded kernel's sandbox sees replaced: scikit-image's face images
   and scikit-learn's digits with the held-out ones blanked, so no notebook can train on (or
@@ -15,7 +15,7 @@
   fresh process in the sandbox (``sandbox.bwrap_command``, as a user of its own, under a
   timeout, a memory limit and, as root, a cgroup), which writes the program's outputs to a
   ``.npy``. That file is read here without pickle, its shape, dtype and finiteness checked, and
-  the accuracy or IoU computed here (``course_utils.heldout.score``). Where the grader runs
+  the accuracy or IoU computed here (``course_utils.checking.heldout.score``). Where the grader runs
   without a sandbox (``--no-sandbox``, trusted notebooks only), the process is a plain one.
 - ``Draw``: the seeds. A regrade must not change a grade, and a notebook must not know what it
   is graded on: the seed of a held-out check is HMAC-SHA256 of ``assignment/student/check``
@@ -131,7 +131,7 @@ def _masked_digits() -> list[tuple[str, str]]:
     import gzip
 
     try:
-        from course_utils.heldout import digits_path
+        from course_utils.checking.heldout import digits_path
 
         original = digits_path()
     except ImportError:
@@ -140,7 +140,7 @@ def _masked_digits() -> list[tuple[str, str]]:
         return []
     import hashlib
 
-    from course_utils.heldout import held_out_digit_indices
+    from course_utils.checking.heldout import held_out_digit_indices
 
     held = held_out_digit_indices().tolist()
     tag = hashlib.sha256(repr(held).encode()).hexdigest()[:12]
@@ -170,7 +170,7 @@ def _masked_faces() -> list[tuple[str, str]]:
     folder = _private_folder()
     replacement = folder / f"lfw_subset-public-{original.stat().st_size}.npy"
     if not replacement.is_file():
-        from course_utils.heldout import held_out_indices
+        from course_utils.checking.heldout import held_out_indices
 
         images = np.load(original, allow_pickle=False).copy()
         images[held_out_indices().numpy()] = 0.0
@@ -250,8 +250,9 @@ def _run_logged(command: list[str], folder: Path, **kwargs) -> subprocess.Comple
 def run_program(
     folder: Path, sandbox: bool, argv: list[str] | None = None
 ) -> subprocess.CompletedProcess:
-    """``python -m course_utils.heldout FOLDER`` (or ``argv``, for tests) in a fresh process
-    with ``folder`` as its only writable place, in the sandbox unless ``sandbox`` is False."""
+    """``python -m course_utils.checking.heldout FOLDER`` (or ``argv``, for tests) in a fresh
+    process with ``folder`` as its only writable place, in the sandbox unless ``sandbox`` is
+    False."""
     from .execute import teaching_library_dir
 
     env = {
@@ -265,7 +266,7 @@ def run_program(
         "CUDA_VISIBLE_DEVICES": "",
         "OMP_NUM_THREADS": "1",
     }
-    argv = argv or [sys.executable, "-m", "course_utils.heldout", str(folder)]
+    argv = argv or [sys.executable, "-m", "course_utils.checking.heldout", str(folder)]
     if not sandbox:
         return _run_logged(argv, folder, env=env, cwd=folder)
     from .sandbox import (
@@ -317,12 +318,39 @@ def _checked_outputs(path: Path, shape: tuple[int, ...]) -> np.ndarray:
     return outputs
 
 
-def evaluate_exported(task: str, program: bytes, seed: int, sandbox: bool = True, **options):
+class TooLarge(Exception):
+    """An exported program that stores more numbers than its design limit."""
+
+    def __init__(self, stored: int, limit: int):
+        super().__init__(f"{stored} > {limit}")
+        self.stored, self.limit = stored, limit
+
+
+def _stored_numbers(path: Path) -> int:
+    """The count ``run_exported`` wrote (``HeldOutError`` unless one plain number)."""
+    if not path.is_file() or path.is_symlink() or path.stat().st_size > 32:
+        raise HeldOutError("the program's size was not reported")
+    text = path.read_text().strip()
+    if not text.isdigit():
+        raise HeldOutError("the program's size was not reported")
+    return int(text)
+
+
+def evaluate_exported(
+    task: str,
+    program: bytes,
+    seed: int,
+    sandbox: bool = True,
+    max_parameters: int | None = None,
+    **options,
+):
     """The score of an exported ``program`` on the held-out data of ``task`` drawn with ``seed``.
 
-    The inputs go to the program's process; the labels or masks stay in this one.
+    The inputs go to the program's process; the labels or masks stay in this one. With
+    ``max_parameters``, a program storing more numbers (counted from the program itself, in the
+    same process) raises ``HeldOutError``.
     """
-    from course_utils.heldout import held_out_data, output_shape, score
+    from course_utils.checking.heldout import held_out_data, output_shape, score
 
     inputs, truth = held_out_data(task, seed, **options)
     with tempfile.TemporaryDirectory(prefix="course-exported-") as tmp:
@@ -335,6 +363,10 @@ def evaluate_exported(task: str, program: bytes, seed: int, sandbox: bool = True
         if done.returncode != 0:
             raise HeldOutError("the program did not run on the held-out images")
         outputs = _checked_outputs(folder / "outputs.npy", output_shape(task))
+        if max_parameters is not None:
+            stored = _stored_numbers(folder / "stored.txt")
+            if stored > max_parameters:
+                raise TooLarge(stored, max_parameters)
     return score(task, outputs, truth.numpy())
 
 
@@ -355,14 +387,21 @@ def check_exported(
     if raw.size > MAX_PROGRAM_BYTES:
         raise Mismatch(f"is an exported model larger than {MAX_PROGRAM_BYTES // 2**20} MiB")
     task, bound = str(params.get("task")), float(expected[1])
+    limit = params.get("max_parameters")
     try:
         value = evaluate_exported(
             task,
             raw.tobytes(),
             _seed(seed),
             sandbox=sandbox,
+            max_parameters=None if limit is None else int(limit),
             **dict(params.get("options") or {}),
         )
+    except TooLarge as error:
+        raise Mismatch(
+            f"is of a model that stores {error.stored:,} numbers, more than the "
+            f"{error.limit:,} its design allows (counted from the exported program)"
+        ) from None
     except (HeldOutError, subprocess.TimeoutExpired):
         raise Mismatch(
             "could not be evaluated on the held-out data (the exported program failed to "
@@ -374,7 +413,7 @@ def check_exported(
 
 
 def _main(task: str, folder: str, seed: str) -> None:
-    from course_utils.heldout import accuracy
+    from course_utils.checking.heldout import accuracy
 
     names = json.loads((Path(folder) / "names.json").read_text())
     data = np.load(Path(folder) / "weights.npz", allow_pickle=False)
