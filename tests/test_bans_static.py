@@ -207,7 +207,7 @@ def test_dynamic_code_is_flagged_for_the_instructor_not_failed():
 def test_the_solutions_with_scratch_cells_that_mention_banned_routines_stay_clean():
     from pathlib import Path
 
-    from course_utils.bans import BANS
+    from course_utils.checking.bans import BANS
 
     root = Path(__file__).resolve().parents[1]
     scratch = (

@@ -1,8 +1,8 @@
 """The static half of the library bans: a submission's code read on the trusted side.
 
-``course_utils.bans.BANS`` states, per part, what the part may not call. Here, outside every
-student process, the submission's code cells are parsed (never run) and everything the part's
-code can *reach* is read, with Python's scopes and the notebook's order:
+``BANS`` (course_utils/checking/bans.py) states, per part, what the part may not call. Here,
+outside every student process, the submission's code cells are parsed (never run) and
+everything the part's code can *reach* is read, with Python's scopes and the notebook's order:
 
 - the part's own cells, and every binding of the names they define that a later cell makes
   before the part's last test (``conv1d_full`` redefined in an ordinary cell is the part's
@@ -39,7 +39,7 @@ import ast
 import importlib
 from dataclasses import dataclass, field
 
-from course_utils.bans import BANS, Ban
+from course_utils.checking.bans import BANS, Ban
 
 from .checker import Verdict
 from .notebooks import is_test_cell, nbgrader_meta
@@ -74,6 +74,7 @@ EVASIONS = (
     "ctypes",
     "_ctypes",
     "course_utils.bans",
+    "course_utils.checking.bans",
 )
 # Dotted names and builtins whose effect a reading of the code cannot know.
 DYNAMIC = (
