@@ -137,6 +137,34 @@ def test_partials_containers_attributes_and_globals_are_followed(setup, body):
     assert set(found["test_conv1d_full"]) <= {"numpy.convolve", "numpy.correlate"}
 
 
+def test_code_swapped_into_the_parts_function_by_a_later_cell_is_followed():
+    nb = _notebook(
+        [
+            ("imports", IMPORTS),
+            ("conv1d_full", HONEST_CONV),
+            (None, "def _other(f, g):\n    return np.convolve(f, g)\n"),
+            (None, "conv1d_full.__code__ = _other.__code__"),
+        ]
+    )
+    assert violations(nb, "ex01_convolution") == {"test_conv1d_full": ["numpy.convolve"]}
+    assert flags(nb, "ex01_convolution") == {"conv1d_full": ["__code__"]}
+
+
+def test_an_import_by_a_constant_name_is_decided_not_flagged():
+    nb = _notebook(
+        [
+            ("imports", "import importlib\nimport numpy as np\n"),
+            (
+                "conv1d_full",
+                "def conv1d_full(f, g):\n"
+                "    return importlib.import_module('numpy').convolve(f, g)\n",
+            ),
+        ]
+    )
+    assert violations(nb, "ex01_convolution") == {"test_conv1d_full": ["numpy.convolve"]}
+    assert flags(nb, "ex01_convolution") == {}
+
+
 def test_an_nn_module_whose_forward_calls_the_routine_is_followed():
     nb = _notebook(
         [
