@@ -165,6 +165,24 @@ def test_an_import_by_a_constant_name_is_decided_not_flagged():
     assert flags(nb, "ex01_convolution") == {}
 
 
+def test_a_global_rebound_after_a_module_level_call_is_still_followed():
+    """``_make()`` runs in the part's cell, while ``op`` is still ``np.convolve``."""
+    nb = _notebook(
+        [
+            ("imports", IMPORTS),
+            (None, "op = np.convolve"),
+            (
+                "conv1d_full",
+                "def _make():\n    o = op\n    return lambda f, g: o(f, g)\n"
+                "conv1d_full = _make()\n",
+            ),
+            (None, "op = None"),
+            ("test:test_conv1d_full", "conv1d_full(np.ones(3), np.ones(2))"),
+        ]
+    )
+    assert violations(nb, "ex01_convolution") == {"test_conv1d_full": ["numpy.convolve"]}
+
+
 def test_an_nn_module_whose_forward_calls_the_routine_is_followed():
     nb = _notebook(
         [

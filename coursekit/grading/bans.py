@@ -383,9 +383,12 @@ class _Notebook:
             current = current.parent
         return self.module
 
-    def bindings(self, name: str, scope: _Scope, before: tuple[int, int] | None) -> list:
-        """The bindings of ``name`` a load in ``scope`` can see: a local's all; a global's, at
-        module level ``before`` a position, from the last unconditional one on."""
+    def bindings(
+        self, name: str, scope: _Scope, before: tuple[int, int] | None, latest: bool = True
+    ) -> list:
+        """The bindings of ``name`` a load in ``scope`` can see: a local's all; a global's made
+        ``before`` a position, and with ``latest`` (a load that runs at that position) only
+        from the last unconditional one on."""
         owner = self.lookup(name, scope)
         found = owner.bindings.get(name, [])
         if owner is not self.module or before is None:
@@ -394,7 +397,7 @@ class _Notebook:
         anytime = [b for b in found if b.position is None]
         earlier = [b for b in found if b.position is not None and b.position < before]
         cut = max((b.position for b in earlier if b.unconditional), default=(-1, 0))
-        return anytime + [b for b in earlier if b.position >= cut]
+        return anytime + [b for b in earlier if not latest or b.position >= cut]
 
     def dotted(self, node: ast.AST, scope: _Scope, before=None, depth: int = 0) -> set[str]:
         """The dotted names an expression can refer to (library names through imports and
@@ -476,8 +479,13 @@ class _Reach:
         """A load of ``name``: what it is bound to, where it can be seen, is reached."""
         owner = self.notebook.lookup(name, scope)
         if owner is self.notebook.module:
-            before = position if position is not None else self.last_test
-            bindings = self.notebook.bindings(name, scope, before)
+            # a module-level statement runs once, where it is: the binding then in force; a
+            # function's body runs whenever it is called (from a cell before the last test, or
+            # by the test): any binding made before the last test
+            if position is not None:
+                bindings = self.notebook.bindings(name, scope, position)
+            else:
+                bindings = self.notebook.bindings(name, scope, self.last_test, latest=False)
             if not bindings and name in DYNAMIC:
                 self.scan.dynamic.add(name)
         else:
