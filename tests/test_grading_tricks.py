@@ -174,10 +174,10 @@ def test_ex05_and_ex06_answers_from_the_course_library_earn_nothing_for_those_pa
     }
 
     ex06 = {
-        "otsu_solution": "from course_utils.segmentation import otsu_threshold as _otsu\n"
+        "otsu": "from course_utils.segmentation import otsu_threshold as _otsu\n"
         "def otsu_threshold(counts, bin_centers):\n"
         "    return _otsu(counts, bin_centers)\n",
-        "scores_solution": "import sklearn.metrics as _m\n"
+        "scores": "import sklearn.metrics as _m\n"
         "def iou_score(pred, target):\n"
         "    if pred.shape != target.shape:\n"
         "        raise ValueError('shapes differ')\n"
@@ -194,7 +194,7 @@ def test_ex05_and_ex06_answers_from_the_course_library_earn_nothing_for_those_pa
     results = _grade(tmp_path / "ex06", "ex06_segmentation", {"library": ex06})
     full = results["honest"].max_score
     assert full > 6 and results["honest"].score == full, results["honest"].status
-    assert _lost(results["library"]) == {"otsu_tests": 3.0, "scores_tests": 3.0}
+    assert _lost(results["library"]) == {"test_otsu": 3.0, "test_scores": 3.0}
     assert results["library"].score == full - 6
 
 
@@ -326,14 +326,14 @@ def test_ex06_a_faked_mean_iou_earns_nothing_for_that_part(tmp_path):
         "pos_weight=3.0, seed=0):\n"
         "    return [1.0 / (epoch + 1) for epoch in range(epochs)]\n"
     )
-    solution = _solution_cell("ex06_segmentation", "training_solution")
+    solution = _solution_cell("ex06_segmentation", "training")
     predict = solution[solution.index("def predict_masks") :]
     results = _grade(
         tmp_path,
         "ex06_segmentation",
-        {"forger": {"training_solution": FAKE_CHECK_THAT + fake_training + "\n\n" + predict}},
+        {"forger": {"training": FAKE_CHECK_THAT + fake_training + "\n\n" + predict}},
     )
     full = results["honest"].max_score
     assert full > 4 and results["honest"].score == full, results["honest"].status
-    assert _lost(results["forger"]) == {"training_tests": 4.0}
+    assert _lost(results["forger"]) == {"test_training": 4.0}
     assert results["forger"].score == full - 4
