@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import io
+import os
 import shutil
 import subprocess
 import sys
@@ -515,3 +516,39 @@ def test_trained_weights_are_checked_by_shape_before_anything_is_allocated():
     with pytest.raises(Mismatch, match="could not be evaluated"):
         grading_heldout.check_heldout(record, ("float", 0.5), {"task": "faces16"}, sandbox=False)
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200 * 2**10  # KiB
+
+
+def test_the_worker_gives_every_graded_kernel_the_held_out_masks(tmp_path, monkeypatch):
+    """The sandbox knows no course file: the worker passes it what to blank (``masked``)."""
+    import nbformat
+
+    from coursekit.grading import sandbox, worker
+
+    seen = {}
+
+    class _Stop(Exception):
+        pass
+
+    def spy(*args, masked, **kwargs):
+        seen["masked"] = list(masked)
+        raise _Stop
+
+    monkeypatch.setattr(sandbox, "sandboxed_kernel_manager", spy)
+    monkeypatch.setattr(sandbox, "allocate_uid", lambda: (60123, os.open(os.devnull, os.O_RDONLY)))
+    monkeypatch.setattr(sandbox, "prepare_scratch", lambda scratch, uid=0: None)
+    source = tmp_path / "sanitized"
+    source.mkdir()
+    nbformat.write(nbformat.v4.new_notebook(), source / "a.ipynb")
+    job = {
+        "sanitized": str(source),
+        "executed": str(tmp_path / "executed"),
+        "scratch": str(tmp_path / "scratch"),
+        "sandbox": True,
+        "limits": {},
+        "env": {},
+        "mode": "graded",
+    }
+    with pytest.raises(_Stop):
+        worker.run_job(job)
+    assert seen["masked"] == grading_heldout.masked_files()
+    assert str(heldout.digits_path()) in dict(seen["masked"])
