@@ -12,8 +12,11 @@ machine, so a fork bomb or a signal stays within one submission) with no capabil
 address space, which torch and CUDA reserve far beyond what they use), file size, processes and
 CPU time. Where the machine lets root create cgroups, each kernel also runs in a cgroup of its
 own whose memory limit counts all its memory, shared and tmpfs pages included (cgroup v2
-``memory.max``, or v1 ``memory.limit_in_bytes``), with ``pids.max``; where it does not, only the
-rlimits hold, so shared mappings and files in the private ``/tmp`` are bounded by the host alone.
+``memory.max``, or v1 ``memory.limit_in_bytes``), with ``pids.max`` and the same CPU weight as
+every other kernel (``cpu.weight``, v1 ``cpu.shares``: busy children that call ``os.setsid``
+stay inside their kernel's share); where it does not, only the rlimits hold, so shared mappings
+and files in the private ``/tmp`` are bounded by the host alone. The sandbox knows no file of the
+course: what a kernel must see blanked (held-out data) is the caller's ``masked`` argument.
 
 Unprivileged mode (chosen automatically when the grader is not root, as on a cluster's compute
 nodes): bubblewrap makes a user namespace (``--unshare-user``) besides the others, and drops
