@@ -31,6 +31,12 @@ HONEST_CORR = (
 IMPORTS = "import numpy as np\nimport torch\nfrom torch.nn import functional as F\n"
 
 
+def _tests(part: str, exercise: str = "ex01_convolution") -> tuple[str, ...]:
+    from course_utils.checking.bans import BANS
+
+    return BANS[exercise][part].tests
+
+
 def _notebook(cells):
     """Cells ``(grade_id, source)``: a solution cell, ``"test:<id>"`` a test cell, None plain."""
     nb = nbformat.v4.new_notebook()
@@ -84,7 +90,9 @@ def test_a_lambda_from_another_cell_run_in_a_thread_is_followed():
             ),
         ]
     )
-    assert violations(nb, "ex01_convolution") == {"test_corr2d": ["torch.nn.functional.conv2d"]}
+    assert violations(nb, "ex01_convolution") == {
+        test: ["torch.nn.functional.conv2d"] for test in _tests("corr2d")
+    }
 
 
 def test_a_later_cell_that_redefines_the_part_before_its_test_is_the_parts_code():
@@ -195,7 +203,22 @@ def test_an_nn_module_whose_forward_calls_the_routine_is_followed():
             ("corr2d", "def corr2d(X, K):\n    return Corr()(X, K)\n"),
         ]
     )
-    assert violations(nb, "ex01_convolution") == {"test_corr2d": ["torch.nn.functional.conv2d"]}
+    assert violations(nb, "ex01_convolution") == {
+        test: ["torch.nn.functional.conv2d"] for test in _tests("corr2d")
+    }
+
+
+def test_an_attribute_set_on_a_module_reaches_only_the_parts_that_read_it():
+    nb = _notebook(
+        [
+            ("imports", IMPORTS),
+            (None, "np.my_conv = np.convolve\ntorch.fastconv = torch.ops.aten.convolution"),
+            ("conv1d_full", HONEST_CONV),
+            ("corr2d", HONEST_CORR),
+            ("fft_convolve", "def fft_convolve(f, g):\n    return torch.fastconv(f, g)\n"),
+        ]
+    )
+    assert set(violations(nb, "ex01_convolution")) == {"test_fft_convolve"}
 
 
 def test_native_batch_norm_stored_on_torch_under_disabled_dispatch_fails():

@@ -565,6 +565,11 @@ class _Reach:
             isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)
         ):
             self.reference(node, scope, position)
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            # the base of ``torch.zeros``: its bindings, not every attribute set on it (those
+            # that the chain names were followed by ``reference``)
+            self.follow_name(node.value.id, scope, position)
+            return
         for child in ast.iter_child_nodes(node):
             self.visit(child, scope, position)
 
