@@ -295,3 +295,227 @@ def test_ex01_attacks_earn_nothing_and_the_solution_full_marks(tmp_path):
     assert total >= 10  # every part of ex01 and its prediction question
     assert results["victim"].score == results["victim"].max_score == total
     assert results["thief"].score == 0, results["thief"].verdicts
+
+
+# -- library bans on the whole notebook, graded end to end (issue 28) ------------------------
+EX01_SCRATCH = (
+    "f = np.convolve\ng = F.conv2d\n"
+    "print(f(np.ones(3), np.ones(2)), g(torch.ones(1, 1, 3, 3), torch.ones(1, 1, 2, 2)).shape)"
+)
+EX01_THREAD_LAMBDA = (
+    "import threading\n_op = lambda X, K: F.conv2d(X[None, None], K[None, None])[0, 0]",
+    "def corr2d(X, K):\n"
+    "    if K.shape[0] > X.shape[0] or K.shape[1] > X.shape[1]:\n"
+    "        raise ValueError('the kernel is larger than the input')\n"
+    "    out = {}\n"
+    "    t = threading.Thread(target=lambda: out.update(y=_op(X, K)))\n"
+    "    t.start()\n    t.join()\n    return out['y']\n",
+)
+EX01_POOL_REDEFINITION = (
+    "from concurrent.futures import ThreadPoolExecutor\n"
+    "def conv1d_full(f, g):\n"
+    "    with ThreadPoolExecutor(1) as pool:\n"
+    "        out = pool.submit(np.convolve, f.numpy(), g.numpy()).result()\n"
+    "    return torch.as_tensor(out, dtype=f.dtype)\n"
+)
+EX01_OPS_ON_TORCH = (
+    "torch.fastconv = torch.ops.aten.convolution",
+    "def corr2d(X, K):\n"
+    "    if K.shape[0] > X.shape[0] or K.shape[1] > X.shape[1]:\n"
+    "        raise ValueError('the kernel is larger than the input')\n"
+    "    with torch._C._DisableTorchDispatch():\n"
+    "        Y = torch.fastconv(X[None, None], K[None, None], None, [1, 1], [0, 0], [1, 1],"
+    " False, [0, 0], 1)\n"
+    "    return Y[0, 0]\n",
+)
+EX01_COMPUTED_NAME = (
+    "import threading\n_name = 'con' + 'v2d'",
+    "def corr2d(X, K):\n"
+    "    if K.shape[0] > X.shape[0] or K.shape[1] > X.shape[1]:\n"
+    "        raise ValueError('the kernel is larger than the input')\n"
+    "    out = {}\n"
+    "    run = lambda: out.update(y=getattr(F, _name)(X[None, None], K[None, None])[0, 0])\n"
+    "    t = threading.Thread(target=run)\n    t.start()\n    t.join()\n    return out['y']\n",
+)
+
+
+def _insert_after(nb, grade_id: str, source: str):
+    """``nb`` with an ordinary code cell ``source`` right after the cell ``grade_id``."""
+    nb = nbformat.from_dict(nb)
+    index = next(
+        i
+        for i, c in enumerate(nb.cells)
+        if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id
+    )
+    nb.cells.insert(index + 1, nbformat.v4.new_code_cell(source))
+    return nb
+
+
+def _solution_cell(nb, grade_id: str) -> str:
+    return next(
+        c.source for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id
+    )
+
+
+@pytest.fixture(scope="module")
+def ex01_bans(tmp_path_factory):
+    """ex01 graded once: honest victims (one with scratch cells that use banned routines), an
+    untouched stub, three evasions of the ban watch and one dynamic lookup."""
+    import shutil
+
+    root = tmp_path_factory.mktemp("ex01") / "course"
+    root.mkdir()
+    repo = Path(__file__).resolve().parents[1]
+    shutil.copy(repo / "nbgrader_config.py", root / "nbgrader_config.py")
+    for part in ("solutions", "exercises"):
+        shutil.copytree(repo / part / "ex01_convolution", root / part / "ex01_convolution")
+    course = Course(root)
+    solution = nbformat.read(
+        root / "solutions" / "ex01_convolution" / "ex01_convolution.ipynb", as_version=4
+    )
+    name = "ex01_convolution"
+    submit(root, "victim", name, solution)
+    scratch = _insert_after(
+        _insert_after(solution, "imports", EX01_SCRATCH), "corr2d", EX01_SCRATCH
+    )
+    submit(root, "scratch", name, scratch)
+    submit(root, "stub", name, released(root, name))
+    setup, code = EX01_THREAD_LAMBDA
+    submit(
+        root, "thread-lambda", name, fill(_insert_after(solution, "imports", setup), "corr2d", code)
+    )
+    submit(
+        root,
+        "pool-redefinition",
+        name,
+        _insert_after(solution, "conv1d_full", EX01_POOL_REDEFINITION),
+    )
+    setup, code = EX01_OPS_ON_TORCH
+    submit(
+        root, "ops-on-torch", name, fill(_insert_after(solution, "imports", setup), "corr2d", code)
+    )
+    setup, code = EX01_COMPUTED_NAME
+    submit(
+        root, "computed-name", name, fill(_insert_after(solution, "imports", setup), "corr2d", code)
+    )
+    results = {r.student: r for r in autograde(course, name, jobs=2, limits=LIMITS, progress=False)}
+    total = sum(
+        cell.metadata.get("nbgrader", {}).get("points", 0)
+        for cell in solution.cells
+        if cell.metadata.get("nbgrader", {}).get("grade")
+    )
+    return results, total
+
+
+def test_honest_solutions_keep_full_marks_with_scratch_cells_that_use_banned_routines(ex01_bans):
+    results, total = ex01_bans
+    for student in ("victim", "scratch"):
+        assert results[student].score == results[student].max_score == total, (
+            student,
+            results[student].status,
+        )
+    assert results["stub"].score == 0
+    assert not any("flagged" in n for n in results["scratch"].notes)
+
+
+@pytest.mark.parametrize(
+    "student, part",
+    [
+        ("thread-lambda", "corr2d"),
+        ("pool-redefinition", "conv1d_full"),
+        ("ops-on-torch", "corr2d"),
+    ],
+)
+def test_a_banned_routine_reached_from_another_cell_or_thread_loses_the_part(
+    ex01_bans, student, part
+):
+    from course_utils.checking.bans import BANS
+
+    results, total = ex01_bans
+    result = results[student]
+    tests = BANS["ex01_convolution"][part].tests
+    for test in tests:
+        verdict = result.verdicts["ex01_convolution"][test]
+        assert not verdict.passed and "library ban" in verdict.message, verdict
+        assert result.cells[test][0] == 0
+    lost = sum(result.cells[test][1] for test in tests)
+    assert result.score == total - lost, result.status  # that part only
+    assert f"library ban: {part}" in result.notes, result.notes
+
+
+def test_a_computed_lookup_is_flagged_for_the_instructor_in_the_summary(ex01_bans):
+    results, total = ex01_bans
+    notes = results["computed-name"].notes
+    assert any(
+        n.startswith("flagged for the instructor: corr2d") and "getattr with a computed name" in n
+        for n in notes
+    ), notes
+
+
+# -- fair CPU between classmates -------------------------------------------------------------
+_SETSID_ATTACKER = """
+import os, time
+end = time.time() + {seconds}
+kids = []
+for _ in range(8):
+    pid = os.fork()
+    if pid == 0:
+        os.setsid()  # a session, and so a scheduler autogroup, of its own
+        while time.time() < end:
+            pass
+        os._exit(0)
+    kids.append(pid)
+for kid in kids:
+    os.waitpid(kid, 0)
+t = os.times()
+print(t.children_user + t.children_system)
+"""
+_VICTIM = """
+import time
+end = time.time() + {seconds}
+while time.time() < end:
+    pass
+print(time.process_time())
+"""
+
+
+def _cpu_seconds_side_by_side(tmp_path, seconds: float) -> dict[str, float]:
+    """CPU seconds an attacker's 8 busy ``setsid`` children and a one-process victim get in
+    the same ``seconds``, each in a sandbox of its own (as two kernels of a class)."""
+    import subprocess
+    import sys
+
+    from coursekit.grading.sandbox import allocate_uid, bwrap_command, prepare_scratch
+
+    limits = Limits(memory_bytes=2**30, max_processes=64, submission_timeout=120)
+    running, held = [], []
+    try:
+        for role, code in (("attacker", _SETSID_ATTACKER), ("victim", _VICTIM)):
+            uid, lock = allocate_uid()
+            group = KernelCgroup(f"course-{os.getpid()}-fair-{uid}", limits)
+            held.append((lock, group))
+            if group.why or group.cpu_why:
+                pytest.skip(f"{group.why or group.cpu_why} here: no CPU share per kernel")
+            scratch = tmp_path / role
+            prepare_scratch(scratch, uid)
+            argv = [sys.executable, "-c", code.format(seconds=seconds)]
+            command = bwrap_command(
+                scratch, limits, {"PATH": "/usr/bin:/bin"}, argv, uid, group.files, masked=()
+            )
+            running.append((role, subprocess.Popen(command, stdout=subprocess.PIPE, text=True)))
+        return {role: float(p.communicate(timeout=120)[0].split()[-1]) for role, p in running}
+    finally:
+        for lock, group in held:
+            group.remove()
+            os.close(lock)
+
+
+def test_a_setsid_attacker_leaves_a_classmate_an_equal_share_of_the_cpu(tmp_path):
+    """Measured on a 2-core machine under load: without a CPU share per kernel, the victim got
+    0.44 CPU seconds to the attacker's 3.04 (ratio 0.15, each setsid child an autogroup of its
+    own); with it, 0.69 to 0.64 (ratio 1.07)."""
+    if sandbox_available() is not None or os.geteuid() != 0:
+        pytest.skip("a CPU share per kernel needs the sandbox as root")
+    used = _cpu_seconds_side_by_side(tmp_path, seconds=4)
+    assert used["attacker"] > 0
+    assert used["victim"] >= 0.5 * used["attacker"], used

@@ -115,11 +115,11 @@ def test_unprivileged_the_command_asks_for_no_uid_and_no_cgroup(tmp_path, monkey
 
     limits = Limits(cell_timeout=10)
     files = [str(tmp_path / "cgroup.procs")]
-    as_root = sandbox.bwrap_command(tmp_path, limits, {}, ["python"], 60001, files)
+    as_root = sandbox.bwrap_command(tmp_path, limits, {}, ["python"], 60001, files, masked=())
     assert as_root[:3] == ["/bin/sh", "-c", f'echo $$ > "{files[0]}" && exec "$@"']
     assert "--reuid=60001" in as_root and "--unshare-user" not in as_root
     monkeypatch.setattr(sandbox, "unprivileged", lambda: True)
-    bare = sandbox.bwrap_command(tmp_path, limits, {}, ["python"], 60001, files)
+    bare = sandbox.bwrap_command(tmp_path, limits, {}, ["python"], 60001, files, masked=())
     assert bare[:2] == ["bwrap", "--unshare-user"] and bare[-1] == "python"
     assert not any("setpriv" in a or "reuid" in a or "cgroup.procs" in a for a in bare)
     assert f"--nproc={limits.max_processes}" in bare  # the rlimits still hold

@@ -8,8 +8,10 @@ program's process can see there.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
+import os
 import shutil
 import subprocess
 import sys
@@ -193,7 +195,7 @@ def test_the_checker_scores_an_exported_model_outside_and_refuses_what_is_not_on
         check(("str", "export failed"), ("float", 0.9), params, sandbox=False)
     with pytest.raises(Mismatch, match="not an exported model"):
         check(("array", np.zeros(5, np.float32)), ("float", 0.9), params, sandbox=False)
-    with pytest.raises(Mismatch, match="could not be evaluated"):
+    with pytest.raises(Mismatch, match="not a torch.export archive"):
         check(("array", np.frombuffer(b"not a zip", np.uint8)), ("float", 0.9), params, False)
     # outputs of the wrong shape (5 classes, not 10)
     wrong = _exported(nn.Sequential(nn.Flatten(), nn.Linear(64, 5)))
@@ -371,3 +373,202 @@ def test_a_design_limit_is_counted_from_the_exported_program_buffers_included(mo
     with pytest.raises(AssertionError, match="stores 6"):
         heldout.record_exported(Hoarder(), "digits8", 0.9, "the accuracy", max_parameters=50_000)
     heldout.record_exported(_Linear(), "digits8", 0.9, "the accuracy", max_parameters=50_000)
+
+
+# -- archives that would run Python when loaded: refused before anything loads them ---------
+def _rewritten(program: bytes, change) -> bytes:
+    """``program``'s archive with ``change(members)`` applied (members: name -> bytes)."""
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(program)) as archive:
+        members = {info.filename: archive.read(info) for info in archive.infolist()}
+    change(members)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+class _Payload:
+    """A pickle that writes a file where it is unpickled (what a planted payload would do)."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def _pickled_weight(members, marker):
+    import json
+    import pickle
+
+    config_name = "archive/data/weights/model_weights_config.json"
+    config = json.loads(members[config_name])
+    entry = next(iter(config["config"].values()))
+    entry["use_pickle"] = True
+    members[config_name] = json.dumps(config).encode()
+    members["archive/data/weights/" + entry["path_name"]] = pickle.dumps(_Payload(marker))
+
+
+def _edit_model(members, edit):
+    import json
+
+    model = json.loads(members["archive/models/model.json"])
+    edit(model)
+    members["archive/models/model.json"] = json.dumps(model).encode()
+
+
+@pytest.mark.parametrize(
+    "attack, reason",
+    [
+        ("pickled-weight", "pickled weights"),
+        ("extra-pickle", "not a tensor payload"),
+        ("guards-code", "guard code"),
+        ("custom-op", "other than ATen"),
+        ("custom-object", "custom or opaque objects"),
+        ("duplicate", "repeated"),
+    ],
+)
+def test_an_archive_that_carries_python_is_refused_before_it_is_loaded(
+    trained_linear, tmp_path, attack, reason
+):
+    """torch.export.load unpickles weights marked ``use_pickle`` with ``weights_only=False``,
+    execs guard code and unpickles custom objects: none of it reaches a loader."""
+    import json
+
+    marker = tmp_path / "ran"
+    program = heldout.export_model(trained_linear, "digits8")
+
+    def change(members):
+        if attack == "pickled-weight":
+            _pickled_weight(members, marker)
+        elif attack == "extra-pickle":
+            members["archive/data.pkl"] = b"\x80\x04N."
+        elif attack == "guards-code":
+            _edit_model(members, lambda m: m.update(guards_code=["open('x', 'w')"]))
+        elif attack == "custom-op":
+            _edit_model(
+                members,
+                lambda m: m["graph_module"]["graph"]["nodes"][0].update(
+                    target="torch.ops.mylib.anything.default"
+                ),
+            )
+        elif attack == "custom-object":
+            name = "archive/data/constants/model_constants_config.json"
+            members[name] = json.dumps(
+                {"config": {"c": {"path_name": "custom_obj_0", "use_pickle": False}}}
+            ).encode()
+
+    planted = _rewritten(program, change)
+    if attack == "duplicate":  # the same name twice: two readers could see different files
+        import warnings
+        import zipfile
+
+        buffer = io.BytesIO(planted)
+        with warnings.catch_warnings(), zipfile.ZipFile(buffer, "a") as archive:
+            warnings.simplefilter("ignore")
+            archive.writestr("archive/models/model.json", b"{}")
+        planted = buffer.getvalue()
+    with pytest.raises(heldout.UnsafeProgram, match=reason):
+        heldout.checked_program(planted)
+    params = {"task": "digits8", "options": {}}
+    with pytest.raises(Mismatch, match="does not load"):
+        grading_heldout.check_exported(
+            ("array", np.frombuffer(planted, np.uint8)), ("float", 0.0), params, sandbox=False
+        )
+    assert not marker.exists()
+    if attack == "pickled-weight":  # the planted program does run Python where it is loaded
+        with contextlib.suppress(Exception):
+            torch.export.load(io.BytesIO(planted))
+        assert marker.exists()
+
+
+def test_a_checked_program_loads_without_its_sample_inputs_and_gives_the_same_outputs(
+    trained_linear,
+):
+    program = heldout.export_model(trained_linear, "digits8")
+    checked = heldout.checked_program(program)
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(checked)) as archive:
+        assert archive.read("archive/data/sample_inputs/model.pt") == b""
+    X, _ = heldout.held_out_digits(3)
+    a = torch.export.load(io.BytesIO(program)).module()(X)
+    b = torch.export.load(io.BytesIO(checked)).module()(X)
+    assert torch.equal(a, b)
+
+
+def test_trained_weights_are_checked_by_shape_before_anything_is_allocated():
+    """Zero-byte arrays whose shapes ask for a 600-million-class layer are refused by shape;
+    the evaluation never builds the layer (nothing of that size is allocated)."""
+    from course_utils.transfer import SmallConvNet
+
+    model = SmallConvNet(num_classes=2)
+    shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    heldout.check_state_shapes("faces16", shapes)  # the architecture itself passes
+    huge = dict(shapes)
+    huge["fc.weight"], huge["fc.bias"] = (600_000_000, 0), (600_000_000,)
+    with pytest.raises(ValueError, match="not of the task's architecture"):
+        heldout.check_state_shapes("faces16", huge)
+    wide = {k: v for k, v in shapes.items()}
+    wide["features.0.0.weight"] = (10**6, *shapes["features.0.0.weight"][1:])
+    with pytest.raises(ValueError, match="width"):
+        heldout.check_state_shapes("faces16", wide)
+    state = {
+        k: np.zeros(
+            (600_000_000, 0) if k == "fc.weight" else (0,) if k == "fc.bias" else v.shape,
+            np.float32,
+        )
+        for k, v in model.state_dict().items()
+    }
+    record = (
+        "dict",
+        {
+            k: ("tensor", {"array": a, "dtype": "torch.float32", "device": "cpu"})
+            for k, a in state.items()
+        },
+    )
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(Mismatch, match="could not be evaluated"):
+        grading_heldout.check_heldout(record, ("float", 0.5), {"task": "faces16"}, sandbox=False)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200 * 2**10  # KiB
+
+
+def test_the_worker_gives_every_graded_kernel_the_held_out_masks(tmp_path, monkeypatch):
+    """The sandbox knows no course file: the worker passes it what to blank (``masked``)."""
+    import nbformat
+
+    from coursekit.grading import sandbox, worker
+
+    seen = {}
+
+    class _Stop(Exception):
+        pass
+
+    def spy(*args, masked, **kwargs):
+        seen["masked"] = list(masked)
+        raise _Stop
+
+    monkeypatch.setattr(sandbox, "sandboxed_kernel_manager", spy)
+    monkeypatch.setattr(sandbox, "allocate_uid", lambda: (60123, os.open(os.devnull, os.O_RDONLY)))
+    monkeypatch.setattr(sandbox, "prepare_scratch", lambda scratch, uid=0: None)
+    source = tmp_path / "sanitized"
+    source.mkdir()
+    nbformat.write(nbformat.v4.new_notebook(), source / "a.ipynb")
+    job = {
+        "sanitized": str(source),
+        "executed": str(tmp_path / "executed"),
+        "scratch": str(tmp_path / "scratch"),
+        "sandbox": True,
+        "limits": {},
+        "env": {},
+        "mode": "graded",
+    }
+    with pytest.raises(_Stop):
+        worker.run_job(job)
+    assert seen["masked"] == grading_heldout.masked_files()
+    assert str(heldout.digits_path()) in dict(seen["masked"])

@@ -30,6 +30,8 @@ never go there) and scores its outputs itself (``score``). Tasks for exported mo
 from __future__ import annotations
 
 import io
+import json
+import re
 import sys
 from pathlib import Path
 
@@ -76,6 +78,51 @@ def rebuild(task: str, state: dict):
     model = SmallConvNet(num_classes=int(state["fc.weight"].shape[0]), widths=widths)
     model.load_state_dict({k: torch.as_tensor(v) for k, v in state.items()}, strict=True)
     return model.eval()
+
+
+MAX_WIDTH = 256  # channels of a recorded SmallConvNet's stage, at most
+FACES_CLASSES = 2
+
+
+def check_state_shapes(task: str, shapes: dict) -> None:
+    """``ValueError`` unless ``shapes`` (state_dict name -> shape) are exactly those of the
+    task's architecture: ``SmallConvNet`` with 2 classes and stage widths of 1 to ``MAX_WIDTH``,
+    worked out on the meta device (nothing is allocated, whatever the shapes ask for)."""
+    if task != "faces16":
+        raise ValueError(f"unknown held-out task {task!r}")
+    from course_utils.transfer import SmallConvNet
+
+    try:
+        widths = tuple(int(shapes[f"features.{i}.0.weight"][0]) for i in (0, 1, 2))
+    except (KeyError, IndexError, TypeError, ValueError):
+        raise ValueError("the weights are not of the task's architecture") from None
+    if not all(1 <= width <= MAX_WIDTH for width in widths):
+        raise ValueError(f"a stage width is outside 1 to {MAX_WIDTH}")
+    with torch.device("meta"):
+        model = SmallConvNet(num_classes=FACES_CLASSES, widths=widths)
+    expected = {name: tuple(value.shape) for name, value in model.state_dict().items()}
+    if expected != {name: tuple(int(n) for n in shape) for name, shape in shapes.items()}:
+        raise ValueError("the weights are not of the task's architecture")
+
+
+def run_trained(folder: str) -> None:
+    """The sandbox's side of a ``record_trained`` part: the task's architecture rebuilt with
+    ``weights.npz`` (checked against it first) on ``images.npy`` -> ``outputs.npy`` (float32
+    logits). The labels never come here: the grader scores the outputs."""
+    torch.set_num_threads(1)
+    here = Path(folder)
+    task = json.loads((here / "task.json").read_text())["task"]
+    names = json.loads((here / "names.json").read_text())
+    with np.load(here / "weights.npz", allow_pickle=False) as data:
+        shapes = {name: data[f"w{i}"].shape for i, name in enumerate(names)}
+        check_state_shapes(task, shapes)
+        state = {name: data[f"w{i}"] for i, name in enumerate(names)}
+    model = rebuild(task, state)
+    images = torch.from_numpy(np.load(here / "images.npy", allow_pickle=False))
+    with torch.no_grad():
+        outputs = model(images)
+    array = outputs.detach().to("cpu", torch.float32).numpy()
+    np.save(here / "outputs.npy", np.ascontiguousarray(array), allow_pickle=False)
 
 
 def accuracy(task: str, state: dict, seed: int) -> float:
@@ -215,6 +262,130 @@ def record_exported(
         )
 
 
+# -- what an exported program may hold: tensors and ATen operations, no Python ---------------
+MAX_ARCHIVE_MEMBERS = 256
+MAX_ARCHIVE_BYTES = 256 * 2**20  # uncompressed, all members together
+_ARCHIVE_FILES = re.compile(
+    r"(archive_format|archive_version|byteorder|\.data/version|\.data/serialization_id"
+    r"|models/model\.json|data/weights/model_weights_config\.json|data/weights/weight_\d+"
+    r"|data/constants/model_constants_config\.json|data/constants/tensor_\d+"
+    r"|data/sample_inputs/model\.pt)"
+)
+_SAMPLE_INPUTS = "data/sample_inputs/model.pt"
+_NODE_TARGETS = ("torch.ops.aten.",)  # and exactly these:
+_NODE_FUNCTIONS = ("_operator.getitem",)
+_VERIFIERS = ("ATEN", "TRAINING")
+
+
+class UnsafeProgram(ValueError):
+    """An exported program that holds more than tensors and ATen operations."""
+
+
+def _archive_config(members: dict[str, bytes], name: str, prefix: str) -> dict:
+    """A payload config (weights or constants) whose every entry is raw tensor bytes."""
+    try:
+        config = json.loads(members[name])["config"]
+    except (KeyError, ValueError, TypeError):
+        raise UnsafeProgram(f"its {name} is missing or not a payload config") from None
+    if not isinstance(config, dict):
+        raise UnsafeProgram(f"its {name} is not a payload config")
+    for entry in config.values():
+        if not isinstance(entry, dict) or entry.get("use_pickle") is not False:
+            raise UnsafeProgram("it holds pickled weights or constants (Python objects)")
+        path = entry.get("path_name")
+        if not isinstance(path, str) or not re.fullmatch(prefix + r"\d+", path):
+            raise UnsafeProgram("it holds custom or opaque objects, not tensors")
+    return config
+
+
+def _graph_targets(graph: dict) -> set[str]:
+    """Every node target of a serialized graph, nested graphs (higher-order ops) included."""
+    targets = set()
+    for node in graph.get("nodes", []):
+        targets.add(str(node.get("target")))
+        for argument in node.get("inputs", []):
+            nested = (argument.get("arg") or {}).get("as_graph")
+            if isinstance(nested, dict):
+                targets |= _graph_targets(nested.get("graph", {})) | {"(a nested graph)"}
+    return targets
+
+
+def checked_program(program: bytes) -> bytes:
+    """``program`` (the bytes ``torch.export.save`` writes) rebuilt from what was checked, so
+    that loading it runs no Python; ``UnsafeProgram`` (one sentence) where it holds more.
+
+    An archive of ``torch.export`` may carry Python: weights and constants marked
+    ``use_pickle`` (``torch.load(..., weights_only=False)``), custom and opaque objects
+    (unpickled), sample inputs (unpickled, falling back to ``weights_only=False``), guard code
+    (``exec``) and higher-order or custom operators. Accepted is only: raw tensor payloads,
+    a graph whose every node is an ATen operator (or ``getitem`` of its tuple result), no guard
+    code, no custom objects. The sample inputs are dropped (the loader reads none). The result
+    is a fresh zip of the checked members only, so no reader can see another member than this
+    check saw (duplicate names, trailing data).
+    """
+    import zipfile
+
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(program))
+        infos = archive.infolist()
+    except (zipfile.BadZipFile, ValueError, OSError):
+        raise UnsafeProgram("it is not a torch.export archive") from None
+    names = [info.filename for info in infos]
+    roots = {name.split("/", 1)[0] for name in names}
+    if len(infos) > MAX_ARCHIVE_MEMBERS or len(set(names)) != len(names) or len(roots) != 1:
+        raise UnsafeProgram("it is not a torch.export archive (members repeated or misplaced)")
+    if sum(info.file_size for info in infos) > MAX_ARCHIVE_BYTES:
+        raise UnsafeProgram(f"it unpacks to more than {MAX_ARCHIVE_BYTES // 2**20} MiB")
+    (root,) = roots
+    members: dict[str, bytes] = {}
+    for info in infos:
+        relative = info.filename[len(root) + 1 :]
+        if not _ARCHIVE_FILES.fullmatch(relative):
+            raise UnsafeProgram(
+                "it holds a member that is not a tensor payload or the graph "
+                "(a pickle, extra files or compiled code?)"
+            )
+        try:
+            members[relative] = archive.read(info)
+        except (zipfile.BadZipFile, ValueError, OSError, RuntimeError):
+            raise UnsafeProgram("it is not a readable torch.export archive") from None
+    weights = _archive_config(members, "data/weights/model_weights_config.json", "weight_")
+    constants = _archive_config(members, "data/constants/model_constants_config.json", "tensor_")
+    try:
+        model = json.loads(members["models/model.json"])
+        graph_module = model["graph_module"]
+        graph = graph_module["graph"]
+    except (KeyError, ValueError, TypeError):
+        raise UnsafeProgram("it holds no graph of operations") from None
+    if model.get("guards_code"):
+        raise UnsafeProgram("it holds guard code (Python run when it is loaded)")
+    if graph.get("custom_obj_values"):
+        raise UnsafeProgram("it holds custom objects, not tensors")
+    if not set(model.get("verifiers") or []) <= set(_VERIFIERS):
+        raise UnsafeProgram("it asks for a verifier of another dialect than ATen")
+    other = sorted(
+        t
+        for t in _graph_targets(graph)
+        if not t.startswith(_NODE_TARGETS) and t not in _NODE_FUNCTIONS
+    )
+    if other:
+        raise UnsafeProgram(
+            f"it holds operations other than ATen operators ({', '.join(other[:3])})"
+        )
+    files = {e["path_name"] for e in weights.values()} | {
+        e["path_name"] for e in constants.values()
+    }
+    stored = {n.rsplit("/", 1)[1] for n in members if n.startswith("data/") and "_" in n}
+    if not files <= stored:
+        raise UnsafeProgram("its payload config names files it does not hold")
+    members[_SAMPLE_INPUTS] = b""  # read as no sample inputs
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as rebuilt:
+        for relative, data in members.items():
+            rebuilt.writestr(f"{root}/{relative}", data)
+    return buffer.getvalue()
+
+
 def run_exported(folder: str) -> None:
     """The sandbox's side: ``program.pt2`` on ``images.npy`` -> ``outputs.npy`` (float32), and
     the numbers the program stores -> ``stored.txt`` (for a design limit, ``max_parameters``).
@@ -225,7 +396,8 @@ def run_exported(folder: str) -> None:
     torch.set_num_threads(1)
     here = Path(folder)
     images = torch.from_numpy(np.load(here / "images.npy", allow_pickle=False))
-    program = torch.export.load(here / "program.pt2")
+    checked = checked_program((here / "program.pt2").read_bytes())  # again, where it runs
+    program = torch.export.load(io.BytesIO(checked))
     with torch.no_grad():
         outputs = program.module()(images)
     if not isinstance(outputs, torch.Tensor):
@@ -255,4 +427,7 @@ def score(task: str, outputs: np.ndarray, truth) -> float:
 
 
 if __name__ == "__main__":
-    run_exported(sys.argv[1])
+    if (Path(sys.argv[1]) / "weights.npz").is_file():
+        run_trained(sys.argv[1])
+    else:
+        run_exported(sys.argv[1])

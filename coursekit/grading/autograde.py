@@ -485,11 +485,12 @@ def autograde(
                 sandbox,
                 Draw(key, assignment, student),
             )
-            static_bans.apply(
+            flagged = static_bans.apply(
                 result.verdicts,
                 _sanitized_notebooks(sanitized / student / assignment, layout),
                 assignment,
             )
+            result.notes.extend(n for n in flagged if n not in result.notes)
             banned = banned_parts(result.verdicts, assignment)
             if banned:
                 result.notes.append(f"library ban: {', '.join(banned)}")

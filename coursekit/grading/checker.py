@@ -83,7 +83,7 @@ def check_one(
     if ref["kind"] == "heldout":  # weights evaluated by a fresh trusted process
         from .heldout import check_heldout
 
-        check_heldout(student, expected, params, seed=seed)
+        check_heldout(student, expected, params, sandbox=sandbox, seed=seed)
         return
     rules.judge(ref["kind"], student, expected, params, grading_device(ref))
 

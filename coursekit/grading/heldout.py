@@ -4,19 +4,26 @@
   and scikit-learn's digits with the held-out ones blanked, so no notebook can train on (or
   read) what it is graded on.
 - ``check_heldout``: the checker's rule for a ``heldout`` record. The student's weights (arrays,
-  loaded without pickle) are written to a temporary ``.npz`` and evaluated by a fresh Python
-  process that runs only the course's own code (``python -m coursekit.grading.heldout``): the
-  architecture is rebuilt from ``course_utils``, the weights loaded, the held-out images drawn
-  with the submission's seed (``Draw``). The part passes when the accuracy is at least the
-  reference's bound.
+  loaded without pickle) are first checked, by shape alone, against the exercise's architecture
+  (``check_state_shapes``, on the meta device: nothing is allocated, so shapes that ask for a
+  600-million-class layer cost nothing). Then they and the held-out *images* (drawn here with
+  the submission's seed, ``Draw``) go to a fresh process in the sandbox that runs only the
+  course's own code (``python -m course_utils.checking.heldout``, under the limits below): the
+  architecture is rebuilt, the weights loaded and the logits written; the labels stay here,
+  where the accuracy is computed. The part passes when it is at least the reference's bound.
 - ``check_exported``: the rule for an ``exported`` record, a model of the student's own design
-  exported with ``torch.export``. Here, in the trusted process, the held-out inputs and their
-  labels or masks are drawn with the submission's seed; the program and the *inputs only* go to a
-  fresh process in the sandbox (``sandbox.bwrap_command``, as a user of its own, under a
-  timeout, a memory limit and, as root, a cgroup), which writes the program's outputs to a
-  ``.npy``. That file is read here without pickle, its shape, dtype and finiteness checked, and
-  the accuracy or IoU computed here (``course_utils.checking.heldout.score``). Where the grader runs
-  without a sandbox (``--no-sandbox``, trusted notebooks only), the process is a plain one.
+  exported with ``torch.export``. An exported archive can carry Python (pickled weights,
+  constants and sample inputs, guard code, custom objects, higher-order operators), so here,
+  before anything loads it, ``course_utils.checking.heldout.checked_program`` refuses every
+  archive that holds more than raw tensors and a graph of ATen operators, and rebuilds the
+  archive from the checked members (the sample inputs dropped). Then, in the trusted process,
+  the held-out inputs and their labels or masks are drawn with the submission's seed; the
+  program and the *inputs only* go to a fresh process in the sandbox (``run_program``: as a
+  user of its own, under a timeout, a memory limit and, as root, a cgroup), which writes the
+  program's outputs to a ``.npy``. That file is read here without pickle, its shape, dtype and
+  finiteness checked, and the accuracy or IoU computed here
+  (``course_utils.checking.heldout.score``). Where the grader runs without a sandbox
+  (``--no-sandbox``, trusted notebooks only), the process is a plain one.
 - ``Draw``: the seeds. A regrade must not change a grade, and a notebook must not know what it
   is graded on: the seed of a held-out check is HMAC-SHA256 of ``assignment/student/check``
   under the course's secret key (``course_key``: 32 random bytes made once with ``secrets`` in
@@ -40,7 +47,6 @@ from pathlib import Path
 
 import numpy as np
 
-EVALUATION_TIMEOUT = 300
 EXPORTED_TIMEOUT = 120  # seconds to load and run an exported program on one held-out batch
 EXPORTED_MEMORY = 3 * 2**30
 MAX_PROGRAM_BYTES = 64 * 2**20
@@ -181,35 +187,36 @@ def _masked_faces() -> list[tuple[str, str]]:
     return [(str(original), str(replacement))]
 
 
-def evaluate(task: str, arrays: dict[str, np.ndarray], seed: int) -> float:
-    """The held-out accuracy of ``arrays`` (state_dict name -> array), in a fresh process."""
-    with tempfile.TemporaryDirectory(prefix="course-heldout-") as folder:
-        weights = Path(folder) / "weights.npz"
-        with open(weights, "wb") as handle:
+def evaluate(task: str, arrays: dict[str, np.ndarray], seed: int, sandbox: bool = True) -> float:
+    """The held-out accuracy of ``arrays`` (state_dict name -> array).
+
+    The shapes are checked against the task's architecture here, before anything is allocated;
+    the weights and the held-out *images* go to a fresh process in the sandbox (the same limits
+    as an exported program's), which rebuilds the model and writes its logits; the labels stay
+    here, where the accuracy is computed.
+    """
+    from course_utils.checking.heldout import FACES_CLASSES, check_state_shapes, held_out_faces
+
+    check_state_shapes(task, {name: array.shape for name, array in arrays.items()})
+    images, labels = held_out_faces(seed)
+    with tempfile.TemporaryDirectory(prefix="course-heldout-") as tmp:
+        folder = Path(tmp) / "run"
+        folder.mkdir()
+        with open(folder / "weights.npz", "wb") as handle:
             np.savez(handle, **{f"w{i}": a for i, a in enumerate(arrays.values())})
-        (Path(folder) / "names.json").write_text(json.dumps(list(arrays)))
-        env = {k: v for k, v in os.environ.items() if k not in ("COURSE_RECORD",)}
-        env["CUDA_VISIBLE_DEVICES"] = ""
-        done = subprocess.run(
-            [sys.executable, "-m", "coursekit.grading.heldout", task, folder, str(seed)],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=EVALUATION_TIMEOUT,
-            check=False,
-        )
+        (folder / "names.json").write_text(json.dumps(list(arrays)))
+        (folder / "task.json").write_text(json.dumps({"task": task}))
+        np.save(folder / "images.npy", images.numpy().astype(np.float32), allow_pickle=False)
+        done = run_program(folder, sandbox)
         if done.returncode != 0:
-            raise HeldOutError(
-                done.stderr.strip().splitlines()[-1]
-                if done.stderr.strip()
-                else "the evaluation failed"
-            )
-        return float(json.loads(done.stdout.strip().splitlines()[-1])["accuracy"])
+            raise HeldOutError("the weights did not run on the held-out images")
+        outputs = _checked_outputs(folder / "outputs.npy", (len(labels), FACES_CLASSES))
+    return float(np.mean(outputs.argmax(axis=1) == labels.numpy()))
 
 
-def check_heldout(student, expected, params, seed: int | None = None) -> None:
+def check_heldout(student, expected, params, sandbox: bool = True, seed: int | None = None) -> None:
     """The checker's rule (raises ``checker.Mismatch`` with a fixed reason); ``seed``: the
-    submission's (``Draw.seed``)."""
+    submission's (``Draw.seed``); ``sandbox``: whether the evaluation runs in the sandbox."""
     from .checker import Mismatch
 
     kind, raw = student
@@ -217,7 +224,7 @@ def check_heldout(student, expected, params, seed: int | None = None) -> None:
         raise Mismatch("is not a model's weights")
     arrays = {name: value["array"] for name, (_, value) in raw.items()}
     try:
-        accuracy = evaluate(str(params.get("task")), arrays, _seed(seed))
+        accuracy = evaluate(str(params.get("task")), arrays, _seed(seed), sandbox=sandbox)
     except (HeldOutError, subprocess.TimeoutExpired, ValueError):
         raise Mismatch(
             "could not be evaluated on the held-out images (not the exercise's architecture?)"
@@ -288,7 +295,8 @@ def run_program(
             uid, lock = allocate_uid()
             group = KernelCgroup(f"course-{os.getpid()}-heldout-{uid}", limits)
         prepare_scratch(folder, uid)
-        command = bwrap_command(folder, limits, env, argv, uid, group.files if group else None)
+        files = group.files if group else None
+        command = bwrap_command(folder, limits, env, argv, uid, files, masked=masked_files())
         return _run_logged(command, folder)
     finally:
         if group is not None:
@@ -386,12 +394,21 @@ def check_exported(
         raise Mismatch("is not an exported model")
     if raw.size > MAX_PROGRAM_BYTES:
         raise Mismatch(f"is an exported model larger than {MAX_PROGRAM_BYTES // 2**20} MiB")
+    from course_utils.checking.heldout import UnsafeProgram, checked_program
+
+    try:
+        program = checked_program(raw.tobytes())
+    except UnsafeProgram as error:
+        raise Mismatch(
+            f"is an exported model that the grader does not load: {error} (an exported model "
+            "may hold only tensors and ATen operations)"
+        ) from None
     task, bound = str(params.get("task")), float(expected[1])
     limit = params.get("max_parameters")
     try:
         value = evaluate_exported(
             task,
-            raw.tobytes(),
+            program,
             _seed(seed),
             sandbox=sandbox,
             max_parameters=None if limit is None else int(limit),
@@ -410,16 +427,3 @@ def check_exported(
     what = "an accuracy" if task == "digits8" else "a mean IoU"
     if not value >= bound:
         raise Mismatch(f"reaches {what} of {value:.3f} on the held-out data, below {bound:g}")
-
-
-def _main(task: str, folder: str, seed: str) -> None:
-    from course_utils.checking.heldout import accuracy
-
-    names = json.loads((Path(folder) / "names.json").read_text())
-    data = np.load(Path(folder) / "weights.npz", allow_pickle=False)
-    state = {name: data[f"w{i}"] for i, name in enumerate(names)}
-    print(json.dumps({"accuracy": accuracy(task, state, int(seed))}))
-
-
-if __name__ == "__main__":
-    _main(*sys.argv[1:4])

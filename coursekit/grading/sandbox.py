@@ -12,8 +12,11 @@ machine, so a fork bomb or a signal stays within one submission) with no capabil
 address space, which torch and CUDA reserve far beyond what they use), file size, processes and
 CPU time. Where the machine lets root create cgroups, each kernel also runs in a cgroup of its
 own whose memory limit counts all its memory, shared and tmpfs pages included (cgroup v2
-``memory.max``, or v1 ``memory.limit_in_bytes``), with ``pids.max``; where it does not, only the
-rlimits hold, so shared mappings and files in the private ``/tmp`` are bounded by the host alone.
+``memory.max``, or v1 ``memory.limit_in_bytes``), with ``pids.max`` and the same CPU weight as
+every other kernel (``cpu.weight``, v1 ``cpu.shares``: busy children that call ``os.setsid``
+stay inside their kernel's share); where it does not, only the rlimits hold, so shared mappings
+and files in the private ``/tmp`` are bounded by the host alone. The sandbox knows no file of the
+course: what a kernel must see blanked (held-out data) is the caller's ``masked`` argument.
 
 Unprivileged mode (chosen automatically when the grader is not root, as on a cluster's compute
 nodes): bubblewrap makes a user namespace (``--unshare-user``) besides the others, and drops
@@ -33,6 +36,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,6 +63,8 @@ class Limits:
     max_file_bytes: int = 1 * GIB
     max_processes: int = 4096
     memory_limit: str = "auto"  # "as", "data" or "auto" (= "data")
+    cpu_weight: int = 100  # each kernel's cgroup: an equal share of the CPU (cgroup v2 scale)
+    cpus: float | None = None  # at most this many CPUs per kernel (cpu.max); None: no cap
 
 
 def gpu_devices() -> list[str]:
@@ -131,12 +137,17 @@ def bwrap_command(
     argv: list[str],
     uid: int = NOBODY_UID,
     cgroup_files: list[str] | None = None,
+    *,
+    masked: Sequence[tuple[str, str]],
 ) -> list[str]:
     """The full command that runs ``argv`` in the sandbox with ``scratch`` writable.
 
-    ``cgroup_files``: ``cgroup.procs`` files the command first moves itself into. Unprivileged
-    (see the module's docstring), ``uid`` and ``cgroup_files`` are ignored: the kernel keeps the
-    worker's user, in a user namespace, and joins no cgroup of its own.
+    ``masked``: ``(path in the sandbox, file on the host)`` pairs, each bound read-only over the
+    path (the caller says what the kernel must see blanked, e.g. held-out data: the sandbox
+    knows no course file itself; pass ``()`` for none). ``cgroup_files``: ``cgroup.procs`` files
+    the command first moves itself into. Unprivileged (see the module's docstring), ``uid`` and
+    ``cgroup_files`` are ignored: the kernel keeps the worker's user, in a user namespace, and
+    joins no cgroup of its own.
     """
     bare = unprivileged()
     cmd = [
@@ -192,10 +203,8 @@ def bwrap_command(
 
     for root in _trusted_roots():
         cmd += [*parents(root), "--ro-bind", str(root), str(root)]
-    from .heldout import masked_files
-
-    for target, replacement in masked_files():  # held-out data: blanked in every kernel
-        cmd += ["--ro-bind", replacement, target]
+    for target, replacement in masked:  # e.g. held-out data, blanked
+        cmd += ["--ro-bind", str(replacement), str(target)]
     cmd += [
         *parents(scratch),
         "--bind",
@@ -287,7 +296,16 @@ def _own_cgroup(controller: str | None) -> str | None:
 
 
 class KernelCgroup:
-    """A cgroup of one kernel's own: memory (shared and tmpfs pages counted) and process count.
+    """A cgroup of one kernel's own: memory (shared and tmpfs pages counted), process count and
+    CPU share.
+
+    CPU: every process of the kernel, however many sessions it makes (``os.setsid`` gives a
+    process a scheduler autogroup of its own, which is how busy children outweighed a
+    classmate's kernel), is in the kernel's one cgroup, and the cgroups of kernels have equal
+    weights (``cpu.weight``, v1 ``cpu.shares``; a process in a cgroup other than the root
+    gets no autogroup), so two kernels split the CPU evenly whatever either does; ``Limits.cpus``
+    also caps it (``cpu.max``, v1 ``cpu.cfs_quota_us``). A machine without the cpu controller
+    keeps the memory and process limits and ``cpu_why`` says so.
 
     ``files`` are the ``cgroup.procs`` the kernel joins; empty where cgroups cannot be made here
     (then ``why`` says so and only the rlimits apply).
@@ -297,6 +315,7 @@ class KernelCgroup:
         self.folders: list[Path] = []
         self.files: list[str] = []
         self.why = ""
+        self.cpu_why = ""
         try:
             self._make(name, limits)
         except OSError as error:
@@ -316,6 +335,13 @@ class KernelCgroup:
             (folder / "memory.swap.max").write_text("0")
             (folder / "pids.max").write_text(str(limits.max_processes))
             self.files.append(str(folder / "cgroup.procs"))
+            try:  # without a CPU share the memory and process limits still hold
+                self._enable_cpu(base)
+                (folder / "cpu.weight").write_text(str(limits.cpu_weight))
+                if limits.cpus:
+                    (folder / "cpu.max").write_text(f"{int(limits.cpus * 100_000)} 100000")
+            except OSError as error:
+                self.cpu_why = f"no cpu controller ({error.strerror or error})"
             return
         for controller, settings in (
             ("memory", {"memory.limit_in_bytes": limits.memory_bytes}),
@@ -333,6 +359,33 @@ class KernelCgroup:
             if controller == "memory" and swap.exists():
                 swap.write_text(str(limits.memory_bytes))
             self.files.append(str(folder / "cgroup.procs"))
+        try:  # without a CPU share the memory and process limits still hold
+            self._make_v1_cpu(name, limits)
+        except OSError as error:
+            self.cpu_why = f"no cpu cgroup ({error.strerror or error})"
+
+    @staticmethod
+    def _enable_cpu(base: Path) -> None:
+        """Let ``base``'s children have the cpu controller (v2: a parent enables it)."""
+        if "cpu" not in (base / "cgroup.controllers").read_text().split():
+            raise OSError(0, "the cpu controller is not available to this cgroup")
+        control = base / "cgroup.subtree_control"
+        if "cpu" not in control.read_text().split():
+            control.write_text("+cpu")
+
+    def _make_v1_cpu(self, name: str, limits: Limits) -> None:
+        root = CGROUP_ROOT / "cpu"
+        if not (root / "cpu.shares").is_file():
+            self.cpu_why = "no cpu cgroup controller"
+            return
+        folder = root / (_own_cgroup("cpu") or "/").lstrip("/") / name
+        folder.mkdir()
+        self.folders.append(folder)
+        self.files.append(str(folder / "cgroup.procs"))
+        (folder / "cpu.shares").write_text(str(max(2, limits.cpu_weight * 1024 // 100)))
+        if limits.cpus:
+            (folder / "cpu.cfs_period_us").write_text("100000")
+            (folder / "cpu.cfs_quota_us").write_text(str(int(limits.cpus * 100_000)))
 
     @staticmethod
     def sweep(worker_pid: int) -> None:
@@ -343,7 +396,10 @@ class KernelCgroup:
         bases = (
             [CGROUP_ROOT / (_own_cgroup(None) or "/").lstrip("/")]
             if unified.is_file()
-            else [CGROUP_ROOT / c / (_own_cgroup(c) or "/").lstrip("/") for c in ("memory", "pids")]
+            else [
+                CGROUP_ROOT / c / (_own_cgroup(c) or "/").lstrip("/")
+                for c in ("memory", "pids", "cpu")
+            ]
         )
         for base in bases:
             group.folders += sorted(base.glob(f"course-{worker_pid}-*")) if base.is_dir() else []
@@ -392,8 +448,11 @@ def sandboxed_kernel_manager(
     env: dict[str, str],
     uid: int = NOBODY_UID,
     cgroup: bool | None = None,
+    *,
+    masked: Sequence[tuple[str, str]],
 ):
-    """An AsyncKernelManager class whose kernels start inside the sandbox of ``scratch``.
+    """An AsyncKernelManager class whose kernels start inside the sandbox of ``scratch``
+    (``masked``: the files it sees replaced, see ``bwrap_command``).
 
     With ``cgroup`` (default: where one can be made), each kernel gets a ``KernelCgroup``;
     unprivileged, none is made (and ``uid`` is not used: see the module's docstring).
@@ -428,7 +487,7 @@ def sandboxed_kernel_manager(
             if cgroup is not False and not unprivileged():
                 self.course_cgroup = KernelCgroup(f"course-{os.getpid()}-{uid}", limits)
                 files = self.course_cgroup.files
-            return bwrap_command(scratch, limits, env, argv, uid, files)
+            return bwrap_command(scratch, limits, env, argv, uid, files, masked=masked)
 
         async def _async_cleanup_resources(self, restart: bool = False) -> None:
             await super()._async_cleanup_resources(restart=restart)

@@ -80,6 +80,7 @@ def run_job(job: dict) -> dict:
     from . import records as records_io
     from .course import kernel_environment
     from .execute import GradingClient, teaching_library_dir
+    from .heldout import masked_files
     from .notebooks import nbgrader_meta
     from .sandbox import (
         NOBODY_UID,
@@ -139,7 +140,7 @@ def run_job(job: dict) -> dict:
         if job["sandbox"]:
             prepare_scratch(scratch, uid)
             kwargs["kernel_manager_class"] = sandboxed_kernel_manager(
-                scratch, limits, env, uid, job.get("cgroup")
+                scratch, limits, env, uid, job.get("cgroup"), masked=masked_files()
             )
             run_env = None
         else:

@@ -1,0 +1,292 @@
+"""The static scan follows what a banned part's code reaches across the whole notebook.
+
+Names are followed with Python's scopes and the notebook's order: lambdas, partials,
+containers, attributes set on modules, threads and pools, later redefinitions, and ``nn``
+modules whose ``forward`` calls the routine. Honest code that shares a name with a scratch
+cell keeps its points; code that turns off the in-kernel watch fails; dynamic code is flagged.
+"""
+
+from __future__ import annotations
+
+import nbformat
+import pytest
+
+from coursekit.grading.bans import flags, reason, scan, violations
+from coursekit.grading.notebooks import nbgrader_cell
+
+HONEST_CONV = (
+    "def conv1d_full(f, g):\n"
+    "    n = len(f) + len(g) - 1\n"
+    "    return np.fft.irfft(np.fft.rfft(f, n) * np.fft.rfft(g, n), n)\n"
+)
+HONEST_CORR = (
+    "def corr2d(X, K):\n"
+    "    h, w = K.shape\n"
+    "    Y = torch.zeros(X.shape[0] - h + 1, X.shape[1] - w + 1)\n"
+    "    for i in range(Y.shape[0]):\n"
+    "        for j in range(Y.shape[1]):\n"
+    "            Y[i, j] = (X[i:i + h, j:j + w] * K).sum()\n"
+    "    return Y\n"
+)
+IMPORTS = "import numpy as np\nimport torch\nfrom torch.nn import functional as F\n"
+
+
+def _tests(part: str, exercise: str = "ex01_convolution") -> tuple[str, ...]:
+    from course_utils.checking.bans import BANS
+
+    return BANS[exercise][part].tests
+
+
+def _notebook(cells):
+    """Cells ``(grade_id, source)``: a solution cell, ``"test:<id>"`` a test cell, None plain."""
+    nb = nbformat.v4.new_notebook()
+    for grade_id, source in cells:
+        if grade_id is None:
+            cell = nbformat.v4.new_code_cell(source)
+        elif grade_id.startswith("test:"):
+            cell = nbgrader_cell(source, grade_id[5:], points=1)
+        else:
+            cell = nbgrader_cell(source, grade_id)
+        nb.cells.append(cell)
+    return nb
+
+
+def test_a_parameter_is_not_a_scratch_cells_global_of_the_same_name():
+    nb = _notebook(
+        [
+            ("imports", IMPORTS),
+            (None, "f = np.convolve\ng = np.correlate\nprint(f([1, 2], [1, 1]))"),
+            ("conv1d_full", HONEST_CONV),
+            ("test:test_conv1d_full", "conv1d_full(np.ones(3), np.ones(2))"),
+            (None, "corr = F.conv2d\nK = torch.ones(2, 2)"),
+            ("corr2d", HONEST_CORR),
+        ]
+    )
+    assert violations(nb, "ex01_convolution") == {}
+    assert flags(nb, "ex01_convolution") == {}
+
+
+def test_a_global_the_part_really_calls_is_followed_to_the_scratch_cell():
+    nb = _notebook(
+        [
+            ("imports", IMPORTS),
+            (None, "helper = np.convolve"),
+            ("conv1d_full", "def conv1d_full(a, b):\n    return helper(a, b)\n"),
+        ]
+    )
+    assert violations(nb, "ex01_convolution") == {"test_conv1d_full": ["numpy.convolve"]}
+
+
+def test_a_lambda_from_another_cell_run_in_a_thread_is_followed():
+    nb = _notebook(
+        [
+            ("imports", IMPORTS + "import threading\n"),
+            (None, "_op = lambda X, K: F.conv2d(X[None, None], K[None, None])[0, 0]"),
+            (
+                "corr2d",
+                "def corr2d(X, K):\n    out = {}\n"
+                "    t = threading.Thread(target=lambda: out.update(y=_op(X, K)))\n"
+                "    t.start()\n    t.join()\n    return out['y']\n",
+            ),
+        ]
+    )
+    assert violations(nb, "ex01_convolution") == {
+        test: ["torch.nn.functional.conv2d"] for test in _tests("corr2d")
+    }
+
+
+def test_a_later_cell_that_redefines_the_part_before_its_test_is_the_parts_code():
+    pool = (
+        "from concurrent.futures import ThreadPoolExecutor\n"
+        "def conv1d_full(f, g):\n"
+        "    with ThreadPoolExecutor(2) as pool:\n"
+        "        return pool.submit(np.convolve, f, g).result()\n"
+    )
+    cells = [
+        ("imports", IMPORTS),
+        ("conv1d_full", HONEST_CONV),
+        (None, pool),
+        ("test:test_conv1d_full", "conv1d_full(np.ones(3), np.ones(2))"),
+    ]
+    assert violations(_notebook(cells), "ex01_convolution") == {
+        "test_conv1d_full": ["numpy.convolve"]
+    }
+    # after the last test the redefinition changes no grade
+    late = [cells[0], cells[1], cells[3], cells[2]]
+    assert violations(_notebook(late), "ex01_convolution") == {}
+
+
+@pytest.mark.parametrize(
+    "setup, body",
+    [
+        ("import functools\n_c = functools.partial(np.convolve, mode='full')", "_c(f, g)"),
+        ("OPS = {}\nOPS['conv'] = np.convolve", "OPS['conv'](f, g)"),
+        ("OPS = []\nOPS.append(np.correlate)", "OPS[0](f, g[::-1], 'full')"),
+        ("np.my_conv = np.convolve", "np.my_conv(f, g)"),
+        ("setattr(np, 'my_conv', np.convolve)", "np.my_conv(f, g)"),
+        ("class Box:\n    pass\nbox = Box()\nbox.op = np.convolve", "box.op(f, g)"),
+        ("", "getattr(np, 'convolve')(f, g)"),
+        (
+            "def _make():\n    global _hidden\n    _hidden = np.convolve\n_make()",
+            "_hidden(f, g)",
+        ),
+    ],
+)
+def test_partials_containers_attributes_and_globals_are_followed(setup, body):
+    nb = _notebook(
+        [
+            ("imports", IMPORTS),
+            (None, setup),
+            ("conv1d_full", f"def conv1d_full(f, g):\n    return {body}\n"),
+        ]
+    )
+    found = violations(nb, "ex01_convolution")
+    assert set(found) == {"test_conv1d_full"}, found
+    assert set(found["test_conv1d_full"]) <= {"numpy.convolve", "numpy.correlate"}
+
+
+def test_code_swapped_into_the_parts_function_by_a_later_cell_is_followed():
+    nb = _notebook(
+        [
+            ("imports", IMPORTS),
+            ("conv1d_full", HONEST_CONV),
+            (None, "def _other(f, g):\n    return np.convolve(f, g)\n"),
+            (None, "conv1d_full.__code__ = _other.__code__"),
+        ]
+    )
+    assert violations(nb, "ex01_convolution") == {"test_conv1d_full": ["numpy.convolve"]}
+    assert flags(nb, "ex01_convolution") == {"conv1d_full": ["__code__"]}
+
+
+def test_an_import_by_a_constant_name_is_decided_not_flagged():
+    nb = _notebook(
+        [
+            ("imports", "import importlib\nimport numpy as np\n"),
+            (
+                "conv1d_full",
+                "def conv1d_full(f, g):\n"
+                "    return importlib.import_module('numpy').convolve(f, g)\n",
+            ),
+        ]
+    )
+    assert violations(nb, "ex01_convolution") == {"test_conv1d_full": ["numpy.convolve"]}
+    assert flags(nb, "ex01_convolution") == {}
+
+
+def test_a_global_rebound_after_a_module_level_call_is_still_followed():
+    """``_make()`` runs in the part's cell, while ``op`` is still ``np.convolve``."""
+    nb = _notebook(
+        [
+            ("imports", IMPORTS),
+            (None, "op = np.convolve"),
+            (
+                "conv1d_full",
+                "def _make():\n    o = op\n    return lambda f, g: o(f, g)\n"
+                "conv1d_full = _make()\n",
+            ),
+            (None, "op = None"),
+            ("test:test_conv1d_full", "conv1d_full(np.ones(3), np.ones(2))"),
+        ]
+    )
+    assert violations(nb, "ex01_convolution") == {"test_conv1d_full": ["numpy.convolve"]}
+
+
+def test_an_nn_module_whose_forward_calls_the_routine_is_followed():
+    nb = _notebook(
+        [
+            ("imports", IMPORTS + "from torch import nn\n"),
+            (
+                None,
+                "class Corr(nn.Module):\n    def forward(self, X, K):\n"
+                "        return F.conv2d(X[None, None], K[None, None])[0, 0]\n",
+            ),
+            ("corr2d", "def corr2d(X, K):\n    return Corr()(X, K)\n"),
+        ]
+    )
+    assert violations(nb, "ex01_convolution") == {
+        test: ["torch.nn.functional.conv2d"] for test in _tests("corr2d")
+    }
+
+
+def test_an_attribute_set_on_a_module_reaches_only_the_parts_that_read_it():
+    nb = _notebook(
+        [
+            ("imports", IMPORTS),
+            (None, "np.my_conv = np.convolve\ntorch.fastconv = torch.ops.aten.convolution"),
+            ("conv1d_full", HONEST_CONV),
+            ("corr2d", HONEST_CORR),
+            ("fft_convolve", "def fft_convolve(f, g):\n    return torch.fastconv(f, g)\n"),
+        ]
+    )
+    assert set(violations(nb, "ex01_convolution")) == {"test_fft_convolve"}
+
+
+def test_native_batch_norm_stored_on_torch_under_disabled_dispatch_fails():
+    nb = _notebook(
+        [
+            ("imports", "import torch\n"),
+            (None, "torch.fast_norm = torch.ops.aten.native_batch_norm"),
+            (
+                "batch_norm",
+                "def batch_norm(X, gamma, beta, moving_mean, moving_var, eps, momentum):\n"
+                "    with torch._C._DisableTorchDispatch():\n"
+                "        Y = torch.fast_norm(X, gamma, beta, moving_mean, moving_var, True,"
+                " momentum, eps)[0]\n"
+                "    return Y, moving_mean, moving_var\n",
+            ),
+        ]
+    )
+    found = violations(nb, "ex04_architectures")
+    names = set(found["test_batch_norm_training"])
+    assert "torch._C._DisableTorchDispatch" in names
+    assert any("native_batch_norm" in n for n in names), names
+    assert "library ban" in reason(sorted(names))
+
+
+def test_turning_off_the_watch_alone_fails_the_part_with_its_own_reason():
+    nb = _notebook(
+        [
+            ("imports", "import sys\nimport numpy as np\n"),
+            ("conv1d_full", "def conv1d_full(f, g):\n    sys.setprofile(None)\n    return f\n"),
+        ]
+    )
+    names = violations(nb, "ex01_convolution")["test_conv1d_full"]
+    assert names == ["sys.setprofile"]
+    assert "turns off the watch" in reason(names)
+
+
+def test_dynamic_code_is_flagged_for_the_instructor_not_failed():
+    nb = _notebook(
+        [
+            ("imports", IMPORTS),
+            (None, "name = 'conv' + 'olve'"),
+            ("conv1d_full", "def conv1d_full(f, g):\n    return getattr(np, name)(f, g)\n"),
+            ("corr2d", "def corr2d(X, K):\n    return eval('X')\n"),
+        ]
+    )
+    assert violations(nb, "ex01_convolution") == {}
+    found = flags(nb, "ex01_convolution")
+    assert found == {
+        "conv1d_full": ["getattr with a computed name"],
+        "corr2d": ["eval"],
+    }
+    assert scan(nb, "ex01_convolution")["fft_convolve"].dynamic == set()
+
+
+def test_the_solutions_with_scratch_cells_that_mention_banned_routines_stay_clean():
+    from pathlib import Path
+
+    from course_utils.checking.bans import BANS
+
+    root = Path(__file__).resolve().parents[1]
+    scratch = (
+        "import numpy as np\nimport torch\nfrom torch.nn import functional as F\n"
+        "f = np.convolve\ng = F.conv2d\nX = torch.nn.functional.batch_norm\n"
+        "K = F.max_pool2d\nn = np.linalg.solve\n"
+    )
+    for exercise in sorted(BANS):
+        nb = nbformat.read(root / "solutions" / exercise / f"{exercise}.ipynb", as_version=4)
+        nb.cells.append(nbformat.v4.new_code_cell(scratch))
+        nb.cells.insert(1, nbformat.v4.new_code_cell(scratch))
+        assert violations(nb, exercise) == {}, exercise
+        assert flags(nb, exercise) == {}, exercise
