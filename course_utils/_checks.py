@@ -26,7 +26,7 @@ def pair(value, name: str) -> tuple[int, int]:
     raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
 
 
-def check_tensor(
+def require_tensor(
     x, name: str, ndim: int | None = None, shape_hint: str = "", non_empty: bool = False
 ) -> None:
     """``x`` is a tensor with ``ndim`` dimensions (and, if asked, at least one element)."""
@@ -85,7 +85,7 @@ def check_finite(x: torch.Tensor, name: str) -> None:
 
 def check_boxes(boxes, name: str) -> None:
     """``boxes`` is an ``(N, 4)`` tensor of real numbers."""
-    check_tensor(boxes, name, ndim=2, shape_hint="of shape (N, 4)")
+    require_tensor(boxes, name, ndim=2, shape_hint="of shape (N, 4)")
     if boxes.shape[-1] != 4:
         raise ValueError(f"{name} must have shape (N, 4), got {tuple(boxes.shape)}")
     check_real(boxes, name)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from course_utils._checks import check_float, check_not_bool, check_real, check_tensor, pair
+from course_utils._checks import check_float, check_not_bool, check_real, pair, require_tensor
 from course_utils.signals import fft_convolve
 
 
@@ -17,7 +17,7 @@ def _check_image_and_kernel(X, K, name: str, floats: str = "") -> None:
     """Two non-empty 2-D tensors, the kernel no larger than the image (as ``F.conv2d`` needs);
     with ``floats`` (the reason) both must be floating point."""
     for tensor, label in ((X, "X"), (K, "K")):
-        check_tensor(tensor, f"{name}'s {label}", ndim=2, non_empty=True)
+        require_tensor(tensor, f"{name}'s {label}", ndim=2, non_empty=True)
         check_not_bool(tensor, label, "a cross-correlation")
         check_real(tensor, label)
         if floats:
@@ -106,7 +106,7 @@ def pool2d(
 
 
 def _check_pooling_input(X, mode: str) -> None:
-    check_tensor(X, "X", ndim=2, shape_hint="(H, W)", non_empty=True)
+    require_tensor(X, "X", ndim=2, shape_hint="(H, W)", non_empty=True)
     if mode not in ("max", "avg"):
         raise ValueError(f"mode must be 'max' or 'avg', got {mode!r}")
     check_not_bool(X, "X", f"{mode} pooling")

@@ -6,6 +6,10 @@
   ``data_dir()``: the full profile's classification data.
 * ``classification_loaders``: the profile's choice of the two, as PyTorch data loaders.
 * ``to_uint8``: any real image scaled to 0-255 bytes.
+* ``public_digits`` / ``held_out_digits``: the digits split that ex04's exported models are
+  graded on: 30 images of each class (``held_out_digit_indices``) are held out by the grader
+  and blanked in every graded kernel; notebooks and the course's pretraining use the other
+  1,497. The split lives here, with the data (``course_utils.checking.heldout`` grades on it).
 """
 
 from __future__ import annotations
@@ -16,6 +20,9 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 from course_utils.runtime import data_dir, profile, standin
+
+DIGITS_HELD_OUT_PER_CLASS = 30
+DIGITS_EVALUATED = 200
 
 
 class DataUnavailableError(RuntimeError):
@@ -40,6 +47,59 @@ def digits(resize: int | None = None, test_fraction: float = 0.25, seed: int = 0
     n_test = int(round(len(y) * test_fraction))
     test, train = order[:n_test], order[n_test:]
     return X[train], y[train], X[test], y[test]
+
+
+def digits_path():
+    """The file scikit-learn's ``load_digits`` reads (a gzip-compressed CSV, 1,797 rows)."""
+    from importlib import resources
+    from pathlib import Path
+
+    return Path(str(resources.files("sklearn.datasets.data") / "digits.csv.gz"))
+
+
+def held_out_digit_indices() -> torch.Tensor:
+    """Indices into ``load_digits()`` of the 300 held-out images: 30 of each class, fixed."""
+    from sklearn.datasets import load_digits
+
+    target = torch.as_tensor(load_digits().target)
+    generator = torch.Generator().manual_seed(0)
+    chosen = []
+    for digit in range(10):
+        members = torch.nonzero(target == digit).flatten()
+        order = torch.randperm(len(members), generator=generator)
+        chosen.append(members[order[:DIGITS_HELD_OUT_PER_CLASS]])
+    return torch.sort(torch.cat(chosen)).values
+
+
+def _all_digits():
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    X = torch.tensor(bunch.images, dtype=torch.float32).unsqueeze(1) / 16.0
+    return X, torch.tensor(bunch.target, dtype=torch.int64)
+
+
+def public_digits(seed: int = 0, test_fraction: float = 0.25):
+    """The 1,497 digits a notebook may use, split like ``digits``:
+    ``(X_train, y_train, X_test, y_test)``, X (N, 1, 8, 8) float32 in [0, 1], y (N,) int64."""
+    X, y = _all_digits()
+    public = torch.ones(len(y), dtype=torch.bool)
+    public[held_out_digit_indices()] = False
+    X, y = X[public], y[public]
+    order = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
+    n_test = int(round(len(y) * test_fraction))
+    test, train = order[:n_test], order[n_test:]
+    return X[train], y[train], X[test], y[test]
+
+
+def held_out_digits(seed: int):
+    """The grader's side: 200 of the held-out digits, chosen and ordered by ``seed``:
+    ``(X, y)``, X (200, 1, 8, 8) float32 in [0, 1], y (200,) int64."""
+    X, y = _all_digits()
+    index = held_out_digit_indices()
+    pick = torch.randperm(len(index), generator=torch.Generator().manual_seed(seed))
+    index = index[pick[:DIGITS_EVALUATED]]
+    return X[index], y[index]
 
 
 def fashion_mnist(train: bool = True, resize: int | None = None):

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from course_utils._checks import check_boxes, check_tensor, pair, widen_boxes
+from course_utils._checks import check_boxes, pair, require_tensor, widen_boxes
 
 BOX_FORMATS = ("xyxy", "xywh", "cxcywh")
 
@@ -208,8 +208,8 @@ def roi_max_pool(
 
 
 def _check_rois(features, rois) -> None:
-    check_tensor(features, "features", ndim=4, shape_hint="(B, C, H, W)")
-    check_tensor(rois, "rois", ndim=2, shape_hint="(K, 5)")
+    require_tensor(features, "features", ndim=4, shape_hint="(B, C, H, W)")
+    require_tensor(rois, "rois", ndim=2, shape_hint="(K, 5)")
     if rois.shape[1] != 5:
         raise ValueError(f"rois must have shape (K, 5), got {tuple(rois.shape)}")
     index = rois[:, 0]
@@ -388,7 +388,7 @@ def draw_boxes(
 
 
 def _check_scores(scores, n: int) -> None:
-    check_tensor(scores, "scores", ndim=1, shape_hint=f"of shape ({n},)")
+    require_tensor(scores, "scores", ndim=1, shape_hint=f"of shape ({n},)")
     if len(scores) != n:
         raise ValueError(f"scores must have shape ({n},), one per box, got {tuple(scores.shape)}")
 

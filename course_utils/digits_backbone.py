@@ -86,14 +86,14 @@ def _train_epochs(model, X, y, epochs, batch_size, lr, seed, device):
 def pretrain_small_convnet(settings: dict | None = None, device=None) -> tuple[nn.Module, dict]:
     """Train a ``ConvBNNet`` on scikit-learn's public digits (upscaled to ``settings["size"]``).
 
-    Only the 1,497 digits of ``heldout.public_digits``: the 300 that ex04's small CNN is graded
+    Only the 1,497 digits of ``datasets.public_digits``: the 300 that ex04's small CNN is graded
     on are in no weights the course makes, and a graded kernel (which sees them blanked) and
     the instructor's machine pretrain the very same network.
 
     Returns ``(model, info)`` with ``info`` = the settings plus the test accuracy, the numbers
     of training and test images, and the seconds.
     """
-    from course_utils.heldout import public_digits
+    from course_utils.datasets import public_digits
     from course_utils.runtime import seed_everything
     from course_utils.training import evaluate
 

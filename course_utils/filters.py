@@ -18,7 +18,7 @@ import math
 import torch
 from torch.nn import functional as F
 
-from course_utils._checks import check_float, check_real, check_tensor
+from course_utils._checks import check_float, check_real, require_tensor
 from course_utils.conv import corr2d_fft
 
 BOUNDARY_MODES = ("reflect", "nearest", "mirror", "wrap", "constant")
@@ -86,7 +86,7 @@ def _extend_indices(n: int, before: int, after: int, mode: str, device) -> torch
 
 def _check_image(image) -> None:
     """``image`` is a 2-D float tensor (checked before any kernel takes its dtype)."""
-    check_tensor(image, "image", ndim=2, shape_hint="(H, W)")
+    require_tensor(image, "image", ndim=2, shape_hint="(H, W)")
     check_float(image, "image", why="integer filtering would wrap around or round")
 
 
@@ -96,7 +96,7 @@ def pad2d(image: torch.Tensor, pad_h: int, pad_w: int, mode: str = "reflect") ->
     ``mode`` names SciPy's boundary modes: ``reflect`` (scipy's default), ``nearest``,
     ``mirror``, ``wrap`` or ``constant`` (zeros). Returns ``(H + 2 pad_h, W + 2 pad_w)``.
     """
-    check_tensor(image, "image", ndim=2, shape_hint="(H, W)")
+    require_tensor(image, "image", ndim=2, shape_hint="(H, W)")
     if mode == "constant":
         return F.pad(image, (pad_w, pad_w, pad_h, pad_h))
     rows = _extend_indices(image.shape[0], pad_h, pad_h, mode, image.device)
@@ -204,7 +204,7 @@ def gradient_magnitude(
 
 def scale_to_255(image: torch.Tensor) -> torch.Tensor:
     """Rescale a non-negative map so that its maximum becomes 255 (for display as 8-bit)."""
-    check_tensor(image, "image", non_empty=True)
+    require_tensor(image, "image", non_empty=True)
     check_real(image, "image")
     peak = image.max()
     if float(peak) <= 0:
@@ -231,7 +231,7 @@ def frequency_response(kernel: torch.Tensor, size: int = 64) -> torch.Tensor:
     constant image (the sum of the weights), the corners the gain for the finest checkerboard.
     Frequencies run from -0.5 to just below 0.5 cycles per pixel (``frequency_axis``).
     """
-    check_tensor(kernel, "kernel")
+    require_tensor(kernel, "kernel")
     check_real(kernel, "kernel")
     if kernel.ndim != 2 or max(kernel.shape) > size:
         raise ValueError(f"need a 2-D kernel no larger than {size}, got {tuple(kernel.shape)}")
@@ -273,7 +273,7 @@ def psnr(estimate: torch.Tensor, reference: torch.Tensor, data_range: float = 1.
     Computed in float64, so integer images work too (as in scikit-image).
     """
     for tensor, name in ((estimate, "estimate"), (reference, "reference")):
-        check_tensor(tensor, name, non_empty=True)
+        require_tensor(tensor, name, non_empty=True)
         check_real(tensor, name)
     mse = float(((estimate.double() - reference.double()) ** 2).mean())
     if mse == 0:
@@ -287,7 +287,7 @@ def window_sums(image: torch.Tensor, h: int, w: int) -> torch.Tensor:
     Uses an integral image (cumulative sums along both axes), so the cost does not depend on
     the window size: each window sum is four look-ups.
     """
-    check_tensor(image, "image", ndim=2, shape_hint="(H, W)")
+    require_tensor(image, "image", ndim=2, shape_hint="(H, W)")
     integral = F.pad(image.cumsum(0).cumsum(1), (1, 0, 1, 0))
     return integral[h:, w:] - integral[:-h, w:] - integral[h:, :-w] + integral[:-h, :-w]
 
@@ -303,7 +303,7 @@ def match_template(image: torch.Tensor, template: torch.Tensor) -> torch.Tensor:
     statistics through integral images, so large templates cost little. Use float64.
     """
     _check_image(image)
-    check_tensor(template, "template", ndim=2, shape_hint="(h, w)", non_empty=True)
+    require_tensor(template, "template", ndim=2, shape_hint="(h, w)", non_empty=True)
     if template.shape[0] > image.shape[0] or template.shape[1] > image.shape[1]:
         raise ValueError(
             f"template {tuple(template.shape)} is larger than the image {tuple(image.shape)}"

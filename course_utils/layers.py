@@ -15,7 +15,7 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-from course_utils._checks import check_float, check_not_bool, check_same_dtype, check_tensor, pair
+from course_utils._checks import check_float, check_not_bool, check_same_dtype, pair, require_tensor
 from course_utils.conv import conv_output_size, corr2d
 
 # --- channels -----------------------------------------------------------------------------------
@@ -27,8 +27,8 @@ def corr2d_multi_in(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
     X: ``(c_i, H, W)``, K: ``(c_i, h, w)`` -> ``(H - h + 1, W - w + 1)``: each input channel is
     cross-correlated with its own kernel slice and the results are added.
     """
-    check_tensor(X, "X")
-    check_tensor(K, "K")
+    require_tensor(X, "X")
+    require_tensor(K, "K")
     if X.ndim != 3 or K.ndim != 3 or X.shape[0] != K.shape[0] or X.shape[0] == 0:
         raise ValueError(
             f"corr2d_multi_in needs X (c_i, H, W) and K (c_i, h, w) with the same c_i >= 1, "
@@ -54,8 +54,8 @@ def conv1x1_as_matmul(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
     X: ``(c_i, H, W)``, K: ``(c_o, c_i, 1, 1)`` -> ``(c_o, H, W)``. The pixels become the
     columns of a ``(c_i, H*W)`` matrix, and ``K`` a ``(c_o, c_i)`` weight matrix.
     """
-    check_tensor(X, "X")
-    check_tensor(K, "K")
+    require_tensor(X, "X")
+    require_tensor(K, "K")
     if X.ndim != 3 or K.ndim != 4 or K.shape[2:] != (1, 1) or K.shape[1] != X.shape[0]:
         raise ValueError(
             f"conv1x1_as_matmul needs X (c_i, H, W) and K (c_o, c_i, 1, 1), "
@@ -219,7 +219,7 @@ seed_rule_pool1d = uniform_window_pool1d
 
 def _reducer(mode: str, x: torch.Tensor):
     """The function that pools one window of ``x`` (checked: PyTorch's pools need numbers)."""
-    check_tensor(x, "x", non_empty=True)
+    require_tensor(x, "x", non_empty=True)
     check_not_bool(x, "x", f"{mode} pooling")
     if mode == "avg":
         check_float(x, "x", why="an integer mean would be rounded")

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from course_utils._checks import check_float, check_tensor
+from course_utils._checks import check_float, require_tensor
 
 
 def batch_norm(
@@ -35,7 +35,7 @@ def batch_norm(
     place: ``running = (1 - momentum) * running + momentum * batch`` (with the unbiased batch
     variance, as PyTorch does). In evaluation the running statistics normalize ``X``.
     """
-    check_tensor(X, "X")
+    require_tensor(X, "X")
     if X.ndim not in (2, 4):
         raise ValueError(f"batch_norm expects (N, C) or (N, C, H, W), got shape {tuple(X.shape)}")
     check_float(X, "X", why="a mean and variance are real numbers")
@@ -79,7 +79,7 @@ class BatchNorm(nn.Module):
         self.register_buffer("num_batches_tracked", torch.tensor(0, dtype=torch.long))
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
-        check_tensor(X, "X")
+        require_tensor(X, "X")
         if X.ndim in (2, 4) and X.shape[1] != self.weight.numel():
             raise ValueError(
                 f"BatchNorm({self.weight.numel()}) got {X.shape[1]} channels in input of shape "
@@ -118,7 +118,7 @@ def layer_norm(
     ``gamma`` and ``beta`` (optional) have the shape of those dimensions. Nothing depends on
     the other samples in the batch, so training and evaluation compute the same thing.
     """
-    check_tensor(X, "X")
+    require_tensor(X, "X")
     if not 1 <= normalized_ndim <= X.ndim:
         raise ValueError(
             f"cannot normalize the last {normalized_ndim} dimensions of a "
@@ -150,7 +150,7 @@ class LayerNorm(nn.Module):
         self.bias = nn.Parameter(torch.zeros(self.normalized_shape))
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
-        check_tensor(X, "X")
+        require_tensor(X, "X")
         if tuple(X.shape[-len(self.normalized_shape) :]) != self.normalized_shape:
             raise ValueError(
                 f"LayerNorm{self.normalized_shape} got input of shape "

@@ -17,11 +17,11 @@ import math
 
 import torch
 
-from course_utils._checks import check_finite, check_real, check_tensor, fft_dtype
+from course_utils._checks import check_finite, check_real, fft_dtype, require_tensor
 
 
 def _check_1d(name: str, x: torch.Tensor) -> None:
-    check_tensor(x, name, ndim=1, shape_hint="(n,)", non_empty=True)
+    require_tensor(x, name, ndim=1, shape_hint="(n,)", non_empty=True)
 
 
 def conv1d_full(f: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
@@ -97,8 +97,8 @@ def fft_convolve(f: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
 
 
 def _check_same_ndim(f, g) -> None:
-    check_tensor(f, "f")
-    check_tensor(g, "g")
+    require_tensor(f, "f")
+    require_tensor(g, "g")
     if f.ndim != g.ndim or f.ndim == 0:
         raise ValueError(
             f"f and g need the same number (>= 1) of dimensions, got "

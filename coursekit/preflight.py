@@ -19,15 +19,20 @@ from course_utils.runtime import ConfigurationError, describe_runtime
 MARKER = "COURSE_RUNTIME"
 
 
-def library_digest(package_dir: Path | None = None) -> str:
-    """A hash of every Python file of the teaching library (``course_utils``), sub-packages too.
+# What chapters never import: the exercise helpers (checks, bans, held-out tasks). A test
+# (tests/test_preflight.py) fails when a chapter imports from it.
+NOT_FOR_CHAPTERS = ("checking",)
 
-    No list of files to leave out: everything in ``course_utils`` is what chapters may run.
-    """
+
+def library_digest(package_dir: Path | None = None) -> str:
+    """A hash of every Python file of the teaching library (``course_utils``) that chapters may
+    run: sub-packages too, except ``course_utils/checking`` (``NOT_FOR_CHAPTERS``), so editing a
+    ban or a check re-executes no chapter."""
     root = package_dir or Path(course_utils.__file__).resolve().parent
     digest = hashlib.sha256()
     for path in sorted(root.rglob("*.py")):
-        if "__pycache__" in path.parts:
+        relative = path.relative_to(root).parts
+        if "__pycache__" in path.parts or relative[0] in NOT_FOR_CHAPTERS:
             continue
         digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]

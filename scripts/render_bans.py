@@ -1,4 +1,4 @@
-"""Write each part's library ban (course_utils.bans.BANS) into its solution notebook.
+"""Write each part's library ban (course_utils.checking.bans.BANS) into its solution notebook.
 
 For every banned part of ``solutions/EXERCISE/EXERCISE.ipynb``:
 
@@ -20,11 +20,13 @@ from pathlib import Path
 
 import nbformat
 
-from course_utils.bans import BANS, ban_sentence
+from course_utils.checking.bans import BANS, ban_sentence
 
 ROOT = Path(__file__).resolve().parents[1]
 SENTENCE = re.compile(r"\n*\*\*Library ban:\*\*[^\n]*(\n[^\n]+)*")
-WATCH_LINE = "from course_utils.bans import BanWatch\n_ban = BanWatch({exercise!r}, {part!r})\n"
+WATCH_LINE = (
+    "from course_utils.checking.bans import BanWatch\n_ban = BanWatch({exercise!r}, {part!r})\n"
+)
 
 
 def _grade_id(cell) -> str | None:

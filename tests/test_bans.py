@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from course_utils.bans import BANS, BanWatch, ban_sentence
+from course_utils.checking.bans import BANS, BanWatch, ban_sentence
 from coursekit.grading.bans import violations
 from coursekit.grading.notebooks import nbgrader_cell
 
@@ -358,7 +358,7 @@ def test_every_banned_part_states_its_ban_and_watches_its_tests(exercise):
 
 
 def test_the_held_out_faces_are_blanked_for_kernels_and_not_among_the_public_ones():
-    from course_utils.heldout import held_out_faces, held_out_indices, public_faces
+    from course_utils.checking.heldout import held_out_faces, held_out_indices, public_faces
     from course_utils.transfer import lfw_path
     from coursekit.grading.heldout import masked_files
 

@@ -43,7 +43,7 @@ ATTACKS = {
     "def _hook(event, args):\n    if event == 'compile':\n"
     "        t.check_tensor = lambda *a, **k: None\n"
     "sys.addaudithook(_hook)\n" + WRONG,
-    "expected-as-actual": "import course_utils.testing as t\n_real = t._record\n"
+    "expected-as-actual": "import course_utils.testing as t\n_real = t.send_record\n"
     "def _fake(actual, expected=None, name='r', **k):\n"
     "    _real('tensor', name, expected)\n"
     "t.check_tensor = _fake\n" + WRONG,
@@ -86,7 +86,7 @@ ATTACKS = {
     "leak-value": "import sys\nimport course_utils.testing as t\n_seen = []\n"
     "sys.addaudithook(lambda e, a: _seen.append(str(a[0])) if e == 'compile' "
     "and a else None)\n"
-    "t.check_tensor = lambda *a, **k: t._record('tensor', '', '\\n'.join(_seen))\n" + WRONG,
+    "t.check_tensor = lambda *a, **k: t.send_record('tensor', '', '\\n'.join(_seen))\n" + WRONG,
     "mmap-hog": "import mmap\n_m = mmap.mmap(-1, 3 * 2**30)\n_chunk = b'x' * 2**20\n"
     "for _i in range(3 * 1024):\n    _m[_i * 2**20:(_i + 1) * 2**20] = _chunk\n" + RIGHT,
 }
@@ -98,7 +98,7 @@ NUISANCES = {
     "time.sleep(15)\n" + RIGHT,
     "leak-in": "import sys\nimport course_utils.testing as t\n_seen = []\n"
     "sys.addaudithook(lambda e, a: _seen.append(str(a[0])) if e == 'compile' "
-    "and a else None)\n_real = t._record\n"
+    "and a else None)\n_real = t.send_record\n"
     "def _leak(actual, expected=None, name='r', **k):\n"
     "    text = '\\n'.join(_seen + list(get_ipython().user_ns.get('In', [])))\n"
     "    print(text)\n    _real('tensor', text, actual)\n"
@@ -243,7 +243,7 @@ def test_a_notebooks_output_is_capped_in_total(tmp_path):
 
 
 EX01_THIEF = (
-    "import sys\nimport course_utils.testing as t\n_real = t._record\n"
+    "import sys\nimport course_utils.testing as t\n_real = t.send_record\n"
     "def _steal(kind):\n"
     "    def check(actual=None, expected=None, name='r', *a, **k):\n"
     "        frame = sys._getframe(1)\n"

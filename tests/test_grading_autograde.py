@@ -19,7 +19,7 @@ import nbformat
 import pytest
 from grading_fixture import ARITH_SOLUTION, fill, make_course, released, submit
 
-from course_utils.bans import BANS, Ban
+from course_utils.checking.bans import BANS, Ban
 from coursekit.cli import main as course_main
 from coursekit.grading.autograde import autograde
 from coursekit.grading.course import Course, open_gradebook

@@ -1,4 +1,4 @@
-"""Held-out grading of exported models (course_utils.heldout, coursekit/grading/heldout.py).
+"""Held-out grading of exported models (course_utils/checking/heldout.py, grading/heldout.py).
 
 Fast: the digits8 split and its mask, the scores against scikit-learn, the checks of a
 program's outputs, what ``record_exported`` records, and the checker's verdicts on small
@@ -20,7 +20,7 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils import heldout
+from course_utils.checking import heldout
 from coursekit.grading import heldout as grading_heldout
 from coursekit.grading.checker import Mismatch
 from coursekit.grading.sandbox import sandbox_available
@@ -145,7 +145,7 @@ def test_pickled_or_missing_outputs_are_refused(tmp_path):
 
 
 def test_record_exported_names_the_export_error_and_records_the_failure(monkeypatch):
-    from course_utils import testing
+    from course_utils.checking import checks as testing
 
     class Branchy(_Linear):
         def forward(self, x):
@@ -165,7 +165,7 @@ def test_record_exported_names_the_export_error_and_records_the_failure(monkeypa
 
 
 def test_record_exported_records_a_program_that_loads(monkeypatch):
-    from course_utils import testing
+    from course_utils.checking import checks as testing
     from coursekit.grading.records import _array_from
 
     recorded = []
@@ -303,7 +303,7 @@ def test_in_the_sandbox_the_program_is_scored_and_its_process_reaches_no_labels(
     probe = (
         "import gzip, json, os, sys\n"
         "import numpy as np\n"
-        "from course_utils.heldout import digits_path, held_out_digit_indices\n"
+        "from course_utils.checking.heldout import digits_path, held_out_digit_indices\n"
         "rows = np.loadtxt(gzip.open(digits_path(), 'rt'), delimiter=',')\n"
         "held = held_out_digit_indices().numpy()\n"
         "print(json.dumps({'files': sorted(os.listdir('.')),\n"

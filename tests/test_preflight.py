@@ -51,6 +51,28 @@ def test_library_digest_covers_every_module_of_the_teaching_library(tmp_path):
     assert library_digest(tmp_path) != after_conv
 
 
+def test_editing_an_exercise_helper_leaves_the_chapters_cache_key_alone(tmp_path):
+    (tmp_path / "conv.py").write_text("def corr2d(): ...\n")
+    (tmp_path / "checking").mkdir()
+    (tmp_path / "checking" / "bans.py").write_text("BANS = {}\n")
+    before = library_digest(tmp_path)
+    (tmp_path / "checking" / "bans.py").write_text("BANS = {'ex01': {}}\n")
+    assert library_digest(tmp_path) == before
+
+
+def test_no_chapter_imports_the_exercise_helpers():
+    """Chapters import only what the cache key covers: nothing of course_utils.checking, nor
+    course_utils.testing (which re-exports it)."""
+    import re
+
+    root = Path(__file__).resolve().parents[1] / "chapters"
+    pattern = re.compile(r"\bcourse_utils(\.checking|\.testing\b| import .*\b(checking|testing)\b)")
+    pages = sorted(root.rglob("*.md")) + sorted(root.rglob("*.ipynb"))
+    assert len(pages) > 10
+    offenders = [p.name for p in pages if pattern.search(p.read_text())]
+    assert offenders == []
+
+
 def test_teaching_library_imports_no_grading_or_site_machinery():
     """course_utils is what students install: no nbgrader, nbclient, jupyter_client, Sphinx,
     docutils or coursekit import anywhere in it (checked on the source, import by import)."""

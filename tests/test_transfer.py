@@ -143,10 +143,10 @@ def test_pretrained_small_convnet_caches(tmp_path, monkeypatch):
 
 def test_pretraining_never_sees_the_digits_an_exercise_is_graded_on(monkeypatch):
     """The backbone's pretraining data holds none of ex04's 300 held-out digits."""
-    from course_utils import digits_backbone, heldout
+    from course_utils import datasets, digits_backbone
 
-    X_all, _ = heldout._all_digits()
-    held_out = {tuple(x.flatten().tolist()) for x in X_all[heldout.held_out_digit_indices()]}
+    X_all, _ = datasets._all_digits()
+    held_out = {tuple(x.flatten().tolist()) for x in X_all[datasets.held_out_digit_indices()]}
     assert len(held_out) > 250  # a few digits repeat, not hundreds
     seen = []
 

@@ -518,11 +518,11 @@ def autograde(
 
 
 def banned_parts(verdicts: dict, exercise: str) -> list[str]:
-    """The parts of ``exercise`` (``course_utils.bans.BANS``) with a test that failed for a
+    """The parts of ``exercise`` (``course_utils.checking.bans.BANS``) with a test that failed for a
     library ban: the static scan's verdict (``bans.apply`` replaces the whole message with one
     about "the part's code" that names the library ban) or a ``BanWatch`` record that named
     banned routines (its check's name, as ``BanWatch.check`` words it, differs from ``[]``)."""
-    from course_utils.bans import BANS
+    from course_utils.checking.bans import BANS
 
     failed = [v for cells in verdicts.values() for v in cells.values() if not v.passed]
     parts = []

@@ -1,6 +1,6 @@
 """The static half of the library bans: a submission's code read on the trusted side.
 
-``course_utils.bans.BANS`` states, per part, what the part may not call. Here, outside every
+``BANS`` (course_utils/checking/bans.py) states, per part, what a part may not call. Outside every
 student process, the submission's own code cells are parsed (never run) and every name a banned
 part's code uses is resolved through the notebook's imports and assignments, wherever they are:
 ``from torchvision.ops import nms as suppress`` in an early cell makes ``suppress(...)`` in the
@@ -17,7 +17,7 @@ from __future__ import annotations
 import ast
 import importlib
 
-from course_utils.bans import BANS, Ban
+from course_utils.checking.bans import BANS, Ban
 
 from .checker import Verdict
 from .notebooks import is_test_cell, nbgrader_meta

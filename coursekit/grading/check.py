@@ -248,7 +248,7 @@ def check_notebook(path: Path, timeout: int = DEFAULT_CELL_TIMEOUT) -> CheckResu
 def exercise_name(path: Path, released: Path | None) -> str | None:
     """The exercise a notebook belongs to: its released copy's folder, else the exercise whose
     name is in the file's name (``ex04_architectures (1).ipynb``)."""
-    from course_utils.bans import BANS
+    from course_utils.checking.bans import BANS
 
     if released is not None:
         return released.parent.name

@@ -6,7 +6,8 @@ notebook replaced code the tests rely on; it has been beaten ten ways and decide
 Before every test cell the grader loads this file fresh from its read-only location and calls
 ``run``, which
 
-1. loads ``course_utils`` and ``course_utils.testing`` afresh from their read-only files into
+1. loads ``course_utils`` and ``course_utils.testing`` (with the checks and rulebook it
+   re-exports) afresh from their read-only files into
    ``sys.modules`` and rebinds the helper names in the user namespace, so a test cell always
    checks with the genuine helpers (a planted ``course_utils/`` in the scratch folder or a
    replaced ``check_tensor`` are bypassed);
@@ -125,25 +126,42 @@ class _Checker:
                     self.check(f"{owner}({klass.__name__})", name, entries[name])
 
 
-def _load_fresh(package_dir):
-    """Import course_utils and course_utils.testing anew from their read-only files."""
-    import importlib.util
+# The modules a test cell checks with, loaded afresh in this order (each imports the ones above).
+_FRESH = (
+    ("course_utils.tolerances", "tolerances.py"),
+    ("course_utils.checking", "checking/__init__.py"),
+    ("course_utils.checking.rules", "checking/rules.py"),
+    ("course_utils.checking.checks", "checking/checks.py"),
+    ("course_utils.testing", "testing.py"),
+)
 
-    init = package_dir + "/__init__.py"
-    spec = importlib.util.spec_from_file_location(
-        "course_utils", init, submodule_search_locations=[package_dir]
-    )
-    package = importlib.util.module_from_spec(spec)
-    sys.modules["course_utils"] = package
-    spec.loader.exec_module(package)
-    spec = importlib.util.spec_from_file_location(
-        "course_utils.testing", package_dir + "/testing.py"
-    )
-    testing = importlib.util.module_from_spec(spec)
-    sys.modules["course_utils.testing"] = testing
-    spec.loader.exec_module(testing)
-    package.testing = testing
-    return testing
+
+def _load_fresh(package_dir):
+    """Import course_utils and the checks (``course_utils.testing`` and what it re-exports)
+    anew from their read-only files; return ``course_utils.testing``."""
+    import importlib.util
+    import os
+
+    def load(name, path, package=False):
+        locations = [os.path.dirname(path)] if package else None
+        spec = importlib.util.spec_from_file_location(
+            name, path, submodule_search_locations=locations
+        )
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+        return module
+
+    package = load("course_utils", package_dir + "/__init__.py", package=True)
+    module = package
+    for name, relative in _FRESH:
+        path = package_dir + "/" + relative
+        if not os.path.exists(path):
+            continue
+        module = load(name, path, package=relative.endswith("__init__.py"))
+        parent, _, child = name.rpartition(".")
+        setattr(sys.modules[parent], child, module)
+    return module
 
 
 def run(token, package_dir, shell, load_testing):
@@ -178,6 +196,9 @@ def run(token, package_dir, shell, load_testing):
         "torch.testing",
         "torch.nn.functional",
         "course_utils.testing",
+        "course_utils.checking.checks",
+        "course_utils.checking.rules",
+        "course_utils.tolerances",
         "importlib",
         "sys",
     ):

@@ -1,4 +1,4 @@
-"""Held-out evaluation of recorded weights, on the trusted side (see course_utils.heldout).
+"""Held-out evaluation of recorded weights, on the trusted side (see course_utils.checking.heldout).
 
 - ``masked_files()``: files a graded kernel's sandbox sees replaced: scikit-image's face images
   and scikit-learn's digits with the held-out ones blanked, so no notebook can train on (or
@@ -15,7 +15,7 @@
   fresh process in the sandbox (``sandbox.bwrap_command``, as a user of its own, under a
   timeout, a memory limit and, as root, a cgroup), which writes the program's outputs to a
   ``.npy``. That file is read here without pickle, its shape, dtype and finiteness checked, and
-  the accuracy or IoU computed here (``course_utils.heldout.score``). Where the grader runs
+  the accuracy or IoU computed here (``course_utils.checking.heldout.score``). Where the grader runs
   without a sandbox (``--no-sandbox``, trusted notebooks only), the process is a plain one.
 - ``Draw``: the seeds. A regrade must not change a grade, and a notebook must not know what it
   is graded on: the seed of a held-out check is HMAC-SHA256 of ``assignment/student/check``
@@ -131,7 +131,7 @@ def _masked_digits() -> list[tuple[str, str]]:
     import gzip
 
     try:
-        from course_utils.heldout import digits_path
+        from course_utils.checking.heldout import digits_path
 
         original = digits_path()
     except ImportError:
@@ -140,7 +140,7 @@ def _masked_digits() -> list[tuple[str, str]]:
         return []
     import hashlib
 
-    from course_utils.heldout import held_out_digit_indices
+    from course_utils.checking.heldout import held_out_digit_indices
 
     held = held_out_digit_indices().tolist()
     tag = hashlib.sha256(repr(held).encode()).hexdigest()[:12]
@@ -170,7 +170,7 @@ def _masked_faces() -> list[tuple[str, str]]:
     folder = _private_folder()
     replacement = folder / f"lfw_subset-public-{original.stat().st_size}.npy"
     if not replacement.is_file():
-        from course_utils.heldout import held_out_indices
+        from course_utils.checking.heldout import held_out_indices
 
         images = np.load(original, allow_pickle=False).copy()
         images[held_out_indices().numpy()] = 0.0
@@ -250,8 +250,9 @@ def _run_logged(command: list[str], folder: Path, **kwargs) -> subprocess.Comple
 def run_program(
     folder: Path, sandbox: bool, argv: list[str] | None = None
 ) -> subprocess.CompletedProcess:
-    """``python -m course_utils.heldout FOLDER`` (or ``argv``, for tests) in a fresh process
-    with ``folder`` as its only writable place, in the sandbox unless ``sandbox`` is False."""
+    """``python -m course_utils.checking.heldout FOLDER`` (or ``argv``, for tests) in a fresh
+    process with ``folder`` as its only writable place, in the sandbox unless ``sandbox`` is
+    False."""
     from .execute import teaching_library_dir
 
     env = {
@@ -265,7 +266,7 @@ def run_program(
         "CUDA_VISIBLE_DEVICES": "",
         "OMP_NUM_THREADS": "1",
     }
-    argv = argv or [sys.executable, "-m", "course_utils.heldout", str(folder)]
+    argv = argv or [sys.executable, "-m", "course_utils.checking.heldout", str(folder)]
     if not sandbox:
         return _run_logged(argv, folder, env=env, cwd=folder)
     from .sandbox import (
@@ -322,7 +323,7 @@ def evaluate_exported(task: str, program: bytes, seed: int, sandbox: bool = True
 
     The inputs go to the program's process; the labels or masks stay in this one.
     """
-    from course_utils.heldout import held_out_data, output_shape, score
+    from course_utils.checking.heldout import held_out_data, output_shape, score
 
     inputs, truth = held_out_data(task, seed, **options)
     with tempfile.TemporaryDirectory(prefix="course-exported-") as tmp:
@@ -374,7 +375,7 @@ def check_exported(
 
 
 def _main(task: str, folder: str, seed: str) -> None:
-    from course_utils.heldout import accuracy
+    from course_utils.checking.heldout import accuracy
 
     names = json.loads((Path(folder) / "names.json").read_text())
     data = np.load(Path(folder) / "weights.npz", allow_pickle=False)

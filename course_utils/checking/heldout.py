@@ -36,53 +36,41 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from course_utils.datasets import (
+    DIGITS_EVALUATED,
+    DIGITS_HELD_OUT_PER_CLASS,
+    digits_path,
+    held_out_digit_indices,
+    held_out_digits,
+    public_digits,
+)
+from course_utils.faces import held_out_faces, held_out_indices, public_faces
+
+from . import checks
+
+__all__ = [
+    "DIGITS_EVALUATED",
+    "DIGITS_HELD_OUT_PER_CLASS",
+    "digits_path",
+    "held_out_digit_indices",
+    "held_out_digits",
+    "public_digits",
+    "held_out_faces",
+    "held_out_indices",
+    "public_faces",
+]
+
 TASKS = ("faces16",)
 EXPORTED_TASKS = ("digits8", "micrographs48")
-DIGITS_HELD_OUT_PER_CLASS = 30
-DIGITS_EVALUATED = 200
 MICROGRAPHS_EVALUATED = 100
 MICROGRAPH_SIZE = 48
-
-
-def held_out_indices() -> torch.Tensor:
-    """Indices into ``skimage.data.lfw_subset()`` of the 80 held-out images (40 and 40)."""
-    generator = torch.Generator().manual_seed(0)
-    face_order = torch.randperm(100, generator=generator)
-    other_order = torch.randperm(100, generator=generator) + 100
-    return torch.cat([face_order[:40], other_order[:40]])
-
-
-def public_faces(size: int = 16):
-    """The 120 images a notebook may train and try on: ``(X, y)``, X (120, 1, S, S) in [0, 1]."""
-    from .transfer import faces
-
-    X_pool, y_pool, _, _ = faces(size=size, test_size=80, seed=0)
-    return X_pool, y_pool
-
-
-def held_out_faces(seed: int, size: int = 16):
-    """The held-out images (the grader's side), each flipped left-right with probability 1/2
-    by ``seed``: ``(X, y)``, X (80, 1, S, S) float32 in [0, 1], y (80,) int64, 1 = face."""
-    from torch.nn import functional as F
-
-    from .transfer import lfw_images
-
-    X = torch.tensor(lfw_images(), dtype=torch.float32).unsqueeze(1)
-    y = torch.cat([torch.ones(100), torch.zeros(100)]).long()
-    index = held_out_indices()
-    X, y = X[index], y[index]
-    if size != X.shape[-1]:
-        X = F.interpolate(X, size=(size, size), mode="bilinear", align_corners=False)
-    flip = torch.rand(len(X), generator=torch.Generator().manual_seed(seed)) < 0.5
-    X[flip] = X[flip].flip(-1)
-    return X, y
 
 
 def rebuild(task: str, state: dict):
     """The task's architecture with the recorded ``state`` (name -> array) loaded, in eval mode."""
     if task != "faces16":
         raise ValueError(f"unknown held-out task {task!r}")
-    from .transfer import SmallConvNet
+    from course_utils.transfer import SmallConvNet
 
     widths = tuple(int(state[f"features.{i}.0.weight"].shape[0]) for i in (0, 1, 2))
     model = SmallConvNet(num_classes=int(state["fc.weight"].shape[0]), widths=widths)
@@ -104,76 +92,22 @@ def record_trained(model, task: str, at_least: float, name: str = "the held-out 
     Outside grading (``course check``, a plain run) nothing is recorded: the held-out images are
     the grader's. In the reference run the solution's weights are evaluated like a student's.
     """
-    from . import testing
-
     if task not in TASKS:
         raise ValueError(f"unknown held-out task {task!r}")
-    mode = testing._mode()
+    mode = checks.recording_mode()
     if mode is None:
         return
     state = {k: v.detach().to("cpu") for k, v in model.state_dict().items()}
     if mode == "graded":
-        testing._record("heldout", name, state)
+        checks.send_record("heldout", name, state)
     else:
-        testing._record("heldout", name, state, expected=float(at_least), task=task)
+        checks.send_record("heldout", name, state, expected=float(at_least), task=task)
 
 
 # -- models whose architecture is the student's: exported programs -------------------------
-def digits_path() -> Path:
-    """The file scikit-learn's ``load_digits`` reads (a gzip-compressed CSV, 1,797 rows)."""
-    from importlib import resources
-
-    return Path(str(resources.files("sklearn.datasets.data") / "digits.csv.gz"))
-
-
-def held_out_digit_indices() -> torch.Tensor:
-    """Indices into ``load_digits()`` of the 300 held-out images: 30 of each class, fixed."""
-    from sklearn.datasets import load_digits
-
-    target = torch.as_tensor(load_digits().target)
-    generator = torch.Generator().manual_seed(0)
-    chosen = []
-    for digit in range(10):
-        members = torch.nonzero(target == digit).flatten()
-        order = torch.randperm(len(members), generator=generator)
-        chosen.append(members[order[:DIGITS_HELD_OUT_PER_CLASS]])
-    return torch.sort(torch.cat(chosen)).values
-
-
-def _all_digits():
-    from sklearn.datasets import load_digits
-
-    bunch = load_digits()
-    X = torch.tensor(bunch.images, dtype=torch.float32).unsqueeze(1) / 16.0
-    return X, torch.tensor(bunch.target, dtype=torch.int64)
-
-
-def public_digits(seed: int = 0, test_fraction: float = 0.25):
-    """The 1,497 digits a notebook may use, split like ``datasets.digits``:
-    ``(X_train, y_train, X_test, y_test)``, X (N, 1, 8, 8) float32 in [0, 1], y (N,) int64."""
-    X, y = _all_digits()
-    public = torch.ones(len(y), dtype=torch.bool)
-    public[held_out_digit_indices()] = False
-    X, y = X[public], y[public]
-    order = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
-    n_test = int(round(len(y) * test_fraction))
-    test, train = order[:n_test], order[n_test:]
-    return X[train], y[train], X[test], y[test]
-
-
-def held_out_digits(seed: int):
-    """The grader's side: 200 of the held-out digits, chosen and ordered by ``seed``:
-    ``(X, y)``, X (200, 1, 8, 8) float32 in [0, 1], y (200,) int64."""
-    X, y = _all_digits()
-    index = held_out_digit_indices()
-    pick = torch.randperm(len(index), generator=torch.Generator().manual_seed(seed))
-    index = index[pick[:DIGITS_EVALUATED]]
-    return X[index], y[index]
-
-
 def held_out_micrographs(seed: int, dose: float = 100):
     """The grader's side: ``(images (100, 1, 48, 48) float32, masks (100, 48, 48) bool)``."""
-    from .micrographs import micrographs
+    from course_utils.micrographs import micrographs
 
     data = micrographs(MICROGRAPHS_EVALUATED, size=MICROGRAPH_SIZE, seed=seed, dose=dose)
     return data.images, data.masks.bool()
@@ -235,18 +169,16 @@ def record_exported(model, task: str, at_least: float, name: str, **options) -> 
     check``, a model that ``torch.export`` cannot export fails here with one sentence that names
     the export error; in a graded run that failure is recorded and the part earns nothing.
     """
-    from . import testing
-
     if task not in EXPORTED_TASKS:
         raise ValueError(
             f"unknown exported-model task {task!r} (known: {', '.join(EXPORTED_TASKS)})"
         )
-    mode = testing._mode()
+    mode = checks.recording_mode()
     try:
         program = np.frombuffer(export_model(model, task), dtype=np.uint8)
     except Exception as error:  # noqa: BLE001 - any failure to export is the same refusal
         if mode == "graded":
-            testing._record("exported", name, "export failed")
+            checks.send_record("exported", name, "export failed")
             return
         first = str(error).strip().splitlines()[0][:300] if str(error).strip() else ""
         raise AssertionError(
@@ -255,9 +187,9 @@ def record_exported(model, task: str, at_least: float, name: str, **options) -> 
             "with no branch on a tensor's values and no NumPy"
         ) from None
     if mode == "graded":
-        testing._record("exported", name, program)
+        checks.send_record("exported", name, program)
     elif mode == "reference":
-        testing._record(
+        checks.send_record(
             "exported", name, program, expected=float(at_least), task=task, options=options
         )
 
