@@ -186,7 +186,7 @@ class FreshPython:
             text=True,
         )
 
-    def execute(self, nb, folder: Path, timeout: int = 600):
+    def execute(self, nb, folder: Path, timeout: int = 600, path_name: str | None = None):
         """Run a notebook top to bottom in a kernel of this environment, cwd ``folder`` (holding
         the notebook alone), errors allowed; the executed notebook comes back."""
         from jupyter_client.kernelspec import KernelSpecManager
@@ -205,4 +205,7 @@ class FreshPython:
         )
         home = folder.parent / f"{folder.name}-home"
         home.mkdir(exist_ok=True)
-        return client.execute(cwd=str(folder), env=self.environment(home))
+        env = self.environment(home)
+        # JupyterLab and Notebook 7 (jupyter_server) name the notebook's path for its kernel
+        env["JPY_SESSION_NAME"] = str(folder / path_name) if path_name else ""
+        return client.execute(cwd=str(folder), env=env)

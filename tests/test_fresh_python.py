@@ -67,7 +67,9 @@ def _run_alone(fresh: FreshPython, nb, exercise: str, tmp_path: Path):
     folder = tmp_path / "student"
     folder.mkdir()
     nbformat.write(nb, folder / f"{exercise}.ipynb")  # the notebook alone, nothing else
-    executed = fresh.execute(nbformat.read(folder / f"{exercise}.ipynb", 4), folder)
+    executed = fresh.execute(
+        nbformat.read(folder / f"{exercise}.ipynb", 4), folder, path_name=f"{exercise}.ipynb"
+    )
     assert sorted(p.name for p in folder.iterdir() if p.suffix == ".ipynb") == [f"{exercise}.ipynb"]
     return executed
 

@@ -151,8 +151,10 @@ def test_a_test_cell_turned_into_markdown_is_named():
 # -- finding the notebook -----------------------------------------------------------------------
 @pytest.fixture
 def saved(tmp_path):
+    """arith.ipynb, beside another notebook (so the folder alone does not say which it is)."""
     path = tmp_path / "arith.ipynb"
     nbformat.write(_released_arith(), path)
+    nbformat.write(arith_notebook(), tmp_path / "scratch.ipynb")
     return path
 
 
@@ -179,6 +181,17 @@ def test_a_path_that_is_not_a_notebook_gets_one_sentence(nowhere, tmp_path, caps
     selfcheck.report(tmp_path / "missing.ipynb")
     out, err = capsys.readouterr()
     assert "cannot be read as a notebook" in out and "There is no file" in out and err == ""
+
+
+def test_the_only_notebook_in_the_kernels_folder_is_the_one(nowhere, tmp_path, monkeypatch):
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    nbformat.write(_released_arith(), alone / "Copy of arith.ipynb")
+    monkeypatch.chdir(alone)
+    assert selfcheck.find_notebook()[1] == "Copy of arith.ipynb"
+    nbformat.write(arith_notebook(), alone / "other.ipynb")
+    with pytest.raises(selfcheck.NotebookNotFound):
+        selfcheck.find_notebook()
 
 
 def test_the_path_given_is_read(nowhere, saved):
@@ -222,6 +235,15 @@ def test_colab_hands_over_the_live_notebook(nowhere, monkeypatch):
 
 
 # -- one sentence under each test cell, in a real IPython shell ---------------------------------
+def _failure(actual, expected, name) -> str:
+    """The check's own first line for a value that differs (its wording is the check's)."""
+    from course_utils.testing import check_equal
+
+    with pytest.raises(AssertionError) as failed:
+        check_equal(actual, expected, name)
+    return str(failed.value).splitlines()[0]
+
+
 @pytest.fixture
 def shell(monkeypatch):
     from IPython.core.interactiveshell import InteractiveShell
@@ -248,7 +270,7 @@ def test_each_test_cell_ends_with_one_sentence_and_nothing_on_stderr(shell, capf
     sentences = [line for line in out.splitlines() if line.startswith(("✔", "✘"))]
     assert sentences == [
         "✔ This part passes its visible tests (hidden tests run when it is graded).",
-        "✘ This part fails: AssertionError: mul(2, 3) is 6, expected 5",
+        f"✘ This part fails: AssertionError: {_failure(6, 5, 'mul(2, 3)')}",
         "✘ This part earns 0: it wrote to stderr (careful); grading gives zero to a test cell "
         "that does",
         "✘ This part fails: NotImplementedError (an answer it tests is not written yet)",
@@ -275,7 +297,7 @@ def test_report_scores_this_sessions_runs(shell, saved, monkeypatch, capsys):
     selfcheck.report(saved)
     out = capsys.readouterr().out
     assert "visible tests: 2 / 5 points" in out, out
-    assert "AssertionError: mul(2, 3) is 5, expected 6" in out
+    assert f"AssertionError: {_failure(5, 6, 'mul(2, 3)')}" in out
 
 
 # -- the cells the release adds -----------------------------------------------------------------

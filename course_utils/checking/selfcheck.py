@@ -305,7 +305,8 @@ def find_notebook(path: str | os.PathLike | None = None) -> tuple[dict, str | No
 
     Looks, in order, at ``path``; Colab's live notebook; VS Code's ``__vsc_ipynb_file__``;
     ``JPY_SESSION_NAME`` (set by jupyter_server, JupyterLab and Notebook 7, to the notebook's
-    path). Raises ``NotebookNotFound`` with one sentence asking for the path otherwise.
+    path); the only notebook in the working folder. Raises ``NotebookNotFound`` with one
+    sentence asking for the path otherwise.
     """
     if path is not None:
         return _read(Path(path)), Path(path).name, str(path)
@@ -318,6 +319,11 @@ def find_notebook(path: str | os.PathLike | None = None) -> tuple[dict, str | No
         for option in (Path(candidate), Path.cwd() / Path(candidate).name):
             if option.suffix == ".ipynb" and option.is_file():
                 return _read(option), option.name, str(option)
+    # classic Jupyter and others start the kernel in the notebook's folder: the only notebook
+    # there is this one (several: the student says which)
+    here = sorted(Path.cwd().glob("*.ipynb"))
+    if len(here) == 1:
+        return _read(here[0]), here[0].name, str(here[0])
     raise NotebookNotFound(ASK_FOR_PATH.format(cwd=Path.cwd()))
 
 
