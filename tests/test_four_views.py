@@ -14,18 +14,22 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 from grading_fixture import ROOT, SB, SE, notebook, solution_cell, test_cell
 
+import course_utils
 from coursekit.grading.autograde import autograde
 from coursekit.grading.check import check_notebook
 from coursekit.grading.course import Course
 from coursekit.grading.notebooks import is_test_cell, nbgrader_meta
 from coursekit.grading.release import release
 from coursekit.grading.sandbox import Limits, sandbox_available
+from coursekit.install import install_cell_source
 
 pytestmark = [
     pytest.mark.slow,
@@ -225,3 +229,36 @@ def test_the_four_views_give_one_verdict_per_test_cell(views):
         for name, verdicts in views.items()
     }
     assert not any(disagreements.values()), {k: v for k, v in disagreements.items() if v}
+
+
+def _in_the_sandbox(code: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    """Run Python code in the grading sandbox, with a graded kernel's environment."""
+    from coursekit.grading import sandbox
+    from coursekit.grading.course import kernel_environment
+    from coursekit.grading.execute import teaching_library_dir
+
+    sandbox.prepare_scratch(tmp_path)
+    env = kernel_environment(
+        {
+            "HOME": str(tmp_path),
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "PYTHONNOUSERSITE": "1",
+            "PYTHONPATH": str(Path(teaching_library_dir()).parent),
+            "PIP_NO_INDEX": "1",  # a pip that runs fails at once (no network there anyway)
+        }
+    )
+    command = sandbox.bwrap_command(tmp_path, Limits(), env, [sys.executable, "-c", code])
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_the_install_cell_does_nothing_in_the_grading_sandbox(tmp_path):
+    """The sandbox's library reports the version the release pins, so pip never runs there;
+    a notebook pinned to another version would try to install (and fail without a network)."""
+    ran = _in_the_sandbox(install_cell_source() + "\nprint('found', _installed)\n", tmp_path)
+    assert ran.returncode == 0 and ran.stdout.strip() == f"found {course_utils.__version__}", (
+        ran.stdout + ran.stderr
+    )
+    other = tmp_path / "other"
+    other.mkdir()
+    stale = _in_the_sandbox(install_cell_source("0.0.1") + "\nprint('found', _installed)\n", other)
+    assert stale.returncode != 0 and "found" not in stale.stdout
