@@ -18,9 +18,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import grading_fixture as fixture
 import nbformat
 import pytest
-from grading_fixture import ROOT, SB, SE, notebook, solution_cell, test_cell
+from grading_fixture import ROOT, SB, SE, notebook, solution_cell
 
 import course_utils
 from coursekit.grading.autograde import autograde
@@ -126,7 +127,7 @@ def views_notebook():
     cells = []
     for part, (body, test) in PARTS.items():
         cells.append(solution_cell(part, f"{SB}\n{body}\n{SE}"))
-        cells.append(test_cell(f"test_{part}", test, 1))
+        cells.append(fixture.test_cell(f"test_{part}", test, 1))
     return notebook(cells)
 
 
