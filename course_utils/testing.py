@@ -5,12 +5,14 @@ one-line failures) so that test cells and the documentation keep one stable impo
 
     from course_utils.testing import check_tensor, check_close, random_tensor
     X = random_tensor(5, 7, seed=1)
-    check_tensor(corr2d(X, K), reference, name="corr2d(X, K)")
+    with watching_bans("ex01_convolution", "corr2d"):  # the part's library ban
+        check_tensor(corr2d(X, K), reference, name="corr2d(X, K)")
 
 What passes is decided by ``course_utils.checking.rules`` (the one rulebook, also the grader's);
 see docs/authoring-exercises.md for which check to use when.
 """
 
+from course_utils.checking.bans import watching_bans
 from course_utils.checking.checks import (
     PREDICATES,
     RECORD_MIME,
@@ -46,4 +48,5 @@ __all__ = [
     "recording_mode",
     "send_record",
     "tolerances",
+    "watching_bans",
 ]

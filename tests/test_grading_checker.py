@@ -66,10 +66,25 @@ def test_rewrite_removes_expected_values_and_what_only_computes_them():
     (graded,) = strip_expected([source])
     assert "_expected" not in graded and "gaussian_filter" not in graded
     assert "ndimage" not in graded  # the import only served the expected value
-    assert "check_tensor(blur(_x), None, 'blur', rtol=1e-06)" in graded
+    assert "check_tensor(blur(_x), None, 'blur', rtol=None)" in graded
     assert "check_equal(size(7, 3), None, 'size')" in graded
     assert "_x = torch.rand(3" in graded  # an input stays
-    assert "check_that(float(loss), 'less_than', None" in graded
+    # the predicate and the bound are the reference's too: a graded kernel sees neither
+    assert "check_that(float(loss), None, None, name='loss')" in graded
+
+
+def test_rewrite_strips_tolerances_and_exception_types_that_could_carry_the_answer():
+    source = (
+        "_want = torch.tensor([1.0, 2.0])\n"
+        "check_tensor(f(_x), _want, 'f', 1e-3, float(_want.abs().max()))\n"
+        "check_close(g(2), 0.5, 'g', atol=abs(_want[0]) / 10)\n"
+        "check_raises(ValueError, f, None, name='f(None)')\n"
+    )
+    (graded,) = strip_expected([source])
+    assert "_want" not in graded
+    assert "check_tensor(f(_x), None, 'f', None, None)" in graded
+    assert "check_close(g(2), None, 'g', atol=None)" in graded
+    assert "check_raises(None, f, None, name='f(None)')" in graded
 
 
 def test_rewrite_keeps_names_that_another_test_cell_reads():
@@ -100,8 +115,25 @@ def test_a_right_value_passes_and_a_wrong_one_fails_without_being_quoted(tmp_pat
         hidden={3},
     )
     assert not bad.passed
-    assert bad.message.startswith("hidden check 1 of 1, 'the blur'")
-    assert "123456" not in bad.message
+    assert bad.message.startswith("a hidden check failed")
+    assert "123456" not in bad.message and "the blur" not in bad.message
+
+
+def test_feedback_names_no_hidden_check_the_kernel_could_choose(tmp_path):
+    """A failed hidden check shows as one fixed sentence; where a visible check of the cell
+    fails too, the first failing visible check is shown instead."""
+    references = [
+        _reference("equal", 1, name="visible one", line=1),
+        _reference("equal", 37, name="the period of a secret signal", line=3),
+        _reference("equal", 2, name="visible two", line=5),
+    ]
+    hidden_only = _judge(
+        tmp_path, references, [_student("equal", v) for v in (1, 0, 2)], hidden={3}
+    )
+    assert hidden_only.message.startswith("a hidden check failed")
+    assert "secret" not in hidden_only.message and "2 of 3" not in hidden_only.message
+    both = _judge(tmp_path, references, [_student("equal", v) for v in (1, 0, 9)], hidden={3})
+    assert both.message.startswith("check 3 of 3, 'visible two'")
 
 
 @pytest.mark.parametrize(

@@ -174,10 +174,10 @@ def test_ex05_and_ex06_answers_from_the_course_library_earn_nothing_for_those_pa
     }
 
     ex06 = {
-        "otsu_solution": "from course_utils.segmentation import otsu_threshold as _otsu\n"
+        "otsu": "from course_utils.segmentation import otsu_threshold as _otsu\n"
         "def otsu_threshold(counts, bin_centers):\n"
         "    return _otsu(counts, bin_centers)\n",
-        "scores_solution": "import sklearn.metrics as _m\n"
+        "scores": "import sklearn.metrics as _m\n"
         "def iou_score(pred, target):\n"
         "    if pred.shape != target.shape:\n"
         "        raise ValueError('shapes differ')\n"
@@ -194,7 +194,11 @@ def test_ex05_and_ex06_answers_from_the_course_library_earn_nothing_for_those_pa
     results = _grade(tmp_path / "ex06", "ex06_segmentation", {"library": ex06})
     full = results["honest"].max_score
     assert full > 6 and results["honest"].score == full, results["honest"].status
-    assert _lost(results["library"]) == {"otsu_tests": 3.0, "scores_tests": 3.0}
+    assert _lost(results["library"]) == {
+        "test_otsu": 3.0,
+        "test_scores": 2.25,
+        "test_scores_errors": 0.75,
+    }
     assert results["library"].score == full - 6
 
 
@@ -305,17 +309,25 @@ def test_ex04_a_memorised_or_faked_small_cnn_earns_nothing_for_that_part(tmp_pat
         "    fit(model, loader, epochs=8, optimizer=optimizer, device=X_train.device)\n", ""
     )
     assert "fit(model" not in untrained
+    honest = _solution_cell("ex04_architectures", "small_cnn")
+    # 60,000 spare numbers beside an honest model: the design limit is counted outside, from
+    # the exported program, so neither the kernel's check nor its say can let them pass
+    hoarder = honest + (
+        "\n_make_model = make_model\n\n\ndef make_model():\n    model = _make_model()\n"
+        "    model.register_buffer('spare', torch.zeros(60_000))\n    return model\n"
+    )
     results = _grade(
         tmp_path,
         "ex04_architectures",
         {
             "memoriser": {"small_cnn": MEMORISER},
             "forger": {"small_cnn": FAKE_CHECK_THAT + untrained},
+            "hoarder": {"small_cnn": hoarder},
         },
     )
     full = results["honest"].max_score
     assert full > 3 and results["honest"].score == full, results["honest"].status
-    for student in ("memoriser", "forger"):
+    for student in ("memoriser", "forger", "hoarder"):
         assert _lost(results[student]) == {"test_small_cnn": 3.0}, student
         assert results[student].score == full - 3
 
@@ -326,14 +338,14 @@ def test_ex06_a_faked_mean_iou_earns_nothing_for_that_part(tmp_path):
         "pos_weight=3.0, seed=0):\n"
         "    return [1.0 / (epoch + 1) for epoch in range(epochs)]\n"
     )
-    solution = _solution_cell("ex06_segmentation", "training_solution")
+    solution = _solution_cell("ex06_segmentation", "training")
     predict = solution[solution.index("def predict_masks") :]
     results = _grade(
         tmp_path,
         "ex06_segmentation",
-        {"forger": {"training_solution": FAKE_CHECK_THAT + fake_training + "\n\n" + predict}},
+        {"forger": {"training": FAKE_CHECK_THAT + fake_training + "\n\n" + predict}},
     )
     full = results["honest"].max_score
     assert full > 4 and results["honest"].score == full, results["honest"].status
-    assert _lost(results["forger"]) == {"training_tests": 4.0}
+    assert _lost(results["forger"]) == {"test_training": 4.0}
     assert results["forger"].score == full - 4

@@ -351,3 +351,23 @@ def test_a_program_that_outruns_its_time_or_memory_fails_plainly(tmp_path, monke
     hog = "x = bytearray(4 * 2**30); print('allocated')"
     done = grading_heldout.run_program(folder, True, argv=[sys.executable, "-c", hog])
     assert done.returncode != 0 and "allocated" not in done.stdout
+
+
+def test_a_design_limit_is_counted_from_the_exported_program_buffers_included(monkeypatch):
+    """ex04's 50,000-number limit: counted outside from the exported artefact, so weights
+    hidden in a buffer count, and the graded kernel's say is not asked."""
+
+    class Hoarder(_Linear):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("spare", torch.zeros(60_000))
+
+    small = _Linear()
+    program = torch.export.load(io.BytesIO(heldout.export_model(small, "digits8")))
+    assert heldout.stored_numbers(program) == sum(p.numel() for p in small.parameters())
+    hoarder = torch.export.load(io.BytesIO(heldout.export_model(Hoarder(), "digits8")))
+    assert heldout.stored_numbers(hoarder) > 60_000
+    monkeypatch.delenv("COURSE_RECORD", raising=False)
+    with pytest.raises(AssertionError, match="stores 6"):
+        heldout.record_exported(Hoarder(), "digits8", 0.9, "the accuracy", max_parameters=50_000)
+    heldout.record_exported(_Linear(), "digits8", 0.9, "the accuracy", max_parameters=50_000)

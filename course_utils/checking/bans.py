@@ -7,21 +7,25 @@ A part that asks for an operation *from scratch* forbids the library routines th
   batch_norm``), ``modules``: whole packages (``scipy.ndimage``), ``ops``: the dispatcher's
   operators (``aten::native_batch_norm``, ``torchvision::nms``) that every Python name of a
   routine ends up in (``torch.ops.aten.native_batch_norm``, an alias, a module's ``forward``);
-- ``tests``: the grade_ids of the test cells that grade the part.
+- ``tests``: the grade_ids of the test cells that grade the part (a ``..._errors`` cell holds
+  only self-reported ``check_raises`` checks and no watch: the static scan still zeroes it).
 
-Two checks read the table. In the student's kernel, ``BanWatch`` watches the graded calls
-(``torch.overrides.TorchFunctionMode`` and ``TorchDispatchMode`` see torch functions and
-operators whatever their Python name; ``sys.setprofile`` sees Python and C functions, NumPy's
-and SciPy's included, by identity and module) and *records* which banned routines were reached:
-the trusted checker decides. Outside every kernel, the grader scans the submission's code
-(``coursekit.grading.bans``) for the banned names, however imported or aliased. The sentence a
-part's instructions show is ``ban_sentence(exercise, part)``.
+Two checks read the table. In the student's kernel, a test cell watches its checks in a
+``with watching_bans(exercise, part):`` block (``BanWatch``: torch's function and dispatch modes
+see torch functions and operators whatever their Python name; ``sys.setprofile`` and
+``threading.setprofile`` see Python and C functions, NumPy's and SciPy's included, by identity
+and module, in every thread started in the block) and *records* which banned routines the
+notebook's code reached: the trusted checker decides. Outside every kernel, the grader scans the
+submission's code (``coursekit.grading.bans``, whose interface is ``BANS`` and ``Ban``) for the
+banned names, however imported or aliased. An exercise states its bans once, in a table at the
+top (``ban_table``), and each banned part in one line (``ban_line``).
 """
 
 from __future__ import annotations
 
 import importlib
 import sys
+import threading
 from dataclasses import dataclass
 
 
@@ -250,9 +254,14 @@ def _anchor_part(test: str, twins: tuple[str, ...]) -> Ban:
 BANS: dict[str, dict[str, Ban]] = {
     "ex01_convolution": {
         "conv1d_full": Ban(**{**_CONVOLUTIONS.__dict__, "tests": ("test_conv1d_full",)}),
-        "corr2d": Ban(**{**_CONVOLUTIONS.__dict__, "tests": ("test_corr2d",)}),
+        "corr2d": Ban(**{**_CONVOLUTIONS.__dict__, "tests": ("test_corr2d", "test_corr2d_errors")}),
         "fft_convolve": Ban(**{**_CONVOLUTIONS.__dict__, "tests": ("test_fft_convolve",)}),
-        "conv_output_size": Ban(**{**_OUTPUT_SIZE.__dict__, "tests": ("test_conv_output_size",)}),
+        "conv_output_size": Ban(
+            **{
+                **_OUTPUT_SIZE.__dict__,
+                "tests": ("test_conv_output_size", "test_conv_output_size_errors"),
+            }
+        ),
         "signal_period": Ban(
             modules=("course_utils.signals", "scipy.signal"),
             tests=("test_signal_period",),
@@ -260,7 +269,13 @@ BANS: dict[str, dict[str, Ban]] = {
         ),
     },
     "ex02_filters": {
-        part: Ban(**{**_FILTERS.__dict__, "tests": (f"test_{part}",)})
+        part: Ban(
+            **{
+                **_FILTERS.__dict__,
+                "tests": (f"test_{part}",)
+                + (("test_gaussian_kernel_errors",) if part == "gaussian_kernel" else ()),
+            }
+        )
         for part in (
             "gaussian_kernel",
             "separable_blur",
@@ -270,9 +285,14 @@ BANS: dict[str, dict[str, Ban]] = {
         )
     },
     "ex03_cnn_layers": {
-        "conv_out_size": Ban(**{**_OUTPUT_SIZE.__dict__, "tests": ("test_conv_out_size",)}),
+        "conv_out_size": Ban(
+            **{
+                **_OUTPUT_SIZE.__dict__,
+                "tests": ("test_conv_out_size", "test_conv_out_size_errors"),
+            }
+        ),
         "conv2d_params": Ban(**{**_PARAMETER_COUNT.__dict__, "tests": ("test_conv2d_params",)}),
-        "pool2d": Ban(**{**_POOLING.__dict__, "tests": ("test_pool2d",)}),
+        "pool2d": Ban(**{**_POOLING.__dict__, "tests": ("test_pool2d", "test_pool2d_errors")}),
         "corr2d_multi_in_out": Ban(
             **{**_CONVOLUTIONS.__dict__, "tests": ("test_corr2d_multi_in_out",)}
         ),
@@ -405,32 +425,32 @@ BANS: dict[str, dict[str, Ban]] = {
         "detection_ap": Ban(**{**_AVERAGE_PRECISION.__dict__, "tests": ("test_detection_ap",)}),
     },
     "ex06_segmentation": {
-        "block_solution": Ban(
+        "block": Ban(
             modules=("course_utils.unet", "course_utils.fcn"),
-            tests=("block_tests",),
+            tests=("test_block",),
             shown=("course_utils.unet", "course_utils.fcn"),
         ),
-        "tinyunet_solution": Ban(
+        "tinyunet": Ban(
             modules=("course_utils.unet", "course_utils.fcn"),
-            tests=("tinyunet_tests",),
+            tests=("test_tinyunet",),
             shown=("course_utils.unet", "course_utils.fcn"),
         ),
-        "otsu_solution": Ban(
+        "otsu": Ban(
             routines=(
                 "course_utils.segmentation.otsu_threshold",
                 "course_utils.segmentation.otsu_threshold_image",
             ),
             modules=("skimage.filters", "cv2"),
-            tests=("otsu_tests",),
+            tests=("test_otsu",),
             shown=("course_utils.segmentation.otsu_threshold", "skimage.filters", "cv2"),
         ),
-        "scores_solution": Ban(
+        "scores": Ban(
             routines=(
                 "course_utils.segmentation.iou_score",
                 "course_utils.segmentation.dice_score",
             ),
             modules=("sklearn.metrics", "torchmetrics"),
-            tests=("scores_tests",),
+            tests=("test_scores", "test_scores_errors"),
             shown=(
                 "course_utils.segmentation.iou_score/dice_score",
                 "sklearn.metrics",
@@ -499,22 +519,37 @@ def ban_for(exercise: str, part: str) -> Ban:
         raise KeyError(f"no ban is stated for part {part!r} of {exercise!r}") from None
 
 
-def ban_sentence(exercise: str, part: str) -> str:
-    """The instruction sentence of a banned part (rendered into the notebook's markdown)."""
-    ban = ban_for(exercise, part)
-    shown = ban.shown or ban.routines + ban.modules
-    names = ", ".join(f"`{n}`" for n in shown)
-    ways = (
-        "an alias, `torch.ops`, a module that calls them for you"
-        if ban.ops
-        else ("an alias, a module that calls them for you")
-    )
+def _shown(ban: Ban) -> str:
+    return ", ".join(f"`{n}`" for n in (ban.shown or ban.routines + ban.modules))
+
+
+BAN_TABLE_HEADING = "## Library bans"
+
+
+def ban_table(exercise: str, titles: dict[str, str] | None = None) -> str:
+    """The exercise's bans, stated once: a markdown table (part, what it may not use) and the
+    rule in one paragraph. ``titles``: how the notebook names each part (default: its id)."""
+    titles = titles or {}
+    rows = [
+        f"| {titles.get(part, f'`{part}`')} | {_shown(ban)} |"
+        for part, ban in BANS[exercise].items()
+    ]
+    any_ops = any(ban.ops for ban in BANS[exercise].values())
+    ways = "an alias, `torch.ops`, a module that calls them for you" if any_ops else "an alias"
     return (
-        f"**Library ban:** in this part, do not use {names}: do not call, import or name "
-        f"them in the part's code, under any name ({ways}). The grader reads your code and "
-        "watches the calls it makes, and the part earns nothing if it uses one; "
-        "`course check` tells you before you submit."
+        f"{BAN_TABLE_HEADING}\n\n"
+        "Some parts ask for an operation written from scratch. Such a part may not use the "
+        "library routines that compute it: do not call, import or name them in the part's "
+        f"code, under any name ({ways}). The grader reads your code and watches the calls "
+        "your functions make while its test runs; a part that uses one earns nothing, and "
+        "`course check` tells you before you submit.\n\n"
+        "| part | do not use |\n|---|---|\n" + "\n".join(rows)
     )
+
+
+def ban_line(exercise: str, part: str) -> str:
+    """The one line a banned part's instructions show (the rule is in ``ban_table``)."""
+    return f"**Library ban:** {_shown(ban_for(exercise, part))} (see *Library bans* at the top)."
 
 
 # -- the in-kernel watch ---------------------------------------------------------------------
@@ -535,21 +570,48 @@ def _resolve(dotted: str):
     return None
 
 
+_KERNEL_THREAD_MODULES = ("ipykernel", "IPython", "zmq", "jupyter_client", "tornado")
+UNDECIDED = "undecided: "
+
+
+def _trusted_roots() -> tuple[str, ...]:
+    """Where the installation's code lives: the interpreter's and the virtual environment's
+    prefixes and this package's folder (code from anywhere else is the notebook's)."""
+    from pathlib import Path
+
+    package = str(Path(__file__).resolve().parents[1])
+    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, package}
+    return tuple(r.rstrip("/") + "/" for r in roots if r) + ("<frozen ",)
+
+
 class BanWatch:
-    """Watch a part's graded calls for banned routines; ``check()`` records what was reached.
+    """Watch a test cell for banned routines that the notebook's code reaches; record them.
 
     ::
 
-        _watch = BanWatch("ex04_architectures", "batch_norm")
-        with _watch:
-            _Y = batch_norm(...)
-        _watch.check()      # records the banned routines reached (the checker wants none)
+        with BanWatch("ex04_architectures", "batch_norm") as watch:
+            Y = batch_norm(X, ...)
+        watch.reached     # {"torch.nn.functional.batch_norm"} if batch_norm called it
+
+    The whole block is watched, in this thread and in every thread started inside it
+    (``sys.setprofile``, ``threading.setprofile``, and torch's function and dispatch modes).
+    A banned routine counts when code of the notebook, other than the test code that opened
+    the watch, is on the stack that reached it: the test's own reference computations do not
+    count, the part's functions (however named, in any cell, in a lambda or a thread) do.
+    Where the watch cannot see (a thread pool started before the block, the profile or the
+    torch modes switched off, a dispatch guard of ``torch._C`` entered by the notebook) it
+    records that it could not decide, which fails the check and tells the instructor why.
+    ``check()`` records what was reached (``watching_bans`` calls it at the end of the block);
+    outside grading it fails with one sentence when something was.
     """
 
-    def __init__(self, exercise: str, part: str):
+    def __init__(self, exercise: str, part: str, test_file: str | None = None):
         self.exercise, self.part = exercise, part
         self.ban = ban_for(exercise, part)
         self.reached: set[str] = set()
+        self.undecided: set[str] = set()
+        self.test_file = test_file
+        self._roots = _trusted_roots()
         self._by_id: dict[int, str] = {}
         self._by_code: dict[object, str] = {}
         for name in self.ban.routines:
@@ -567,9 +629,27 @@ class BanWatch:
                 if code is not None:
                     self._by_code[code] = name
         self._modes: list = []
-        self._saved_profile = None
+        self._saved: tuple = ()
+        self._hook = None
+        self._threads: set[int] = set()
 
-    # which call is banned
+    # -- whose call it is
+    def _notebook_code(self, filename: str) -> bool:
+        return filename != self.test_file and not filename.startswith(self._roots)
+
+    def _from_notebook(self, frame) -> bool:
+        """Whether code of the notebook (not the test that opened the watch) is on the stack."""
+        while frame is not None:
+            if self._notebook_code(frame.f_code.co_filename):
+                return True
+            frame = frame.f_back
+        return False
+
+    def _reach(self, name: str, frame) -> None:
+        if name not in self.reached and self._from_notebook(frame):
+            self.reached.add(name)
+
+    # -- which call is banned
     def _module_banned(self, module: str | None) -> str | None:
         if not module:
             return None
@@ -578,24 +658,62 @@ class BanWatch:
                 return banned
         return None
 
+    def _operator_banned(self, frame) -> str | None:
+        """A call of ``torch.ops...`` (an OpOverloadPacket or OpOverload), whatever its name,
+        seen in Python even where torch's dispatch modes are switched off."""
+        operator = frame.f_locals.get("self")
+        name = getattr(operator, "_qualified_op_name", None) or getattr(operator, "_name", None)
+        if isinstance(name, str) and name.split(".")[0] in self.ban.ops:
+            return name.split(".")[0]
+        return None
+
     def _profile(self, frame, event, arg):
         if event == "call":
-            name = self._by_code.get(frame.f_code) or self._module_banned(
-                frame.f_globals.get("__name__")
-            )
+            code = frame.f_code
+            name = self._by_code.get(code) or self._module_banned(frame.f_globals.get("__name__"))
+            if not name and self.ban.ops and code.co_name == "__call__":
+                if frame.f_globals.get("__name__") == "torch._ops":
+                    name = self._operator_banned(frame)
         elif event == "c_call":
             name = self._by_id.get(id(arg)) or self._module_banned(
                 getattr(arg, "__module__", None)
                 or getattr(type(getattr(arg, "__self__", None)), "__module__", None)
             )
+            if (
+                not name
+                and getattr(arg, "__module__", None) == "torch._C"
+                and getattr(arg, "__name__", "") == "__enter__"
+                and self._notebook_code(frame.f_code.co_filename)
+            ):
+                self.undecided.add("the notebook entered a dispatch guard of torch._C")
         else:
             return
         if name:
-            self.reached.add(name)
+            self._reach(name, frame)
+
+    def _unseen_threads(self, idents: set[int]) -> list[str]:
+        """The names of the threads among ``idents`` (alive before the watch began, so not
+        profiled by it) that are not the kernel's own machinery."""
+        unseen = []
+        for thread in threading.enumerate():
+            if thread.ident not in idents or thread is threading.main_thread():
+                continue
+            if isinstance(thread, threading._DummyThread):  # started by C code (torch's own)
+                continue
+            target = getattr(thread, "_target", None)
+            if type(thread) is threading.Thread:
+                origin = getattr(target, "__module__", None) or ""
+            else:
+                origin = type(thread).__module__ or ""
+            if not origin.startswith(_KERNEL_THREAD_MODULES):
+                unseen.append(thread.name)
+        return unseen
 
     def __enter__(self):
         if self._modes:
             raise RuntimeError("a BanWatch is not re-entrant")
+        if self.test_file is None:
+            self.test_file = sys._getframe(1).f_code.co_filename
         from torch.overrides import TorchFunctionMode
         from torch.utils._python_dispatch import TorchDispatchMode
 
@@ -605,53 +723,84 @@ class BanWatch:
             def __torch_function__(self, func, types, args=(), kwargs=None):
                 name = watch._by_id.get(id(func))
                 if name:
-                    watch.reached.add(name)
+                    watch._reach(name, sys._getframe(1))
                 return func(*args, **(kwargs or {}))
 
         class _Operators(TorchDispatchMode):
             def __torch_dispatch__(self, func, types, args=(), kwargs=None):
                 op = func._schema.name
                 if op in watch.ban.ops:
-                    watch.reached.add(op)
+                    watch._reach(op, sys._getframe(1))
                 return func(*args, **(kwargs or {}))
 
+        self._threads = {t.ident for t in threading.enumerate()}
+        unseen = self._unseen_threads(self._threads)
+        if unseen:
+            self.undecided.add(f"threads the watch cannot see were running ({unseen[0]})")
         self._modes = [_Functions(), _Operators()]
         for mode in self._modes:
             mode.__enter__()
-        self._saved_profile = sys.getprofile()
+        self._saved = (sys.getprofile(), threading.getprofile())
+        threading.setprofile(self._profile)
         sys.setprofile(self._profile)
+        self._hook = sys.getprofile()
         return self
 
-    def __exit__(self, *exc_info):
-        sys.setprofile(self._saved_profile)
-        for mode in reversed(self._modes):
-            mode.__exit__(*exc_info)
+    def __exit__(self, exc_type, *exc_info):
+        switched_off = sys.getprofile() is not self._hook
+        sys.setprofile(self._saved[0])
+        threading.setprofile(self._saved[1])
+        try:
+            for mode in reversed(self._modes):
+                mode.__exit__(exc_type, *exc_info)
+        except Exception:  # noqa: BLE001 - a mode popped by the notebook
+            self.undecided.add("the notebook removed torch's modes")
         self._modes = []
+        if switched_off:
+            self.undecided.add("the notebook switched the watch's profile off")
+        unseen = self._unseen_threads(self._threads)
+        if unseen:
+            self.undecided.add(f"threads the watch cannot see were running ({unseen[0]})")
         return False
 
-    def __call__(self, function):
-        """``function`` run under this watch: ``_ban(batch_norm)(X, ...)``."""
-
-        def watched(*args, **kwargs):
-            with self:
-                return function(*args, **kwargs)
-
-        return watched
+    def findings(self) -> list[str]:
+        """The banned routines reached, then what the watch could not decide (sorted)."""
+        return sorted(self.reached) + sorted(UNDECIDED + u for u in self.undecided)
 
     def check(self) -> None:
         """Record (or, outside grading, assert) that no banned routine was reached."""
         from . import checks
 
-        reached = sorted(self.reached)
+        found = self.findings()
         name = f"the library routines that {self.part} reached (it may call none)"
         mode = checks.recording_mode()
         if mode == "graded":
-            checks.send_record("equal", name, reached)
+            checks.send_record("equal", name, found)
             return
-        if reached:
+        if found:
+            what = ", ".join(found)
             raise AssertionError(
-                f"{self.part} calls {', '.join(reached)}, which this part "
-                "forbids: write it yourself"
+                f"{self.part} reaches {what}, which this part forbids: write it yourself"
+                if self.reached
+                else f"the library ban of {self.part} could not be watched: {what}"
             )
         if mode == "reference":
-            checks.send_record("equal", name, reached, expected=[])
+            checks.send_record("equal", name, found, expected=[])
+
+
+class _CheckedWatch(BanWatch):
+    def __exit__(self, exc_type, *exc_info):
+        super().__exit__(exc_type, *exc_info)
+        if exc_type is None:
+            self.check()
+        return False
+
+
+def watching_bans(exercise: str, part: str) -> BanWatch:
+    """The library ban of ``part`` watched over a ``with`` block of a test cell, checked (and
+    recorded) at its end (see ``BanWatch``)::
+
+        with watching_bans("ex01_convolution", "corr2d"):
+            check_tensor(corr2d(X, K), expected, "corr2d(X, K)")
+    """
+    return _CheckedWatch(exercise, part, test_file=sys._getframe(1).f_code.co_filename)

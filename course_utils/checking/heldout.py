@@ -162,9 +162,21 @@ def export_model(model, task: str) -> bytes:
     return buffer.getvalue()
 
 
-def record_exported(model, task: str, at_least: float, name: str, **options) -> None:
+def stored_numbers(program) -> int:
+    """How many numbers an exported program stores: its parameters, buffers and tensor
+    constants (weights hidden in a buffer or a constant count too)."""
+    tensors = list(program.state_dict.values()) + list(getattr(program, "constants", {}).values())
+    return int(sum(t.numel() for t in tensors if isinstance(t, torch.Tensor)))
+
+
+def record_exported(
+    model, task: str, at_least: float, name: str, max_parameters: int | None = None, **options
+) -> None:
     """Record ``model`` exported for the grader, who scores it on held-out data (``at_least``).
 
+    ``max_parameters``: a design limit on the numbers the model stores (parameters, buffers,
+    constants), counted by the grader from the exported program, outside the student's kernel
+    (``stored_numbers``); it is the reference's, stripped from graded kernels like ``at_least``.
     ``options``: the task's (``micrographs48``: ``dose``). Everywhere, also under ``course
     check``, a model that ``torch.export`` cannot export fails here with one sentence that names
     the export error; in a graded run that failure is recorded and the part earns nothing.
@@ -188,14 +200,24 @@ def record_exported(model, task: str, at_least: float, name: str, **options) -> 
         ) from None
     if mode == "graded":
         checks.send_record("exported", name, program)
-    elif mode == "reference":
+        return
+    if max_parameters is not None:
+        count = stored_numbers(torch.export.load(io.BytesIO(program.tobytes())))
+        if count > max_parameters:
+            raise AssertionError(
+                f"{name}: the exported model stores {count:,} numbers (parameters, buffers and "
+                f"constants), more than the {max_parameters:,} the design allows"
+            )
+    if mode == "reference":
+        limit = {} if max_parameters is None else {"max_parameters": int(max_parameters)}
         checks.send_record(
-            "exported", name, program, expected=float(at_least), task=task, options=options
+            "exported", name, program, expected=float(at_least), task=task, options=options, **limit
         )
 
 
 def run_exported(folder: str) -> None:
-    """The sandbox's side: ``program.pt2`` on ``images.npy`` -> ``outputs.npy`` (float32).
+    """The sandbox's side: ``program.pt2`` on ``images.npy`` -> ``outputs.npy`` (float32), and
+    the numbers the program stores -> ``stored.txt`` (for a design limit, ``max_parameters``).
 
     Runs in a fresh process in the grader's sandbox; the folder holds only the program and the
     images, never the labels or masks.
@@ -210,6 +232,7 @@ def run_exported(folder: str) -> None:
         raise TypeError(f"the model returned a {type(outputs).__name__}, not a tensor")
     array = outputs.detach().to("cpu", torch.float32).numpy()
     np.save(here / "outputs.npy", np.ascontiguousarray(array), allow_pickle=False)
+    (here / "stored.txt").write_text(f"{stored_numbers(program)}\n")
 
 
 def mean_iou(predicted: np.ndarray, truth: np.ndarray) -> float:

@@ -35,6 +35,9 @@ class Verdict:
     checks: int = 0
 
 
+HIDDEN_FAILED = "a hidden check failed (hidden checks use inputs your notebook does not show)"
+
+
 def _decode(value, records: Records):
     """A record's value decoded by the rulebook, its arrays read from the records' npz."""
     return rules.decode(value, records.array)
@@ -107,8 +110,10 @@ def judge_cell(
             "it (an error of the exercise, not of your work)",
         )
     student = student or []
+    hidden_failed = False
     for index, ref in enumerate(reference):
         got = student[index] if index < len(student) else None
+        hidden = ref.get("line") in hidden_lines
         try:
             if got_records is None:
                 raise Mismatch("was not reached (the notebook did not run)")
@@ -116,22 +121,24 @@ def judge_cell(
             if draw is not None and ref.get("kind") in ("heldout", "exported"):
                 seed = draw.seed(f"{grade_id}/{ref.get('name', '')}")
             check_one(ref, ref_records, got, got_records, sandbox, seed)
-        except Mismatch as reason:
-            where = "hidden check" if ref.get("line") in hidden_lines else "check"
-            name = str(ref.get("name", ""))[:300]
-            return Verdict(
-                grade_id,
-                False,
-                f"{where} {index + 1} of {len(reference)}, {name!r}, {reason}",
-                len(reference),
-            )
         except Exception as error:  # noqa: BLE001 - a malformed record fails, plainly
-            return Verdict(
-                grade_id,
-                False,
-                f"check {index + 1} of {len(reference)} could not be read ({type(error).__name__})",
-                len(reference),
-            )
+            if hidden:
+                # The kernel could choose which hidden check fails: its name, its reason
+                # and its place would tell the student one hidden input. Go on to the
+                # first failing visible check, if there is one.
+                hidden_failed = True
+                continue
+            if isinstance(error, Mismatch):
+                name = str(ref.get("name", ""))[:300]
+                message = f"check {index + 1} of {len(reference)}, {name!r}, {error}"
+            else:
+                message = (
+                    f"check {index + 1} of {len(reference)} could not be read "
+                    f"({type(error).__name__})"
+                )
+            return Verdict(grade_id, False, message, len(reference))
+    if hidden_failed:
+        return Verdict(grade_id, False, HIDDEN_FAILED, len(reference))
     if status is None or not status.get("ran"):
         return Verdict(grade_id, False, "the test cell did not run", len(reference))
     if status.get("error"):

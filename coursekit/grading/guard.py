@@ -174,6 +174,8 @@ def run(token, package_dir, shell, load_testing):
             "check_close",
             "check_equal",
             "check_type",
+            "check_raises",
+            "check_that",
             "random_tensor",
             "tolerances",
         ):

@@ -318,10 +318,37 @@ def _checked_outputs(path: Path, shape: tuple[int, ...]) -> np.ndarray:
     return outputs
 
 
-def evaluate_exported(task: str, program: bytes, seed: int, sandbox: bool = True, **options):
+class TooLarge(Exception):
+    """An exported program that stores more numbers than its design limit."""
+
+    def __init__(self, stored: int, limit: int):
+        super().__init__(f"{stored} > {limit}")
+        self.stored, self.limit = stored, limit
+
+
+def _stored_numbers(path: Path) -> int:
+    """The count ``run_exported`` wrote (``HeldOutError`` unless one plain number)."""
+    if not path.is_file() or path.is_symlink() or path.stat().st_size > 32:
+        raise HeldOutError("the program's size was not reported")
+    text = path.read_text().strip()
+    if not text.isdigit():
+        raise HeldOutError("the program's size was not reported")
+    return int(text)
+
+
+def evaluate_exported(
+    task: str,
+    program: bytes,
+    seed: int,
+    sandbox: bool = True,
+    max_parameters: int | None = None,
+    **options,
+):
     """The score of an exported ``program`` on the held-out data of ``task`` drawn with ``seed``.
 
-    The inputs go to the program's process; the labels or masks stay in this one.
+    The inputs go to the program's process; the labels or masks stay in this one. With
+    ``max_parameters``, a program storing more numbers (counted from the program itself, in the
+    same process) raises ``HeldOutError``.
     """
     from course_utils.checking.heldout import held_out_data, output_shape, score
 
@@ -336,6 +363,10 @@ def evaluate_exported(task: str, program: bytes, seed: int, sandbox: bool = True
         if done.returncode != 0:
             raise HeldOutError("the program did not run on the held-out images")
         outputs = _checked_outputs(folder / "outputs.npy", output_shape(task))
+        if max_parameters is not None:
+            stored = _stored_numbers(folder / "stored.txt")
+            if stored > max_parameters:
+                raise TooLarge(stored, max_parameters)
     return score(task, outputs, truth.numpy())
 
 
@@ -356,14 +387,21 @@ def check_exported(
     if raw.size > MAX_PROGRAM_BYTES:
         raise Mismatch(f"is an exported model larger than {MAX_PROGRAM_BYTES // 2**20} MiB")
     task, bound = str(params.get("task")), float(expected[1])
+    limit = params.get("max_parameters")
     try:
         value = evaluate_exported(
             task,
             raw.tobytes(),
             _seed(seed),
             sandbox=sandbox,
+            max_parameters=None if limit is None else int(limit),
             **dict(params.get("options") or {}),
         )
+    except TooLarge as error:
+        raise Mismatch(
+            f"is of a model that stores {error.stored:,} numbers, more than the "
+            f"{error.limit:,} its design allows (counted from the exported program)"
+        ) from None
     except (HeldOutError, subprocess.TimeoutExpired):
         raise Mismatch(
             "could not be evaluated on the held-out data (the exported program failed to "

@@ -2,8 +2,11 @@
 
 In a graded run the checker compares each recorded value with the reference run's record, so the
 ``expected`` argument of a check is not needed in the student's kernel, and must not be there: a
-submission that hooks ``check_tensor`` could record the expected value as its own answer. On the
-trusted side, before the run, every check's expected argument is replaced by ``None`` and every
+submission that hooks ``check_tensor`` could record the expected value as its own answer. The same
+holds for everything else the reference side decides: tolerances (``rtol``, ``atol``, a tolerance
+computed from the expected value would leak it), the predicate and bound of ``check_that``, the
+expected exception type of ``check_raises``. On the trusted side, before the run, every such
+argument is replaced by ``None`` and every
 statement that only served to compute expected values (``_expected = F.conv2d(...)``, a reference
 helper, its import) is replaced by ``pass``. A cell that Python cannot parse is left as it is
 (it fails the same way in the reference run, which ``course validate`` reports).
@@ -13,16 +16,24 @@ from __future__ import annotations
 
 import ast
 
-# The argument of each check that holds the test's own reference: (position, keyword).
-EXPECTED_ARGUMENT = {
-    "check_tensor": (1, "expected"),
-    "check_close": (1, "expected"),
-    "check_equal": (1, "expected"),
-    "check_type": (1, "expected_type"),
-    "check_raises": (0, "exception"),
-    "check_that": (2, "bound"),
-    "record_trained": (2, "at_least"),
-    "record_exported": (2, "at_least"),
+# The arguments of each check that hold the test's own reference, as (position, keyword): the
+# expected value first, then tolerances, predicate and bound. The checker reads all of them from
+# the reference run's record only.
+EXPECTED_ARGUMENTS = {
+    "check_tensor": (
+        (1, "expected"),
+        (3, "rtol"),
+        (4, "atol"),
+        (5, "check_dtype"),
+        (6, "check_device"),
+    ),
+    "check_close": ((1, "expected"), (3, "rtol"), (4, "atol")),
+    "check_equal": ((1, "expected"),),
+    "check_type": ((1, "expected_type"),),
+    "check_raises": ((0, "exception"),),
+    "check_that": ((1, "predicate"), (2, "bound")),
+    "record_trained": ((2, "at_least"),),
+    "record_exported": ((2, "at_least"), (4, "max_parameters")),
 }
 
 
@@ -33,19 +44,19 @@ def _check_name(call: ast.Call) -> str | None:
         if isinstance(func, ast.Name)
         else (func.attr if isinstance(func, ast.Attribute) else None)
     )
-    return name if name in EXPECTED_ARGUMENT else None
+    return name if name in EXPECTED_ARGUMENTS else None
 
 
 def _expected_nodes(tree: ast.AST) -> list[ast.expr]:
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and (name := _check_name(node)):
-            position, keyword = EXPECTED_ARGUMENT[name]
-            if len(node.args) > position and not any(
-                isinstance(a, ast.Starred) for a in node.args[: position + 1]
-            ):
-                found.append(node.args[position])
-            found += [k.value for k in node.keywords if k.arg == keyword]
+            for position, keyword in EXPECTED_ARGUMENTS[name]:
+                if len(node.args) > position and not any(
+                    isinstance(a, ast.Starred) for a in node.args[: position + 1]
+                ):
+                    found.append(node.args[position])
+                found += [k.value for k in node.keywords if k.arg == keyword]
     return found
 
 

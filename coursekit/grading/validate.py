@@ -3,8 +3,11 @@
 For each assignment, in a throw-away copy of the course's grading folders:
 the release in ``exercises/`` is byte for byte what nbgrader generates from ``solutions/``; no
 hidden-test line (nor solution line) is in ``exercises/``, no hidden-test line in the built site
-(``_build/html``, if built) or in generated feedback; the solution's clean reference run passes
-every test and every test cell records at least one value for the checker; the solution, graded
+(``_build/html``, if built) or in generated feedback; the source notebook keeps the conventions of
+``conventions.py`` (cell names, test cells that set no plain global and hold no bare assert,
+self-reported checks worth little); the solution's clean reference run passes every test, every
+test cell records at least one value for the checker, and no hidden check's name gives its
+expected value away; the solution, graded
 twice through the same sandboxed pipeline as ``course autograde``, earns full marks both times
 with the same scores per test; the released stub earns zero and grading it completes.
 """
@@ -20,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .autograde import SubmissionResult, autograde, ensure_reference
+from .conventions import lint_hidden_names, lint_notebook
 from .course import Course, GradingError
 from .notebooks import find_leaks, read_notebook, secret_lines, text_of, visible_lines
 from .release import generate_into, release_differences, setup_problems
@@ -107,7 +111,9 @@ def validate_assignment(
         scratch = _scratch_course(course, folder)
         secrets = {"hidden test": set(), "solution": set()}
         for path in course.source_notebooks(assignment):
-            for kind, lines in secret_lines(read_notebook(path), public).items():
+            source_nb = read_notebook(path)
+            report.problems += lint_notebook(source_nb, path.name)
+            for kind, lines in secret_lines(source_nb, public).items():
                 secrets[kind] |= lines
         if not secrets["hidden test"]:
             # The leak checks below would pass on nothing; an exercise needs hidden tests.
@@ -136,9 +142,10 @@ def validate_assignment(
             report.problems += find_leaks(secrets, chapter_pages, kinds=(), texts=site_texts)
         # the clean reference run: the solution passes its own tests, every test records values
         try:
-            _, reference_problems = ensure_reference(
+            references, reference_problems = ensure_reference(
                 scratch, assignment, limits=limits, sandbox=sandbox, jobs=jobs
             )
+            report.problems += lint_hidden_names(references)
         except GradingError as error:
             reference_problems = [str(error)]
         if reference_problems:

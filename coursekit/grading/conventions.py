@@ -1,0 +1,254 @@
+"""The conventions of an exercise's source notebook, linted by ``course validate``.
+
+Test cells are teaching material a student reads, and what a kernel can say about itself must
+not be worth much. ``lint_notebook`` reads a source notebook (never runs it):
+
+- **cell names**: a solution cell is named for its part (``corr2d``), its test cells
+  ``test_`` + the part's name, optionally with a suffix (``test_corr2d``,
+  ``test_batch_norm_training``); nothing else (no ``otsu_solution``/``otsu_tests``);
+- **no plain globals**: a test cell binds only underscore names (``_X``, ``_model``), so it
+  never overwrites a student's ``model`` or ``X``; imports are allowed;
+- **no bare assert**: every verdict of a test cell is a recorded check (a bare ``assert`` would
+  decide in the student's kernel, where it can be silenced);
+- **self-reported facts carry little**: a test cell with a check only the kernel can report
+  (``check_raises``: ``rules.SELF_REPORTED``) holds at most ``SELF_REPORTED_MAX_POINTS`` points
+  and at most ``SELF_REPORTED_MAX_SHARE`` of its part's points.
+
+``lint_hidden_names`` reads the reference run's records: no hidden check's name may give away its
+expected value (``the period of a pattern of period 37`` with expected value 37), since a
+graded kernel sees the names of the checks it runs.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import re
+
+from course_utils.checking import rules
+
+from .notebooks import is_test_cell, nbgrader_meta
+
+SELF_REPORTING_CHECKS = {"raises": "check_raises"}
+TEST_PREFIX = "test_"
+_NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?![\w.])")
+
+
+def _grade_id(cell) -> str:
+    return str(nbgrader_meta(cell).get("grade_id", ""))
+
+
+def _is_solution(cell) -> bool:
+    meta = nbgrader_meta(cell)
+    return bool(meta.get("solution")) and not meta.get("grade")
+
+
+def _parse(source: str) -> ast.Module | None:
+    try:
+        return ast.parse(source)
+    except SyntaxError:
+        return None
+
+
+def _module_level_bindings(tree: ast.Module) -> list[tuple[int, str]]:
+    """``(line, name)`` of every name the cell binds at module level (not inside a function or
+    class body), imports left out."""
+    found = []
+
+    def visit(node, top):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            if top:
+                found.append((node.lineno, node.name))
+            return  # their bodies are their own scope
+        if isinstance(node, ast.Lambda):
+            return
+        if isinstance(node, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+            return  # comprehension variables are local to the comprehension
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            return
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            found.append((node.lineno, node.id))
+        if isinstance(node, ast.ExceptHandler) and node.name:
+            found.append((node.lineno, node.name))
+        for child in ast.iter_child_nodes(node):
+            visit(child, top)
+
+    for statement in tree.body:
+        visit(statement, True)
+    return found
+
+
+def _calls(tree: ast.AST, names: set[str]) -> set[str]:
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+            if name in names:
+                found.add(name)
+    return found
+
+
+def lint_notebook(nb, label: str = "the notebook") -> list[str]:
+    """What in a source notebook breaks the conventions (see the module's docstring)."""
+    problems = []
+    part = None
+    part_points: dict[str, float] = {}
+    self_reported: list[tuple[str, str, float]] = []
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        grade_id = _grade_id(cell)
+        if _is_solution(cell) and grade_id:
+            part = grade_id
+            if grade_id.startswith(TEST_PREFIX) or grade_id.endswith(("_solution", "_tests")):
+                problems.append(
+                    f"{label}: solution cell {grade_id!r} is not named for its part (a part "
+                    "'corr2d' has the solution cell 'corr2d' and test cells 'test_corr2d...')"
+                )
+            continue
+        if not is_test_cell(cell):
+            continue
+        if part is None or not (
+            grade_id == TEST_PREFIX + part or grade_id.startswith(f"{TEST_PREFIX}{part}_")
+        ):
+            wanted = f"'{TEST_PREFIX}{part}' or '{TEST_PREFIX}{part}_...'" if part else "after"
+            problems.append(
+                f"{label}: test cell {grade_id!r} is off the naming convention ({wanted})"
+            )
+        points = float(nbgrader_meta(cell).get("points", 0) or 0)
+        part_points[part or ""] = part_points.get(part or "", 0.0) + points
+        tree = _parse(cell.source)
+        if tree is None:
+            continue  # the reference run reports it
+        plain = sorted(
+            {
+                (line, name)
+                for line, name in _module_level_bindings(tree)
+                if not name.startswith("_")
+            }
+        )
+        if plain:
+            line, name = plain[0]
+            problems.append(
+                f"{label}: test cell {grade_id!r} sets the global {name!r} (line {line}); a "
+                "test cell binds only underscore names, so it never overwrites a student's"
+            )
+        asserts = [n.lineno for n in ast.walk(tree) if isinstance(n, ast.Assert)]
+        if asserts:
+            problems.append(
+                f"{label}: test cell {grade_id!r} has a bare assert (line {asserts[0]}); use a "
+                "recorded check of course_utils.testing (a bare assert decides in the "
+                "student's kernel)"
+            )
+        reporting = _calls(tree, set(SELF_REPORTING_CHECKS.values()))
+        if reporting:
+            self_reported.append((grade_id, part or "", points))
+    for grade_id, owner, points in self_reported:
+        share = points / part_points[owner] if part_points.get(owner) else 1.0
+        if points > rules.SELF_REPORTED_MAX_POINTS or share > rules.SELF_REPORTED_MAX_SHARE:
+            problems.append(
+                f"{label}: test cell {grade_id!r} holds a self-reported check (check_raises: "
+                f"only the student's kernel can say what was raised) and {points:g} of its "
+                f"part's {part_points.get(owner, 0):g} points; such a cell may carry at most "
+                f"{rules.SELF_REPORTED_MAX_POINTS} point and "
+                f"{rules.SELF_REPORTED_MAX_SHARE:.0%} of its part's points"
+            )
+    return problems
+
+
+# -- hidden check names ----------------------------------------------------------------------
+def _answer_texts(value) -> tuple[set[float], list[str]]:
+    """The numbers and the texts an expected value gives away when written out."""
+    kind, raw = value
+    number = rules.number(value)
+    if kind in ("bool", "npbool"):
+        return set(), []
+    if number is not None and math.isfinite(number):
+        return {number}, []
+    if kind == "str" and len(raw.strip()) >= 2:
+        return set(), [raw.strip().lower()]
+    if kind in ("list", "tuple") and raw and all(rules.number(v) is not None for v in raw):
+        numbers = [rules.number(v) for v in raw]
+        text = ",".join(f"{n:g}" for n in numbers)
+        return set(), [text]
+    return set(), []
+
+
+def leaked_answer(name: str, expected) -> str | None:
+    """The part of a check's ``name`` that gives away its decoded ``expected`` value, or None."""
+    numbers, texts = _answer_texts(expected)
+    for token in _NUMBER.findall(name):
+        if float(token) in numbers:
+            return token
+    squeezed = re.sub(r"[()\[\]]", " ", re.sub(r"\s*,\s*", ",", name.lower()))
+    for text in texts:
+        if re.search(
+            rf"(?<![\w.]){re.escape(text)}(?![\w.])", squeezed if "," in text else name.lower()
+        ):
+            return text
+    return None
+
+
+def _template(name: str) -> str:
+    return _NUMBER.sub("#", name)
+
+
+def leaks_in_group(checks: list[tuple[str, object]]) -> list[tuple[str, str]]:
+    """``(name, leaked)`` for the checks of one template (names equal but for their numbers)
+    whose names give the answer away: a text of the answer in the name, or (a template used
+    once) any number equal to it, or (used more often) a number at the same place that equals
+    the answer in every check, so a kernel could read each answer off its name. A number that
+    equals the answer by chance in some checks only (``conv_output_size(8, 3, padding=1)`` is
+    8) tells a kernel nothing."""
+    found = []
+    numbered = []
+    for name, expected in checks:
+        numbers, texts = _answer_texts(expected)
+        leaked = None
+        squeezed = re.sub(r"[()\[\]]", " ", re.sub(r"\s*,\s*", ",", name.lower()))
+        for text in texts:
+            haystack = squeezed if "," in text else name.lower()
+            if re.search(rf"(?<![\w.]){re.escape(text)}(?![\w.])", haystack):
+                leaked = text
+        if leaked is not None:
+            found.append((name, leaked))
+        numbered.append((name, [float(t) for t in _NUMBER.findall(name)], numbers))
+    if len(checks) == 1:
+        name, values, numbers = numbered[0]
+        hits = [v for v in values if v in numbers]
+        if hits and name not in {n for n, _ in found}:
+            found.append((name, f"{hits[0]:g}"))
+        return found
+    width = min(len(values) for _, values, _ in numbered)
+    for place in range(width):
+        if all(numbers and values[place] in numbers for _, values, numbers in numbered):
+            found += [(name, f"{values[place]:g}") for name, values, _ in numbered]
+            break
+    return found
+
+
+def lint_hidden_names(references: dict) -> list[str]:
+    """Hidden checks whose names give their expected values away (``references``: as
+    ``ensure_reference`` returns them, notebook -> ``Reference``)."""
+    problems = []
+    for notebook, reference in references.items():
+        for grade_id, checks in reference.records.cells.items():
+            hidden = reference.hidden_lines.get(grade_id, set())
+            groups: dict[str, list] = {}
+            for check in checks:
+                if check.get("line") not in hidden or "expected" not in check:
+                    continue
+                try:
+                    expected = rules.decode(check["expected"], reference.records.array)
+                except Exception:  # noqa: BLE001 - an unreadable record is reported elsewhere
+                    continue
+                name = str(check.get("name", ""))
+                groups.setdefault(_template(name), []).append((name, expected))
+            for group in groups.values():
+                for name, leaked in leaks_in_group(group)[:1]:
+                    problems.append(
+                        f"{notebook}: hidden check {name!r} of {grade_id} gives its expected "
+                        f"value away ({leaked!r} in its name); a graded kernel sees the names"
+                    )
+    return problems
