@@ -132,7 +132,9 @@ class FreshPython:
             shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
         for info in site.glob("setuptools-*.dist-info"):
             shutil.rmtree(info)
-        libraries = library_folder(self.folder / "colab-libraries")
+        # inside the environment's prefix, as Colab's /usr/local/lib/.../dist-packages is
+        # inside /usr: the in-kernel ban watch trusts code under the prefix as the library's
+        libraries = library_folder(self.venv / "colab-libraries")
         (site / "colab_libraries.pth").write_text(f"{libraries}\n", encoding="utf-8")
         self.wheels = self.folder / "wheels"
         self.wheel = build_wheel(self.wheels)
