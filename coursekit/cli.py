@@ -53,27 +53,14 @@ def _limits(args, course):
 
 
 def cmd_check(args) -> int:
+    from course_utils.checking.selfcheck import render_table
+
     from .grading.check import DEFAULT_CELL_TIMEOUT, check_notebook
-    from .grading.report import points, table
 
     started = time.monotonic()
     result = check_notebook(Path(args.notebook), timeout=args.timeout or DEFAULT_CELL_TIMEOUT)
-    rows = [
-        [c.grade_id, points(c.earned, c.possible), "passed" if not c.message else c.message]
-        for c in result.cells
-    ]
-    print(table(["test", "points", "result"], rows, max_width=90))
-    print(
-        f"\nvisible tests: {points(result.earned, result.possible)} points "
-        f"({time.monotonic() - started:.1f} s)"
-    )
-    for note in result.notes:
-        print(f"note: {note}")
-    if result.passed:
-        print("All visible tests pass. Hidden tests run when your work is graded.")
-        return EXIT_OK
-    print("Some visible tests fail: read the messages above, fix, and run course check again.")
-    return EXIT_FAIL
+    print(render_table(result.cells, result.notes, time.monotonic() - started))
+    return EXIT_OK if result.passed else EXIT_FAIL
 
 
 def cmd_release(args) -> int:

@@ -15,18 +15,22 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from course_utils.checking.selfcheck import (
+    PartResult,
+    failure_line,  # noqa: F401 - part of this module's interface
+    name_problem,
+    score_test_cell,
+    verdict,
+)
+
 from .course import Course, GradingError, find_root, kernel_environment
 from .notebooks import graded_tests, is_test_cell, nbgrader_meta, same_test_code
 
 DEFAULT_CELL_TIMEOUT = 180
 
 
-@dataclass
-class CellResult:
-    grade_id: str
-    earned: float
-    possible: float
-    message: str = ""
+# One scoring rule and one table for ``course check`` and the in-notebook self-check.
+CellResult = PartResult
 
 
 @dataclass
@@ -45,39 +49,21 @@ class CheckResult:
 
     @property
     def passed(self) -> bool:
-        return bool(self.cells) and self.earned == self.possible
-
-
-def failure_line(cell) -> str:
-    """The first line that explains why a test cell earned nothing."""
-    for out in cell.get("outputs", []):
-        if out.output_type == "error":
-            value = str(out.get("evalue", "")).strip().splitlines()
-            return f"{out.ename}: {value[0]}" if value else out.ename
-    for out in cell.get("outputs", []):
-        if out.output_type == "stream" and out.name == "stderr":
-            lines = [x for x in str(out.text).splitlines() if x.strip()]
-            return "wrote to stderr: " + (lines[0].strip() if lines else "(blank)")
-    return ""
+        return verdict(self.cells)
 
 
 def score_cells(nb) -> list[CellResult]:
-    """Scores of the test cells of an executed notebook, computed as nbgrader does."""
-    from nbgrader.utils import determine_grade
-
-    results = []
-    for cell in nb.cells:
-        if not is_test_cell(cell):
-            continue
-        earned, possible = determine_grade(cell)
-        earned = 0.0 if earned is None else float(earned)
-        message = "" if earned == possible else failure_line(cell) or "no points"
-        results.append(
-            CellResult(
-                str(nbgrader_meta(cell).get("grade_id", "?")), earned, float(possible), message
-            )
+    """Scores of the test cells of an executed notebook, computed as nbgrader does
+    (``course_utils.checking.selfcheck.score_test_cell``, which the self-check uses too)."""
+    return [
+        score_test_cell(
+            cell,
+            str(nbgrader_meta(cell).get("grade_id", "?")),
+            float(nbgrader_meta(cell).get("points", 0) or 0),
         )
-    return results
+        for cell in nb.cells
+        if is_test_cell(cell)
+    ]
 
 
 def edited_tests(nb) -> list[str]:
@@ -216,7 +202,11 @@ def check_notebook(path: Path, timeout: int = DEFAULT_CELL_TIMEOUT) -> CheckResu
     result = CheckResult(path, notes=list(notes))
     released = find_released(path)
     if released is not None:
-        layout = graded_tests(nbformat.read(released, as_version=4))
+        released_nb = nbformat.read(released, as_version=4)
+        layout = graded_tests(released_nb)
+        renamed = name_problem(path.name, released_nb)
+        if renamed:
+            result.notes.append(renamed)
     else:
         layout = _metadata_layout(nb)
         result.notes.append(

@@ -26,7 +26,7 @@ from .autograde import SubmissionResult, autograde, ensure_reference
 from .conventions import lint_hidden_names, lint_notebook
 from .course import Course, GradingError
 from .notebooks import find_leaks, read_notebook, secret_lines, text_of, visible_lines
-from .release import generate_into, release_differences
+from .release import generate_into, release_differences, setup_problems
 from .sandbox import Limits, sandbox_available
 
 SOLUTION, AGAIN, STUB = "solution", "solution-again", "stub"
@@ -127,6 +127,8 @@ def validate_assignment(
             report.problems.append(str(error))
             return report
         report.problems += release_differences(generated, course.release_dir / assignment)
+        for path in course.released_notebooks(assignment):
+            report.problems += setup_problems(path)
         released = [p for p in (course.release_dir / assignment).rglob("*") if p.is_file()]
         report.problems += find_leaks(secrets, released)
         if site_texts:
