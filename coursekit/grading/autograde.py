@@ -36,6 +36,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import timings
 from .backends import Backend, make_backend
 from .course import Course, GradingError, open_gradebook, passthrough_environment
 from .intake import folders_named, notebook_of, survey
@@ -231,25 +232,32 @@ def intake_one(
     from .recording import record_zero
 
     intake, sanitized = work / "intake", work / "sanitized"
-    _intake(course, assignment, student, intake / student / assignment, layout, result)
+    with timings.phase(student, "intake: copy, normalize, tampering"):
+        _intake(course, assignment, student, intake / student / assignment, layout, result)
     if not any((intake / student / assignment).glob("*.ipynb")):
         record_zero(course, assignment, student)
         return False
     try:
-        course.run_nbgrader(
-            "Autograde",
-            assignment,
-            student,
-            **{
-                "CourseDirectory.submitted_directory": str(intake),
-                "CourseDirectory.autograded_directory": str(sanitized),
-                "Autograde.autograde_preprocessors": [],
-            },
-        )
+        with timings.phase(student, "intake: nbgrader sanitize (gradebook)"):
+            _sanitize(course, assignment, student, intake, sanitized)
     except GradingError as error:
         result.notes.append(f"could not be prepared: {error}")
         return False
     return True
+
+
+def _sanitize(course: Course, assignment: str, student: str, intake: Path, sanitized: Path):
+    """nbgrader's own sanitizing step (locked cells restored, submission in the gradebook)."""
+    course.run_nbgrader(
+        "Autograde",
+        assignment,
+        student,
+        **{
+            "CourseDirectory.submitted_directory": str(intake),
+            "CourseDirectory.autograded_directory": str(sanitized),
+            "Autograde.autograde_preprocessors": [],
+        },
+    )
 
 
 def _kernel_env(jobs: int, threads_per_job: int | None) -> dict[str, str]:
@@ -416,6 +424,7 @@ def autograde(
     from .heldout import Draw, HeldOutError, course_key
     from .recording import record_submission
 
+    setting_up = timings.Stopwatch("-", "setup: survey, gradebook layout, key")
     limits = limits or Limits(cell_timeout=course.cell_timeout)
     backend = backend or make_backend("local")
     course.require_assignment(assignment)
@@ -434,11 +443,13 @@ def autograde(
             nb.name: {c.name: c.source for c in nb.source_cells}
             for nb in gb.find_assignment(assignment).notebooks
         }
+    setting_up.stop()
     # phase 2a: the reference (cached), before any submission's work is thrown away; on this
     # machine, in a folder of its own (not the backend's shared one)
-    references, problems = ensure_reference(
-        course, assignment, limits, sandbox, jobs, threads_per_job
-    )
+    with timings.phase("reference", "reference (cached or run)"):
+        references, problems = ensure_reference(
+            course, assignment, limits, sandbox, jobs, threads_per_job
+        )
     work = Path(tempfile.mkdtemp(prefix="course-autograde-", dir=backend.work_parent()))
     results = {s: SubmissionResult(s) for s in everyone}
     env = _kernel_env(jobs, threads_per_job)
@@ -478,39 +489,43 @@ def autograde(
                     note = item if len(layout) == 1 else f"{notebook}: {item}"
                     if note not in result.notes:
                         result.notes.append(note)
-            result.verdicts = check_phase(
-                references,
-                executed / student / assignment,
-                layout,
-                sandbox,
-                Draw(key, assignment, student),
-            )
-            static_bans.apply(
-                result.verdicts,
-                _sanitized_notebooks(sanitized / student / assignment, layout),
-                assignment,
-            )
+            with timings.phase(student, "check (checker.py)"):
+                result.verdicts = check_phase(
+                    references,
+                    executed / student / assignment,
+                    layout,
+                    sandbox,
+                    Draw(key, assignment, student),
+                )
+            with timings.phase(student, "check: static bans"):
+                static_bans.apply(
+                    result.verdicts,
+                    _sanitized_notebooks(sanitized / student / assignment, layout),
+                    assignment,
+                )
             banned = banned_parts(result.verdicts, assignment)
             if banned:
                 result.notes.append(f"library ban: {', '.join(banned)}")
             try:
-                record_submission(
-                    course,
-                    assignment,
-                    student,
-                    sanitized / student / assignment,
-                    work / "intake" / student / assignment / "timestamp.txt",
-                    work / "autograded",
-                    result.verdicts,
-                    layout,
-                    sources,
-                )
+                with timings.phase(student, "record (nbgrader, gradebook)"):
+                    record_submission(
+                        course,
+                        assignment,
+                        student,
+                        sanitized / student / assignment,
+                        work / "intake" / student / assignment / "timestamp.txt",
+                        work / "autograded",
+                        result.verdicts,
+                        layout,
+                        sources,
+                    )
             except GradingError as error:
                 result.notes.append(f"could not be recorded: {error}")
 
         # phase 2: execution, untrusted, with intake, checking and recording interleaved here
         run_jobs(graded_jobs(), work, jobs, limits, bar, on_done=check_and_record, backend=backend)
-        _read_scores(course, assignment, results)
+        with timings.phase("-", "scores read back"):
+            _read_scores(course, assignment, results)
     finally:
         if not os.environ.get("COURSE_KEEP_WORK"):
             shutil.rmtree(work, ignore_errors=True)

@@ -78,6 +78,7 @@ def run_job(job: dict) -> dict:
     import nbformat
 
     from . import records as records_io
+    from . import timings
     from .course import kernel_environment
     from .execute import GradingClient, teaching_library_dir
     from .notebooks import nbgrader_meta
@@ -104,7 +105,9 @@ def run_job(job: dict) -> dict:
     source, dest = Path(job["sanitized"]), Path(job["executed"])
     dest.mkdir(parents=True, exist_ok=True)
     events: dict[str, list[str]] = {}
+    label = Path(job["scratch"]).name
     for notebook in sorted(source.glob("*.ipynb")):
+        setting_up = timings.Stopwatch(label, "worker: scratch, job, notebook")
         scratch = Path(job["scratch"]) / notebook.stem
         if scratch.exists():
             shutil.rmtree(scratch)
@@ -145,6 +148,7 @@ def run_job(job: dict) -> dict:
         else:
             run_env = {**os.environ, **env}
         guard = job.get("guard") and mode == "feedback"
+        setting_up.stop()
         client = GradingClient(
             nb=nb,
             timeout=limits.cell_timeout,
@@ -157,6 +161,7 @@ def run_job(job: dict) -> dict:
             resources={"metadata": {"path": str(scratch)}},
             **kwargs,
         )
+        client.timing_label = label
         start_kwargs = {"cwd": str(scratch)}
         if run_env is not None:
             start_kwargs["env"] = run_env
@@ -167,6 +172,7 @@ def run_job(job: dict) -> dict:
             client.events.append(reason)
             if not client.loop_done:
                 client._mark_not_run(client.current_index, reason)
+        writing = timings.Stopwatch(label, "worker: records, status, cleanup")
         by_grade = {
             str(nbgrader_meta(nb.cells[i]).get("grade_id")): items
             for i, items in client.records.items()
@@ -181,6 +187,7 @@ def run_job(job: dict) -> dict:
             from .sandbox import KernelCgroup
 
             KernelCgroup.sweep(os.getpid())
+        writing.stop()
     if lock is not None:
         os.close(lock)
     return events

@@ -12,6 +12,7 @@ import traceback
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from .. import timings
 from . import Outcome, Task, last_line
 
 # Workers are forked from this process, which has already imported nbgrader and nbclient:
@@ -89,6 +90,9 @@ class LocalBackend:
                     if code is None and elapsed < timeout:
                         continue
                     outcome = Outcome(name, ok=code == 0, seconds=elapsed)
+                    timings.record(
+                        name, "worker (fork to exit)", time.time() - elapsed, elapsed, 0.0
+                    )
                     if code is None:
                         self._kill(process)
                         outcome.timed_out = True
