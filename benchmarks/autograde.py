@@ -171,8 +171,8 @@ def profile_table(path: Path, students: int) -> str:
     t0 = min(s["start"] for s in stamps)
     totals: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for stamp in stamps:
-        who = "reference" if stamp["label"] == "reference" else "run"
-        if stamp["label"] not in ("reference", "-"):
+        who = "reference" if stamp["label"] in ("reference", ".reference") else "run"
+        if stamp["label"] not in ("reference", ".reference", "-"):
             who = "submission"
         row = totals[(who, stamp["phase"])]
         row["n"] += 1
@@ -192,13 +192,17 @@ def profile_table(path: Path, students: int) -> str:
         )
     lines.append("")
     lines.append("Schedule (seconds from the first stamp):")
-    ref = [s for s in stamps if s["label"] == "reference"]
+    ref = [s for s in stamps if s["label"] in ("reference", ".reference")]
     if ref:
         start = min(s["start"] for s in ref) - t0
         end = max(s["start"] + s["wall"] for s in ref) - t0
         lines.append(f"- reference run: {start:.1f} to {end:.1f}")
     kernels = sorted(
-        (s for s in stamps if s["phase"] == "kernel start" and s["label"] != "reference"),
+        (
+            s
+            for s in stamps
+            if s["phase"] == "kernel start" and s["label"] not in ("reference", ".reference")
+        ),
         key=lambda s: s["start"],
     )
     if kernels:
