@@ -9,8 +9,9 @@ any exercise of the course, or ``tensors``/``arith``, the test suite's fixture c
 ``--mix full,stub`` (what the class hands in, in turn: ``full`` solutions, released ``stub``s,
 ``half``-done notebooks), ``--rounds R`` (1; the measurements of a round are interleaved and
 their order turns from round to round, so a machine's changing load falls on all of them),
-``--baseline-ref REF`` (also time ``course autograde`` of a git revision, e.g. ``main``, from
-the same class), ``--profile`` (also one cold run with ``COURSE_TIMINGS`` on: a table of where
+``--baseline-ref REF`` (also time ``course autograde`` of a git revision, e.g. ``main``, on
+the same class; ``--baseline-src DIR``: of a source tree holding ``coursekit`` and
+``course_utils``), ``--profile`` (also one cold run with ``COURSE_TIMINGS`` on: a table of where
 a submission's wall and CPU time go, ``coursekit/grading/timings.py``).
 
 Builds a course in a temporary folder, hands in the class, and per round grades it:
@@ -225,6 +226,7 @@ def main() -> int:
     )
     parser.add_argument("--mix", default="full,stub", help="e.g. full,stub or full,half,full,stub")
     parser.add_argument("--baseline-ref", help="also time course autograde of this git revision")
+    parser.add_argument("--baseline-src", help="or of this source tree (coursekit, course_utils)")
     parser.add_argument("--profile", action="store_true", help="print where the time goes")
     parser.add_argument("--no-warm", action="store_true", help="skip the regrade")
     args = parser.parse_args()
@@ -232,7 +234,7 @@ def main() -> int:
     if not set(mix) <= {"full", "half", "stub"}:
         parser.error("--mix takes full, half and stub")
     with tempfile.TemporaryDirectory(prefix="course-bench-") as tmp:
-        baseline = None
+        baseline = Path(args.baseline_src).resolve() if args.baseline_src else None
         if args.baseline_ref:
             baseline = Path(tmp) / "baseline"
             baseline.mkdir()
@@ -268,7 +270,7 @@ def main() -> int:
         print(
             f"{args.students} submissions of {args.assignment!r} ({args.mix}), "
             f"course autograde --jobs {args.jobs}, {os.cpu_count()} cores"
-            + (f", baseline = {args.baseline_ref}" if baseline else "")
+            + (f", baseline = {args.baseline_ref or baseline}" if baseline else "")
         )
         for number in range(args.rounds):
             turn = number % len(steps)
