@@ -424,6 +424,7 @@ def autograde(
     from .execution import Job, run_jobs
     from .heldout import Draw, HeldOutError, course_key
     from .recording import record_submission
+    from .worker import warm_imports
 
     setting_up = timings.Stopwatch("-", "setup: survey, gradebook layout, key")
     limits = limits or Limits(cell_timeout=course.cell_timeout)
@@ -543,6 +544,9 @@ def autograde(
             else:
                 check_and_record(label, outcome)
 
+        # a kernel for the next submission starts while the current ones run (local only)
+        warm = job_spec("graded", sanitized, executed, work, "warm", limits, env, sandbox)
+        warm["warm_imports"] = warm_imports(course.source_notebooks(assignment))
         # phase 2: execution, untrusted, with intake, checking and recording interleaved here
         run_jobs(
             graded_jobs(),
@@ -552,6 +556,7 @@ def autograde(
             _StudentsOnly(bar),
             on_done=finished,
             backend=backend,
+            warm=warm,
         )
         with timings.phase("-", "scores read back"):
             _read_scores(course, assignment, results)
