@@ -12,7 +12,8 @@ their order turns from round to round, so a machine's changing load falls on all
 ``--baseline-ref REF`` (also time ``course autograde`` of a git revision, e.g. ``main``, on
 the same class; ``--baseline-src DIR``: of a source tree holding ``coursekit`` and
 ``course_utils``), ``--profile`` (also one cold run with ``COURSE_TIMINGS`` on: a table of where
-a submission's wall and CPU time go, ``coursekit/grading/timings.py``).
+a submission's wall and CPU time go, ``coursekit/grading/timings.py``), ``--feedback`` (also
+time ``course feedback``, with and without its run).
 
 Builds a course in a temporary folder, hands in the class, and per round grades it:
 
@@ -229,6 +230,7 @@ def main() -> int:
     parser.add_argument("--baseline-src", help="or of this source tree (coursekit, course_utils)")
     parser.add_argument("--profile", action="store_true", help="print where the time goes")
     parser.add_argument("--no-warm", action="store_true", help="skip the regrade")
+    parser.add_argument("--feedback", action="store_true", help="also time course feedback")
     args = parser.parse_args()
     mix = args.mix.split(",")
     if not set(mix) <= {"full", "half", "stub"}:
@@ -300,6 +302,14 @@ def main() -> int:
                 f"{statistics.median(cpu):.2f}"
             )
         print(f"scores identical to plain nbgrader: {identical}")
+        if args.feedback:
+            for label, extra in (("verdicts only", ["--no-run"]), ("with the feedback run", [])):
+                command = [str(runner.bin / "course"), "feedback", args.assignment]
+                got = timed([*command, "--jobs", str(args.jobs), *extra], root)
+                print(
+                    f"course feedback, {label}: wall {got['wall']:.1f} s, cpu {got['cpu']:.1f} s,"
+                    f" load {got['load']}"
+                )
         if args.profile:
             timings_file = Path(tmp) / "timings.jsonl"
             shutil.rmtree(root / ".grading" / "references", ignore_errors=True)

@@ -120,20 +120,22 @@ class LocalBackend:
         The next task is taken when the last one has started (one step ahead); a task's time
         limit counts from when its worker is handed the job.
         """
-        _before_forking()
-
         pending = iter(tasks)
         upcoming = next(pending, None)
         running: dict[str, tuple] = {}
         spares: list[tuple] = []  # (process, sender): a kernel warming for ``upcoming``
         outcomes: dict[str, Outcome] = {}
+        prepared = False
 
         def fill() -> None:
             """Start tasks while a worker is free; then take the next (its intake runs now)."""
-            nonlocal upcoming
+            nonlocal upcoming, prepared
             while upcoming is not None and len(running) < max(1, jobs):
                 process = self._start(upcoming, warm, spares)
                 running[upcoming.name] = (upcoming, process, time.monotonic())
+                if not prepared:  # while the first worker starts, for all the later ones
+                    _before_forking()
+                    prepared = True
                 upcoming = next(pending, None)
 
         try:
