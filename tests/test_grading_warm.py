@@ -5,6 +5,7 @@ submission, sees only its files, and shows the student no trace of the imports."
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import nbformat
@@ -105,3 +106,29 @@ def test_a_kernel_started_ahead_sees_only_its_submission_and_serves_it_once(tmp_
     assert lines[2:] == ["ann's file", "False"]  # the course's folders are not in its view
     assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text()
     assert list((tmp_path / "scratch").iterdir()) == []  # its scratch folder is gone
+
+
+def _exits(code: int):
+    def body(*args):
+        os._exit(code)
+
+    return body
+
+
+def test_a_spare_that_died_before_its_job_came_leaves_the_job_to_a_worker_of_its_own(
+    tmp_path, monkeypatch
+):
+    from coursekit.grading.backends import local
+
+    monkeypatch.setattr(local, "_work_warm", _exits(3))  # a spare that dies at once
+    monkeypatch.setattr(local, "_work", _exits(0))  # a worker that starts its own kernel
+    template = {**_job(tmp_path, "warm", mode="graded"), "warm_imports": []}
+    job_file = tmp_path / "job-ann.json"
+    job_file.write_text(json.dumps(_job(tmp_path, "ann", mode="graded")))
+    backend = LocalBackend()
+    spare = backend._spare(template)
+    spare[0].join()
+    assert spare[0].exitcode == 3
+    process = backend._start(Task("ann", job_file, tmp_path / "ann.log"), template, [spare])
+    process.join()
+    assert process is not spare[0] and process.exitcode == 0

@@ -203,9 +203,13 @@ class LocalBackend:
         worker that starts its kernels when it starts."""
         if self._fits(task, warm):
             process, sender = spares.pop(0) if spares else self._spare(warm)
-            sender.send((str(task.job_file), str(task.log_file)))
-            sender.close()
-            return process
+            try:
+                sender.send((str(task.job_file), str(task.log_file)))
+                return process
+            except OSError:  # the spare died before it was needed: a worker of its own
+                self._kill(process)
+            finally:
+                sender.close()
         process = _FORK.Process(target=_work, args=(str(task.job_file), str(task.log_file)))
         process.start()
         return process
