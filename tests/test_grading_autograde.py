@@ -305,3 +305,25 @@ def test_a_regrade_draws_the_same_held_out_images_for_each_student(tmp_path, mon
         ("arith", "bob", key),
     ]
     assert first[0].seed("test_x/check") != first[1].seed("test_x/check")
+
+
+def test_a_solution_that_fails_its_own_test_stops_the_grading_before_anything_is_recorded(
+    tmp_path,
+):
+    """The reference run is the first job of the pool: the submission beside it runs, but no
+    verdict is checked or recorded without a sound reference."""
+    from grading_fixture import SB, SE, arith_notebook
+
+    from coursekit.grading.course import GradingError
+    from coursekit.grading.reference import cache_dir
+
+    root = make_course(tmp_path / "c", ("arith",))
+    wrong = f"def add(a, b):\n    {SB}\n    return a - b\n    {SE}"
+    nbformat.write(arith_notebook(add_body=wrong), root / "solutions" / "arith" / "arith.ipynb")
+    course = Course(root)
+    release(course, "arith")
+    submit(root, "ann", "arith", _with(released(root, "arith"), ADD, MUL))
+    with pytest.raises(GradingError, match="arith cannot be graded: .*fails test test_add"):
+        autograde(course, "arith", jobs=2, limits=LIMITS, progress=False)
+    assert not (course.autograded_dir / "ann" / "arith").exists()  # nothing recorded
+    assert not (cache_dir(course, "arith") / "complete").exists()  # nothing cached

@@ -36,6 +36,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import reference as reference_cache
+from . import timings
 from .backends import Backend, make_backend
 from .course import Course, GradingError, open_gradebook, passthrough_environment
 from .intake import folders_named, notebook_of, survey
@@ -231,25 +233,32 @@ def intake_one(
     from .recording import record_zero
 
     intake, sanitized = work / "intake", work / "sanitized"
-    _intake(course, assignment, student, intake / student / assignment, layout, result)
+    with timings.phase(student, "intake: copy, normalize, tampering"):
+        _intake(course, assignment, student, intake / student / assignment, layout, result)
     if not any((intake / student / assignment).glob("*.ipynb")):
         record_zero(course, assignment, student)
         return False
     try:
-        course.run_nbgrader(
-            "Autograde",
-            assignment,
-            student,
-            **{
-                "CourseDirectory.submitted_directory": str(intake),
-                "CourseDirectory.autograded_directory": str(sanitized),
-                "Autograde.autograde_preprocessors": [],
-            },
-        )
+        with timings.phase(student, "intake: nbgrader sanitize (gradebook)"):
+            _sanitize(course, assignment, student, intake, sanitized)
     except GradingError as error:
         result.notes.append(f"could not be prepared: {error}")
         return False
     return True
+
+
+def _sanitize(course: Course, assignment: str, student: str, intake: Path, sanitized: Path):
+    """nbgrader's own sanitizing step (locked cells restored, submission in the gradebook)."""
+    course.run_nbgrader(
+        "Autograde",
+        assignment,
+        student,
+        **{
+            "CourseDirectory.submitted_directory": str(intake),
+            "CourseDirectory.autograded_directory": str(sanitized),
+            "Autograde.autograde_preprocessors": [],
+        },
+    )
 
 
 def _kernel_env(jobs: int, threads_per_job: int | None) -> dict[str, str]:
@@ -415,7 +424,9 @@ def autograde(
     from .execution import Job, run_jobs
     from .heldout import Draw, HeldOutError, course_key
     from .recording import record_submission
+    from .worker import warm_imports
 
+    setting_up = timings.Stopwatch("-", "setup: survey, gradebook layout, key")
     limits = limits or Limits(cell_timeout=course.cell_timeout)
     backend = backend or make_backend("local")
     course.require_assignment(assignment)
@@ -434,22 +445,30 @@ def autograde(
             nb.name: {c.name: c.source for c in nb.source_cells}
             for nb in gb.find_assignment(assignment).notebooks
         }
-    # phase 2a: the reference (cached), before any submission's work is thrown away; on this
-    # machine, in a folder of its own (not the backend's shared one)
-    references, problems = ensure_reference(
-        course, assignment, limits, sandbox, jobs, threads_per_job
-    )
+    setting_up.stop()
+    env = _kernel_env(jobs, threads_per_job)
+    pooled = None  # the reference run as the first job of this machine's pool
+    if backend.name == "local":
+        references, problems = reference_cache.cached(course, assignment), []
+    else:  # phase 2a: the reference first, on this machine, in a folder of its own (not the
+        # cluster's shared one)
+        references, problems = ensure_reference(
+            course, assignment, limits, sandbox, jobs, threads_per_job
+        )
     work = Path(tempfile.mkdtemp(prefix="course-autograde-", dir=backend.work_parent()))
     results = {s: SubmissionResult(s) for s in everyone}
-    env = _kernel_env(jobs, threads_per_job)
     try:
         if problems:
             raise GradingError(f"{assignment} cannot be graded: {problems[0]}")
+        if references is None:
+            pooled = PooledReference(course, assignment, work, limits, env, sandbox)
         sanitized, executed = work / "sanitized", work / "executed"
         bar = Progress(len(everyone), assignment, stream=None if progress else io.StringIO())
 
         def graded_jobs():
             """Phase 1, intake, one student at a time, while earlier ones execute."""
+            if pooled is not None:
+                yield pooled.job
             for student in everyone:
                 if intake_one(course, assignment, student, layout, work, results[student]):
                     yield Job(
@@ -478,44 +497,125 @@ def autograde(
                     note = item if len(layout) == 1 else f"{notebook}: {item}"
                     if note not in result.notes:
                         result.notes.append(note)
-            result.verdicts = check_phase(
-                references,
-                executed / student / assignment,
-                layout,
-                sandbox,
-                Draw(key, assignment, student),
-            )
-            flagged = static_bans.apply(
-                result.verdicts,
-                _sanitized_notebooks(sanitized / student / assignment, layout),
-                assignment,
-            )
+            with timings.phase(student, "check (checker.py)"):
+                result.verdicts = check_phase(
+                    references,
+                    executed / student / assignment,
+                    layout,
+                    sandbox,
+                    Draw(key, assignment, student),
+                )
+            with timings.phase(student, "check: static bans"):
+                flagged = static_bans.apply(
+                    result.verdicts,
+                    _sanitized_notebooks(sanitized / student / assignment, layout),
+                    assignment,
+                )
             result.notes.extend(n for n in flagged if n not in result.notes)
             banned = banned_parts(result.verdicts, assignment)
             if banned:
                 result.notes.append(f"library ban: {', '.join(banned)}")
             try:
-                record_submission(
-                    course,
-                    assignment,
-                    student,
-                    sanitized / student / assignment,
-                    work / "intake" / student / assignment / "timestamp.txt",
-                    work / "autograded",
-                    result.verdicts,
-                    layout,
-                    sources,
-                )
+                with timings.phase(student, "record (nbgrader, gradebook)"):
+                    record_submission(
+                        course,
+                        assignment,
+                        student,
+                        sanitized / student / assignment,
+                        work / "intake" / student / assignment / "timestamp.txt",
+                        work / "autograded",
+                        result.verdicts,
+                        layout,
+                        sources,
+                    )
             except GradingError as error:
                 result.notes.append(f"could not be recorded: {error}")
 
+        waiting: list[tuple] = []  # finished before the reference: checked once it is there
+
+        def finished(label: str, outcome) -> None:
+            nonlocal references
+            if pooled is not None and label == pooled.job.label:
+                references = pooled.finish(outcome)  # GradingError: nothing is recorded
+                for early in waiting:
+                    check_and_record(*early)
+                waiting.clear()
+            elif references is None:
+                waiting.append((label, outcome))
+            else:
+                check_and_record(label, outcome)
+
+        # a kernel for the next submission starts while the current ones run (local only)
+        warm = job_spec("graded", sanitized, executed, work, "warm", limits, env, sandbox)
+        warm["warm_imports"] = warm_imports(course.source_notebooks(assignment))
         # phase 2: execution, untrusted, with intake, checking and recording interleaved here
-        run_jobs(graded_jobs(), work, jobs, limits, bar, on_done=check_and_record, backend=backend)
-        _read_scores(course, assignment, results)
+        run_jobs(
+            graded_jobs(),
+            work,
+            jobs,
+            limits,
+            _StudentsOnly(bar),
+            on_done=finished,
+            backend=backend,
+            warm=warm,
+        )
+        with timings.phase("-", "scores read back"):
+            _read_scores(course, assignment, results)
     finally:
         if not os.environ.get("COURSE_KEEP_WORK"):
             shutil.rmtree(work, ignore_errors=True)
     return [results[s] for s in everyone]
+
+
+REFERENCE_LABEL = ".reference"  # a hidden folder's name, never a student's (``intake.survey``)
+
+
+class PooledReference:
+    """The solution's reference run as the first job of this machine's pool (not cached yet).
+
+    It runs beside the first submissions instead of before them: checking waits for it,
+    execution does not. Its records go straight to the cache folder (``reference.py``); a run
+    with problems stops the grading before anything is checked or recorded.
+    """
+
+    def __init__(self, course, assignment, work: Path, limits: Limits, env: dict, sandbox: bool):
+        self.course, self.assignment = course, assignment
+        self.folder = reference_cache.fresh_folder(course, assignment)
+        from .execution import Job
+
+        spec = job_spec(
+            "reference",
+            course.source_dir / assignment,
+            self.folder,
+            work,
+            REFERENCE_LABEL,
+            limits,
+            env,
+            sandbox,
+        )
+        self.job = Job(REFERENCE_LABEL, spec)
+
+    def finish(self, outcome) -> dict:
+        """The references, once the run ended; GradingError when it failed or has problems."""
+        if outcome.notes:
+            raise GradingError(
+                f"the reference run of {self.assignment} failed: {'; '.join(outcome.notes)}"
+            )
+        references, problems = reference_cache.finish(self.course, self.assignment, self.folder)
+        if problems:
+            raise GradingError(f"{self.assignment} cannot be graded: {problems[0]}")
+        return references
+
+
+class _StudentsOnly:
+    """The progress bar, advanced by the students' jobs only (not the reference's)."""
+
+    def __init__(self, bar: Progress):
+        self.bar = bar
+
+    def advance(self, label: str) -> None:
+        if label != REFERENCE_LABEL:
+            self.bar.advance(label)
 
 
 def banned_parts(verdicts: dict, exercise: str) -> list[str]:

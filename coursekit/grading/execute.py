@@ -24,6 +24,7 @@ from nbclient.util import ensure_async, run_sync
 from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
 
+from . import timings
 from .notebooks import is_test_cell
 from .records import RECORD_MIME
 
@@ -169,9 +170,12 @@ class GradingClient(Execute):
     # -- the run ------------------------------------------------------------------------------
     async def async_execute(self, reset_kc: bool = False, **kwargs) -> NotebookNode:
         self.reset_execution_trackers()
+        label = self.timing_label
+        starting = timings.Stopwatch(label, "kernel start", self._kernel_pid)
         async with self.async_setup_kernel(**kwargs):
             msg_id = await ensure_async(self.kc.kernel_info())
             info = await self.async_wait_for_reply(msg_id)
+            starting.stop()
             if info is not None and "language_info" in info["content"]:
                 self.nb.metadata["language_info"] = info["content"]["language_info"]
             warned = False
@@ -194,9 +198,10 @@ class GradingClient(Execute):
                                 "the grader judges the values your functions return, outside "
                                 "your notebook, so this earns nothing"
                             )
-                    await self.async_execute_cell(
-                        cell, index, execution_count=self.code_cells_executed + 1
-                    )
+                    with timings.phase(label, self._kind_of(index), self._kernel_pid):
+                        await self.async_execute_cell(
+                            cell, index, execution_count=self.code_cells_executed + 1
+                        )
                 except DeadKernelError:
                     self.events.append(f"cell {index}: the kernel died")
                     self._mark_not_run(index, "the kernel died while running this cell")
@@ -209,9 +214,25 @@ class GradingClient(Execute):
                     self._mark_not_run(index, reason)
                     break
             self.loop_done = True
+            stopping = timings.Stopwatch(label, "kernel shutdown")
+        stopping.stop()
         return self.nb
 
     execute = run_sync(async_execute)
+
+    timing_label = "-"  # whose run this is, for ``timings`` (the worker sets it)
+
+    def _kernel_pid(self) -> int | None:
+        """The kernel's outermost process (bubblewrap in a sandbox), for ``timings``."""
+        process = getattr(getattr(self.km, "provisioner", None), "process", None)
+        return getattr(process, "pid", None)
+
+    def _kind_of(self, index: int) -> str:
+        """A cell's phase name in ``timings``: the first code cell holds the imports."""
+        first = next(i for i, c in enumerate(self.nb.cells) if c.cell_type == "code")
+        if index == first:
+            return "first cell (imports)"
+        return "test cells" if is_test_cell(self.nb.cells[index]) else "other cells"
 
     def _mark_not_run(self, start: int, reason: str) -> None:
         first = True

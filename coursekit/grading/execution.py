@@ -52,16 +52,19 @@ def run_jobs(
     progress: Progress | None = None,
     on_done: Callable[[str, Outcome], None] | None = None,
     backend: Backend | None = None,
+    warm: dict | None = None,
 ) -> dict[str, Outcome]:
     """Run every job, ``parallel`` at a time, each stopped after the per-submission limit.
 
-    ``jobs`` may be a generator: the local backend only asks for the next job when a worker is
-    free, so the caller's trusted work (intake, and ``on_done``: checking and recording a
-    finished job) runs here while the workers run, not before or after them. A cluster backend
-    takes every job before it submits its one array or Job, and reports each one's end when
-    its outputs are back. ``backend``: where the workers run (default: forked here); job files
-    and worker logs are written to ``work`` (``job-LABEL.json``, ``worker-LABEL.log``), which
-    must be in ``backend.work_parent()`` when that is not None.
+    ``jobs`` may be a generator: the local backend asks for the next job when the last one has
+    started (one step ahead), so the caller's trusted work (intake, and ``on_done``: checking
+    and recording a finished job) runs here while the workers run, not before or after them.
+    A cluster backend takes every job before it submits its one array or Job, and reports each
+    one's end when its outputs are back. ``backend``: where the workers run (default: forked
+    here); job files and worker logs are written to ``work`` (``job-LABEL.json``,
+    ``worker-LABEL.log``), which must be in ``backend.work_parent()`` when that is not None.
+    ``warm``: a job template for kernels started ahead (``worker.WarmKernel``), where the
+    backend offers them (the local one).
     """
     backend = backend or make_backend("local")
     work.mkdir(parents=True, exist_ok=True)
@@ -87,12 +90,14 @@ def run_jobs(
         if on_done is not None:
             on_done(end.name, outcome)
 
+    ahead = {"warm": warm} if warm is not None and getattr(backend, "prewarms", False) else {}
     backend.run(
         tasks(),
         jobs=max(1, parallel),
         timeout=limits.submission_timeout,
         progress=progress.advance if progress is not None else _quiet,
         on_done=ended,
+        **ahead,
     )
     return outcomes
 

@@ -104,6 +104,34 @@ def problems_of(course: Course, assignment: str, folder: Path) -> list[str]:
     return problems
 
 
+def cached(course: Course, assignment: str) -> dict[str, Reference] | None:
+    """The assignment's reference records if a finished run is cached, else None."""
+    folder = cache_dir(course, assignment)
+    if not (folder / "complete").is_file():
+        return None
+    return _describe(course, assignment, folder)
+
+
+def fresh_folder(course: Course, assignment: str) -> Path:
+    """An empty cache folder for a new reference run (an old or unfinished one is removed)."""
+    folder = cache_dir(course, assignment)
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder
+
+
+def finish(course: Course, assignment: str, folder: Path) -> tuple[dict[str, Reference], list[str]]:
+    """The references a finished run left in ``folder`` and its problems; cached if none."""
+    problems = problems_of(course, assignment, folder)
+    if problems:
+        try:
+            return _describe(course, assignment, folder), problems
+        except GradingError as error:
+            return {}, [*problems, str(error)]
+    (folder / "complete").write_text("ok\n")
+    return _describe(course, assignment, folder), []
+
+
 def reference_for(
     course: Course, assignment: str, run, fresh: bool = False
 ) -> tuple[dict[str, Reference], list[str]]:
@@ -111,18 +139,12 @@ def reference_for(
 
     ``run(out_folder)`` executes the source notebooks in ``reference`` mode and writes records
     and status files to ``out_folder``. Returns the references and the problems found (a run
-    with problems is not cached).
+    with problems is not cached). ``course autograde`` on this machine runs the reference as
+    the first job of its pool instead (``cached``, ``fresh_folder``, then ``finish``).
     """
-    folder = cache_dir(course, assignment)
-    if fresh or not (folder / "complete").is_file():
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True)
-        run(folder)
-        problems = problems_of(course, assignment, folder)
-        if problems:
-            try:
-                return _describe(course, assignment, folder), problems
-            except GradingError as error:
-                return {}, [*problems, str(error)]
-        (folder / "complete").write_text("ok\n")
-    return _describe(course, assignment, folder), []
+    found = None if fresh else cached(course, assignment)
+    if found is not None:
+        return found, []
+    folder = fresh_folder(course, assignment)
+    run(folder)
+    return finish(course, assignment, folder)
