@@ -6,8 +6,9 @@ imports it. It does three things when the site is built:
 1. **A notebook for every chapter page.** Each MyST-Markdown notebook page is converted with
    jupytext into a clean ``.ipynb`` (no outputs) at ``_sources/<page>.ipynb`` in the site, where
    the page's download button points. ``{literalinclude}`` blocks become the code they show, and
-   a first code cell installs ``course_utils`` from the repository where it is missing (Colab, a
-   fresh JupyterHub), so the notebook runs anywhere.
+   a first code cell installs ``course_utils`` by name and exact version where it is missing or
+   another version (``coursekit.install``: Colab, a fresh JupyterHub), so the notebook runs
+   anywhere with the library of the site's edition.
 2. **Launch links that work from the deployed site.** Nothing generated is committed, so:
    Colab and JupyterHub open the generated notebook from the ``gh-pages`` branch (CI publishes
    the built site there; ``course_notebooks_branch`` names the branch), and Binder builds the
@@ -54,17 +55,6 @@ from sphinx.util import logging
 from coursekit.chapter_env import INLINE_BACKEND, chapter_kernel_environment  # noqa: F401
 
 LOGGER = logging.getLogger(__name__)
-
-SETUP_CELL = """\
-# Setup for Colab and other fresh environments: the course's code lives in the package
-# course_utils. Where it is missing, install it from the course repository (a few seconds).
-import importlib.util
-import subprocess
-import sys
-
-if importlib.util.find_spec("course_utils") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "{spec}"], check=True)
-"""
 
 # ```{literalinclude} path   followed by :option: value lines and a closing fence.
 LITERALINCLUDE = re.compile(
@@ -140,17 +130,21 @@ def chapter_notebook(source: Path, app: Sphinx):
 
 
 def _insert_setup_cell(notebook, app: Sphinx) -> None:
-    """Put the cell that installs course_utils where it is missing after the title cell."""
+    """Put the course's install cell after the title cell.
+
+    The cell is the one rule of ``coursekit.install``: ``pip install cnn-course-utils==VERSION``
+    where that version is missing, VERSION being this checkout's ``course_utils.__version__``.
+    A notebook from an edition's site therefore keeps the library of that edition all term.
+    """
     import nbformat
 
-    repo_url, _, _ = _repository(app)
-    spec = (
-        app.config.course_install_spec
-        or f"course-utils @ git+{repo_url}@main#subdirectory=course_utils"
-    )
-    setup = nbformat.v4.new_code_cell(SETUP_CELL.format(spec=spec))
-    setup.metadata["tags"] = ["course-setup"]
-    setup["id"] = "course-setup"
+    from coursekit.install import CELL_TAG, install_cell_source
+
+    if any(CELL_TAG in cell.metadata.get("tags", []) for cell in notebook.cells):
+        return  # a released exercise made by `course release` carries it already
+    setup = nbformat.v4.new_code_cell(install_cell_source())
+    setup.metadata["tags"] = [CELL_TAG]
+    setup["id"] = CELL_TAG
     position = 1 if notebook.cells and notebook.cells[0].cell_type == "markdown" else 0
     notebook.cells.insert(position, setup)
 
@@ -433,7 +427,6 @@ def restore_index_sections(app: Sphinx, env) -> list[str]:
 
 def setup(app: Sphinx) -> dict:
     app.add_config_value("course_notebooks_branch", "gh-pages", "html")
-    app.add_config_value("course_install_spec", "", "html")
     app.connect("config-inited", default_light_mode)
     app.connect("config-inited", inline_figures)
     # Around the toctree collector's numbering (env-get-updated, priority 500).

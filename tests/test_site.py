@@ -31,6 +31,8 @@ from site_support import (
     visit,
 )
 
+from coursekit.install import install_cell_source
+
 pytestmark = [pytest.mark.site, pytest.mark.slow]
 
 PAGES = toc_pages()
@@ -327,10 +329,16 @@ def test_exercise_downloads_the_released_notebook(page, visits, site, server):
     assert urlsplit(links["Colab"]).path == f"/github/{ORG_REPO}/blob/{branch}/{copy}", links
     colab = nbformat.read(site / copy, as_version=4)
     released = nbformat.read(page.source, as_version=4)
-    kept = [cell for cell in colab.cells if "course-setup" not in cell.metadata.get("tags", [])]
-    assert [(c.source, c.metadata) for c in kept] == [
-        (c.source, c.metadata) for c in released.cells
-    ], f"{copy} changed the exercise's cells"
+    setups = [c for c in colab.cells if "course-setup" in c.metadata.get("tags", [])]
+    assert len(setups) == 1 and setups[0].source == install_cell_source(), (
+        f"{copy} does not start with the course's one install cell (coursekit.install)"
+    )
+
+    def graded(cells):
+        return [(c.source, c.metadata) for c in cells if c not in setups + released_setups]
+
+    released_setups = [c for c in released.cells if "course-setup" in c.metadata.get("tags", [])]
+    assert graded(colab.cells) == graded(released.cells), f"{copy} changed the exercise's cells"
     binder = urlsplit(links["Binder"])
     assert parse_qs(binder.query)["urlpath"][0].endswith(f"/{page.docname}.ipynb"), links
 

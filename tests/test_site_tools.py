@@ -13,7 +13,9 @@ from docutils.frontend import get_default_settings
 from docutils.parsers.rst import Parser
 from docutils.utils import new_document
 
+import course_utils
 from coursekit import sphinx_ext
+from coursekit.install import install_cell_source
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -73,7 +75,6 @@ def test_link_checker_cli_exit_status(tiny_site, tmp_path_factory, capsys):
 def _fake_app():
     config = SimpleNamespace(
         html_theme_options={"repository_url": "https://github.com/org/course"},
-        course_install_spec="",
         source_encoding="utf-8-sig",
         tab_width=8,
     )
@@ -86,8 +87,9 @@ def test_chapter_notebook_is_the_page_with_a_setup_cell():
     original = jupytext.read(source)
     setup = [cell for cell in notebook.cells if "course-setup" in cell.metadata.get("tags", [])]
     rest = [cell for cell in notebook.cells if cell not in setup]
-    spec = "course-utils @ git+https://github.com/org/course@main#subdirectory=course_utils"
-    assert len(setup) == 1 and spec in setup[0].source
+    assert len(setup) == 1 and setup[0].source == install_cell_source()
+    assert f"cnn-course-utils=={course_utils.__version__}" in setup[0].source
+    assert "git+" not in setup[0].source and "@main" not in setup[0].source
     assert [cell.source for cell in rest] == [cell.source for cell in original.cells]
     assert notebook.cells[0].cell_type == "markdown"  # the title stays first
     assert "jupytext" not in notebook.metadata
@@ -163,6 +165,7 @@ def test_exercise_copy_for_colab_keeps_every_graded_cell(tmp_path):
     assert copy.cells[1].metadata["tags"] == ["course-setup"] and "nbgrader" not in (
         copy.cells[1].metadata
     )
+    assert copy.cells[1].source == install_cell_source()  # the same rule as `course release`
     assert [c.metadata for c in copy.cells if "nbgrader" in c.metadata] == [
         c.metadata for c in released.cells if "nbgrader" in c.metadata
     ]
