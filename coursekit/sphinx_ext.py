@@ -36,6 +36,14 @@ imports it. It does three things when the site is built:
    copy, so every such notebook came out empty (no figure, no printed number). After a page is
    read, its notebook there is rewritten with the cache's outputs.
 
+7. **Editions, the book's PDF, and when each page last ran clean.** Every page carries the
+   version switcher (pydata-sphinx-theme's, fed by ``_static/switcher.json``, which the build
+   writes from ``editions.yml`` through ``coursekit.editions``); the download menu offers the
+   whole book as a PDF when ``make pdf`` has built one (copied into the site as
+   ``_static/<course_pdf>``); and every executed page says under its title when its code last ran
+   clean and where: "Last verified: DATE, profile P, device D, torch T", from myst-nb's execution
+   data (the jupyter-cache record's time and run time) and the build's runtime.
+
 It also repairs small defects of the theme stack that the browser tests found: a doubled
 sphinx-thebe script and no default colour mode (console errors), and sidebar toggles without an
 accessible name (axe-core's summary-name).
@@ -202,6 +210,8 @@ def _retarget_launch_buttons(
     repo_url, org, repo = _repository(app)
     options = app.config.html_theme_options.get("launch_buttons", {})
     branch = app.config.course_notebooks_branch
+    # An edition or a preview lives in a folder of the published branch (editions/NAME/).
+    notebook_path = site_path(app) + notebook_path
     ui = "lab/tree" if options.get("notebook_interface") == "jupyterlab" else "tree"
     for group in context.get("header_buttons", []):
         if group.get("label") != "launch-buttons":
@@ -226,6 +236,17 @@ def _retarget_launch_buttons(
                     quote_via=quote,
                 )
                 button["url"] = f"{hub}/hub/user-redirect/git-pull?{query}"
+
+
+def site_path(app: Sphinx) -> str:
+    """The folder of the published branch that holds this site: ``""`` for latest (the root),
+    ``editions/NAME/`` for an edition, unless ``course_site_path`` names another (a preview)."""
+    from coursekit.editions import LATEST, edition_path
+
+    if app.config.course_site_path:
+        return app.config.course_site_path.strip("/") + "/"
+    edition = app.config.course_edition
+    return "" if edition == LATEST else edition_path(edition)
 
 
 # --- 3. alt text ---------------------------------------------------------------------------------
@@ -425,9 +446,162 @@ def restore_index_sections(app: Sphinx, env) -> list[str]:
     return []
 
 
+# --- 7. editions, the PDF, last verified ----------------------------------------------------------
+
+
+SWITCHER_JSON = "_static/switcher.json"
+
+
+def _editions(app: Sphinx):
+    from coursekit.editions import read_editions
+
+    return read_editions(Path(app.confdir) / app.config.course_editions_file)
+
+
+def _site_root(app: Sphinx) -> str:
+    """The published branch's root URL (latest), under which every edition lives."""
+    return app.config.course_site_root or app.config.html_baseurl or "/"
+
+
+def add_version_switcher(app: Sphinx, config) -> None:
+    """Put the theme's version switcher in every page's header, fed by this site's own
+    ``_static/switcher.json`` (a relative URL: the site works offline and from any folder)."""
+    from coursekit.editions import LATEST, check_name
+
+    if config.course_edition != LATEST:
+        check_name(config.course_edition)
+    options = dict(config.html_theme_options)
+    options["switcher"] = {"json_url": SWITCHER_JSON, "version_match": config.course_edition}
+    options["check_switcher"] = False  # the file is written by this extension, after the build
+    start = options.get("article_header_start") or ["toggle-primary-sidebar.html"]
+    start = [start] if isinstance(start, str) else list(start)
+    if "version-switcher.html" not in start:
+        start.append("version-switcher.html")
+    options["article_header_start"] = start
+    config.html_theme_options = options
+
+
+def built_pdf(app: Sphinx, config=None) -> Path | None:
+    """The book's PDF that ``make pdf`` built next to this HTML build, if there is one."""
+    name = (config or app.config).course_pdf
+    pdf = Path(app.outdir).parent / "latex" / name
+    return pdf if name and pdf.is_file() else None
+
+
+def note_built_pdf(app: Sphinx, config) -> None:
+    """Put the PDF's time into ``html_context``: Sphinx then rewrites every page after ``make
+    pdf`` (their download menus gain the link) without reading or executing any page again."""
+    pdf = built_pdf(app, config)
+    if pdf is not None:
+        config.html_context = {**config.html_context, "course_pdf_mtime": pdf.stat().st_mtime_ns}
+
+
+def add_pdf_link(app: Sphinx, pagename, templatename, context, doctree) -> None:
+    """Offer the whole book as a PDF in the download menu of every page, when it was built."""
+    if app.builder.format != "html" or built_pdf(app) is None:
+        return
+    for group in context.get("header_buttons", []):
+        if group.get("label") == "download-buttons":
+            group["buttons"].append(
+                {
+                    "type": "link",
+                    "url": context["pathto"](f"_static/{app.config.course_pdf}", 1),
+                    "text": "Book (.pdf)",
+                    "tooltip": "Download the whole book as a PDF",
+                    "icon": "fas fa-book",
+                    "label": "download-book-pdf-button",
+                }
+            )
+
+
+def _runtime_facts(app: Sphinx) -> dict[str, str]:
+    """Device, profile and torch of this build (``course_utils.describe_runtime``), once."""
+    facts = getattr(app, "_course_runtime_facts", None)
+    if facts is None:
+        import course_utils
+
+        facts = course_utils.describe_runtime()
+        app._course_runtime_facts = facts
+    return facts
+
+
+def verified_line(exec_data: dict, facts: dict[str, str]) -> str:
+    """ "Last verified: DATE, profile P, device D, torch T (ran clean in S s)" for one page."""
+    import datetime as dt
+
+    when = dt.datetime.fromtimestamp(exec_data["mtime"], tz=dt.timezone.utc)
+    where = f"profile {facts['profile']}, device {facts['device'].split(':')[0]}"
+    where += f", torch {facts['torch']}"
+    if "gpu" in facts:
+        where += f" ({facts['gpu']})"
+    if "data" in facts:
+        where += ", on stand-in data"
+    runtime = exec_data.get("runtime")
+    ran = f" (ran clean in {runtime:.0f} s)" if runtime is not None else ""
+    return f"Last verified: {when:%Y-%m-%d %H:%M} UTC, {where}{ran}"
+
+
+def add_last_verified(app: Sphinx, pagename, templatename, context, doctree) -> None:
+    """Under the title of every executed page: when its code last ran clean, and where."""
+    if app.builder.format != "html" or doctree is None:
+        return
+    from myst_nb.sphinx_ import NbMetadataCollector
+
+    exec_data = NbMetadataCollector.get_doc_data(app.env).get(pagename, {}).get("exec_data")
+    if not exec_data:
+        return  # not executed (a page without code, a released exercise)
+    if not exec_data.get("succeeded"):
+        LOGGER.warning(
+            f"{pagename}: its code did not run clean, so it shows no 'Last verified' line",
+            type="course",
+            subtype="verified",
+        )
+        return
+    import html
+
+    text = html.escape(verified_line(exec_data, _runtime_facts(app)))
+    stats = app.config.course_execution_stats
+    link = ""
+    if stats in app.env.all_docs and stats != pagename:
+        link = f' (<a href="{context["pathto"](stats)}">execution statistics</a>)'
+    line = f'<p class="course-verified">{text}{link}</p>'
+    body = context.get("body", "")
+    end = body.find("</h1>")
+    context["body"] = (
+        body[: end + 5] + "\n" + line + body[end + 5 :] if end >= 0 else line + "\n" + body
+    )
+
+
+def write_switcher_and_pdf(app: Sphinx, exception) -> None:
+    """After an HTML build: ``_static/switcher.json`` and the book's PDF, into the site."""
+    if exception is not None or app.builder.format != "html":
+        return
+    import json
+    import shutil
+
+    from coursekit.editions import switcher_entries
+
+    static = Path(app.outdir) / "_static"
+    static.mkdir(parents=True, exist_ok=True)
+    entries = switcher_entries(_editions(app), _site_root(app))
+    (static / "switcher.json").write_text(json.dumps(entries, indent=2) + "\n", encoding="utf-8")
+    pdf = built_pdf(app)
+    if pdf is not None:
+        shutil.copyfile(pdf, static / app.config.course_pdf)
+        LOGGER.info(f"course: the book's PDF {pdf} is in the site as _static/{pdf.name}")
+
+
 def setup(app: Sphinx) -> dict:
     app.add_config_value("course_notebooks_branch", "gh-pages", "html")
+    app.add_config_value("course_edition", "latest", "html")
+    app.add_config_value("course_editions_file", "editions.yml", "html")
+    app.add_config_value("course_site_root", "", "html")
+    app.add_config_value("course_site_path", "", "html")
+    app.add_config_value("course_pdf", "cnn-course.pdf", "html")
+    app.add_config_value("course_execution_stats", "chapters/99_appendix/execution_stats", "html")
     app.connect("config-inited", default_light_mode)
+    app.connect("config-inited", add_version_switcher)
+    app.connect("config-inited", note_built_pdf)
     app.connect("config-inited", inline_figures)
     # Around the toctree collector's numbering (env-get-updated, priority 500).
     app.connect("env-get-updated", hold_back_index_sections, priority=400)
@@ -437,6 +611,9 @@ def setup(app: Sphinx) -> dict:
     # After the book theme's own handlers (priority 501): the theme has copied the executed
     # notebook to _sources/ and built its buttons; this replaces both.
     app.connect("html-page-context", publish_notebook, priority=502)
+    app.connect("html-page-context", add_pdf_link, priority=503)
+    app.connect("html-page-context", add_last_verified, priority=503)
     app.connect("html-page-context", drop_duplicate_scripts, priority=900)
+    app.connect("build-finished", write_switcher_and_pdf)
     app.connect("html-page-context", label_sidebar_toggles, priority=900)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
