@@ -470,6 +470,8 @@ def add_version_switcher(app: Sphinx, config) -> None:
 
     if config.course_edition != LATEST:
         check_name(config.course_edition)
+    if config.html_theme not in ("sphinx_book_theme", "pydata_sphinx_theme"):
+        return  # the switcher is the pydata theme family's
     options = dict(config.html_theme_options)
     options["switcher"] = {"json_url": SWITCHER_JSON, "version_match": config.course_edition}
     options["check_switcher"] = False  # the file is written by this extension, after the build
