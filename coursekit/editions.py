@@ -22,8 +22,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 EDITIONS_FILE = "editions.yml"
 LATEST = "latest"
 EDITIONS_FOLDER = "editions"
@@ -72,6 +70,8 @@ def check_name(name: str) -> str:
 
 def read_editions(path: Path) -> list[Edition]:
     """The editions listed in ``path`` (none when the file is missing), oldest first."""
+    import yaml  # not at the top: publish_site.py runs on a bare runner's python, without it
+
     if not path.exists():
         return []
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -99,6 +99,8 @@ def read_editions(path: Path) -> list[Edition]:
 
 
 def write_editions(path: Path, editions: list[Edition]) -> None:
+    import yaml
+
     entries = []
     for edition in editions:
         entry = {

@@ -539,7 +539,7 @@ def verified_line(exec_data: dict, facts: dict[str, str]) -> str:
     if "data" in facts:
         where += ", on stand-in data"
     runtime = exec_data.get("runtime")
-    ran = f" (ran clean in {runtime:.0f} s)" if runtime is not None else ""
+    ran = f"; ran clean in {runtime:.0f} s" if runtime is not None else ""
     return f"Last verified: {when:%Y-%m-%d %H:%M} UTC, {where}{ran}"
 
 

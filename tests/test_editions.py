@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.util
+import os
 import subprocess
 import tarfile
 from pathlib import Path
@@ -219,3 +220,48 @@ def test_a_folder_without_a_built_site_is_refused(pages, tmp_path, capsys):
     assert publish.main(["latest", str(empty), "--pages", str(pages)]) == 2
     assert "no built site" in capsys.readouterr().err
     assert _tree(pages) == before
+
+
+def _pages_branch(repo: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {"PATH": os.environ["PATH"], "HOME": str(repo.parent)}
+    return subprocess.run(
+        ["bash", str(ROOT / "scripts" / "pages_branch.sh"), *args],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_the_workflows_check_out_publish_and_push_the_branch(tmp_path):
+    """As in a workflow: a checkout of main, the branch started when missing, then extended."""
+    origin = tmp_path / "origin.git"
+    _git(tmp_path, "init", "--bare", "-q", "-b", "main", str(origin))
+    main = tmp_path / "main"
+    _git(tmp_path, "clone", "-q", str(origin), str(main))
+    (main / "README.md").write_text("the course")
+    _git(main, "add", "-A")
+    _git(main, "commit", "-q", "-m", "main")
+    _git(main, "push", "-q", "origin", "HEAD:main")
+
+    started = _pages_branch(main, "checkout", "pages")
+    assert started.returncode == 0, started.stderr
+    assert "starting it empty" in started.stdout
+    assert [p.name for p in (main / "pages").iterdir()] == [".git"]  # nothing of main in it
+    publish.publish_latest(_site(tmp_path / "latest", "latest"), main / "pages")
+    pushed = _pages_branch(main, "push", "pages", "latest: first")
+    assert pushed.returncode == 0, pushed.stderr
+
+    _git(main, "worktree", "remove", "--force", "pages")
+    again = _pages_branch(main, "checkout", "pages")
+    assert again.returncode == 0 and "starting" not in again.stdout, again.stderr
+    assert (main / "pages" / "index.html").read_text() == "<h1>latest</h1>"
+    publish.publish_edition("2026-fall", _site(tmp_path / "fall", "fall"), main / "pages")
+    assert _pages_branch(main, "push", "pages", "edition 2026-fall").returncode == 0
+    assert "Nothing changed" in _pages_branch(main, "push", "pages", "again").stdout
+    files = _git(origin, "ls-tree", "-r", "--name-only", "gh-pages").split()
+    assert "index.html" in files and "editions/2026-fall/index.html" in files
+    assert "README.md" not in files
+    log = _git(origin, "log", "--format=%s", "gh-pages").split("\n")
+    assert log[:2] == ["edition 2026-fall", "latest: first"]
