@@ -19,7 +19,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 # oversubscribe the CPU and run several times slower. Override with OMP_NUM_THREADS=N.
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: sandbox slurm help preflight setup book book-full-standin test quick lint unit validate site-test serve clean clean-cache browser latex pdf pdf-test edition retire-edition
+.PHONY: sandbox slurm help preflight setup book book-full-standin test quick lint unit validate site-test serve clean clean-cache browser latex pdf pdf-test edition retire-edition preview student-notebooks
 
 help:
 	@echo "make book               build the course site into $(SITE) (pages run in parallel)"
@@ -35,6 +35,8 @@ help:
 	@echo "make pdf                the book as one PDF ($(PDF)), checked, linked from the site"
 	@echo "make edition NAME=2026-fall   freeze an edition: list it, build its PDF, site, archive"
 	@echo "make retire-edition NAME=...  take an edition out of every page's version switcher"
+	@echo "make preview PR=N       the site as pull request N's preview (previews/pr-N/)"
+	@echo "make student-notebooks  every chapter and solved exercise as students open them"
 	@echo "make serve              serve the built site on http://127.0.0.1:8000"
 	@echo "make setup              .venv, the pinned requirements, bubblewrap"
 	@echo "make preflight          check COURSE_DEVICE/COURSE_PROFILE, keep the cache in step"
@@ -125,7 +127,7 @@ pdf-test: $(STAMP)
 EDITION_DIR = _build/editions/$(NAME)
 edition: preflight latex
 	@test -n "$(NAME)" || { echo "error: name the edition, as in: make edition NAME=2026-fall"; exit 2; }
-	$(PY) scripts/edition.py prepare $(NAME) --out $(EDITION_DIR)
+	$(PY) scripts/edition.py prepare $(NAME) --out $(EDITION_DIR) $(EDITION_FLAGS)
 	$(PY) -m coursekit.execute --config $(EDITION_DIR)/_config.yml
 	$(BIN)/jupyter-book build . --config $(EDITION_DIR)/_config.yml --path-output $(EDITION_DIR) --builder pdflatex $(JB_FLAGS)
 	COURSE_PDF=$(EDITION_DIR)/$(PDF) $(BIN)/pytest -m pdf -p no:xdist -q $(PYTEST_FLAGS)
@@ -136,6 +138,23 @@ edition: preflight latex
 retire-edition: $(STAMP)
 	@test -n "$(NAME)" || { echo "error: name the edition, as in: make retire-edition NAME=2026-fall"; exit 2; }
 	$(PY) scripts/edition.py retire $(NAME)
+
+# A pull request's preview: the site addressed at previews/pr-N/ of the published branch (its
+# Colab links and switcher work there), from the same execution cache. .github/workflows/
+# preview.yml builds it on CPU, publishes it and comments the link.
+PREVIEW_DIR = _build/previews/pr-$(PR)
+preview: preflight
+	@test -n "$(PR)" || { echo "error: name the pull request, as in: make preview PR=42"; exit 2; }
+	$(PY) scripts/edition.py preview $(PR) --out $(PREVIEW_DIR)
+	$(PY) -m coursekit.execute --config $(PREVIEW_DIR)/_config.yml
+	$(BIN)/jupyter-book build . --config $(PREVIEW_DIR)/_config.yml --path-output $(PREVIEW_DIR) $(JB_FLAGS)
+
+# The notebooks as students open them (every chapter, every exercise filled with its solution)
+# and a wheel of course_utils, for .github/workflows/weekly.yml's run in Colab's image.
+STUDENT_DIR := _build/student
+student-notebooks: $(STAMP)
+	rm -rf $(STUDENT_DIR)
+	$(PY) scripts/student_notebooks.py $(STUDENT_DIR)
 
 serve: $(STAMP)
 	$(PY) -m http.server 8000 --bind 127.0.0.1 --directory $(SITE)

@@ -7,8 +7,9 @@ the book's configuration with the edition's address (``editions/NAME/`` under th
 its name for the version switcher, and the execution cache given by ``--cache``. The Makefile
 then builds the PDF and the site with that configuration into ``FOLDER``.
 
-``archive SITE TARBALL`` packs a built site into the ``.tar.gz`` attached to the GitHub release;
-``retire NAME`` takes an edition out of the switcher (its pages stay published).
+``preview N --out FOLDER`` writes the configuration of pull request N's preview (its address
+``previews/pr-N/``). ``archive SITE TARBALL`` packs a built site into the ``.tar.gz`` attached
+to the GitHub release; ``retire NAME`` takes an edition out of the switcher (its pages stay).
 Every refusal is one sentence on stderr and exit status 2.
 """
 
@@ -35,41 +36,71 @@ from coursekit.editions import (  # noqa: E402
 from coursekit.install import library_version  # noqa: E402
 
 
-def prepare(name: str, out: Path, cache: Path, editions_file: Path, config: Path) -> str:
+def prepare(
+    name: str,
+    out: Path,
+    cache: Path,
+    editions_file: Path,
+    config: Path,
+    require_listed: bool = False,
+) -> str:
     """List the edition if it is new, check its version, write its ``_config.yml``; return a
     sentence saying what happened."""
     check_name(name)
     version = library_version()
-    listed = {edition.name: edition for edition in read_editions(editions_file)}
-    if name in listed:
+    known = {edition.name: edition for edition in read_editions(editions_file)}
+    if name in known:
         said = f"{name} is listed in {editions_file.name}"
-        if listed[name].course_utils != version:
+        if known[name].course_utils != version:
             raise EditionError(
                 f"the edition {name} was released with course_utils "
-                f"{listed[name].course_utils}, but this checkout has {version}: build it from "
+                f"{known[name].course_utils}, but this checkout has {version}: build it from "
                 f"its tag (git checkout edition-{name})"
             )
+    elif require_listed:
+        raise EditionError(
+            f"{editions_file.name} does not list the edition {name}: run make edition "
+            f"NAME={name} on main, commit editions.yml, then tag that commit"
+        )
     else:
         add_edition(editions_file, name, version)
         said = (
             f"listed {name} (course_utils {version}) in {editions_file.name}: commit it, then "
             f"push the tag edition-{name} to publish it"
         )
-    book = yaml.safe_load(config.read_text(encoding="utf-8"))
-    root = book["html"]["baseurl"].rstrip("/") + "/"
-    book["html"]["baseurl"] = root + edition_path(name)
-    book["execute"]["cache"] = str(cache.resolve())
-    sphinx_config = book.setdefault("sphinx", {}).setdefault("config", {})
-    sphinx_config.update(
+    write_config(
+        config,
+        out,
+        cache,
+        edition_path(name),
         course_edition=name,
-        course_site_root=root,
         course_editions_file=str(editions_file.resolve()),
     )
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "_config.yml").write_text(
-        yaml.safe_dump(book, allow_unicode=True, sort_keys=False), encoding="utf-8"
-    )
     return said
+
+
+def write_config(config: Path, out: Path, cache: Path, folder: str, **sphinx_config) -> Path:
+    """``out/_config.yml``: the book's configuration for a site published in ``folder`` of the
+    published branch (its address, the switcher's root) with the execution cache ``cache``."""
+    book = yaml.safe_load(config.read_text(encoding="utf-8"))
+    root = book["html"]["baseurl"].rstrip("/") + "/"
+    book["html"]["baseurl"] = root + folder
+    book["execute"]["cache"] = str(cache.resolve())
+    settings = book.setdefault("sphinx", {}).setdefault("config", {})
+    settings.update(course_site_root=root, course_site_path=folder, **sphinx_config)
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / "_config.yml"
+    target.write_text(yaml.safe_dump(book, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return target
+
+
+def prepare_preview(number: int, out: Path, cache: Path, config: Path) -> str:
+    """``out/_config.yml`` for pull request ``number``'s preview at ``previews/pr-N/``."""
+    if number < 1:
+        raise EditionError(f"{number} is not a pull request's number")
+    folder = f"previews/pr-{number}/"
+    write_config(config, out, cache, folder)
+    return f"configured the preview of pull request {number} at {folder}"
 
 
 def archive(site: Path, tarball: Path, name: str) -> int:
@@ -95,16 +126,29 @@ def main(argv: list[str] | None = None) -> int:
     prep.add_argument("--out", type=Path, required=True)
     prep.add_argument("--cache", type=Path, default=ROOT / "_build" / ".jupyter_cache")
     prep.add_argument("--config", type=Path, default=ROOT / "_config.yml")
+    prep.add_argument(
+        "--listed",
+        action="store_true",
+        help="refuse an edition that editions.yml does not list "
+        "(CI: the tag must hold the listing, or latest's switcher would never offer it)",
+    )
     pack = commands.add_parser("archive", help="pack a built edition into a .tar.gz")
     pack.add_argument("name")
     pack.add_argument("site", type=Path)
     pack.add_argument("tarball", type=Path)
+    preview = commands.add_parser("preview", help="write a pull request preview's _config.yml")
+    preview.add_argument("number", type=int)
+    preview.add_argument("--out", type=Path, required=True)
+    preview.add_argument("--cache", type=Path, default=ROOT / "_build" / ".jupyter_cache")
+    preview.add_argument("--config", type=Path, default=ROOT / "_config.yml")
     retire = commands.add_parser("retire", help="take an edition out of the switcher")
     retire.add_argument("name")
     args = parser.parse_args(argv)
     try:
         if args.command == "prepare":
-            print(prepare(args.name, args.out, args.cache, args.editions, args.config))
+            print(prepare(args.name, args.out, args.cache, args.editions, args.config, args.listed))
+        elif args.command == "preview":
+            print(prepare_preview(args.number, args.out, args.cache, args.config))
         elif args.command == "archive":
             check_name(args.name)
             count = archive(args.site, args.tarball, args.name)

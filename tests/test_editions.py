@@ -265,3 +265,28 @@ def test_the_workflows_check_out_publish_and_push_the_branch(tmp_path):
     assert "README.md" not in files
     log = _git(origin, "log", "--format=%s", "gh-pages").split("\n")
     assert log[:2] == ["edition 2026-fall", "latest: first"]
+
+
+def test_ci_refuses_an_edition_that_the_tag_does_not_list(tmp_path, capsys):
+    listed = tmp_path / "editions.yml"
+    code = edition_script.main(
+        [
+            "--editions",
+            str(listed),
+            "prepare",
+            "2026-fall",
+            "--out",
+            str(tmp_path / "o"),
+            "--listed",
+        ]
+    )
+    assert code == 2 and "does not list the edition 2026-fall" in capsys.readouterr().err
+    assert not listed.exists() and not (tmp_path / "o").exists()
+
+
+def test_a_preview_is_addressed_at_its_own_folder(tmp_path):
+    said = edition_script.prepare_preview(42, tmp_path, tmp_path / "cache", ROOT / "_config.yml")
+    config = yaml.safe_load((tmp_path / "_config.yml").read_text())
+    assert config["html"]["baseurl"].endswith("/previews/pr-42/") and "pr-42" in said
+    assert config["sphinx"]["config"]["course_site_path"] == "previews/pr-42/"
+    assert "course_edition" not in config["sphinx"]["config"]  # the switcher says latest
