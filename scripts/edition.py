@@ -7,9 +7,11 @@ the book's configuration with the edition's address (``editions/NAME/`` under th
 its name for the version switcher, and the execution cache given by ``--cache``. The Makefile
 then builds the PDF and the site with that configuration into ``FOLDER``.
 
-``preview N --out FOLDER`` writes the configuration of pull request N's preview (its address
-``previews/pr-N/``). ``archive SITE TARBALL`` packs a built site into the ``.tar.gz`` attached
-to the GitHub release; ``retire NAME`` takes an edition out of the switcher (its pages stay).
+``check NAME --version V`` (CI, before publishing to PyPI) refuses an edition that
+``editions.yml`` does not list with that version. ``preview N --out FOLDER`` writes the
+configuration of pull request N's preview (its address ``previews/pr-N/``). ``archive SITE
+TARBALL`` packs a built site into the ``.tar.gz`` attached to the GitHub release; ``retire
+NAME`` takes an edition out of the switcher (its pages stay).
 Every refusal is one sentence on stderr and exit status 2.
 """
 
@@ -58,10 +60,7 @@ def prepare(
                 f"its tag (git checkout edition-{name})"
             )
     elif require_listed:
-        raise EditionError(
-            f"{editions_file.name} does not list the edition {name}: run make edition "
-            f"NAME={name} on main, commit editions.yml, then tag that commit"
-        )
+        check_listed(name, version, editions_file)  # raises: not listed
     else:
         add_edition(editions_file, name, version)
         said = (
@@ -77,6 +76,23 @@ def prepare(
         course_editions_file=str(editions_file.resolve()),
     )
     return said
+
+
+def check_listed(name: str, version: str, editions_file: Path) -> str:
+    """Refuse unless ``editions_file`` lists ``name`` as released with ``version``."""
+    check_name(name)
+    for edition in read_editions(editions_file):
+        if edition.name == name:
+            if edition.course_utils != version:
+                raise EditionError(
+                    f"{editions_file.name} lists {name} with course_utils "
+                    f"{edition.course_utils}, but the tagged commit builds {version}"
+                )
+            return f"{name} is listed with course_utils {version}"
+    raise EditionError(
+        f"{editions_file.name} does not list the edition {name}: run make edition NAME={name} "
+        "on main, commit editions.yml, then tag that commit"
+    )
 
 
 def write_config(config: Path, out: Path, cache: Path, folder: str, **sphinx_config) -> Path:
@@ -136,6 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     pack.add_argument("name")
     pack.add_argument("site", type=Path)
     pack.add_argument("tarball", type=Path)
+    check = commands.add_parser("check", help="is NAME listed with course_utils VERSION?")
+    check.add_argument("name")
+    check.add_argument("--version", required=True)
     preview = commands.add_parser("preview", help="write a pull request preview's _config.yml")
     preview.add_argument("number", type=int)
     preview.add_argument("--out", type=Path, required=True)
@@ -147,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "prepare":
             print(prepare(args.name, args.out, args.cache, args.editions, args.config, args.listed))
+        elif args.command == "check":
+            print(check_listed(args.name, args.version, args.editions))
         elif args.command == "preview":
             print(prepare_preview(args.number, args.out, args.cache, args.config))
         elif args.command == "archive":

@@ -290,3 +290,14 @@ def test_a_preview_is_addressed_at_its_own_folder(tmp_path):
     assert config["html"]["baseurl"].endswith("/previews/pr-42/") and "pr-42" in said
     assert config["sphinx"]["config"]["course_site_path"] == "previews/pr-42/"
     assert "course_edition" not in config["sphinx"]["config"]  # the switcher says latest
+
+
+def test_the_tags_check_wants_the_edition_listed_with_the_built_version(tmp_path, capsys):
+    listed = tmp_path / "editions.yml"
+    editions.add_edition(listed, "2026-fall", "0.4.0")
+    check = ["--editions", str(listed), "check"]
+    assert edition_script.main([*check, "2026-fall", "--version", "0.4.0"]) == 0
+    assert edition_script.main([*check, "2026-fall", "--version", "0.4.1"]) == 2
+    assert "but the tagged commit builds 0.4.1" in capsys.readouterr().err
+    assert edition_script.main([*check, "2027-spring", "--version", "0.4.0"]) == 2
+    assert "does not list the edition 2027-spring" in capsys.readouterr().err
