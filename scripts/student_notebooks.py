@@ -85,14 +85,25 @@ def write_student_notebooks(out: Path, book: Path = ROOT) -> list[Path]:
 
 
 def build_wheel(out: Path, book: Path = ROOT) -> Path:
-    """The wheel of ``course_utils`` from this checkout, in ``out/wheels``."""
+    """The wheel of ``course_utils`` from this checkout, in ``out/wheels``.
+
+    Built from a copy: setuptools writes ``build/`` and ``*.egg-info`` into the folder it builds,
+    and those would become part of the library (and of the execution cache's key).
+    """
+    import shutil
+    import tempfile
+
     wheels = out / "wheels"
     wheels.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-         "--wheel-dir", str(wheels), str(book / "course_utils")],
-        check=True,
-    )  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="course-utils-") as scratch:
+        source = Path(scratch) / "course_utils"
+        ignored = shutil.ignore_patterns("build", "*.egg-info", "__pycache__")
+        shutil.copytree(book / "course_utils", source, ignore=ignored)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+             "--wheel-dir", str(wheels), str(source)],
+            check=True,
+        )  # fmt: skip
     (wheel,) = sorted(wheels.glob("*.whl"))
     return wheel
 

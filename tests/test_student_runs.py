@@ -50,8 +50,11 @@ def test_every_chapter_and_every_solved_exercise_is_written_with_the_install_cel
 
 @pytest.mark.slow
 def test_the_wheel_is_this_checkouts_course_utils(tmp_path):
+    before = sorted(p.name for p in (ROOT / "course_utils").iterdir())
     wheel = student_notebooks.build_wheel(tmp_path)
     assert wheel.name.startswith(f"cnn_course_utils-{course_utils.__version__}-")
+    # Nothing written into the library's folder (it would change the execution cache's key).
+    assert sorted(p.name for p in (ROOT / "course_utils").iterdir()) == before
 
 
 def _notebook(path: Path, *sources: str) -> None:
