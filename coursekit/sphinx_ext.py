@@ -498,6 +498,30 @@ def note_built_pdf(app: Sphinx, config) -> None:
         config.html_context = {**config.html_context, "course_pdf_mtime": pdf.stat().st_mtime_ns}
 
 
+def latex_with_debians_tex_live(app: Sphinx, config) -> None:
+    """The PDF's LaTeX: the chapters' math macros, and a document class Debian's packages have.
+
+    sphinx-jupyterbook-latex's ``jupyterBook`` class loads ``bbm``, which only Debian's
+    ``texlive-fonts-extra`` ships (500 MB, for blackboard-bold macros the book never uses), so
+    the book uses Sphinx's own ``manual`` class; everything else of that extension stays. The
+    macros that MathJax gets from ``mathjax3_config`` (``\\R``) are defined for LaTeX too.
+    """
+    if config.latex_theme == "jupyterBook":
+        config.latex_theme = "manual"
+    macros = ((config.mathjax3_config or {}).get("tex") or {}).get("macros") or {}
+    definitions = []
+    for name, body in macros.items():
+        if isinstance(body, list):  # [definition, number of arguments]
+            body, arguments = body[0], f"[{body[1]}]"
+        else:
+            arguments = ""
+        definitions.append(f"\\providecommand{{\\{name}}}{arguments}{{{body}}}")
+    if definitions:
+        elements = dict(config.latex_elements)
+        elements["preamble"] = elements.get("preamble", "") + "\n" + "\n".join(definitions)
+        config.latex_elements = elements
+
+
 def add_pdf_link(app: Sphinx, pagename, templatename, context, doctree) -> None:
     """Offer the whole book as a PDF in the download menu of every page, when it was built."""
     if app.builder.format != "html" or built_pdf(app) is None:
@@ -604,6 +628,8 @@ def setup(app: Sphinx) -> dict:
     app.connect("config-inited", default_light_mode)
     app.connect("config-inited", add_version_switcher)
     app.connect("config-inited", note_built_pdf)
+    # After sphinx-jupyterbook-latex's own (priority 500), which sets the class.
+    app.connect("config-inited", latex_with_debians_tex_live, priority=900)
     app.connect("config-inited", inline_figures)
     # Around the toctree collector's numbering (env-get-updated, priority 500).
     app.connect("env-get-updated", hold_back_index_sections, priority=400)
