@@ -498,16 +498,9 @@ def note_built_pdf(app: Sphinx, config) -> None:
         config.html_context = {**config.html_context, "course_pdf_mtime": pdf.stat().st_mtime_ns}
 
 
-def latex_with_debians_tex_live(app: Sphinx, config) -> None:
-    """The PDF's LaTeX: the chapters' math macros, and a document class Debian's packages have.
-
-    sphinx-jupyterbook-latex's ``jupyterBook`` class loads ``bbm``, which only Debian's
-    ``texlive-fonts-extra`` ships (500 MB, for blackboard-bold macros the book never uses), so
-    the book uses Sphinx's own ``manual`` class; everything else of that extension stays. The
-    macros that MathJax gets from ``mathjax3_config`` (``\\R``) are defined for LaTeX too.
-    """
-    if config.latex_theme == "jupyterBook":
-        config.latex_theme = "manual"
+def latex_math_macros(app: Sphinx, config) -> None:
+    """The macros that MathJax gets from ``mathjax3_config`` (``\\R``), defined for the PDF's
+    LaTeX too (one list of macros for both)."""
     macros = ((config.mathjax3_config or {}).get("tex") or {}).get("macros") or {}
     definitions = []
     for name, body in macros.items():
@@ -628,8 +621,8 @@ def setup(app: Sphinx) -> dict:
     app.connect("config-inited", default_light_mode)
     app.connect("config-inited", add_version_switcher)
     app.connect("config-inited", note_built_pdf)
-    # After sphinx-jupyterbook-latex's own (priority 500), which sets the class.
-    app.connect("config-inited", latex_with_debians_tex_live, priority=900)
+    # After sphinx-jupyterbook-latex's own (priority 500), which writes its preamble.
+    app.connect("config-inited", latex_math_macros, priority=900)
     app.connect("config-inited", inline_figures)
     # Around the toctree collector's numbering (env-get-updated, priority 500).
     app.connect("env-get-updated", hold_back_index_sections, priority=400)

@@ -329,14 +329,12 @@ def test_an_edition_opens_its_notebooks_from_its_own_folder_of_the_published_bra
     assert sphinx_ext.site_path(app) == ""
 
 
-def test_the_pdf_uses_a_class_debian_ships_and_the_books_math_macros():
+def test_the_pdf_defines_the_books_math_macros():
     config = SimpleNamespace(
-        latex_theme="jupyterBook",
         latex_elements={"preamble": "% earlier"},
         mathjax3_config={"tex": {"macros": {"R": "\\mathbb{R}", "norm": ["\\|#1\\|", 1]}}},
     )
-    sphinx_ext.latex_with_debians_tex_live(None, config)
-    assert config.latex_theme == "manual"
+    sphinx_ext.latex_math_macros(None, config)
     assert config.latex_elements["preamble"].splitlines() == [
         "% earlier",
         "\\providecommand{\\R}{\\mathbb{R}}",
