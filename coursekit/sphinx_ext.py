@@ -498,9 +498,22 @@ def note_built_pdf(app: Sphinx, config) -> None:
         config.html_context = {**config.html_context, "course_pdf_mtime": pdf.stat().st_mtime_ns}
 
 
-def latex_math_macros(app: Sphinx, config) -> None:
-    """The macros that MathJax gets from ``mathjax3_config`` (``\\R``), defined for the PDF's
-    LaTeX too (one list of macros for both)."""
+UNICODE_MATH = "\\usepackage{unicode-math}"
+
+
+def latex_math(app: Sphinx, config) -> None:
+    """The PDF's math as MathJax typesets the pages.
+
+    The macros that MathJax gets from ``mathjax3_config`` (``\\R``) are defined for LaTeX too
+    (one list of macros for both). sphinx-jupyterbook-latex's preamble loads ``unicode-math``,
+    under which a bare command subscript (``x_\\mathcal{B}``, which MathJax and amsmath
+    accept) stops the whole PDF with "Missing { inserted": the preamble keeps amsmath's math.
+    """
+    elements = dict(config.latex_elements)
+    if UNICODE_MATH in elements.get("preamble", ""):
+        elements["preamble"] = elements["preamble"].replace(
+            UNICODE_MATH, "% unicode-math left out by coursekit.sphinx_ext (see latex_math)"
+        )
     macros = ((config.mathjax3_config or {}).get("tex") or {}).get("macros") or {}
     definitions = []
     for name, body in macros.items():
@@ -510,9 +523,8 @@ def latex_math_macros(app: Sphinx, config) -> None:
             arguments = ""
         definitions.append(f"\\providecommand{{\\{name}}}{arguments}{{{body}}}")
     if definitions:
-        elements = dict(config.latex_elements)
         elements["preamble"] = elements.get("preamble", "") + "\n" + "\n".join(definitions)
-        config.latex_elements = elements
+    config.latex_elements = elements
 
 
 def add_pdf_link(app: Sphinx, pagename, templatename, context, doctree) -> None:
@@ -622,7 +634,7 @@ def setup(app: Sphinx) -> dict:
     app.connect("config-inited", add_version_switcher)
     app.connect("config-inited", note_built_pdf)
     # After sphinx-jupyterbook-latex's own (priority 500), which writes its preamble.
-    app.connect("config-inited", latex_math_macros, priority=900)
+    app.connect("config-inited", latex_math, priority=900)
     app.connect("config-inited", inline_figures)
     # Around the toctree collector's numbering (env-get-updated, priority 500).
     app.connect("env-get-updated", hold_back_index_sections, priority=400)

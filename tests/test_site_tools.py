@@ -329,14 +329,15 @@ def test_an_edition_opens_its_notebooks_from_its_own_folder_of_the_published_bra
     assert sphinx_ext.site_path(app) == ""
 
 
-def test_the_pdf_defines_the_books_math_macros():
+def test_the_pdf_has_the_books_math_macros_and_amsmaths_math():
     config = SimpleNamespace(
-        latex_elements={"preamble": "% earlier"},
+        latex_elements={"preamble": "% earlier\n\\usepackage{unicode-math}"},
         mathjax3_config={"tex": {"macros": {"R": "\\mathbb{R}", "norm": ["\\|#1\\|", 1]}}},
     )
-    sphinx_ext.latex_math_macros(None, config)
+    sphinx_ext.latex_math(None, config)
     assert config.latex_elements["preamble"].splitlines() == [
         "% earlier",
+        "% unicode-math left out by coursekit.sphinx_ext (see latex_math)",
         "\\providecommand{\\R}{\\mathbb{R}}",
         "\\providecommand{\\norm}[1]{\\|#1\\|}",
     ]
