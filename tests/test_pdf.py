@@ -69,9 +69,32 @@ def _toc_pages() -> list[tuple[str, Path]]:
 
 @pytest.fixture(scope="module")
 def pdf_pages() -> list[str]:
+    """The text of each page (pdftotext's layout, one form feed after each page)."""
     if not PDF.is_file():
         pytest.fail(f"no PDF at {PDF}: run `make pdf` (or set COURSE_PDF)")
-    return [normalise(page) for page in _poppler("pdftotext", "-layout", str(PDF), "-").split("\f")]
+    return _poppler("pdftotext", "-layout", str(PDF), "-").split("\f")
+
+
+def _headings(page: str) -> set[str]:
+    """The page's lines that could be a heading, normalised, without a section number; a line
+    joined with the next too (a long title wraps)."""
+    lines = [re.sub(r"^\d+(\.\d+)*\.?\s+", "", normalise(line)) for line in page.splitlines()]
+    lines = [line for line in lines if line]
+    joined = set(lines)
+    for first, second in zip(lines, lines[1:], strict=False):
+        joined.add(f"{first} {second}")
+        if first.endswith("-"):  # LaTeX hyphenated a word at the line's end, or kept a hyphen
+            joined |= {first[:-1] + second, first + second}
+    return joined
+
+
+def _body_start() -> int:
+    """The physical page (0-based) of the book's page 1: the contents before it list every
+    title too, and must not count as the chapters' own pages."""
+    for line in _poppler("pdfinfo", "-dests", str(PDF)).splitlines():
+        if line.rstrip().endswith('"page.1"'):
+            return int(line.split()[0]) - 1
+    return 0
 
 
 @pytest.fixture(scope="module")
@@ -85,11 +108,12 @@ def images_per_page() -> dict[int, int]:
 
 
 def _chapter_starts(pdf_pages: list[str]) -> list[tuple[str, int | None]]:
-    """(docname, 1-based page where its title first appears after the previous one's)."""
-    starts, after = [], 0
+    """(docname, 1-based page where its title stands as a heading, after the previous one's)."""
+    headings = [_headings(page) for page in pdf_pages]
+    starts, after = [], _body_start()
     for docname, source in _toc_pages():
         title = normalise(_title(source))
-        page = next((i for i in range(after, len(pdf_pages)) if title in pdf_pages[i]), None)
+        page = next((i for i in range(after, len(pdf_pages)) if title in headings[i]), None)
         starts.append((docname, None if page is None else page + 1))
         after = page if page is not None else after
     return starts
@@ -139,7 +163,7 @@ def test_every_chapter_shows_the_figures_its_code_draws(pdf_pages, images_per_pa
 
 
 def test_math_is_typeset_and_every_reference_resolved(pdf_pages):
-    text = "\n".join(pdf_pages)
+    text = normalise("\n".join(pdf_pages))
     assert "$$" not in text and "\\begin{" not in text, "raw LaTeX math in the PDF's text"
-    unresolved = [i + 1 for i, page in enumerate(pdf_pages) if "??" in page]
+    unresolved = [i + 1 for i, page in enumerate(pdf_pages) if "??" in normalise(page)]
     assert not unresolved, f"unresolved references (??) on pages {unresolved}"
