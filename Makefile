@@ -118,7 +118,7 @@ pdf: preflight latex
 	@echo "The PDF is $(CURDIR)/$(PDF); the site offers it as _static/$(notdir $(PDF))."
 
 pdf-test: $(STAMP)
-	COURSE_PDF=$(PDF) $(BIN)/pytest -m pdf -p no:xdist -q $(PYTEST_FLAGS)
+	COURSE_PDF=$(PDF) $(BIN)/pytest tests/test_pdf.py -m pdf -p no:xdist -q $(PYTEST_FLAGS)
 
 # An edition: listed in editions.yml (when new) with this checkout's course_utils version, then
 # its PDF, its site (addressed at editions/NAME/, the switcher on NAME) and the .tar.gz for its
@@ -130,7 +130,7 @@ edition: preflight latex
 	$(PY) scripts/edition.py prepare $(NAME) --out $(EDITION_DIR) $(EDITION_FLAGS)
 	$(PY) -m coursekit.execute --config $(EDITION_DIR)/_config.yml
 	$(BIN)/jupyter-book build . --config $(EDITION_DIR)/_config.yml --path-output $(EDITION_DIR) --builder pdflatex $(JB_FLAGS)
-	COURSE_PDF=$(EDITION_DIR)/$(PDF) $(BIN)/pytest -m pdf -p no:xdist -q $(PYTEST_FLAGS)
+	COURSE_PDF=$(EDITION_DIR)/$(PDF) $(BIN)/pytest tests/test_pdf.py -m pdf -p no:xdist -q $(PYTEST_FLAGS)
 	$(BIN)/jupyter-book build . --config $(EDITION_DIR)/_config.yml --path-output $(EDITION_DIR) $(JB_FLAGS)
 	$(PY) scripts/edition.py archive $(NAME) $(EDITION_DIR)/_build/html $(EDITION_DIR)/cnn-course-$(NAME).tar.gz
 	@echo "The edition $(NAME) is in $(CURDIR)/$(EDITION_DIR): _build/html, the PDF, the archive."
