@@ -19,7 +19,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 # oversubscribe the CPU and run several times slower. Override with OMP_NUM_THREADS=N.
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: sandbox slurm help preflight setup book book-full-standin test quick lint unit validate site-test serve clean clean-cache browser
+.PHONY: sandbox slurm help preflight setup book book-full-standin test quick lint unit validate site-test serve clean clean-cache browser latex pdf pdf-test edition retire-edition preview student-notebooks
 
 help:
 	@echo "make book               build the course site into $(SITE) (pages run in parallel)"
@@ -32,10 +32,16 @@ help:
 	@echo "make validate           course validate over every assignment in solutions/"
 	@echo "make site-test          the built site in headless Chromium"
 	@echo "make book-full-standin  the full profile on stand-in data, into $(STANDIN)"
+	@echo "make pdf                the book as one PDF ($(PDF)), checked, linked from the site"
+	@echo "make edition NAME=2026-fall   freeze an edition: list it, build its PDF, site, archive"
+	@echo "make retire-edition NAME=...  take an edition out of every page's version switcher"
+	@echo "make preview PR=N       the site as pull request N's preview (previews/pr-N/)"
+	@echo "make student-notebooks  every chapter and solved exercise as students open them"
 	@echo "make serve              serve the built site on http://127.0.0.1:8000"
 	@echo "make setup              .venv, the pinned requirements, bubblewrap"
 	@echo "make preflight          check COURSE_DEVICE/COURSE_PROFILE, keep the cache in step"
-	@echo "make sandbox | slurm | browser   install bubblewrap | slurm-wlm+munge | chromium"
+	@echo "make sandbox | slurm | browser | latex   install bubblewrap | slurm-wlm+munge |"
+	@echo "                        chromium | TeX Live and poppler-utils"
 	@echo "make clean              remove the build and grading work folders (keeps .venv)"
 	@echo "make clean-cache        empty the execution cache (every page runs again)"
 
@@ -90,6 +96,66 @@ book-full-standin: $(STAMP)
 	$(STANDIN_ENV) $(BIN)/jupyter-book build . --config $(STANDIN)/_config.yml --path-output $(STANDIN) $(JB_FLAGS)
 	@echo "The stand-in site is at $(CURDIR)/$(STANDIN)/_build/html/index.html."
 
+# --- the PDF and the editions -------------------------------------------------------------
+# The book as one PDF: Jupyter Book's LaTeX builder (XeLaTeX through latexmk, for the chapters'
+# Unicode), from the same execution cache as the site. Then the PDF's own check (pytest -m pdf:
+# every chapter, its figures), and the site again, whose download menus now offer the PDF
+# (every page is rewritten, none read or executed again).
+PDF := _build/latex/cnn-course.pdf
+LATEX_PACKAGES := texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended \
+  texlive-xetex texlive-plain-generic latexmk fonts-freefont-otf tex-gyre poppler-utils
+
+latex:
+	@{ command -v latexmk && command -v xelatex && command -v pdftotext && kpsewhich tgtermes.sty; } >/dev/null 2>&1 || { \
+	  echo "Installing Debian's TeX Live, latexmk and poppler-utils for the PDF..."; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(LATEX_PACKAGES) >/dev/null; }
+
+pdf: preflight latex
+	$(PY) -m coursekit.execute
+	$(BIN)/jupyter-book build . --builder pdflatex $(JB_FLAGS)
+	$(MAKE) --no-print-directory pdf-test
+	$(BIN)/jupyter-book build . $(JB_FLAGS)
+	@echo "The PDF is $(CURDIR)/$(PDF); the site offers it as _static/$(notdir $(PDF))."
+
+pdf-test: $(STAMP)
+	COURSE_PDF=$(PDF) $(BIN)/pytest tests/test_pdf.py -m pdf -p no:xdist -q $(PYTEST_FLAGS)
+
+# An edition: listed in editions.yml (when new) with this checkout's course_utils version, then
+# its PDF, its site (addressed at editions/NAME/, the switcher on NAME) and the .tar.gz for its
+# GitHub release, all under _build/editions/NAME. .github/workflows/edition.yml runs this for a
+# tag edition-NAME and publishes the result; see the README's semester routine.
+EDITION_DIR = _build/editions/$(NAME)
+edition: preflight latex
+	@test -n "$(NAME)" || { echo "error: name the edition, as in: make edition NAME=2026-fall"; exit 2; }
+	$(PY) scripts/edition.py prepare $(NAME) --out $(EDITION_DIR) $(EDITION_FLAGS)
+	$(PY) -m coursekit.execute --config $(EDITION_DIR)/_config.yml
+	$(BIN)/jupyter-book build . --config $(EDITION_DIR)/_config.yml --path-output $(EDITION_DIR) --builder pdflatex $(JB_FLAGS)
+	COURSE_PDF=$(EDITION_DIR)/$(PDF) $(BIN)/pytest tests/test_pdf.py -m pdf -p no:xdist -q $(PYTEST_FLAGS)
+	$(BIN)/jupyter-book build . --config $(EDITION_DIR)/_config.yml --path-output $(EDITION_DIR) $(JB_FLAGS)
+	$(PY) scripts/edition.py archive $(NAME) $(EDITION_DIR)/_build/html $(EDITION_DIR)/cnn-course-$(NAME).tar.gz
+	@echo "The edition $(NAME) is in $(CURDIR)/$(EDITION_DIR): _build/html, the PDF, the archive."
+
+retire-edition: $(STAMP)
+	@test -n "$(NAME)" || { echo "error: name the edition, as in: make retire-edition NAME=2026-fall"; exit 2; }
+	$(PY) scripts/edition.py retire $(NAME)
+
+# A pull request's preview: the site addressed at previews/pr-N/ of the published branch (its
+# Colab links and switcher work there), from the same execution cache. .github/workflows/
+# preview.yml builds it on CPU, publishes it and comments the link.
+PREVIEW_DIR = _build/previews/pr-$(PR)
+preview: preflight
+	@test -n "$(PR)" || { echo "error: name the pull request, as in: make preview PR=42"; exit 2; }
+	$(PY) scripts/edition.py preview $(PR) --out $(PREVIEW_DIR)
+	$(PY) -m coursekit.execute --config $(PREVIEW_DIR)/_config.yml
+	$(BIN)/jupyter-book build . --config $(PREVIEW_DIR)/_config.yml --path-output $(PREVIEW_DIR) $(JB_FLAGS)
+
+# The notebooks as students open them (every chapter, every exercise filled with its solution)
+# and a wheel of course_utils, for .github/workflows/weekly.yml's run in Colab's image.
+STUDENT_DIR := _build/student
+student-notebooks: $(STAMP)
+	rm -rf $(STUDENT_DIR)
+	$(PY) scripts/student_notebooks.py $(STUDENT_DIR)
+
 serve: $(STAMP)
 	$(PY) -m http.server 8000 --bind 127.0.0.1 --directory $(SITE)
 
@@ -99,12 +165,13 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(PY) scripts/lint_chapters.py
 
-# No sandbox, Slurm, sudo or browser: the tests that need them are marked slow, slurm or site.
+# No sandbox, Slurm, sudo or browser: the tests that need them are marked slow, slurm or site
+# (pdf: the PDF's own checks, run by make pdf).
 quick: lint
-	COURSE_ALLOW_NO_SANDBOX=1 $(BIN)/pytest -m "not site and not slow and not slurm" -n 2 -q $(PYTEST_FLAGS)
+	COURSE_ALLOW_NO_SANDBOX=1 $(BIN)/pytest -m "not site and not pdf and not slow and not slurm" -n 2 -q $(PYTEST_FLAGS)
 
 unit: $(STAMP) sandbox slurm
-	$(BIN)/pytest -m "not site" -n 2 $(PYTEST_FLAGS)
+	$(BIN)/pytest -m "not site and not pdf" -n 2 $(PYTEST_FLAGS)
 
 validate: $(STAMP) sandbox
 	$(BIN)/course validate --jobs 2

@@ -6,8 +6,9 @@ imports it. It does three things when the site is built:
 1. **A notebook for every chapter page.** Each MyST-Markdown notebook page is converted with
    jupytext into a clean ``.ipynb`` (no outputs) at ``_sources/<page>.ipynb`` in the site, where
    the page's download button points. ``{literalinclude}`` blocks become the code they show, and
-   a first code cell installs ``course_utils`` from the repository where it is missing (Colab, a
-   fresh JupyterHub), so the notebook runs anywhere.
+   a first code cell installs ``course_utils`` by name and exact version where it is missing or
+   another version (``coursekit.install``: Colab, a fresh JupyterHub), so the notebook runs
+   anywhere with the library of the site's edition.
 2. **Launch links that work from the deployed site.** Nothing generated is committed, so:
    Colab and JupyterHub open the generated notebook from the ``gh-pages`` branch (CI publishes
    the built site there; ``course_notebooks_branch`` names the branch), and Binder builds the
@@ -35,6 +36,14 @@ imports it. It does three things when the site is built:
    copy, so every such notebook came out empty (no figure, no printed number). After a page is
    read, its notebook there is rewritten with the cache's outputs.
 
+7. **Editions, the book's PDF, and when each page last ran clean.** Every page carries the
+   version switcher (pydata-sphinx-theme's, fed by ``_static/switcher.json``, which the build
+   writes from ``editions.yml`` through ``coursekit.editions``); the download menu offers the
+   whole book as a PDF when ``make pdf`` has built one (copied into the site as
+   ``_static/<course_pdf>``); and every executed page says under its title when its code last ran
+   clean and where: "Last verified: DATE, profile P, device D, torch T", from myst-nb's execution
+   data (the jupyter-cache record's time and run time) and the build's runtime.
+
 It also repairs small defects of the theme stack that the browser tests found: a doubled
 sphinx-thebe script and no default colour mode (console errors), and sidebar toggles without an
 accessible name (axe-core's summary-name).
@@ -54,17 +63,6 @@ from sphinx.util import logging
 from coursekit.chapter_env import INLINE_BACKEND, chapter_kernel_environment  # noqa: F401
 
 LOGGER = logging.getLogger(__name__)
-
-SETUP_CELL = """\
-# Setup for Colab and other fresh environments: the course's code lives in the package
-# course_utils. Where it is missing, install it from the course repository (a few seconds).
-import importlib.util
-import subprocess
-import sys
-
-if importlib.util.find_spec("course_utils") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "{spec}"], check=True)
-"""
 
 # ```{literalinclude} path   followed by :option: value lines and a closing fence.
 LITERALINCLUDE = re.compile(
@@ -140,17 +138,21 @@ def chapter_notebook(source: Path, app: Sphinx):
 
 
 def _insert_setup_cell(notebook, app: Sphinx) -> None:
-    """Put the cell that installs course_utils where it is missing after the title cell."""
+    """Put the course's install cell after the title cell.
+
+    The cell is the one rule of ``coursekit.install``: ``pip install cnn-course-utils==VERSION``
+    where that version is missing, VERSION being this checkout's ``course_utils.__version__``.
+    A notebook from an edition's site therefore keeps the library of that edition all term.
+    """
     import nbformat
 
-    repo_url, _, _ = _repository(app)
-    spec = (
-        app.config.course_install_spec
-        or f"course-utils @ git+{repo_url}@main#subdirectory=course_utils"
-    )
-    setup = nbformat.v4.new_code_cell(SETUP_CELL.format(spec=spec))
-    setup.metadata["tags"] = ["course-setup"]
-    setup["id"] = "course-setup"
+    from coursekit.install import CELL_TAG, install_cell_source
+
+    if any(CELL_TAG in cell.metadata.get("tags", []) for cell in notebook.cells):
+        return  # a released exercise made by `course release` carries it already
+    setup = nbformat.v4.new_code_cell(install_cell_source())
+    setup.metadata["tags"] = [CELL_TAG]
+    setup["id"] = CELL_TAG
     position = 1 if notebook.cells and notebook.cells[0].cell_type == "markdown" else 0
     notebook.cells.insert(position, setup)
 
@@ -208,6 +210,8 @@ def _retarget_launch_buttons(
     repo_url, org, repo = _repository(app)
     options = app.config.html_theme_options.get("launch_buttons", {})
     branch = app.config.course_notebooks_branch
+    # An edition or a preview lives in a folder of the published branch (editions/NAME/).
+    notebook_path = site_path(app) + notebook_path
     ui = "lab/tree" if options.get("notebook_interface") == "jupyterlab" else "tree"
     for group in context.get("header_buttons", []):
         if group.get("label") != "launch-buttons":
@@ -232,6 +236,17 @@ def _retarget_launch_buttons(
                     quote_via=quote,
                 )
                 button["url"] = f"{hub}/hub/user-redirect/git-pull?{query}"
+
+
+def site_path(app: Sphinx) -> str:
+    """The folder of the published branch that holds this site: ``""`` for latest (the root),
+    ``editions/NAME/`` for an edition, unless ``course_site_path`` names another (a preview)."""
+    from coursekit.editions import LATEST, edition_path
+
+    if app.config.course_site_path:
+        return app.config.course_site_path.strip("/") + "/"
+    edition = app.config.course_edition
+    return "" if edition == LATEST else edition_path(edition)
 
 
 # --- 3. alt text ---------------------------------------------------------------------------------
@@ -431,10 +446,195 @@ def restore_index_sections(app: Sphinx, env) -> list[str]:
     return []
 
 
+# --- 7. editions, the PDF, last verified ----------------------------------------------------------
+
+
+SWITCHER_JSON = "_static/switcher.json"
+
+
+def _editions(app: Sphinx):
+    from coursekit.editions import read_editions
+
+    return read_editions(Path(app.confdir) / app.config.course_editions_file)
+
+
+def _site_root(app: Sphinx) -> str:
+    """The published branch's root URL (latest), under which every edition lives."""
+    return app.config.course_site_root or app.config.html_baseurl or "/"
+
+
+def add_version_switcher(app: Sphinx, config) -> None:
+    """Put the theme's version switcher in every page's header, fed by this site's own
+    ``_static/switcher.json`` (a relative URL: the site works offline and from any folder)."""
+    from coursekit.editions import LATEST, check_name
+
+    if config.course_edition != LATEST:
+        check_name(config.course_edition)
+    if config.html_theme not in ("sphinx_book_theme", "pydata_sphinx_theme"):
+        return  # the switcher is the pydata theme family's
+    options = dict(config.html_theme_options)
+    options["switcher"] = {"json_url": SWITCHER_JSON, "version_match": config.course_edition}
+    options["check_switcher"] = False  # the file is written by this extension, after the build
+    start = options.get("article_header_start") or ["toggle-primary-sidebar.html"]
+    start = [start] if isinstance(start, str) else list(start)
+    if "version-switcher.html" not in start:
+        start.append("version-switcher.html")
+    options["article_header_start"] = start
+    config.html_theme_options = options
+
+
+def built_pdf(app: Sphinx, config=None) -> Path | None:
+    """The book's PDF that ``make pdf`` built next to this HTML build, if there is one."""
+    name = (config or app.config).course_pdf
+    pdf = Path(app.outdir).parent / "latex" / name
+    return pdf if name and pdf.is_file() else None
+
+
+def note_built_pdf(app: Sphinx, config) -> None:
+    """Put the PDF's time into ``html_context``: Sphinx then rewrites every page after ``make
+    pdf`` (their download menus gain the link) without reading or executing any page again."""
+    pdf = built_pdf(app, config)
+    if pdf is not None:
+        config.html_context = {**config.html_context, "course_pdf_mtime": pdf.stat().st_mtime_ns}
+
+
+UNICODE_MATH = "\\usepackage{unicode-math}"
+
+
+def latex_math(app: Sphinx, config) -> None:
+    """The PDF's math as MathJax typesets the pages.
+
+    The macros that MathJax gets from ``mathjax3_config`` (``\\R``) are defined for LaTeX too
+    (one list of macros for both). sphinx-jupyterbook-latex's preamble loads ``unicode-math``,
+    under which a bare command subscript (``x_\\mathcal{B}``, which MathJax and amsmath
+    accept) stops the whole PDF with "Missing { inserted": the preamble keeps amsmath's math.
+    """
+    elements = dict(config.latex_elements)
+    if UNICODE_MATH in elements.get("preamble", ""):
+        elements["preamble"] = elements["preamble"].replace(
+            UNICODE_MATH, "% unicode-math left out by coursekit.sphinx_ext (see latex_math)"
+        )
+    macros = ((config.mathjax3_config or {}).get("tex") or {}).get("macros") or {}
+    definitions = []
+    for name, body in macros.items():
+        if isinstance(body, list):  # [definition, number of arguments]
+            body, arguments = body[0], f"[{body[1]}]"
+        else:
+            arguments = ""
+        definitions.append(f"\\providecommand{{\\{name}}}{arguments}{{{body}}}")
+    if definitions:
+        elements["preamble"] = elements.get("preamble", "") + "\n" + "\n".join(definitions)
+    config.latex_elements = elements
+
+
+def add_pdf_link(app: Sphinx, pagename, templatename, context, doctree) -> None:
+    """Offer the whole book as a PDF in the download menu of every page, when it was built."""
+    if app.builder.format != "html" or built_pdf(app) is None:
+        return
+    for group in context.get("header_buttons", []):
+        if group.get("label") == "download-buttons":
+            group["buttons"].append(
+                {
+                    "type": "link",
+                    "url": context["pathto"](f"_static/{app.config.course_pdf}", 1),
+                    "text": "Book (.pdf)",
+                    "tooltip": "Download the whole book as a PDF",
+                    "icon": "fas fa-book",
+                    "label": "download-book-pdf-button",
+                }
+            )
+
+
+def _runtime_facts(app: Sphinx) -> dict[str, str]:
+    """Device, profile and torch of this build (``course_utils.describe_runtime``), once."""
+    facts = getattr(app, "_course_runtime_facts", None)
+    if facts is None:
+        import course_utils
+
+        facts = course_utils.describe_runtime()
+        app._course_runtime_facts = facts
+    return facts
+
+
+def verified_line(exec_data: dict, facts: dict[str, str]) -> str:
+    """ "Last verified: DATE, profile P, device D, torch T (ran clean in S s)" for one page."""
+    import datetime as dt
+
+    when = dt.datetime.fromtimestamp(exec_data["mtime"], tz=dt.timezone.utc)
+    where = f"profile {facts['profile']}, device {facts['device'].split(':')[0]}"
+    where += f", torch {facts['torch']}"
+    if "gpu" in facts:
+        where += f" ({facts['gpu']})"
+    if "data" in facts:
+        where += ", on stand-in data"
+    runtime = exec_data.get("runtime")
+    ran = f"; ran clean in {runtime:.0f} s" if runtime is not None else ""
+    return f"Last verified: {when:%Y-%m-%d %H:%M} UTC, {where}{ran}"
+
+
+def add_last_verified(app: Sphinx, pagename, templatename, context, doctree) -> None:
+    """Under the title of every executed page: when its code last ran clean, and where."""
+    if app.builder.format != "html" or doctree is None:
+        return
+    from myst_nb.sphinx_ import NbMetadataCollector
+
+    exec_data = NbMetadataCollector.get_doc_data(app.env).get(pagename, {}).get("exec_data")
+    if not exec_data:
+        return  # not executed (a page without code, a released exercise)
+    if not exec_data.get("succeeded"):
+        LOGGER.warning(
+            f"{pagename}: its code did not run clean, so it shows no 'Last verified' line",
+            type="course",
+            subtype="verified",
+        )
+        return
+    import html
+
+    text = html.escape(verified_line(exec_data, _runtime_facts(app)))
+    stats = app.config.course_execution_stats
+    link = ""
+    if stats in app.env.all_docs and stats != pagename:
+        link = f' (<a href="{context["pathto"](stats)}">execution statistics</a>)'
+    line = f'<p class="course-verified">{text}{link}</p>'
+    body = context.get("body", "")
+    end = body.find("</h1>")
+    context["body"] = (
+        body[: end + 5] + "\n" + line + body[end + 5 :] if end >= 0 else line + "\n" + body
+    )
+
+
+def write_switcher_and_pdf(app: Sphinx, exception) -> None:
+    """After an HTML build: ``_static/switcher.json`` and the book's PDF, into the site."""
+    if exception is not None or app.builder.format != "html":
+        return
+    import json
+    import shutil
+
+    from coursekit.editions import switcher_entries
+
+    static = Path(app.outdir) / "_static"
+    static.mkdir(parents=True, exist_ok=True)
+    entries = switcher_entries(_editions(app), _site_root(app))
+    (static / "switcher.json").write_text(json.dumps(entries, indent=2) + "\n", encoding="utf-8")
+    pdf = built_pdf(app)
+    if pdf is not None:
+        shutil.copyfile(pdf, static / app.config.course_pdf)
+        LOGGER.info(f"course: the book's PDF {pdf} is in the site as _static/{pdf.name}")
+
+
 def setup(app: Sphinx) -> dict:
     app.add_config_value("course_notebooks_branch", "gh-pages", "html")
-    app.add_config_value("course_install_spec", "", "html")
+    app.add_config_value("course_edition", "latest", "html")
+    app.add_config_value("course_editions_file", "editions.yml", "html")
+    app.add_config_value("course_site_root", "", "html")
+    app.add_config_value("course_site_path", "", "html")
+    app.add_config_value("course_pdf", "cnn-course.pdf", "html")
+    app.add_config_value("course_execution_stats", "chapters/99_appendix/execution_stats", "html")
     app.connect("config-inited", default_light_mode)
+    app.connect("config-inited", add_version_switcher)
+    app.connect("config-inited", note_built_pdf)
+    # After sphinx-jupyterbook-latex's own (priority 500), which writes its preamble.
+    app.connect("config-inited", latex_math, priority=900)
     app.connect("config-inited", inline_figures)
     # Around the toctree collector's numbering (env-get-updated, priority 500).
     app.connect("env-get-updated", hold_back_index_sections, priority=400)
@@ -444,6 +644,9 @@ def setup(app: Sphinx) -> dict:
     # After the book theme's own handlers (priority 501): the theme has copied the executed
     # notebook to _sources/ and built its buttons; this replaces both.
     app.connect("html-page-context", publish_notebook, priority=502)
+    app.connect("html-page-context", add_pdf_link, priority=503)
+    app.connect("html-page-context", add_last_verified, priority=503)
     app.connect("html-page-context", drop_duplicate_scripts, priority=900)
+    app.connect("build-finished", write_switcher_and_pdf)
     app.connect("html-page-context", label_sidebar_toggles, priority=900)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

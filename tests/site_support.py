@@ -110,6 +110,7 @@ class PageVisit:
     launch_links: dict[str, str] = field(default_factory=dict)
     download_links: dict[str, str] = field(default_factory=dict)
     dropdowns_open: dict[str, bool] = field(default_factory=dict)
+    switcher: dict = field(default_factory=dict)
     text: str = ""
     table_rows: list[list[str]] = field(default_factory=list)
     screenshot: Path | None = None
@@ -174,6 +175,22 @@ _BUTTONS_JS = """() => {
 }"""
 
 
+# The edition switcher (pydata-sphinx-theme's, filled from _static/switcher.json by the theme's
+# script): the button's label and the editions its menu offers.
+_SWITCHER_JS = """async () => {
+  const deadline = Date.now() + 10000;
+  const items = () => document.querySelectorAll(".version-switcher__menu a");
+  while (items().length === 0 && Date.now() < deadline)
+    await new Promise(r => setTimeout(r, 100));
+  const button = document.querySelector(".version-switcher__button");
+  return {
+    label: button ? button.innerText.trim() : null,
+    visible: button !== null && button.offsetParent !== null,
+    editions: Array.from(items()).map(a => a.dataset.version),
+  };
+}"""
+
+
 def visit(browser, base_url: str, page: TocPage, screenshots: Path, run_axe) -> PageVisit:
     """Open ``page`` in a fresh browser context and record everything the tests check."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
@@ -225,6 +242,7 @@ def visit(browser, base_url: str, page: TocPage, screenshots: Path, run_axe) -> 
         record.math = tab.evaluate(_MATH_JS, MATH_SELECTOR)
         buttons = tab.evaluate(_BUTTONS_JS)
         record.launch_links, record.download_links = buttons["launch"], buttons["download"]
+        record.switcher = tab.evaluate(_SWITCHER_JS)
         record.text = tab.inner_text("main")
         record.table_rows = tab.evaluate("""() => Array.from(document.querySelectorAll(
             "main table tr")).map(tr => Array.from(tr.cells).map(c => c.textContent.trim()))""")

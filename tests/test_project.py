@@ -11,7 +11,10 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
+# Every workflow file, by rule (GitHub reads both suffixes): a new workflow is checked unlisted.
+WORKFLOWS = sorted(
+    path for pattern in ("*.yml", "*.yaml") for path in (ROOT / ".github/workflows").glob(pattern)
+)
 
 
 def test_readme_first_section_gives_the_two_commands():

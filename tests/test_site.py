@@ -31,6 +31,8 @@ from site_support import (
     visit,
 )
 
+from coursekit.install import install_cell_source
+
 pytestmark = [pytest.mark.site, pytest.mark.slow]
 
 PAGES = toc_pages()
@@ -327,10 +329,16 @@ def test_exercise_downloads_the_released_notebook(page, visits, site, server):
     assert urlsplit(links["Colab"]).path == f"/github/{ORG_REPO}/blob/{branch}/{copy}", links
     colab = nbformat.read(site / copy, as_version=4)
     released = nbformat.read(page.source, as_version=4)
-    kept = [cell for cell in colab.cells if "course-setup" not in cell.metadata.get("tags", [])]
-    assert [(c.source, c.metadata) for c in kept] == [
-        (c.source, c.metadata) for c in released.cells
-    ], f"{copy} changed the exercise's cells"
+    setups = [c for c in colab.cells if "course-setup" in c.metadata.get("tags", [])]
+    assert len(setups) == 1 and setups[0].source == install_cell_source(), (
+        f"{copy} does not start with the course's one install cell (coursekit.install)"
+    )
+
+    def graded(cells):
+        return [(c.source, c.metadata) for c in cells if c not in setups + released_setups]
+
+    released_setups = [c for c in released.cells if "course-setup" in c.metadata.get("tags", [])]
+    assert graded(colab.cells) == graded(released.cells), f"{copy} changed the exercise's cells"
     binder = urlsplit(links["Binder"])
     assert parse_qs(binder.query)["urlpath"][0].endswith(f"/{page.docname}.ipynb"), links
 
@@ -357,6 +365,42 @@ def test_search_finds_convolution(server, browser):
     chapter_names = {page.docname for page in CHAPTERS if page.docname.startswith("chapters/0")}
     expected = chapter_names - {"chapters/00_setup/check_setup"} or {"intro"}
     assert found & expected, f"search results {sorted(found)} include no chapter"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=_ids(PAGES))
+def test_every_page_offers_the_edition_switcher(page, visits, site):
+    """The header's switcher names this site's edition and offers latest and every edition
+    that editions.yml lists and has not retired (coursekit/editions.py)."""
+    from coursekit.editions import read_editions
+
+    switcher = visits(page).switcher
+    assert switcher.get("visible"), f"{page.html} shows no edition switcher: {switcher}"
+    listed = json.loads((site / "_static" / "switcher.json").read_text())
+    edition = CONFIG.get("sphinx", {}).get("config", {}).get("course_edition", "latest")
+    current = next(entry["name"] for entry in listed if entry["version"] == edition)
+    assert switcher["label"] == current, f"{page.html}: the switcher says {switcher['label']}"
+    live = [e.name for e in read_editions(BOOK / "editions.yml") if not e.retired]
+    assert switcher["editions"] == ["latest", *reversed(live)], switcher
+
+
+VERIFIED = re.compile(
+    r"Last verified: (?P<date>\d{4}-\d\d-\d\d \d\d:\d\d) UTC, profile (?P<profile>\w+), "
+    r"device (?P<device>\w+), torch (?P<torch>\S+?)[;,( ]"
+)
+
+
+@pytest.mark.parametrize("page", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_executed_pages_say_when_they_last_ran_clean(page, visits):
+    """Under the title: when the page's code last ran clean, with the profile, device and torch
+    that the execution statistics page printed for the same build."""
+    record = visits(page)
+    match = VERIFIED.search(record.text)
+    assert match, f"{page.html} does not say when its code last ran clean (Last verified: ...)"
+    stats = visits(next(p for p in PAGES if p.docname.endswith("execution_stats")))
+    facts = dict(re.findall(r"^\s*(\w+): (.+)$", stats.text, re.MULTILINE))
+    assert match["profile"] == facts.get("profile"), (match.group(), facts)
+    assert match["device"] == facts.get("device", "").split(":")[0], (match.group(), facts)
+    assert match["torch"] == facts.get("torch"), (match.group(), facts)
 
 
 def test_execution_statistics_list_every_chapter(visits):

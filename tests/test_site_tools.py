@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -13,7 +14,9 @@ from docutils.frontend import get_default_settings
 from docutils.parsers.rst import Parser
 from docutils.utils import new_document
 
+import course_utils
 from coursekit import sphinx_ext
+from coursekit.install import install_cell_source
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -73,7 +76,6 @@ def test_link_checker_cli_exit_status(tiny_site, tmp_path_factory, capsys):
 def _fake_app():
     config = SimpleNamespace(
         html_theme_options={"repository_url": "https://github.com/org/course"},
-        course_install_spec="",
         source_encoding="utf-8-sig",
         tab_width=8,
     )
@@ -86,8 +88,9 @@ def test_chapter_notebook_is_the_page_with_a_setup_cell():
     original = jupytext.read(source)
     setup = [cell for cell in notebook.cells if "course-setup" in cell.metadata.get("tags", [])]
     rest = [cell for cell in notebook.cells if cell not in setup]
-    spec = "course-utils @ git+https://github.com/org/course@main#subdirectory=course_utils"
-    assert len(setup) == 1 and spec in setup[0].source
+    assert len(setup) == 1 and setup[0].source == install_cell_source()
+    assert f"cnn-course-utils=={course_utils.__version__}" in setup[0].source
+    assert "git+" not in setup[0].source and "@main" not in setup[0].source
     assert [cell.source for cell in rest] == [cell.source for cell in original.cells]
     assert notebook.cells[0].cell_type == "markdown"  # the title stays first
     assert "jupytext" not in notebook.metadata
@@ -163,6 +166,7 @@ def test_exercise_copy_for_colab_keeps_every_graded_cell(tmp_path):
     assert copy.cells[1].metadata["tags"] == ["course-setup"] and "nbgrader" not in (
         copy.cells[1].metadata
     )
+    assert copy.cells[1].source == install_cell_source()  # the same rule as `course release`
     assert [c.metadata for c in copy.cells if "nbgrader" in c.metadata] == [
         c.metadata for c in released.cells if "nbgrader" in c.metadata
     ]
@@ -246,3 +250,94 @@ def test_chapter_pages_are_numbered_in_reading_order(tmp_path):
     assert len(headings) == 2 and not any("section-number" in h for h in headings), headings
     # a table under an unnumbered section is numbered by its chapter: Table 1.1, not Table 1
     assert list(env.course_table_numbers.values()) == [(1, 1)]
+
+
+# --- editions, the PDF, last verified: a tiny book as the course builds it ---------------------
+
+
+def _build_course_book(tmp_path, edition="latest"):
+    """A one-page book with the course's theme, myst-nb's cache and this extension; an edition
+    listed, and a PDF where ``make pdf`` puts it."""
+    from sphinx.application import Sphinx
+
+    source, out = tmp_path / "src", tmp_path / "_build" / "html"
+    source.mkdir(parents=True)
+    (source / "conf.py").write_text(
+        "extensions = ['myst_nb', 'coursekit.sphinx_ext']\n"
+        "html_theme = 'sphinx_book_theme'\n"
+        "html_baseurl = 'https://course.example/site/'\n"
+        "nb_execution_mode = 'cache'\n"
+        f"nb_execution_cache_path = {str(tmp_path / 'cache')!r}\n"
+        f"course_edition = {edition!r}\n"
+        "course_execution_stats = 'stats'\n"
+    )
+    (source / "editions.yml").write_text(
+        "editions:\n  - {name: 2026-fall, course_utils: 0.4.0, published: 2026-09-01}\n"
+    )
+    (source / "index.md").write_text(
+        "---\njupytext:\n  text_representation:\n    format_name: myst\n"
+        "kernelspec:\n  name: python3\n  display_name: Python 3\n---\n\n"
+        "# A page that runs\n\n```{code-cell} ipython3\nprint(6 * 7)\n```\n\n"
+        "```{toctree}\nstats\n```\n"
+    )
+    (source / "stats.md").write_text("# Statistics\n\nNo code here.\n")
+    (tmp_path / "_build" / "latex").mkdir(parents=True)
+    (tmp_path / "_build" / "latex" / "cnn-course.pdf").write_bytes(b"%PDF-1.5 the book")
+    app = Sphinx(str(source), str(source), str(out), str(tmp_path / "doctrees"), "html",
+                 status=None, warning=None, freshenv=True)  # fmt: skip
+    app.build()
+    return out
+
+
+def test_every_page_has_the_switcher_and_executed_pages_say_when_they_last_ran(tmp_path):
+    import json
+
+    out = _build_course_book(tmp_path)
+    page = (out / "index.html").read_text()
+    assert "version-switcher__button" in page
+    assert "theme_switcher_json_url = '_static/switcher.json'" in page
+    assert "theme_switcher_version_match = 'latest'" in page
+    switcher = json.loads((out / "_static" / "switcher.json").read_text())
+    assert [entry["version"] for entry in switcher] == ["latest", "2026-fall"]
+    assert switcher[1]["url"] == "https://course.example/site/editions/2026-fall/"
+    facts = course_utils.describe_runtime()
+    verified = re.search(r'<p class="course-verified">(.*?)</p>', page, re.DOTALL)
+    assert verified, "the executed page has no last-verified line"
+    assert re.match(r"Last verified: \d{4}-\d\d-\d\d \d\d:\d\d UTC, ", verified[1])
+    assert f"profile {facts['profile']}" in verified[1] and f"torch {facts['torch']}" in verified[1]
+    assert "ran clean in" in verified[1] and 'href="stats.html"' in verified[1]
+    assert page.index("</h1>") < page.index("course-verified")  # under the title
+    stats = (out / "stats.html").read_text()
+    assert "version-switcher__button" in stats and "course-verified" not in stats  # no code
+
+
+def test_the_download_menu_offers_the_books_pdf_when_it_was_built(tmp_path):
+    out = _build_course_book(tmp_path, edition="2026-fall")
+    page = (out / "index.html").read_text()
+    assert 'href="_static/cnn-course.pdf"' in page and "Book (.pdf)" in page
+    assert (out / "_static" / "cnn-course.pdf").read_bytes() == b"%PDF-1.5 the book"
+    assert "theme_switcher_version_match = '2026-fall'" in page
+
+
+def test_an_edition_opens_its_notebooks_from_its_own_folder_of_the_published_branch():
+    app = _fake_app()
+    app.config.course_edition, app.config.course_site_path = "2026-fall", ""
+    assert sphinx_ext.site_path(app) == "editions/2026-fall/"
+    app.config.course_site_path = "previews/pr-3"
+    assert sphinx_ext.site_path(app) == "previews/pr-3/"
+    app.config.course_edition, app.config.course_site_path = "latest", ""
+    assert sphinx_ext.site_path(app) == ""
+
+
+def test_the_pdf_has_the_books_math_macros_and_amsmaths_math():
+    config = SimpleNamespace(
+        latex_elements={"preamble": "% earlier\n\\usepackage{unicode-math}"},
+        mathjax3_config={"tex": {"macros": {"R": "\\mathbb{R}", "norm": ["\\|#1\\|", 1]}}},
+    )
+    sphinx_ext.latex_math(None, config)
+    assert config.latex_elements["preamble"].splitlines() == [
+        "% earlier",
+        "% unicode-math left out by coursekit.sphinx_ext (see latex_math)",
+        "\\providecommand{\\R}{\\mathbb{R}}",
+        "\\providecommand{\\norm}[1]{\\|#1\\|}",
+    ]
