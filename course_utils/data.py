@@ -3,7 +3,8 @@
 The code lives by concept in two modules, re-exported here unchanged:
 
 * :mod:`course_utils.datasets`: the classification data (``digits``, ``fashion_mnist``,
-  ``classification_loaders``), its download and caching, and ``to_uint8``;
+  ``classification_loaders``), its download and caching, ``to_uint8``, and the digits' split
+  into the public images and the held-out ones that grading scores a trained network on;
 * :mod:`course_utils.micrographs`: the microscope simulator (``micrographs``, ``Micrographs``).
 """
 
@@ -11,7 +12,11 @@ from course_utils.datasets import (
     DataUnavailableError,
     classification_loaders,
     digits,
+    digits_path,
     fashion_mnist,
+    held_out_digit_indices,
+    held_out_digits,
+    public_digits,
     to_uint8,
 )
 from course_utils.micrographs import MICROGRAPH_SHAPES, Micrographs, micrographs
@@ -22,7 +27,11 @@ __all__ = [
     "Micrographs",
     "classification_loaders",
     "digits",
+    "digits_path",
     "fashion_mnist",
+    "held_out_digit_indices",
+    "held_out_digits",
     "micrographs",
+    "public_digits",
     "to_uint8",
 ]
