@@ -2,8 +2,9 @@
 
 torchvision's ``FasterRCNN`` is assembled from parts: a backbone that makes a feature map, an
 anchor generator and region proposal network (RPN), RoI Align, and a box head. Here the backbone
-is a small CNN (four 3x3 convolutions and a max pool) with a stride of 4, small enough to train on a CPU in a minute; nothing is
-downloaded. ``train_detector`` and ``detect`` are the plain loops around it.
+is a small CNN (four 3x3 convolutions and a max pool) with a stride of 4, small enough to train
+on a CPU in a minute; nothing is downloaded. ``train_detector`` and ``detect`` are the plain
+loops around it.
 """
 
 from __future__ import annotations
