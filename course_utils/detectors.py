@@ -2,8 +2,9 @@
 
 torchvision's ``FasterRCNN`` is assembled from parts: a backbone that makes a feature map, an
 anchor generator and region proposal network (RPN), RoI Align, and a box head. Here the backbone
-is a five-layer CNN with a stride of 4, small enough to train on a CPU in a minute; nothing is
-downloaded. ``train_detector`` and ``detect`` are the plain loops around it.
+is a small CNN (four 3x3 convolutions and a max pool) with a stride of 4, small enough to train
+on a CPU in a minute; nothing is downloaded. ``train_detector`` and ``detect`` are the plain
+loops around it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from course_utils.training import train_on_random_batches
 
 
 def small_backbone(width: int = 64) -> nn.Sequential:
-    """``(B, 1, H, W) -> (B, width, H/4, W/4)``: five 3x3 conv-BN-ReLU layers, stride 4."""
+    """``(B, 1, H, W) -> (B, width, H/4, W/4)``: four 3x3 conv-BN-ReLU layers and a 2x2 max
+    pool, stride 4 (2 from the first convolution, 2 from the pool)."""
     backbone = nn.Sequential(
         conv_bn_relu(1, width // 4, stride=2),
         conv_bn_relu(width // 4, width // 2),
