@@ -168,6 +168,30 @@ def test_a_missing_record_or_an_error_fails(tmp_path):
     assert not nothing.passed and "records nothing" in nothing.message
 
 
+def test_a_test_cell_that_wrote_to_stderr_earns_nothing_as_in_nbgrader(tmp_path):
+    reference, answers = [_reference("equal", 5)], [_student("equal", 5)]
+    assert _judge(tmp_path, reference, answers, status={"ran": True, "error": False}).passed
+    warned = _judge(
+        tmp_path, reference, answers, status={"ran": True, "error": False, "stderr": True}
+    )
+    assert not warned.passed and "stderr" in warned.message
+
+
+def test_a_graded_run_keeps_that_a_cell_wrote_to_stderr_not_what():
+    from nbformat import NotebookNode
+
+    from coursekit.grading.execute import GradingClient
+
+    client = GradingClient(nb=NotebookNode(cells=[], metadata={}), keep_outputs=False)
+    outs = []
+    for text in ("secret hidden input 1", "secret hidden input 2"):
+        client.output(
+            outs, {"msg_type": "stream", "content": {"name": "stderr", "text": text}}, None, 0
+        )
+    client.output(outs, {"msg_type": "stream", "content": {"name": "stdout", "text": "x"}}, None, 0)
+    assert outs == [{"output_type": "stream", "name": "stderr", "text": ""}]
+
+
 def test_equal_keeps_check_equals_type_rule(tmp_path):
     assert _judge(tmp_path, [_reference("equal", (5, 5))], [_student("equal", (5, 5))]).passed
     assert not _judge(tmp_path, [_reference("equal", (5, 5))], [_student("equal", [5, 5])]).passed

@@ -149,4 +149,14 @@ def judge_cell(
             "(course check shows it for the visible tests)",
             len(reference),
         )
+    if status.get("stderr"):
+        # nbgrader's own rule (and course check's, and the notebook's self-check): a test cell
+        # that writes to stderr earns nothing. Only the student's own kernel can lose by it.
+        return Verdict(
+            grade_id,
+            False,
+            "the test cell wrote to stderr (a warning or an error message), which earns a "
+            "test cell zero, as in nbgrader",
+            len(reference),
+        )
     return Verdict(grade_id, True, f"all {len(reference)} checks passed", len(reference))

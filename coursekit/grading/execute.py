@@ -90,6 +90,10 @@ class GradingClient(Execute):
                 outs.append(
                     NotebookNode(output_type="error", ename="Error", evalue="", traceback=[])
                 )
+            elif msg.get("msg_type") == "stream" and content.get("name") == "stderr":
+                # that it wrote to stderr (nbgrader scores such a test cell zero), not what
+                if not any(o.get("name") == "stderr" for o in outs):
+                    outs.append(NotebookNode(output_type="stream", name="stderr", text=""))
             return None
         size = len(str(content))
         self._notebook_output += size

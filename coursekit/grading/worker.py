@@ -70,6 +70,9 @@ def _status(nb) -> dict:
             status[str(nbgrader_meta(cell).get("grade_id"))] = {
                 "ran": cell.get("execution_count") is not None or bool(outputs),
                 "error": any(o.get("output_type") == "error" for o in outputs),
+                "stderr": any(
+                    o.get("output_type") == "stream" and o.get("name") == "stderr" for o in outputs
+                ),
             }
     return status
 
