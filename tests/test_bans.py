@@ -491,3 +491,45 @@ def test_the_watch_flags_what_it_cannot_see_instead_of_passing():
     with pytest.raises(AssertionError, match="switched the watch's profile off"):
         _watched(switch_off["off"])
     assert sys.getprofile() is None
+
+
+_UNLISTED_ROUTES = """
+import numpy as np, torch
+def conv1d_full(f, g):  # np.convolve's C core under another name
+    return torch.from_numpy(np.core.multiarray.correlate2(f.numpy(), g.numpy()[::-1].copy(), 2))
+def corr2d(X, K):  # a 3-D convolution operator on a 2-D problem
+    return torch._C._nn.slow_conv3d(X[None, None, None], K[None, None, None],
+                                    (1,) + tuple(K.shape))[0, 0, 0]
+def pool2d_max(X):  # 3-D max pooling on a 2-D problem
+    return torch._C._nn.max_pool3d_with_indices(X[:, :, None], [1, 2, 2], [1, 2, 2], [0, 0, 0],
+                                                [1, 1, 1], False)[0][:, :, 0]
+def pool2d_avg(X):
+    return torch.nn.functional.avg_pool3d(X[:, :, None], (1, 2, 2))[:, :, 0]
+"""
+
+
+@pytest.mark.parametrize(
+    "exercise, part, function, arguments",
+    [
+        ("ex01_convolution", "conv1d_full", "conv1d_full", "1d"),
+        ("ex01_convolution", "corr2d", "corr2d", "2d"),
+        ("ex03_cnn_layers", "pool2d", "pool2d_max", "4d"),
+        ("ex03_cnn_layers", "pool2d", "pool2d_avg", "4d"),
+    ],
+)
+def test_the_watch_bans_whole_operator_families_not_a_list(exercise, part, function, arguments):
+    """Red team (issue 28): np.convolve's C core, aten::slow_conv3d and 3-D pooling were not on
+    the hand-written lists; the bans now take every registered conv/pool operator."""
+    from course_utils.checking.bans import BanWatch
+
+    code = {}
+    exec(compile(_UNLISTED_ROUTES, "/tmp/notebook_cell.py", "exec"), code)
+    inputs = {
+        "1d": (torch.tensor([1.0, 2, 3, 4]), torch.tensor([1.0, 1, 1])),
+        "2d": (torch.arange(9.0).reshape(3, 3), torch.tensor([[0.0, 1], [2, 3]])),
+        "4d": (torch.randn(2, 3, 6, 6),),
+    }[arguments]
+    watch = BanWatch(exercise, part, test_file="/tmp/test_cell.py")
+    with watch:
+        code[function](*inputs)
+    assert watch.findings(), f"{function} escaped the ban of {part}"

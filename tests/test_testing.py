@@ -80,3 +80,14 @@ def test_check_type():
 def test_random_tensor_is_reproducible_and_in_range():
     a, b = random_tensor(100, seed=7, low=2, high=3), random_tensor(100, seed=7, low=2, high=3)
     assert torch.equal(a, b) and float(a.min()) >= 2 and float(a.max()) <= 3
+
+
+def test_a_numpy_string_counts_as_a_str_in_the_kernel_and_in_the_grader():
+    """An item of an array of strings (np.str_) is a str, as a NumPy number is its Python kind."""
+    from course_utils.checking.checks import decoded
+
+    item = np.array(["low-pass", "high-pass"])[0]
+    check_equal(item, "low-pass", "an np.str_ answer")
+    assert decoded(item) == decoded("low-pass")
+    with pytest.raises(AssertionError, match="expected 'high-pass'"):
+        check_equal(item, "high-pass", "a wrong np.str_ answer")

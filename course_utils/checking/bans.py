@@ -48,25 +48,36 @@ class Ban:
         )
 
 
-_CONVOLUTION_OPS = (
-    "aten::convolution",
-    "aten::_convolution",
-    "aten::conv1d",
-    "aten::conv2d",
-    "aten::conv_transpose1d",
-    "aten::conv_transpose2d",
-    "aten::mkldnn_convolution",
-    "aten::cudnn_convolution",
-    "aten::_slow_conv2d_forward",
-    "aten::thnn_conv2d",
-    "aten::slow_conv_dilated2d",
-    "aten::_conv_depthwise2d",
-    "aten::convolution_overrideable",
-)
+def aten_family(*words: str, exclude: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """Every ATen operator whose name holds one of ``words`` (overloads folded into their name):
+    a family read from PyTorch's own registry, so a member nobody listed (``aten::slow_conv3d``,
+    ``aten::max_pool3d_with_indices``) cannot slip through a hand-written list."""
+    import torch
+
+    registered = {
+        name.split(".")[0]
+        for name in torch._C._dispatch_get_all_op_names()
+        if name.startswith("aten::")
+    }
+    return tuple(
+        sorted(
+            name
+            for name in registered
+            if any(word in name for word in words) and not any(word in name for word in exclude)
+        )
+    )
+
+
+# Every convolution and correlation operator, forward and backward (a weight gradient is a
+# correlation too), on every backend.
+_CONVOLUTION_OPS = aten_family("conv", exclude=("convert",))
 _CONVOLUTIONS = Ban(
     routines=(
         "numpy.convolve",
         "numpy.correlate",
+        # the C routines behind them, reachable under other names
+        "numpy._core.multiarray.correlate",
+        "numpy._core.multiarray.correlate2",  # numpy.core.multiarray's are the same objects
         "torch.nn.functional.conv1d",
         "torch.nn.functional.conv2d",
         "torch.nn.functional.conv_transpose1d",
@@ -94,21 +105,7 @@ _FILTERS = Ban(
     modules=("scipy.ndimage", "scipy.signal", "skimage.filters", "course_utils.filters"),
     shown=("scipy.ndimage", "scipy.signal", "skimage.filters", "course_utils.filters"),
 )
-_POOLING_OPS = (
-    "aten::max_pool2d",
-    "aten::max_pool2d_with_indices",
-    "aten::avg_pool2d",
-    "aten::max_pool1d",
-    "aten::max_pool1d_with_indices",
-    "aten::avg_pool1d",
-    "aten::adaptive_avg_pool1d",
-    "aten::adaptive_avg_pool2d",
-    "aten::_adaptive_avg_pool2d",
-    "aten::adaptive_max_pool2d",
-    "aten::adaptive_max_pool1d",
-    "aten::mkldnn_max_pool2d",
-    "aten::quantized_max_pool2d",
-)
+_POOLING_OPS = aten_family("pool")  # max, average, adaptive, fractional, 1-D to 3-D
 _POOLING = Ban(
     routines=(
         "torch.nn.functional.max_pool2d",

@@ -107,8 +107,9 @@ def encode(value, depth: int = 0):
 
     Python scalars are recorded under their exact type (``bool``, ``int``, ``float``,
     ``complex``, ``str``, None); NumPy scalars under their kind with the NumPy dtype named
-    (``np.float64(0.5)`` is a float, ``np.True_`` a bool). Anything else, subclasses of these
-    included, becomes ``{"object": type name}``, which never equals a reference value.
+    (``np.float64(0.5)`` is a float, ``np.True_`` a bool, ``np.str_("a")`` a str). Anything
+    else, subclasses of these included, becomes ``{"object": type name}``, which never equals a
+    reference value.
     """
     if depth > 20:
         return {"object": "nested too deeply"}
@@ -117,6 +118,8 @@ def encode(value, depth: int = 0):
         return {"py": value, "type": type(value).__name__}
     if type(value) in (int, float, complex):
         return _encode_number(value)
+    if isinstance(value, np.str_):  # an item of an array of strings: a str, as NumPy says
+        return {"py": str(value), "type": "str"}
     if isinstance(value, np.generic):
         if isinstance(value, (np.bool_, np.integer, np.floating, np.complexfloating)):
             item = complex(value) if isinstance(value, np.complexfloating) else value.item()

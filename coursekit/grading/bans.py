@@ -104,6 +104,10 @@ DYNAMIC = (
     "os.execl",
     "os.spawnl",
     "get_ipython",
+    # calls by a name made of strings, and threads that no threading.Thread object announces
+    "operator.attrgetter",
+    "operator.methodcaller",
+    "_thread",
 )
 # Attributes of any object that reach code or namespaces a reading cannot follow.
 _DYNAMIC_ATTRIBUTES = (
