@@ -31,7 +31,14 @@ from course_utils.digits_backbone import (
     pretrain_small_convnet,
     pretrained_small_convnet,
 )
-from course_utils.faces import faces, lfw_images, lfw_path
+from course_utils.faces import (
+    faces,
+    held_out_faces,
+    held_out_indices,
+    lfw_images,
+    lfw_path,
+    public_faces,
+)
 from course_utils.freezing import freeze, freeze_backbone, parameter_counts, parameter_groups
 from course_utils.heads import HEAD_NAMES, embed, head_name, replace_head
 from course_utils.imagenet_weights import (
@@ -56,6 +63,8 @@ __all__ = [
     "freeze",
     "freeze_backbone",
     "head_name",
+    "held_out_faces",
+    "held_out_indices",
     "lfw_images",
     "lfw_path",
     "load_matching",
@@ -63,6 +72,7 @@ __all__ = [
     "parameter_groups",
     "pretrain_small_convnet",
     "pretrained_small_convnet",
+    "public_faces",
     "replace_head",
     "torchvision_pretrained",
     "train_strategy",

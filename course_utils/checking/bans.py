@@ -633,8 +633,12 @@ class BanWatch:
         return filename != self.test_file and not filename.startswith(self._roots)
 
     def _from_notebook(self, frame) -> bool:
-        """Whether code of the notebook (not the test that opened the watch) is on the stack."""
+        """Whether code of the notebook (not the test that opened the watch) is on the stack
+        between the call and the test: what called the test cell (the kernel's machinery, a
+        test runner) is no part of the notebook's answer."""
         while frame is not None:
+            if frame.f_code.co_filename == self.test_file:
+                return False
             if self._notebook_code(frame.f_code.co_filename):
                 return True
             frame = frame.f_back
