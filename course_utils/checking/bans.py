@@ -572,10 +572,17 @@ UNDECIDED = "undecided: "
 def _trusted_roots() -> tuple[str, ...]:
     """Where the installation's code lives: the interpreter's and the virtual environment's
     prefixes and this package's folder (code from anywhere else is the notebook's)."""
+    import site
     from pathlib import Path
 
     package = str(Path(__file__).resolve().parents[1])
     roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, package}
+    # libraries installed elsewhere: the interpreter's site folders, and a hub's
+    # `pip install --user` where user site-packages are on (graded kernels turn them off, so
+    # a file a submission writes there is never taken for a library)
+    roots.update(getattr(site, "getsitepackages", list)())
+    if site.ENABLE_USER_SITE:
+        roots.add(site.getusersitepackages())
     return tuple(r.rstrip("/") + "/" for r in roots if r) + ("<frozen ",)
 
 
