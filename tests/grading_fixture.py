@@ -55,9 +55,9 @@ def arith_notebook(add_body=None, mul_body=None):
                 "test_add",
                 "from course_utils.testing import check_close, check_equal\n"
                 "check_equal(add(2, 3), 5, 'add(2, 3)')\n"
-                f"{HB}\nimport random\nrng = random.Random(7)\n"
-                "for _ in range(5):\n    a, b = rng.random(), rng.random()\n"
-                "    check_close(add(a, b), a + b, 'add on random inputs', atol=1e-12)\n"
+                f"{HB}\nimport random\n_rng = random.Random(7)\n"
+                "for _ in range(5):\n    _a, _b = _rng.random(), _rng.random()\n"
+                "    check_close(add(_a, _b), _a + _b, 'add on random inputs', atol=1e-12)\n"
                 f"{HE}",
                 2,
             ),

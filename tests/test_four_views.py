@@ -248,7 +248,9 @@ def _in_the_sandbox(code: str, tmp_path: Path) -> subprocess.CompletedProcess:
             "PIP_NO_INDEX": "1",  # a pip that runs fails at once (no network there anyway)
         }
     )
-    command = sandbox.bwrap_command(tmp_path, Limits(), env, [sys.executable, "-c", code])
+    command = sandbox.bwrap_command(
+        tmp_path, Limits(), env, [sys.executable, "-c", code], masked=()
+    )
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
 
 

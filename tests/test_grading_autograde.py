@@ -223,7 +223,7 @@ def test_export_csv_and_feedback_without_hidden_tests(graded_class, tmp_path):
     assert len(pages) == 2
     for page in pages:
         text = text_of(page)
-        assert "HIDDEN TESTS" not in text and "rng = random.Random(7)" not in text
+        assert "HIDDEN TESTS" not in text and "_rng = random.Random(7)" not in text
         assert "check_equal(add(2, 3), 5" in text  # the visible test is shown
 
 
@@ -246,7 +246,7 @@ def test_plain_nbgrader_feedback_hides_hidden_tests_too(graded_class):
     page = root / ".grading" / "feedback" / "full" / "arith" / "arith.html"
     text = text_of(page)
     assert "check_equal(add(2, 3), 5" in text
-    assert "HIDDEN TESTS" not in text and "rng = random.Random(7)" not in text
+    assert "HIDDEN TESTS" not in text and "_rng = random.Random(7)" not in text
 
 
 def test_scores_equal_plain_nbgrader(tmp_path):

@@ -75,7 +75,7 @@ def test_validate_catches_failing_solution_scoring_stub_and_stale_release(tmp_pa
 def test_leak_scan_finds_hidden_lines(tmp_path):
     nb = arith_notebook()
     secrets = secret_lines(nb)
-    assert "rng = random.Random(7)" in secrets["hidden test"]
+    assert "_rng = random.Random(7)" in secrets["hidden test"]
     assert "def add(a, b):" not in secrets["solution"]  # outside the solution block
     page = tmp_path / "page.html"
     page.write_text("<pre><span>rng</span> = random.<b>Random</b>(7)</pre>")
@@ -87,10 +87,10 @@ def test_leak_scan_finds_hidden_lines(tmp_path):
 
 def test_lines_visible_in_another_exercise_are_no_secret():
     nb = arith_notebook()
-    assert "rng = random.Random(7)" in secret_lines(nb)["hidden test"]
-    shared = {"rng = random.Random(7)"}
-    assert "rng = random.Random(7)" not in secret_lines(nb, public=shared)["hidden test"]
-    assert visible_lines(nb) and "rng = random.Random(7)" not in visible_lines(nb)
+    assert "_rng = random.Random(7)" in secret_lines(nb)["hidden test"]
+    shared = {"_rng = random.Random(7)"}
+    assert "_rng = random.Random(7)" not in secret_lines(nb, public=shared)["hidden test"]
+    assert visible_lines(nb) and "_rng = random.Random(7)" not in visible_lines(nb)
 
 
 def test_only_pages_made_from_exercises_are_scanned_for_hidden_lines(tmp_path):

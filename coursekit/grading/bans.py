@@ -356,8 +356,11 @@ class _Notebook:
         if isinstance(func, ast.Attribute) and func.attr in _MUTATORS:
             receiver = _base(func.value)
             if isinstance(receiver, ast.Name):
+                # ``ops.append(f)`` fills the container where ``ops`` lives: it binds no local
+                # (``numpy.add(a, b)`` in a function leaves ``numpy`` the module's)
+                owner = self.lookup(receiver.id, scope)
                 for argument in [*call.args, *(k.value for k in call.keywords)]:
-                    self._assign(receiver, argument, scope, position, False)
+                    self._assign(receiver, argument, owner, position, False)
         if isinstance(func, ast.Name) and func.id == "setattr" and len(call.args) >= 3:
             name = call.args[1]
             if isinstance(name, ast.Constant) and isinstance(name.value, str):
