@@ -78,7 +78,7 @@ def test_leak_scan_finds_hidden_lines(tmp_path):
     assert "_rng = random.Random(7)" in secrets["hidden test"]
     assert "def add(a, b):" not in secrets["solution"]  # outside the solution block
     page = tmp_path / "page.html"
-    page.write_text("<pre><span>rng</span> = random.<b>Random</b>(7)</pre>")
+    page.write_text("<pre><span>_rng</span> = random.<b>Random</b>(7)</pre>")
     clean = tmp_path / "clean.html"
     clean.write_text("<p>assert add(2, 3) == 5</p>")
     problems = find_leaks(secrets, [page, clean], kinds=("hidden test",))
