@@ -73,8 +73,9 @@ def scenario(seed: int, score_step: float | None = None, whole_pixels: bool = Fa
     return truths, predictions
 
 
-def cocoeval(truths, predictions) -> COCOeval:
-    """Run COCOeval (one class, all areas, no detection cap) on the same boxes, in memory."""
+def cocoeval(truths, predictions, coco_defaults: bool = False) -> COCOeval:
+    """Run COCOeval on the same boxes, in memory: one class, all areas, no detection cap, or
+    with ``coco_defaults`` COCO's own parameters (area ranges, maxDets 1, 10, 100)."""
 
     def xywh(box):
         x1, y1, x2, y2 = (float(v) for v in box)
@@ -102,10 +103,11 @@ def cocoeval(truths, predictions) -> COCOeval:
         detections = ground_truth.loadRes(results)
         evaluation = COCOeval(ground_truth, detections, "bbox")
         evaluation.params.imgIds = list(range(len(truths)))
-        evaluation.params.useCats = 1
-        evaluation.params.areaRng = [[0.0, 1e10]]
-        evaluation.params.areaRngLbl = ["all"]
-        evaluation.params.maxDets = [1000]
+        if not coco_defaults:
+            evaluation.params.useCats = 1
+            evaluation.params.areaRng = [[0.0, 1e10]]
+            evaluation.params.areaRngLbl = ["all"]
+            evaluation.params.maxDets = [1000]
         evaluation.evaluate()
         evaluation.accumulate()
     np.testing.assert_allclose(evaluation.params.iouThrs, IOU_THRESHOLDS)

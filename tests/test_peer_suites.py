@@ -13,9 +13,6 @@ parameters.
 
 from __future__ import annotations
 
-import contextlib
-import io
-
 import numpy as np
 import pytest
 import scipy.fft
@@ -23,11 +20,11 @@ import scipy.ndimage
 import scipy.signal
 import torch
 import torchvision.ops as tvo
-from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 from skimage import data, util
 from skimage.filters import threshold_otsu
 from sklearn.metrics import average_precision_score, f1_score, jaccard_score
+from test_average_precision_coco import cocoeval
 from torch.nn import functional as F
 
 from course_utils import conv, detection, filters, layers, normalization, segmentation, signals
@@ -760,33 +757,7 @@ def crowded_scene(seed: int, n_images: int = 3, per_image: int = 160):
 
 def default_cocoeval(truths, predictions) -> COCOeval:
     """COCOeval on the boxes with its default parameters (only the image ids are set)."""
-
-    def xywh(box):
-        x1, y1, x2, y2 = (float(v) for v in box)
-        return [x1, y1, x2 - x1, y2 - y1]
-
-    boxes = [(i, xywh(b)) for i, truth in enumerate(truths) for b in truth]
-    annotations = [
-        {"id": k + 1, "image_id": i, "category_id": 1, "bbox": b, "area": b[2] * b[3], "iscrowd": 0}
-        for k, (i, b) in enumerate(boxes)
-    ]
-    results = [
-        {"image_id": i, "category_id": 1, "bbox": xywh(b), "score": float(s)}
-        for i, (image_boxes, scores) in enumerate(predictions)
-        for b, s in zip(image_boxes.tolist(), scores.tolist(), strict=True)
-    ]
-    with contextlib.redirect_stdout(io.StringIO()):
-        ground_truth = COCO()
-        ground_truth.dataset = {
-            "images": [{"id": i} for i in range(len(truths))],
-            "annotations": annotations,
-            "categories": [{"id": 1, "name": "object"}],
-        }
-        ground_truth.createIndex()
-        evaluation = COCOeval(ground_truth, ground_truth.loadRes(results), "bbox")
-        evaluation.params.imgIds = list(range(len(truths)))
-        evaluation.evaluate()
-        evaluation.accumulate()
+    evaluation = cocoeval(truths, predictions, coco_defaults=True)
     assert evaluation.params.maxDets == [1, 10, 100]  # the defaults this section is about
     assert evaluation.params.areaRngLbl[0] == "all"
     return evaluation
