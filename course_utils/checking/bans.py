@@ -14,8 +14,9 @@ Two checks read the table. In the student's kernel, a test cell watches its chec
 ``with watching_bans(exercise, part):`` block (``BanWatch``: torch's function and dispatch modes
 see torch functions and operators whatever their Python name; ``sys.setprofile`` and
 ``threading.setprofile`` see Python and C functions, NumPy's and SciPy's included, by identity
-and module, in every thread started in the block) and *records* which banned routines the
-notebook's code reached: the trusted checker decides. Outside every kernel, the grader scans the
+and module, in every thread started in the block; every other Python thread is judged by the
+code it runs, and one the kernel did not start makes the watch undecided) and *records* which
+banned routines the notebook's code reached: the trusted checker decides. Outside every kernel, the grader scans the
 submission's code (``coursekit.grading.bans``, whose interface is ``BANS`` and ``Ban``) for the
 banned names, however imported or aliased. An exercise states its bans once, in a table at the
 top (``ban_table``), and each banned part in one line (``ban_line``).
@@ -618,9 +619,11 @@ class BanWatch:
     A banned routine counts when code of the notebook, other than the test code that opened
     the watch, is on the stack that reached it: the test's own reference computations do not
     count, the part's functions (however named, in any cell, in a lambda or a thread) do.
-    Where the watch cannot see (a thread pool started before the block, the profile or the
-    torch modes switched off, a dispatch guard of ``torch._C`` entered by the notebook) it
-    records that it could not decide, which fails the check and tells the instructor why.
+    Where the watch cannot see (a thread that runs the notebook's code or that the kernel did
+    not start, alive when the block begins or ends; a thread started with ``_thread`` in the
+    block; ``sys._current_frames`` replaced; the profile or the torch modes switched off; a
+    dispatch guard of ``torch._C`` entered by the notebook) it records that it could not
+    decide, which fails the check and tells the instructor why.
     ``check()`` records what was reached (``watching_bans`` calls it at the end of the block);
     outside grading it fails with one sentence when something was.
     """

@@ -30,7 +30,12 @@ What the reading cannot decide is never passed in silence (``Scan.flags``):
 - dynamic code (``exec``, ``eval``, ``getattr`` with a computed name, ``importlib`` with a
   computed module, ``globals()``, ...; ``DYNAMIC``) keeps its points but is *flagged for the
   instructor* in the autograde summary: honest code uses some of it (``getattr(nn, name)``),
-  and the in-kernel watch still sees the routines it reaches, so a person decides.
+  and the in-kernel watch still sees the routines it reaches, so a person decides;
+- the whole notebook (``notebook_flags``: every cell but the tests and the course's install
+  cell, whatever part it belongs to) naming a way to start threads or processes
+  (``CONCURRENCY``) or an evasion is flagged the same way: the in-kernel watch profiles only
+  the test's thread and those its block starts, so work handed to an earlier thread or a
+  process (a worker loop fed by a queue) is out of its sight, and out of the part's reach.
 """
 
 from __future__ import annotations
