@@ -16,10 +16,11 @@ see torch functions and operators whatever their Python name; ``sys.setprofile``
 ``threading.setprofile`` see Python and C functions, NumPy's and SciPy's included, by identity
 and module, in every thread started in the block; every other Python thread is judged by the
 code it runs, and one the kernel did not start makes the watch undecided) and *records* which
-banned routines the notebook's code reached: the trusted checker decides. Outside every kernel, the grader scans the
-submission's code (``coursekit.grading.bans``, whose interface is ``BANS`` and ``Ban``) for the
-banned names, however imported or aliased. An exercise states its bans once, in a table at the
-top (``ban_table``), and each banned part in one line (``ban_line``).
+banned routines the notebook's code reached: the trusted checker decides. Outside every
+kernel, the grader scans the submission's code (``coursekit.grading.bans``, whose interface
+is ``BANS`` and ``Ban``) for the banned names, however imported or aliased. An exercise states
+its bans once, in a table at the top (``ban_table``), and each banned part in one line
+(``ban_line``).
 """
 
 from __future__ import annotations
