@@ -460,8 +460,6 @@ def test_honest_solutions_keep_full_marks_with_scratch_cells_that_use_banned_rou
         ("thread-lambda", "corr2d"),
         ("pool-redefinition", "conv1d_full"),
         ("ops-on-torch", "corr2d"),
-        ("earlier-thread", "conv1d_full"),
-        ("earlier-raw-thread", "conv1d_full"),
     ],
 )
 def test_a_banned_routine_reached_from_another_cell_or_thread_loses_the_part(
@@ -497,8 +495,12 @@ def test_a_worker_started_in_an_earlier_cell_is_flagged_for_the_instructor(
         n.startswith("flagged for the instructor: the notebook's code uses") and named in n
         for n in notes
     ), notes
-    verdict = results[student].verdicts["ex01_convolution"]["test_conv1d_full"]
+    result = results[student]
+    verdict = result.verdicts["ex01_convolution"]["test_conv1d_full"]
+    assert not verdict.passed, verdict
     assert "the library routines that conv1d_full reached" in verdict.message, verdict
+    assert result.score == total - result.cells["test_conv1d_full"][1], result.status
+    assert "library ban: conv1d_full" in notes, notes
 
 
 def test_a_computed_lookup_is_flagged_for_the_instructor_in_the_summary(ex01_bans):

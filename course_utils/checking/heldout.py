@@ -257,11 +257,13 @@ def _same(first, second) -> bool:
     if isinstance(first, torch.Tensor) and isinstance(second, torch.Tensor):
         if first.shape != second.shape or first.dtype != second.dtype:
             return False
-        if first.is_floating_point() or first.is_complex():
-            return torch.equal(first.isnan(), second.isnan()) and torch.equal(
-                first.nan_to_num(0.0, 0.0, 0.0), second.nan_to_num(0.0, 0.0, 0.0)
-            )
-        return torch.equal(first, second)
+        if torch.equal(first, second):
+            return True
+        if not (first.is_floating_point() or first.is_complex()) or not first.isnan().any():
+            return False
+        return torch.equal(first.isnan(), second.isnan()) and torch.equal(
+            first.nan_to_num(0.0, 0.0, 0.0), second.nan_to_num(0.0, 0.0, 0.0)
+        )
     if isinstance(first, (list, tuple)) and isinstance(second, (list, tuple)):
         return len(first) == len(second) and all(map(_same, first, second))
     return type(first) is type(second) and first == second
