@@ -338,6 +338,12 @@ def test_a_worker_thread_started_in_an_earlier_cell_is_flagged_for_the_instructo
         ("import os\ndef spawn():\n    return os.fork()\n", "os.fork"),
         ("import torch.multiprocessing as tmp\nq = tmp.Queue()", "torch.multiprocessing"),
         ("import sys\nsys._current_frames = lambda: {}", "sys._current_frames"),
+        ("t = __import__('thr' + 'eading')", "an import of a computed module name"),
+        (
+            "import torch\ndef work():\n    pass\n"
+            "work.__code__ = work.__code__.replace(co_filename=torch.__file__)",
+            "__code__",
+        ),
     ],
 )
 def test_every_way_to_start_a_thread_or_process_is_named_wherever_it_is(starter, named):

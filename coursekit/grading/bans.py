@@ -732,10 +732,27 @@ def _install_cell(source: str) -> bool:
     return re.fullmatch(pattern, source.strip()) is not None
 
 
+# Dynamic code that could reach a thread starter, or make code that passes for a library's,
+# with no name the notebook-wide reading would see (honest notebooks have no use for it).
+_HIDDEN_ANYWHERE = (
+    "an import of a computed module name",
+    "sys.modules",
+    "importlib.util",
+    "importlib.machinery",
+    "__builtins__",
+    "builtins",
+    "__subclasses__",
+    "__code__",
+    "types.CodeType",
+    "types.FunctionType",
+)
+
+
 def notebook_flags(nb) -> list[str]:
     """What the whole notebook's code (every code cell but the tests and the course's install
-    cell, whatever part it belongs to) names that starts threads or processes (``CONCURRENCY``)
-    or turns off the in-kernel watch (``EVASIONS``), sorted: the watch cannot see work done
+    cell, whatever part it belongs to) names that starts threads or processes (``CONCURRENCY``),
+    turns off the in-kernel watch (``EVASIONS``) or could hide either (a computed import, code
+    objects made or replaced: ``_HIDDEN_ANYWHERE``), sorted: the watch cannot see work done
     there, so the instructor reads it. Only the notebook's own code is read, never a library's
     (tqdm's or torch's threads are not the notebook's)."""
     cells: list[tuple[int, ast.Module]] = []
@@ -751,7 +768,8 @@ def notebook_flags(nb) -> list[str]:
         for number, statement in enumerate(tree.body):
             reach.add(statement, notebook.module, (index, number))
     result = reach.run()
-    return sorted(result.banned | result.evasions)
+    hidden = result.dynamic & set(_HIDDEN_ANYWHERE)
+    return sorted(result.banned | result.evasions | hidden)
 
 
 def apply(verdicts: dict[str, dict[str, Verdict]], notebooks: dict, exercise: str) -> list[str]:
