@@ -419,9 +419,10 @@ def test_weights_made_inside_the_graph_count_toward_the_design_limit(how, monkey
     monkeypatch.delenv("COURSE_RECORD", raising=False)
     with pytest.raises(AssertionError, match="more than the 50,000"):
         heldout.record_exported(hider, "digits8", 0.0, "the accuracy", max_parameters=50_000)
+    sandbox = how == "arange" and SANDBOX is None  # once as the grader runs it, sandboxed
     with pytest.raises(grading_heldout.TooLarge) as raised:
         grading_heldout.evaluate_exported(
-            "digits8", program, 7, sandbox=False, max_parameters=50_000
+            "digits8", program, 7, sandbox=sandbox, max_parameters=50_000
         )
     assert raised.value.stored >= 74_010
 
