@@ -567,10 +567,21 @@ def _resolve(dotted: str):
     return None
 
 
-# The packages whose threads a kernel runs on its own (and tqdm's monitor, which runs only
-# tqdm's own refresh): started from a function of theirs, these threads are no part of the
-# notebook's answer.
-_MACHINERY = ("ipykernel.", "IPython.", "zmq.", "jupyter_client.", "tornado.", "tqdm._monitor")
+# The packages whose threads a kernel runs on its own, where students run notebooks (Jupyter,
+# Colab, an editor's debugger), and tqdm's monitor, which runs only tqdm's own refresh: started
+# from a function of theirs, these threads are no part of the notebook's answer.
+_MACHINERY = (
+    "ipykernel.",
+    "IPython.",
+    "zmq.",
+    "jupyter_client.",
+    "tornado.",
+    "tqdm._monitor",
+    "google.colab.",
+    "debugpy.",
+    "_pydevd_bundle.",
+    "_pydev_bundle.",
+)
 # Starting a thread without ``threading`` (whose threads get the watch's profile)
 _RAW_THREAD_STARTS = ("start_new_thread", "start_new", "start_joinable_thread")
 UNDECIDED = "undecided: "
