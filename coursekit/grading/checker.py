@@ -7,17 +7,18 @@ order. A cell passes when every reference check has a student record that this m
 and the cell ran to its end without an error. A missing record fails; nothing the student's
 kernel says about itself (no error, a printed token) is evidence of passing.
 
-A verdict has two texts. ``message`` is for the instructor (the autograde summary's verdict
-files, ``recording.write_details``): the first failing check, hidden ones named too, made of the
-reference's name for the check and a fixed reason, never of a value the graded run returned.
-``shown`` is what the student may read, and it is fixed by the pass or fail alone (or by the
-submission's source, for a library ban): the graded kernel held the hidden tests, so anything
-that varies with what it chose to do (which check fails, how, where, when) could carry them out.
-The student's explanation of a failure comes from the feedback run (``feedback_run.py``), whose
-kernel never held a hidden test. Whether a value passes is
-the rulebook's decision (``course_utils.checking.rules``, NumPy only), the same one the checks in
-a student's kernel make; the tolerances, predicate and bound are the reference record's, and the
-float32 tolerance's device is the reference run's (``grading_device``), never the student's.
+A verdict has two texts. ``message`` is for the instructor (``.grading/verdicts/``, written by
+``recording.write_details``): the first failing visible check, else the first failing hidden one,
+named, with a fixed reason, never a value the graded run returned. ``shown`` is what the student
+may read, fixed by the pass or fail alone (or by the submission's source, for a library ban):
+the graded kernel held the hidden tests, so anything that varies with what it chose to do (which
+check fails, how, where, when) could carry them out. The student's explanation of a failure
+comes from the feedback run (``feedback_run.py``), whose kernel never held a hidden test.
+
+Whether a value passes is the rulebook's decision (``course_utils.checking.rules``, NumPy only),
+the same one the checks in a student's kernel make; the tolerances, predicate and bound are the
+reference record's, and the float32 tolerance's device is the reference run's
+(``grading_device``), never the student's.
 """
 
 from __future__ import annotations
