@@ -786,10 +786,9 @@ def apply(verdicts: dict[str, dict[str, Verdict]], notebooks: dict, exercise: st
             hits = sorted(result.banned | result.evasions)
             for grade_id in BANS[exercise][part].tests if hits else ():
                 current = verdicts.get(name, {}).get(grade_id)
-                if current is not None:
-                    verdicts[name][grade_id] = Verdict(
-                        grade_id, False, reason(hits), current.checks
-                    )
+                if current is not None:  # read from the source: the student may see it
+                    why = reason(hits)
+                    verdicts[name][grade_id] = Verdict(grade_id, False, why, current.checks, why)
             if result.dynamic:
                 notes.append(
                     f"flagged for the instructor: {part}'s code uses "
