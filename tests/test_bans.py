@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import _thread
+import json
+import subprocess
 import sys
+import textwrap
 import threading
 from pathlib import Path
 
@@ -441,19 +444,47 @@ def _watched(function, *args):
     return watch
 
 
-def test_the_watch_leaves_the_tests_own_reference_calls_alone():
-    X = torch.randn(4, 3, 2, 2)
-    honest = _notebook_code(
-        "def batch_norm(X):\n"
-        "    mean, var = X.mean(dim=(0, 2, 3)), X.var(dim=(0, 2, 3), unbiased=False)\n"
-        "    return (X - mean.reshape(1, -1, 1, 1)) / (var.reshape(1, -1, 1, 1) + 1e-5).sqrt()\n"
+def _findings_in_a_fresh_python(source: str) -> list[str]:
+    """The ``findings()`` of the watch ``source`` names ``watch``, run in a fresh interpreter.
+
+    An honest part's verdict depends on every thread of the process: in a kernel those are
+    the kernel's own, but in this test process a thread another test left running would be
+    named (rightly) as one the watch cannot see. A fresh Python is the kernel's situation."""
+    run = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(source) + "\nprint(json.dumps(watch.findings()))"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
+    assert run.returncode == 0, run.stderr
+    return json.loads(run.stdout.strip().splitlines()[-1])
 
-    def test_cell():  # the test computes its expected value with the banned routine itself
-        expected = F.batch_norm(X, None, None, training=True)
-        torch.testing.assert_close(honest["batch_norm"](X), expected, rtol=1e-4, atol=1e-4)
 
-    assert _watched(test_cell).findings() == []
+def test_the_watch_leaves_the_tests_own_reference_calls_alone():
+    findings = _findings_in_a_fresh_python(
+        """
+        import json
+        import torch
+        from torch.nn import functional as F
+        from course_utils.checking.bans import watching_bans
+
+        cell = (
+            "def batch_norm(X):\\n"
+            "    mean, var = X.mean(dim=(0, 2, 3)), X.var(dim=(0, 2, 3), unbiased=False)\\n"
+            "    centred = X - mean.reshape(1, -1, 1, 1)\\n"
+            "    return centred / (var.reshape(1, -1, 1, 1) + 1e-5).sqrt()\\n"
+        )
+        honest = {"torch": torch}
+        exec(compile(cell, "/tmp/ipykernel_0/cell_1.py", "exec"), honest)
+        X = torch.randn(4, 3, 2, 2)
+        with watching_bans("ex04_architectures", "batch_norm") as watch:
+            # the test computes its expected value with the banned routine itself
+            expected = F.batch_norm(X, None, None, training=True)
+            torch.testing.assert_close(honest["batch_norm"](X), expected, rtol=1e-4, atol=1e-4)
+        """
+    )
+    assert findings == []
 
 
 def test_the_watch_sees_threads_disabled_dispatch_and_attributes_of_torch():
@@ -645,22 +676,25 @@ def test_a_raw_thread_started_in_the_block_or_a_replaced_frame_listing_is_undeci
 def test_threads_started_in_the_block_and_tqdms_monitor_keep_an_honest_part_clean():
     """Honest code is not penalised: a thread the test's block starts is profiled (and a
     pool made there may outlive the block), and tqdm's monitor only refreshes bars."""
-    import io
-    from concurrent.futures import ThreadPoolExecutor
+    findings = _findings_in_a_fresh_python(
+        """
+        import io, json
+        from concurrent.futures import ThreadPoolExecutor
+        import numpy as np
+        import tqdm
+        from course_utils.checking.bans import BanWatch
 
-    import tqdm
-
-    from course_utils.checking.bans import BanWatch
-
-    bar = tqdm.tqdm(range(3), file=io.StringIO(), mininterval=0)
-    assert tqdm.tqdm.monitor is not None and tqdm.tqdm.monitor.is_alive()
-    pool = ThreadPoolExecutor(2)
-    try:
-        watch = BanWatch("ex01_convolution", "conv1d_full", test_file="/tmp/test_cell.py")
-        with watch:
-            assert pool.submit(lambda: np.fft.rfft(np.ones(4))).result().shape == (3,)
-            list(bar)
-    finally:
-        pool.shutdown()
-        bar.close()
-    assert watch.findings() == []
+        bar = tqdm.tqdm(range(3), file=io.StringIO(), mininterval=0)
+        assert tqdm.tqdm.monitor is not None and tqdm.tqdm.monitor.is_alive()
+        pool = ThreadPoolExecutor(2)
+        try:
+            watch = BanWatch("ex01_convolution", "conv1d_full", test_file="/tmp/test_cell.py")
+            with watch:
+                assert pool.submit(lambda: np.fft.rfft(np.ones(4))).result().shape == (3,)
+                list(bar)
+        finally:
+            pool.shutdown()
+            bar.close()
+        """
+    )
+    assert findings == []

@@ -81,7 +81,7 @@ def test_a_worker_that_is_not_root_grades_in_an_unprivileged_sandbox(tmp_path):
         "executed": str(work / "executed"),
         "scratch": str(work / "scratch"),
         "events": str(work / "events.json"),
-        "limits": Limits(cell_timeout=10, submission_timeout=120, memory_bytes=2 * 2**30).__dict__,
+        "limits": Limits(cell_timeout=60, submission_timeout=300, memory_bytes=2 * 2**30).__dict__,
         "env": {},
         "sandbox": True,
         "guard": True,
