@@ -10,6 +10,7 @@ without grad, arrays, lists, tuples, dicts, strings, None.
 
 from __future__ import annotations
 
+import math
 import tempfile
 from pathlib import Path
 
@@ -111,6 +112,23 @@ def _variant(value):
 
 
 pairs = values.flatmap(lambda v: st.tuples(st.just(v), st.sampled_from([v, _variant(v)]) | values))
+
+
+def _retyped(value):
+    """The same number under another type (the int 2 as the float 2.0, True as 1, a NumPy
+    float as a Python int): equal by value, never by the type rule."""
+    if isinstance(value, (bool, np.bool_)):
+        return int(value)
+    if isinstance(value, (int, np.integer)):
+        return float(value)
+    if isinstance(value, (float, np.floating)) and math.isfinite(value):
+        return int(value)
+    return value
+
+
+element_pairs = (leaves | values).flatmap(
+    lambda v: st.tuples(st.just(v), st.sampled_from([v, _variant(v), _retyped(v)]) | values)
+)
 
 
 def _kernel(check, actual, expected, **params) -> bool:
@@ -220,12 +238,35 @@ def test_check_type_gives_one_verdict_in_the_kernel_and_through_the_checker(actu
         (np.float64(0.5), 0.5, True),
         (True, 1, False),
         (float("nan"), float("nan"), False),
-        ((1, 2.0), (1, 2), True),  # elements compare by value, like Python's ==
+        ((1, 2.0), (1, 2), False),  # the type rule holds inside containers too
+        ((9.0, 9.0), (9, 9), False),
+        ([np.float64(2.0)], [2], False),
+        ({"k": True}, {"k": 1}, False),
+        ([[1, (2, np.int64(3))]], [[1, (2, 3)]], True),  # a NumPy int is an int at any depth
+        ({"k": [np.True_]}, {"k": [True]}, True),
     ],
 )
 def test_the_equal_rule_on_numpy_scalars(actual, expected, passes):
     assert _kernel(check_equal, actual, expected) is passes
     assert _grader("equal", actual, expected) is passes
+
+
+@SETTINGS
+@given(st.lists(element_pairs, max_size=4), st.sampled_from(["list", "tuple", "dict", "nested"]))
+def test_a_container_is_equal_when_each_element_is_by_the_top_level_rule(elements, container):
+    """The equal rule for elements is the top-level rule, at every depth: two containers of the
+    same kind and length are equal exactly when each pair of elements is (kernel and checker).
+    Elements are drawn as the same number under another type too (2 and 2.0, True and 1)."""
+    wrap = {
+        "list": list,
+        "tuple": tuple,
+        "dict": lambda items: {str(i): v for i, v in enumerate(items)},
+        "nested": lambda items: [{"k": (v,)} for v in items],
+    }[container]
+    each = all(_kernel(check_equal, a, e) for a, e in elements)
+    actual, expected = wrap([a for a, _ in elements]), wrap([e for _, e in elements])
+    assert _kernel(check_equal, actual, expected) == each
+    assert _grader("equal", actual, expected) == each
 
 
 def test_numpy_scalars_are_recorded_under_their_kind():

@@ -165,12 +165,15 @@ def number(value) -> float | None:
 
 
 def _same(a, b) -> bool:
-    """Python's ``==`` on decoded values: numbers by value, containers element by element."""
+    """Python's ``==`` on decoded values under the type rule, at every level: numbers of the
+    same class by value (a NumPy scalar counts as its Python kind; a float is never an int, a
+    bool never one), containers of the same kind element by element, tensors and arrays by
+    dtype, shape and values."""
     (ka, va), (kb, vb) = a, b
-    if _class(ka) in _SCALAR_CLASS.values() and _class(kb) in _SCALAR_CLASS.values():
-        return bool(va == vb)
-    if ka != kb:
+    if _class(ka) != _class(kb):
         return False
+    if _class(ka) in _SCALAR_CLASS.values():
+        return bool(va == vb)
     if ka in ("list", "tuple"):
         return len(va) == len(vb) and all(_same(x, y) for x, y in zip(va, vb, strict=True))
     if ka == "dict":
