@@ -269,6 +269,38 @@ def test_a_container_is_equal_when_each_element_is_by_the_top_level_rule(element
     assert _grader("equal", actual, expected) == each
 
 
+def _through_records(value):
+    """``value`` recorded by a graded kernel, written and read back as the worker stores
+    records (JSON + npz), and decoded by the checker."""
+    with tempfile.TemporaryDirectory() as folder:
+        records_io.write({"t": [{"kind": "equal", "actual": encode(value)}]}, Path(folder), "nb")
+        got = records_io.read(Path(folder), "nb")
+        return rules.decode(got.cells["t"][0]["actual"], got.array)
+
+
+@SETTINGS
+@given(tensors() | arrays)
+def test_a_tensor_or_array_keeps_its_exact_shape_through_record_to_checker(value):
+    """A 0-d tensor stays 0-d (a batch-norm counter), a transposed or sliced one keeps its
+    shape and values: the record holds what the kernel held."""
+    kind, raw = _through_records(value)
+    array = raw["array"] if kind == "tensor" else raw
+    assert array.shape == tuple(value.shape)
+    if kind == "tensor" and not (value.is_complex() or value.dtype == torch.bool):
+        original = value.detach().to(torch.float64).numpy()
+        assert np.array_equal(array.astype(np.float64), original, equal_nan=True)
+
+
+def test_a_0d_tensor_is_not_a_1_element_vector_in_the_kernel_or_through_the_checker():
+    for actual, expected in ((torch.tensor(3.0), torch.tensor([3.0])), (torch.tensor([3.0]),
+                             torch.tensor(3.0))):  # fmt: skip
+        params = {"rtol": None, "atol": None, "check_dtype": True, "check_device": False}
+        assert not _kernel(check_tensor, actual, expected)
+        assert not _grader("tensor", actual, expected, device="cpu", **params)
+    assert _through_records(torch.ones((), dtype=torch.long))[1]["array"].shape == ()
+    assert _through_records(torch.ones(4, 3).T)[1]["array"].shape == (3, 4)
+
+
 def test_numpy_scalars_are_recorded_under_their_kind():
     assert encode(np.float64(0.5)) == {"py": 0.5, "type": "float", "numpy": "float64"}
     assert encode(np.True_)["type"] == "bool"

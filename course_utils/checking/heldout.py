@@ -122,7 +122,7 @@ def run_trained(folder: str) -> None:
     with torch.no_grad():
         outputs = model(images)
     array = outputs.detach().to("cpu", torch.float32).numpy()
-    np.save(here / "outputs.npy", np.ascontiguousarray(array), allow_pickle=False)
+    np.save(here / "outputs.npy", array, allow_pickle=False)
 
 
 def accuracy(task: str, state: dict, seed: int) -> float:
@@ -403,7 +403,7 @@ def run_exported(folder: str) -> None:
     if not isinstance(outputs, torch.Tensor):
         raise TypeError(f"the model returned a {type(outputs).__name__}, not a tensor")
     array = outputs.detach().to("cpu", torch.float32).numpy()
-    np.save(here / "outputs.npy", np.ascontiguousarray(array), allow_pickle=False)
+    np.save(here / "outputs.npy", array, allow_pickle=False)
     (here / "stored.txt").write_text(f"{stored_numbers(program)}\n")
 
 
