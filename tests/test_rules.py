@@ -301,6 +301,64 @@ def test_a_0d_tensor_is_not_a_1_element_vector_in_the_kernel_or_through_the_chec
     assert _through_records(torch.ones(4, 3).T)[1]["array"].shape == (3, 4)
 
 
+def _nested(levels: int, leaf=1):
+    """A list nested ``levels`` deep, built without recursion."""
+    value = leaf
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+def test_a_value_nested_deeper_than_the_limit_fails_with_one_sentence_on_both_sides():
+    deep = _nested(rules.MAX_NESTING + 1)
+    with pytest.raises(AssertionError, match=f"is nested deeper than {rules.MAX_NESTING} levels"):
+        check_equal(deep, deep, "x")
+    assert not _grader("equal", deep, deep)
+    ok = _nested(rules.MAX_NESTING)
+    assert _kernel(check_equal, ok, ok) and _grader("equal", ok, ok)
+
+
+def _judged(student_record: dict):
+    """The verdict of the checker on a raw record message (as a kernel may forge it)."""
+    reference = [{"kind": "equal", "actual": encode(None), "name": "x", "expected": encode(1),
+                  "params": {}, "line": 1}]  # fmt: skip
+    with tempfile.TemporaryDirectory() as folder:
+        folder = Path(folder)
+        records_io.write({"t": reference}, folder / "ref", "nb")
+        records_io.write({"t": [student_record]}, folder / "got", "nb")
+        ref, got = records_io.read(folder / "ref", "nb"), records_io.read(folder / "got", "nb")
+        return judge_cell(
+            "t", ref.cells["t"], ref, set(), got.cells["t"], got, {"ran": True, "error": False}
+        )
+
+
+@pytest.mark.parametrize("levels", [30, 10**5])
+def test_a_forged_record_nested_far_too_deep_gets_one_sentence_not_a_crash(levels):
+    """A kernel can send any JSON as a record: 100,000 levels (Python's own parser and every
+    recursive walk would raise RecursionError) give the check one clear sentence."""
+    raw = {"py": 1, "type": "int"}
+    for _ in range(levels):
+        raw = {"list": [raw]}
+    verdict = _judged({"kind": "equal", "actual": raw})
+    assert not verdict.passed
+    assert f"'x', is nested deeper than {rules.MAX_NESTING} levels" in verdict.message
+
+
+def test_a_records_file_nested_too_deep_is_no_records(tmp_path):
+    (tmp_path / "nb.records.json").write_text('{"t": ' + "[" * 10**5 + "]" * 10**5 + "}")
+    np.savez(tmp_path / "nb.records.npz")
+    assert records_io.read(tmp_path, "nb") is None
+
+
+def test_json_depth_counts_brackets_outside_strings():
+    assert rules.json_depth(b'[[1], {"a": []}]') == 3
+    assert rules.json_depth(r'"[[[\\"') == 0  # a string ending in a backslash
+    assert rules.json_depth(r'["]\\", "\"[", {}]') == 2
+    with pytest.raises(rules.TooDeep, match="nested deeper than 3 levels"):
+        rules.loads("[[[[]]]]", 3)
+    assert rules.loads("[[[]]]", 3) == [[[]]]
+
+
 def test_numpy_scalars_are_recorded_under_their_kind():
     assert encode(np.float64(0.5)) == {"py": 0.5, "type": "float", "numpy": "float64"}
     assert encode(np.True_)["type"] == "bool"

@@ -113,7 +113,7 @@ def encode(value, depth: int = 0):
     else, subclasses of these included, becomes ``{"object": type name}``, which never equals a
     reference value.
     """
-    if depth > 20:
+    if depth > rules.MAX_NESTING:  # the rulebook refuses it: "is nested deeper than ..."
         return {"object": "nested too deeply"}
     torch = sys.modules.get("torch")
     if value is None or type(value) in (bool, str):

@@ -19,6 +19,15 @@ Public API
     ``expected`` and ``params`` (tolerances, predicate, ...). ``device``: where the grader (or
     this kernel) computed the value, for the float32 tolerance (``tolerances``); None means
     the strict CPU one. Nothing of the student's record chooses a tolerance.
+``MAX_NESTING``, ``NESTED_TOO_DEEPLY``
+    How many containers deep a value may be (lists, tuples, dicts inside each other); a deeper
+    value, as the kernel records it or as anything claims it, fails its check with the one
+    sentence ``NESTED_TOO_DEEPLY``, on both sides, never with a crash.
+``loads(text, max_depth) -> object``
+    ``json.loads`` for text from a student's side (a record file, an exported archive's
+    members): its nesting is measured first, without recursion, and text nested deeper than
+    ``max_depth`` brackets raises ``TooDeep`` (a ``ValueError``: "is nested deeper than N
+    levels") instead of parsing (where Python's parser would raise ``RecursionError``).
 ``Mismatch(reason, detail="")``
     ``str(error)`` is a fixed reason (trusted text: it never quotes a student's value);
     ``error.detail`` adds what differs (for the student's own kernel only).
@@ -34,7 +43,9 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import math
+import re
 
 import numpy as np
 
@@ -60,6 +71,35 @@ _SCALAR_CLASS = {
     "npcomplex": "complex",
 }
 _SPECIAL = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+MAX_NESTING = 20
+NESTED_TOO_DEEPLY = f"is nested deeper than {MAX_NESTING} levels"
+# A record's JSON: two brackets per container level ({"list": [...]}), and a few around it
+MAX_RECORD_JSON_DEPTH = 2 * MAX_NESTING + 10
+
+
+class TooDeep(ValueError):
+    """JSON text nested deeper than its reader allows (``loads``)."""
+
+
+_NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"[]{}")))
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+
+
+def json_depth(text: str | bytes) -> int:
+    """How deep the brackets of JSON ``text`` nest (strings skipped), counted without parsing
+    or recursion: ``[[1], {"a": []}]`` is 3 deep."""
+    data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else bytes(text)
+    brackets = _JSON_STRING.sub(b"", data).translate(None, _NOT_BRACKETS)
+    codes = np.frombuffer(brackets, np.uint8)
+    steps = np.where((codes == ord("[")) | (codes == ord("{")), 1, -1)
+    return int(np.cumsum(steps).max(initial=0))
+
+
+def loads(text: str | bytes, max_depth: int):
+    """``json.loads(text)`` unless ``text`` nests deeper than ``max_depth`` (``TooDeep``)."""
+    if json_depth(text) > max_depth:
+        raise TooDeep(f"is nested deeper than {max_depth} levels")
+    return json.loads(text)
 
 
 class Mismatch(Exception):
@@ -113,7 +153,9 @@ def _scalar(value: dict):
 
 def decode(value, load_array, depth: int = 0):
     """The ``(kind, raw)`` of an encoded value (see the module's docstring)."""
-    if depth > 25 or not isinstance(value, dict):
+    if depth > MAX_NESTING:
+        raise Mismatch(NESTED_TOO_DEEPLY)
+    if not isinstance(value, dict):
         raise Mismatch("is not a value the grader can read")
     if "py" in value:
         return _scalar(value)
