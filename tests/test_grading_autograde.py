@@ -387,3 +387,38 @@ def test_a_cell_claiming_to_be_graded_earns_nothing_and_costs_the_genuine_parts_
     )  # fmt: skip
     assert done.returncode != 0
     assert "does not exist in the database" in done.stderr
+
+
+DEEP_RECORD = """import sys
+from IPython.display import publish_display_data
+
+def _forged(levels):
+    value = {"py": 1, "type": "int"}
+    for _ in range(levels):
+        value = {"list": [value]}
+    return {"kind": "equal", "actual": value}
+
+def add(a, b):
+    sys.setrecursionlimit(100_000)
+    publish_display_data({"application/vnd.course-record+json": _forged(LEVELS)})
+    return a + b
+"""
+
+
+@pytest.mark.parametrize("levels", [40, 5000])
+def test_a_record_nested_too_deep_fails_its_check_with_one_sentence(tmp_path, levels):
+    """A kernel forges a record nested far deeper than a value can be (5,000 levels: Python's
+    JSON parser and every recursive walk would raise RecursionError): that check fails with one
+    sentence, the student's other parts and a classmate keep their points."""
+    root = make_course(tmp_path / "c", ("arith",))
+    course = Course(root)
+    release(course, "arith")
+    stub = released(root, "arith")
+    submit(root, "deep", "arith", _with(stub, DEEP_RECORD.replace("LEVELS", str(levels)), MUL))
+    submit(root, "full", "arith", _with(stub, ADD, MUL))
+    results = {r.student: r for r in autograde(course, "arith", jobs=2, progress=False)}
+    assert results["full"].score == 5 and results["full"].status == "ok"
+    assert results["deep"].score == 3, results["deep"].status
+    verdict = results["deep"].verdicts["arith"]["test_add"]
+    assert not verdict.passed
+    assert "is nested deeper than 20 levels" in verdict.message, verdict.message

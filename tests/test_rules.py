@@ -357,6 +357,10 @@ def test_json_depth_counts_brackets_outside_strings():
     with pytest.raises(rules.TooDeep, match="nested deeper than 3 levels"):
         rules.loads("[[[[]]]]", 3)
     assert rules.loads("[[[]]]", 3) == [[[]]]
+    cut = {"object": "nested too deeply"}
+    deep = '{"a": [[[[1]]]], "b": "[[[[", "c": {"d": {}}}'
+    assert rules.loads(deep, 3, cut=True) == {"a": [[cut]], "b": "[[[[", "c": {"d": {}}}
+    assert rules.loads("[" * 10**5 + "]" * 10**5, 2, cut=True) == [[cut]]
 
 
 def test_numpy_scalars_are_recorded_under_their_kind():

@@ -23,11 +23,13 @@ Public API
     How many containers deep a value may be (lists, tuples, dicts inside each other); a deeper
     value, as the kernel records it or as anything claims it, fails its check with the one
     sentence ``NESTED_TOO_DEEPLY``, on both sides, never with a crash.
-``loads(text, max_depth) -> object``
-    ``json.loads`` for text from a student's side (a record file, an exported archive's
-    members): its nesting is measured first, without recursion, and text nested deeper than
-    ``max_depth`` brackets raises ``TooDeep`` (a ``ValueError``: "is nested deeper than N
-    levels") instead of parsing (where Python's parser would raise ``RecursionError``).
+``loads(text, max_depth, cut=False) -> object``
+    ``json.loads`` for text from a student's side (a kernel's messages, a record file, an
+    exported archive's members): its nesting is measured first, without recursion, and text
+    nested deeper than ``max_depth`` brackets raises ``TooDeep`` (a ``ValueError``: "is nested
+    deeper than N levels") instead of parsing (where Python's parser would raise
+    ``RecursionError``); with ``cut``, each value that deep is read as ``{"object": "nested
+    too deeply"}`` instead, which no check accepts.
 ``Mismatch(reason, detail="")``
     ``str(error)`` is a fixed reason (trusted text: it never quotes a student's value);
     ``error.detail`` adds what differs (for the student's own kernel only).
@@ -83,23 +85,49 @@ class TooDeep(ValueError):
 
 _NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"[]{}")))
 _JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_JSON_TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
+_CUT = b'{"object": "nested too deeply"}'  # a value every check refuses
+
+
+def _bytes(text: str | bytes) -> bytes:
+    return text.encode("utf-8", "surrogatepass") if isinstance(text, str) else bytes(text)
 
 
 def json_depth(text: str | bytes) -> int:
     """How deep the brackets of JSON ``text`` nest (strings skipped), counted without parsing
     or recursion: ``[[1], {"a": []}]`` is 3 deep."""
-    data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else bytes(text)
+    data = _bytes(text)
     brackets = _JSON_STRING.sub(b"", data).translate(None, _NOT_BRACKETS)
     codes = np.frombuffer(brackets, np.uint8)
     steps = np.where((codes == ord("[")) | (codes == ord("{")), 1, -1)
     return int(np.cumsum(steps).max(initial=0))
 
 
-def loads(text: str | bytes, max_depth: int):
-    """``json.loads(text)`` unless ``text`` nests deeper than ``max_depth`` (``TooDeep``)."""
-    if json_depth(text) > max_depth:
-        raise TooDeep(f"is nested deeper than {max_depth} levels")
-    return json.loads(text)
+def _cut(data: bytes, max_depth: int) -> bytes:
+    """``data`` with every value nested deeper than ``max_depth`` replaced by ``_CUT``."""
+    parts, depth, start, last = [], 0, None, 0
+    for match in _JSON_TOKEN.finditer(data):
+        token = match.group()
+        if token[:1] == b'"':
+            continue
+        depth += 1 if token in (b"[", b"{") else -1
+        if depth == max_depth + 1 and token in (b"[", b"{"):
+            start = match.start()
+        elif depth == max_depth and start is not None:
+            parts += [data[last:start], _CUT]
+            last, start = match.end(), None
+    return b"".join([*parts, data[last:]])
+
+
+def loads(text: str | bytes, max_depth: int, cut: bool = False):
+    """``json.loads(text)`` unless ``text`` nests deeper than ``max_depth`` (``TooDeep``; with
+    ``cut``, each value that deep is read as a value every check refuses instead)."""
+    data = _bytes(text)
+    if data.count(b"[") + data.count(b"{") > max_depth and json_depth(data) > max_depth:
+        if not cut:
+            raise TooDeep(f"is nested deeper than {max_depth} levels")
+        data = _cut(data, max_depth)
+    return json.loads(data.decode("utf-8", "replace"))
 
 
 class Mismatch(Exception):
