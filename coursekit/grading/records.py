@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from course_utils.checking.rules import MAX_RECORD_JSON_DEPTH, TooDeep, loads
+from course_utils.checking.rules import MAX_RECORD_JSON_DEPTH, loads
 
 RECORD_MIME = "application/vnd.course-record+json"  # = course_utils.testing.RECORD_MIME
 # what ``write`` can write: {grade_id: [record]} around records cut by ``split_arrays``
@@ -104,10 +104,10 @@ def read(folder: Path, stem: str) -> Records | None:
     meta, data = folder / f"{stem}.records.json", folder / f"{stem}.records.npz"
     if not meta.is_file() or not data.is_file():
         return None
-    try:  # a file nested deeper than a record can be was not written by ``write``
+    try:  # TooDeep: nested deeper than ``write`` writes, so not written by it
         cells = loads(meta.read_bytes(), _FILE_DEPTH)
         arrays = np.load(data, allow_pickle=False)
-    except (TooDeep, Exception):  # noqa: BLE001 - unreadable records are no records
+    except Exception:  # noqa: BLE001 - unreadable records (TooDeep too) are no records
         return None
     if not isinstance(cells, dict):
         return None
