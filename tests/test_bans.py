@@ -428,6 +428,21 @@ def test_the_held_out_check_refuses_untrained_weights_and_other_architectures():
         check_heldout(("list", []), ("float", 0.9), params)
 
 
+def test_recorded_weights_with_a_batch_norm_counter_are_evaluated_as_recorded():
+    """A state dict as a graded kernel records it (``record`` -> checker): its 0-d batch-norm
+    counters come back 0-d, so the architecture check passes with no special case."""
+    from course_utils.checking.checks import decoded
+    from course_utils.transfer import SmallConvNet
+    from coursekit.grading.checker import Mismatch
+    from coursekit.grading.heldout import check_heldout
+
+    torch.manual_seed(0)
+    state = SmallConvNet(num_classes=2).state_dict()
+    assert any(k.endswith("num_batches_tracked") and v.dim() == 0 for k, v in state.items())
+    with pytest.raises(Mismatch, match="below the required"):  # evaluated, not refused
+        check_heldout(decoded(dict(state)), ("float", 0.99), {"task": "faces16"})
+
+
 # -- the whole-cell watch (issue 24 item 4, issue 28 item 2) --------------------------------
 def _notebook_code(source: str) -> dict:
     """Functions defined by ``source`` as a notebook cell defines them (its own file name)."""

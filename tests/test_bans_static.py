@@ -273,6 +273,23 @@ def test_dynamic_code_is_flagged_for_the_instructor_not_failed():
     assert scan(nb, "ex01_convolution")["fft_convolve"].dynamic == set()
 
 
+@pytest.mark.parametrize("terms", [1500, 20_000])
+def test_code_nested_too_deep_to_read_is_flagged_or_unreadable_never_a_crash(terms):
+    """A sum of 1,500 terms compiles in CPython but nests deeper than the scan's reading goes:
+    flagged for the instructor (points kept). 20,000 terms: CPython cannot compile it either, so
+    the part's code cannot be read as Python (the part's ban fails, as for a syntax error)."""
+    from coursekit.grading.bans import TOO_DEEP, UNREADABLE
+
+    deep = "_x = 1" + " + 1" * terms + "\n"
+    nb = _notebook([("imports", IMPORTS), ("corr2d", HONEST_CORR + deep)])
+    found = scan(nb, "ex01_convolution")
+    if terms == 1500:
+        compile(deep, "cell", "exec")
+        assert found["corr2d"].dynamic == {TOO_DEEP} and not found["corr2d"].banned
+    else:
+        assert found["corr2d"].banned == {UNREADABLE}
+
+
 def test_the_solutions_with_scratch_cells_that_mention_banned_routines_stay_clean():
     from pathlib import Path
 

@@ -327,3 +327,98 @@ def test_a_solution_that_fails_its_own_test_stops_the_grading_before_anything_is
         autograde(course, "arith", jobs=2, limits=LIMITS, progress=False)
     assert not (course.autograded_dir / "ann" / "arith").exists()  # nothing recorded
     assert not (cache_dir(course, "arith") / "complete").exists()  # nothing cached
+
+
+def _extra_graded_cell(grade_id: str = "bonus"):
+    """A cell a student added, with nbgrader metadata claiming 100 points as test ``grade_id``."""
+    from coursekit.grading.notebooks import nbgrader_cell
+
+    return nbgrader_cell(
+        "from course_utils.testing import check_equal\ncheck_equal(1, 1)", grade_id, 100
+    )
+
+
+def _claim_points(nb, grade_id: str):
+    """``nb`` with the (ungraded) cell ``grade_id`` marked as a graded test worth 100 points."""
+    nb = nbformat.from_dict(nb)
+    _cell(nb, grade_id).metadata["nbgrader"].update(grade=True, points=100)
+    return nb
+
+
+def test_a_cell_claiming_to_be_graded_earns_nothing_and_costs_the_genuine_parts_nothing(tmp_path):
+    """An added cell marked as a graded test (an unknown grade_id, or points claimed on a solution
+    cell) earns nothing, the student's genuine parts keep their points, and the summary names it.
+    Plain nbgrader refuses the whole notebook instead (every part zero): the deviation is
+    documented in docs/authoring-exercises.md."""
+    root = make_course(tmp_path / "c", ("arith",))
+    course = Course(root)
+    release(course, "arith")
+    stub = released(root, "arith")
+    extra = _with(stub, ADD, MUL)
+    extra.cells.append(_extra_graded_cell())
+    submit(root, "extra", "arith", extra)
+    partial = _with(stub, ADD)
+    partial.cells.insert(2, _extra_graded_cell("test_bonus"))
+    submit(root, "partial-extra", "arith", partial)
+    submit(root, "claim", "arith", _claim_points(_with(stub, ADD, MUL), "add"))
+    submit(root, "full", "arith", _with(stub, ADD, MUL))
+    results = {r.student: r for r in autograde(course, "arith", jobs=2, progress=False)}
+    assert {s: r.score for s, r in results.items()} == {
+        "extra": 5,
+        "partial-extra": 2,
+        "claim": 5,
+        "full": 5,
+    }
+    assert (
+        "a cell marked as a graded test 'bonus' is not in the assignment" in results["extra"].status
+    )
+    assert "'test_bonus' is not in the assignment" in results["partial-extra"].status
+    assert "claims points as test 'add', which is not graded" in results["claim"].status
+    assert results["full"].status == "ok"
+    with open_gradebook(course) as gb:
+        assert gb.find_submission("arith", "extra").max_score == 5  # no 100-point test added
+    # plain nbgrader on the same submission: the whole notebook is refused
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "nbgrader"), "autograde", "arith", "--force",
+         "--student", "extra"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert "does not exist in the database" in done.stderr
+
+
+DEEP_RECORD = """import sys
+from IPython.display import publish_display_data
+
+def _forged(levels):
+    value = {"py": 1, "type": "int"}
+    for _ in range(levels):
+        value = {"list": [value]}
+    return {"kind": "equal", "actual": value}
+
+def add(a, b):
+    sys.setrecursionlimit(100_000)
+    publish_display_data({"application/vnd.course-record+json": _forged(LEVELS)})
+    return a + b
+"""
+
+
+@pytest.mark.parametrize("levels", [40, 5000])
+def test_a_record_nested_too_deep_fails_its_check_with_one_sentence(tmp_path, levels):
+    """A kernel forges a record nested far deeper than a value can be (5,000 levels: Python's
+    JSON parser and every recursive walk would raise RecursionError): that check fails with one
+    sentence, the student's other parts and a classmate keep their points."""
+    root = make_course(tmp_path / "c", ("arith",))
+    course = Course(root)
+    release(course, "arith")
+    stub = released(root, "arith")
+    submit(root, "deep", "arith", _with(stub, DEEP_RECORD.replace("LEVELS", str(levels)), MUL))
+    submit(root, "full", "arith", _with(stub, ADD, MUL))
+    results = {r.student: r for r in autograde(course, "arith", jobs=2, progress=False)}
+    assert results["full"].score == 5 and results["full"].status == "ok"
+    assert results["deep"].score == 3, results["deep"].status
+    verdict = results["deep"].verdicts["arith"]["test_add"]
+    assert not verdict.passed
+    assert "is nested deeper than 20 levels" in verdict.message, verdict.message

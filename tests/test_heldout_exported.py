@@ -487,6 +487,20 @@ def _pickled_weight(members, marker):
     members["archive/data/weights/" + entry["path_name"]] = pickle.dumps(_Payload(marker))
 
 
+def _deep(levels: int) -> bytes:
+    """JSON nested ``levels`` deep: ``[[[...]]]``."""
+    return b"[" * levels + b"]" * levels
+
+
+def _nested_graphs(levels: int) -> bytes:
+    """A model.json whose graph holds a graph (as a higher-order op does) ``levels`` deep."""
+    node = b'{"target": "torch.ops.aten.relu.default", "inputs": [{"arg": {"as_graph": '
+    head = b'{"nodes": [' + node + b'{"graph": '
+    tail = b"}}}]}]}"
+    inner = head * levels + b'{"nodes": []}' + tail * levels
+    return b'{"graph_module": {"graph": ' + inner + b"}}"
+
+
 def _edit_model(members, edit):
     import json
 
@@ -504,6 +518,10 @@ def _edit_model(members, edit):
         ("custom-op", "other than ATen"),
         ("custom-object", "custom or opaque objects"),
         ("duplicate", "repeated"),
+        ("deep-graph", "models/model.json is nested deeper than 64 levels"),
+        ("deep-nested-graphs", "models/model.json is nested deeper than 64 levels"),
+        ("deep-config", "model_weights_config.json is nested deeper than 64 levels"),
+        ("graph-of-lists", "not a graph of operations"),
     ],
 )
 def test_an_archive_that_carries_python_is_refused_before_it_is_loaded(
@@ -535,6 +553,16 @@ def test_an_archive_that_carries_python_is_refused_before_it_is_loaded(
             members[name] = json.dumps(
                 {"config": {"c": {"path_name": "custom_obj_0", "use_pickle": False}}}
             ).encode()
+        elif attack == "deep-graph":  # Python's JSON parser would raise RecursionError
+            model = members["archive/models/model.json"]
+            members["archive/models/model.json"] = model[:-1] + b', "x": ' + _deep(10**5) + b"}"
+        elif attack == "deep-nested-graphs":  # a higher-order op in one in one in ... 500 deep
+            members["archive/models/model.json"] = _nested_graphs(500)
+        elif attack == "deep-config":
+            name = "archive/data/weights/model_weights_config.json"
+            members[name] = b'{"config": ' + _deep(5000) + b"}"
+        elif attack == "graph-of-lists":
+            _edit_model(members, lambda m: m["graph_module"]["graph"].update(nodes=[[1]]))
 
     planted = _rewritten(program, change)
     if attack == "duplicate":  # the same name twice: two readers could see different files

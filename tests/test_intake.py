@@ -425,6 +425,20 @@ def test_check_counts_a_copied_test_once_and_a_markdown_test_as_code():
     assert any("more than once" in n for n in notes) and any("markdown" in n for n in notes)
 
 
+def test_check_names_an_added_cell_that_claims_to_be_a_graded_test():
+    """What the grader does (``autograde._foreign_cells``): the cell counts nothing, and the
+    student is told, not left to find a score that ignores it."""
+    from coursekit.grading.notebooks import nbgrader_cell
+
+    stub = released_arith()
+    layout = graded_tests(stub)
+    nb = nbformat.from_dict(stub)
+    nb.cells.append(nbgrader_cell("pass", "bonus", 100))
+    notes = restore_tests(nb, layout, exact=True)
+    assert any("graded test 'bonus' is not in the exercise" in n for n in notes)
+    assert set(layout) == {"test_add", "test_mul"}  # what is scored
+
+
 def test_check_restores_an_edited_test_and_reports_a_deleted_one():
     stub = released_arith()
     layout = graded_tests(stub)

@@ -10,6 +10,7 @@ without grad, arrays, lists, tuples, dicts, strings, None.
 
 from __future__ import annotations
 
+import math
 import tempfile
 from pathlib import Path
 
@@ -111,6 +112,23 @@ def _variant(value):
 
 
 pairs = values.flatmap(lambda v: st.tuples(st.just(v), st.sampled_from([v, _variant(v)]) | values))
+
+
+def _retyped(value):
+    """The same number under another type (the int 2 as the float 2.0, True as 1, a NumPy
+    float as a Python int): equal by value, never by the type rule."""
+    if isinstance(value, (bool, np.bool_)):
+        return int(value)
+    if isinstance(value, (int, np.integer)):
+        return float(value)
+    if isinstance(value, (float, np.floating)) and math.isfinite(value):
+        return int(value)
+    return value
+
+
+element_pairs = (leaves | values).flatmap(
+    lambda v: st.tuples(st.just(v), st.sampled_from([v, _variant(v), _retyped(v)]) | values)
+)
 
 
 def _kernel(check, actual, expected, **params) -> bool:
@@ -220,12 +238,129 @@ def test_check_type_gives_one_verdict_in_the_kernel_and_through_the_checker(actu
         (np.float64(0.5), 0.5, True),
         (True, 1, False),
         (float("nan"), float("nan"), False),
-        ((1, 2.0), (1, 2), True),  # elements compare by value, like Python's ==
+        ((1, 2.0), (1, 2), False),  # the type rule holds inside containers too
+        ((9.0, 9.0), (9, 9), False),
+        ([np.float64(2.0)], [2], False),
+        ({"k": True}, {"k": 1}, False),
+        ([[1, (2, np.int64(3))]], [[1, (2, 3)]], True),  # a NumPy int is an int at any depth
+        ({"k": [np.True_]}, {"k": [True]}, True),
     ],
 )
 def test_the_equal_rule_on_numpy_scalars(actual, expected, passes):
     assert _kernel(check_equal, actual, expected) is passes
     assert _grader("equal", actual, expected) is passes
+
+
+@SETTINGS
+@given(st.lists(element_pairs, max_size=4), st.sampled_from(["list", "tuple", "dict", "nested"]))
+def test_a_container_is_equal_when_each_element_is_by_the_top_level_rule(elements, container):
+    """The equal rule for elements is the top-level rule, at every depth: two containers of the
+    same kind and length are equal exactly when each pair of elements is (kernel and checker).
+    Elements are drawn as the same number under another type too (2 and 2.0, True and 1)."""
+    wrap = {
+        "list": list,
+        "tuple": tuple,
+        "dict": lambda items: {str(i): v for i, v in enumerate(items)},
+        "nested": lambda items: [{"k": (v,)} for v in items],
+    }[container]
+    each = all(_kernel(check_equal, a, e) for a, e in elements)
+    actual, expected = wrap([a for a, _ in elements]), wrap([e for _, e in elements])
+    assert _kernel(check_equal, actual, expected) == each
+    assert _grader("equal", actual, expected) == each
+
+
+def _through_records(value):
+    """``value`` recorded by a graded kernel, written and read back as the worker stores
+    records (JSON + npz), and decoded by the checker."""
+    with tempfile.TemporaryDirectory() as folder:
+        records_io.write({"t": [{"kind": "equal", "actual": encode(value)}]}, Path(folder), "nb")
+        got = records_io.read(Path(folder), "nb")
+        return rules.decode(got.cells["t"][0]["actual"], got.array)
+
+
+@SETTINGS
+@given(tensors() | arrays)
+def test_a_tensor_or_array_keeps_its_exact_shape_through_record_to_checker(value):
+    """A 0-d tensor stays 0-d (a batch-norm counter), a transposed or sliced one keeps its
+    shape and values: the record holds what the kernel held."""
+    kind, raw = _through_records(value)
+    array = raw["array"] if kind == "tensor" else raw
+    assert array.shape == tuple(value.shape)
+    if kind == "tensor" and not (value.is_complex() or value.dtype == torch.bool):
+        original = value.detach().to(torch.float64).numpy()
+        assert np.array_equal(array.astype(np.float64), original, equal_nan=True)
+
+
+def test_a_0d_tensor_is_not_a_1_element_vector_in_the_kernel_or_through_the_checker():
+    for actual, expected in ((torch.tensor(3.0), torch.tensor([3.0])), (torch.tensor([3.0]),
+                             torch.tensor(3.0))):  # fmt: skip
+        params = {"rtol": None, "atol": None, "check_dtype": True, "check_device": False}
+        assert not _kernel(check_tensor, actual, expected)
+        assert not _grader("tensor", actual, expected, device="cpu", **params)
+    assert _through_records(torch.ones((), dtype=torch.long))[1]["array"].shape == ()
+    assert _through_records(torch.ones(4, 3).T)[1]["array"].shape == (3, 4)
+
+
+def _nested(levels: int, leaf=1):
+    """A list nested ``levels`` deep, built without recursion."""
+    value = leaf
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+def test_a_value_nested_deeper_than_the_limit_fails_with_one_sentence_on_both_sides():
+    deep = _nested(rules.MAX_NESTING + 1)
+    with pytest.raises(AssertionError, match=f"is nested deeper than {rules.MAX_NESTING} levels"):
+        check_equal(deep, deep, "x")
+    assert not _grader("equal", deep, deep)
+    ok = _nested(rules.MAX_NESTING)
+    assert _kernel(check_equal, ok, ok) and _grader("equal", ok, ok)
+
+
+def _judged(student_record: dict):
+    """The verdict of the checker on a raw record message (as a kernel may forge it)."""
+    reference = [{"kind": "equal", "actual": encode(None), "name": "x", "expected": encode(1),
+                  "params": {}, "line": 1}]  # fmt: skip
+    with tempfile.TemporaryDirectory() as folder:
+        folder = Path(folder)
+        records_io.write({"t": reference}, folder / "ref", "nb")
+        records_io.write({"t": [student_record]}, folder / "got", "nb")
+        ref, got = records_io.read(folder / "ref", "nb"), records_io.read(folder / "got", "nb")
+        return judge_cell(
+            "t", ref.cells["t"], ref, set(), got.cells["t"], got, {"ran": True, "error": False}
+        )
+
+
+@pytest.mark.parametrize("levels", [30, 10**5])
+def test_a_forged_record_nested_far_too_deep_gets_one_sentence_not_a_crash(levels):
+    """A kernel can send any JSON as a record: 100,000 levels (Python's own parser and every
+    recursive walk would raise RecursionError) give the check one clear sentence."""
+    raw = {"py": 1, "type": "int"}
+    for _ in range(levels):
+        raw = {"list": [raw]}
+    verdict = _judged({"kind": "equal", "actual": raw})
+    assert not verdict.passed
+    assert f"'x', is nested deeper than {rules.MAX_NESTING} levels" in verdict.message
+
+
+def test_a_records_file_nested_too_deep_is_no_records(tmp_path):
+    (tmp_path / "nb.records.json").write_text('{"t": ' + "[" * 10**5 + "]" * 10**5 + "}")
+    np.savez(tmp_path / "nb.records.npz")
+    assert records_io.read(tmp_path, "nb") is None
+
+
+def test_json_depth_counts_brackets_outside_strings():
+    assert rules.json_depth(b'[[1], {"a": []}]') == 3
+    assert rules.json_depth(r'"[[[\\"') == 0  # a string ending in a backslash
+    assert rules.json_depth(r'["]\\", "\"[", {}]') == 2
+    with pytest.raises(rules.TooDeep, match="nested deeper than 3 levels"):
+        rules.loads("[[[[]]]]", 3)
+    assert rules.loads("[[[]]]", 3) == [[[]]]
+    cut = {"object": "nested too deeply"}
+    deep = '{"a": [[[[1]]]], "b": "[[[[", "c": {"d": {}}}'
+    assert rules.loads(deep, 3, cut=True) == {"a": [[cut]], "b": "[[[[", "c": {"d": {}}}
+    assert rules.loads("[" * 10**5 + "]" * 10**5, 2, cut=True) == [[cut]]
 
 
 def test_numpy_scalars_are_recorded_under_their_kind():

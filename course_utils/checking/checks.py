@@ -56,8 +56,10 @@ def recording_mode() -> str | None:
 
 # -- records ---------------------------------------------------------------------------------
 def _npy(array: np.ndarray) -> str:
+    """``array`` as base64 ``.npy`` bytes, its shape kept exactly (a 0-d array stays 0-d:
+    ``np.save`` writes any memory layout, where ``np.ascontiguousarray`` would make it 1-d)."""
     buffer = io.BytesIO()
-    np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
+    np.save(buffer, np.asarray(array), allow_pickle=False)
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
@@ -111,7 +113,7 @@ def encode(value, depth: int = 0):
     else, subclasses of these included, becomes ``{"object": type name}``, which never equals a
     reference value.
     """
-    if depth > 20:
+    if depth > rules.MAX_NESTING:  # the rulebook refuses it: "is nested deeper than ..."
         return {"object": "nested too deeply"}
     torch = sys.modules.get("torch")
     if value is None or type(value) in (bool, str):

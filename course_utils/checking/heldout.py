@@ -48,7 +48,7 @@ from course_utils.datasets import (
 )
 from course_utils.faces import held_out_faces, held_out_indices, public_faces
 
-from . import checks
+from . import checks, rules
 
 __all__ = [
     "DIGITS_EVALUATED",
@@ -122,7 +122,7 @@ def run_trained(folder: str) -> None:
     with torch.no_grad():
         outputs = model(images)
     array = outputs.detach().to("cpu", torch.float32).numpy()
-    np.save(here / "outputs.npy", np.ascontiguousarray(array), allow_pickle=False)
+    np.save(here / "outputs.npy", array, allow_pickle=False)
 
 
 def accuracy(task: str, state: dict, seed: int) -> float:
@@ -417,16 +417,31 @@ _SAMPLE_INPUTS = "data/sample_inputs/model.pt"
 _NODE_TARGETS = ("torch.ops.aten.",)  # and exactly these:
 _NODE_FUNCTIONS = ("_operator.getitem",)
 _VERIFIERS = ("ATEN", "TRAINING")
+MAX_ARCHIVE_JSON_DEPTH = 64  # torch.export's own graph JSON nests about 10 deep
 
 
 class UnsafeProgram(ValueError):
     """An exported program that holds more than tensors and ATen operations."""
 
 
+def _archive_json(members: dict[str, bytes], name: str):
+    """Member ``name`` parsed as JSON, refused (``UnsafeProgram``) where it nests deeper than
+    ``MAX_ARCHIVE_JSON_DEPTH`` (measured before parsing, so nothing recurses that deep)."""
+    try:
+        return rules.loads(members[name], MAX_ARCHIVE_JSON_DEPTH)
+    except rules.TooDeep as error:
+        raise UnsafeProgram(f"its {name} {error}") from None
+    except ValueError:
+        raise UnsafeProgram(f"its {name} is not JSON") from None
+
+
 def _archive_config(members: dict[str, bytes], name: str, prefix: str) -> dict:
     """A payload config (weights or constants) whose every entry is raw tensor bytes."""
+    if name not in members:
+        raise UnsafeProgram(f"its {name} is missing or not a payload config")
+    parsed = _archive_json(members, name)
     try:
-        config = json.loads(members[name])["config"]
+        config = parsed["config"]
     except (KeyError, ValueError, TypeError):
         raise UnsafeProgram(f"its {name} is missing or not a payload config") from None
     if not isinstance(config, dict):
@@ -441,12 +456,18 @@ def _archive_config(members: dict[str, bytes], name: str, prefix: str) -> dict:
 
 
 def _graph_targets(graph: dict) -> set[str]:
-    """Every node target of a serialized graph, nested graphs (higher-order ops) included."""
+    """Every node target of a serialized graph, nested graphs (higher-order ops) included;
+    ``UnsafeProgram`` where it is not shaped as torch.export writes a graph."""
+    if not isinstance(graph, dict) or not isinstance(graph.get("nodes", []), list):
+        raise UnsafeProgram("its graph is not a graph of operations")
     targets = set()
     for node in graph.get("nodes", []):
+        if not isinstance(node, dict) or not isinstance(node.get("inputs", []), list):
+            raise UnsafeProgram("its graph is not a graph of operations")
         targets.add(str(node.get("target")))
         for argument in node.get("inputs", []):
-            nested = (argument.get("arg") or {}).get("as_graph")
+            arg = argument.get("arg") if isinstance(argument, dict) else None
+            nested = arg.get("as_graph") if isinstance(arg, dict) else None
             if isinstance(nested, dict):
                 targets |= _graph_targets(nested.get("graph", {})) | {"(a nested graph)"}
     return targets
@@ -493,12 +514,16 @@ def checked_program(program: bytes) -> bytes:
             raise UnsafeProgram("it is not a readable torch.export archive") from None
     weights = _archive_config(members, "data/weights/model_weights_config.json", "weight_")
     constants = _archive_config(members, "data/constants/model_constants_config.json", "tensor_")
+    if "models/model.json" not in members:
+        raise UnsafeProgram("it holds no graph of operations")
+    model = _archive_json(members, "models/model.json")
     try:
-        model = json.loads(members["models/model.json"])
         graph_module = model["graph_module"]
         graph = graph_module["graph"]
     except (KeyError, ValueError, TypeError):
         raise UnsafeProgram("it holds no graph of operations") from None
+    if not isinstance(graph, dict):
+        raise UnsafeProgram("it holds no graph of operations")
     if model.get("guards_code"):
         raise UnsafeProgram("it holds guard code (Python run when it is loaded)")
     if graph.get("custom_obj_values"):
@@ -549,7 +574,7 @@ def run_exported(folder: str) -> None:
     if not isinstance(outputs, torch.Tensor):
         raise TypeError(f"the model returned a {type(outputs).__name__}, not a tensor")
     array = outputs.detach().to("cpu", torch.float32).numpy()
-    np.save(here / "outputs.npy", np.ascontiguousarray(array), allow_pickle=False)
+    np.save(here / "outputs.npy", array, allow_pickle=False)
     if (here / COUNT_REQUESTED).is_file():  # a design limit to check: count (runs the graph)
         (here / "stored.txt").write_text(f"{stored_numbers(program)}\n")
 

@@ -19,6 +19,17 @@ Public API
     ``expected`` and ``params`` (tolerances, predicate, ...). ``device``: where the grader (or
     this kernel) computed the value, for the float32 tolerance (``tolerances``); None means
     the strict CPU one. Nothing of the student's record chooses a tolerance.
+``MAX_NESTING``, ``NESTED_TOO_DEEPLY``
+    How many containers deep a value may be (lists, tuples, dicts inside each other); a deeper
+    value, as the kernel records it or as anything claims it, fails its check with the one
+    sentence ``NESTED_TOO_DEEPLY``, on both sides, never with a crash.
+``loads(text, max_depth, cut=False) -> object``
+    ``json.loads`` for text from a student's side (a kernel's messages, a record file, an
+    exported archive's members): its nesting is measured first, without recursion, and text
+    nested deeper than ``max_depth`` brackets raises ``TooDeep`` (a ``ValueError``: "is nested
+    deeper than N levels") instead of parsing (where Python's parser would raise
+    ``RecursionError``); with ``cut``, each value that deep is read as ``{"object": "nested
+    too deeply"}`` instead, which no check accepts.
 ``Mismatch(reason, detail="")``
     ``str(error)`` is a fixed reason (trusted text: it never quotes a student's value);
     ``error.detail`` adds what differs (for the student's own kernel only).
@@ -34,7 +45,9 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import math
+import re
 
 import numpy as np
 
@@ -60,6 +73,61 @@ _SCALAR_CLASS = {
     "npcomplex": "complex",
 }
 _SPECIAL = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+MAX_NESTING = 20
+NESTED_TOO_DEEPLY = f"is nested deeper than {MAX_NESTING} levels"
+# A record's JSON: two brackets per container level ({"list": [...]}), and a few around it
+MAX_RECORD_JSON_DEPTH = 2 * MAX_NESTING + 10
+
+
+class TooDeep(ValueError):
+    """JSON text nested deeper than its reader allows (``loads``)."""
+
+
+_NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"[]{}")))
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_JSON_TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
+_CUT = b'{"object": "nested too deeply"}'  # a value every check refuses
+
+
+def _bytes(text: str | bytes) -> bytes:
+    return text.encode("utf-8", "surrogatepass") if isinstance(text, str) else bytes(text)
+
+
+def json_depth(text: str | bytes) -> int:
+    """How deep the brackets of JSON ``text`` nest (strings skipped), counted without parsing
+    or recursion: ``[[1], {"a": []}]`` is 3 deep."""
+    data = _bytes(text)
+    brackets = _JSON_STRING.sub(b"", data).translate(None, _NOT_BRACKETS)
+    codes = np.frombuffer(brackets, np.uint8)
+    steps = np.where((codes == ord("[")) | (codes == ord("{")), 1, -1)
+    return int(np.cumsum(steps).max(initial=0))
+
+
+def _cut(data: bytes, max_depth: int) -> bytes:
+    """``data`` with every value nested deeper than ``max_depth`` replaced by ``_CUT``."""
+    parts, depth, start, last = [], 0, None, 0
+    for match in _JSON_TOKEN.finditer(data):
+        token = match.group()
+        if token[:1] == b'"':
+            continue
+        depth += 1 if token in (b"[", b"{") else -1
+        if depth == max_depth + 1 and token in (b"[", b"{"):
+            start = match.start()
+        elif depth == max_depth and start is not None:
+            parts += [data[last:start], _CUT]
+            last, start = match.end(), None
+    return b"".join([*parts, data[last:]])
+
+
+def loads(text: str | bytes, max_depth: int, cut: bool = False):
+    """``json.loads(text)`` unless ``text`` nests deeper than ``max_depth`` (``TooDeep``; with
+    ``cut``, each value that deep is read as a value every check refuses instead)."""
+    data = _bytes(text)
+    if data.count(b"[") + data.count(b"{") > max_depth and json_depth(data) > max_depth:
+        if not cut:
+            raise TooDeep(f"is nested deeper than {max_depth} levels")
+        data = _cut(data, max_depth)
+    return json.loads(data.decode("utf-8", "replace"))
 
 
 class Mismatch(Exception):
@@ -113,7 +181,9 @@ def _scalar(value: dict):
 
 def decode(value, load_array, depth: int = 0):
     """The ``(kind, raw)`` of an encoded value (see the module's docstring)."""
-    if depth > 25 or not isinstance(value, dict):
+    if depth > MAX_NESTING:
+        raise Mismatch(NESTED_TOO_DEEPLY)
+    if not isinstance(value, dict):
         raise Mismatch("is not a value the grader can read")
     if "py" in value:
         return _scalar(value)
@@ -165,12 +235,15 @@ def number(value) -> float | None:
 
 
 def _same(a, b) -> bool:
-    """Python's ``==`` on decoded values: numbers by value, containers element by element."""
+    """Python's ``==`` on decoded values under the type rule, at every level: numbers of the
+    same class by value (a NumPy scalar counts as its Python kind; a float is never an int, a
+    bool never one), containers of the same kind element by element, tensors and arrays by
+    dtype, shape and values."""
     (ka, va), (kb, vb) = a, b
-    if _class(ka) in _SCALAR_CLASS.values() and _class(kb) in _SCALAR_CLASS.values():
-        return bool(va == vb)
-    if ka != kb:
+    if _class(ka) != _class(kb):
         return False
+    if _class(ka) in _SCALAR_CLASS.values():
+        return bool(va == vb)
     if ka in ("list", "tuple"):
         return len(va) == len(vb) and all(_same(x, y) for x, y in zip(va, vb, strict=True))
     if ka == "dict":

@@ -100,6 +100,17 @@ def ensure_in_gradebook(course: Course, assignment: str) -> dict[str, dict]:
     return layout
 
 
+def gradebook_cells(course: Course, assignment: str) -> dict[str, dict[str, bool]]:
+    """The assignment's cells in the gradebook: ``{notebook: {grade_id: whether graded}}``
+    (every cell nbgrader knows by id: graded tests and answers, solution and locked cells)."""
+    with open_gradebook(course) as gb:
+        return {
+            nb.name: {c.name: False for c in nb.source_cells}
+            | {c.name: True for c in nb.grade_cells}
+            for nb in gb.find_assignment(assignment).notebooks
+        }
+
+
 def _intake(
     course: Course,
     assignment: str,
@@ -107,8 +118,12 @@ def _intake(
     dest: Path,
     layout: dict,
     result: SubmissionResult,
+    cells: dict[str, dict[str, bool]] | None = None,
 ) -> None:
-    """Copy a submission's regular files to ``dest`` and note what is wrong with it."""
+    """Copy a submission's regular files to ``dest`` and note what is wrong with it.
+
+    ``cells``: ``gradebook_cells`` (read here when not given)."""
+    cells = gradebook_cells(course, assignment) if cells is None else cells
     source = course.submitted_dir / student / assignment
     dest.mkdir(parents=True)
     for path in sorted(source.rglob("*")):
@@ -155,11 +170,54 @@ def _intake(
             reason = str(error).split(" is ", 1)[-1]
             result.notes.append(f"{name}.ipynb is {reason} (0 points)")
             continue
+        foreign = _foreign_cells(nb, cells.get(name, {}))
+        result.notes.extend(foreign)
         result.notes.extend(_tampering(nb, layout[name]))
-        if _drop_duplicates(nb):
+        if _drop_duplicates(nb) or foreign:
             import nbformat
 
             nbformat.write(nb, found[name])
+
+
+_NBGRADER_ROLES = ("grade", "solution", "locked", "task")
+
+
+def _foreign_cells(nb, known: dict[str, bool]) -> list[str]:
+    """Make ordinary the cells whose nbgrader metadata the gradebook does not vouch for; notes.
+
+    ``known``: the notebook's cells in the gradebook, grade_id -> whether graded. A cell marked
+    as a graded test (or any nbgrader cell) under a grade_id the assignment lacks, or under
+    none, loses its nbgrader metadata: it runs as an ordinary cell and earns nothing, and the
+    student's genuine parts keep their points. A cell claiming points under the id of an
+    ungraded cell (a solution cell's) loses the claim. Plain nbgrader deletes an unknown
+    grade_id and then refuses the whole notebook, since its metadata check needs one (and a
+    claim on an ungraded id stops it with a missing gradebook entry): one added cell would
+    zero every part (docs/authoring-exercises.md, "The trust model").
+    """
+    notes = []
+    for cell in nb.cells:
+        meta = nbgrader_meta(cell)
+        if not meta:
+            continue
+        grade_id = meta.get("grade_id")
+        if grade_id is None and not any(meta.get(role) for role in _NBGRADER_ROLES):
+            continue  # metadata that claims nothing (nbgrader accepts it too)
+        if not isinstance(grade_id, str) or grade_id not in known:
+            claims = "a graded test" if meta.get("grade") else "an nbgrader cell"
+            named = f" {str(grade_id)[:60]!r}" if grade_id else ""
+            notes.append(
+                f"a cell marked as {claims}{named} is not in the assignment: it earns nothing "
+                "(graded as an ordinary cell; plain nbgrader would refuse the whole notebook)"
+            )
+            del cell.metadata["nbgrader"]
+        elif meta.get("grade") and not known[grade_id]:
+            notes.append(
+                f"a cell claims points as test {grade_id[:60]!r}, which is not graded: it earns "
+                "nothing (claim removed; plain nbgrader would refuse the whole notebook)"
+            )
+            meta["grade"] = False
+            meta.pop("points", None)
+    return notes
 
 
 def _tampering(nb, graded: dict) -> list[str]:
@@ -230,13 +288,15 @@ def intake_one(
     layout: dict,
     work: Path,
     result: SubmissionResult,
+    cells: dict[str, dict[str, bool]] | None = None,
 ) -> bool:
-    """Phase 1 for one student: copy, check and sanitize; True if there is something to run."""
+    """Phase 1 for one student: copy, check and sanitize; True if there is something to run.
+    ``cells``: ``gradebook_cells`` (read here when not given)."""
     from .recording import record_zero
 
     intake, sanitized = work / "intake", work / "sanitized"
     with timings.phase(student, "intake: copy, normalize, tampering"):
-        _intake(course, assignment, student, intake / student / assignment, layout, result)
+        _intake(course, assignment, student, intake / student / assignment, layout, result, cells)
     if not any((intake / student / assignment).glob("*.ipynb")):
         record_zero(course, assignment, student)
         return False
@@ -442,6 +502,7 @@ def autograde(
     except (HeldOutError, OSError) as error:
         raise GradingError(f"no key for the held-out draws: {error}") from None
     layout = ensure_in_gradebook(course, assignment)
+    cells = gradebook_cells(course, assignment)
     with open_gradebook(course) as gb:
         sources = {
             nb.name: {c.name: c.source for c in nb.source_cells}
@@ -472,7 +533,7 @@ def autograde(
             if pooled is not None:
                 yield pooled.job
             for student in everyone:
-                if intake_one(course, assignment, student, layout, work, results[student]):
+                if intake_one(course, assignment, student, layout, work, results[student], cells):
                     yield Job(
                         student,
                         job_spec(

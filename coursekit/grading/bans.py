@@ -215,9 +215,11 @@ def _python_source(source: str) -> str:
 
 
 def _parse(source: str) -> ast.Module | None:
+    """The cell's syntax tree; None where Python cannot read it (a syntax error, or code nested
+    deeper than Python's parser builds: CPython cannot compile it either)."""
     try:
         return ast.parse(_python_source(source))
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
 
 
@@ -650,8 +652,22 @@ class _Reach:
                 self.scan.dynamic.add("an import of a computed module name")
 
 
+TOO_DEEP = "code nested deeper than the scan follows"
+
+
 def scan(nb, exercise: str) -> dict[str, Scan]:
-    """``{part: Scan}`` of every banned part of ``exercise`` in the submission ``nb``."""
+    """``{part: Scan}`` of every banned part of ``exercise`` in the submission ``nb``.
+
+    Code that Python compiles but that nests deeper than this reading can follow (a sum of
+    thousands of terms) is flagged for the instructor in every banned part (``TOO_DEEP``,
+    points kept), never a crash of the class's grading."""
+    try:
+        return _scan(nb, exercise)
+    except RecursionError:
+        return {part: Scan(dynamic={TOO_DEEP}) for part in BANS.get(exercise, {})}
+
+
+def _scan(nb, exercise: str) -> dict[str, Scan]:
     bans = BANS.get(exercise, {})
     if not bans:
         return {}

@@ -118,6 +118,11 @@ def restore_tests(nb, layout: dict[str, tuple[float, str]], exact: bool) -> list
     for cell in nb.cells:
         grade_id = str(nbgrader_meta(cell).get("grade_id"))
         if grade_id not in layout or nbgrader_meta(cell).get("solution"):
+            if exact and nbgrader_meta(cell).get("grade") and grade_id not in layout:
+                notes.append(
+                    f"a cell marked as a graded test {grade_id[:60]!r} is not in the "
+                    "exercise: the grader gives it nothing (your other parts keep their points)"
+                )
             kept.append(cell)
             continue
         if grade_id in seen:

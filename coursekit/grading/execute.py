@@ -7,6 +7,8 @@ recorded exactly as ``nbgrader autograde`` records them) plus:
 - a kernel that dies ends the run cleanly: that cell and every later code cell get an error
   output, so no test cell is left without output (nbgrader would count that as passed);
 - a cap on all of a notebook's output together (many cells just under the cap add up);
+- every message from the kernel read with its nesting bounded (``SESSION_JSON_DEPTH``: what
+  lies deeper is cut, so no message makes this process recurse past Python's limit);
 - value records (``records.py``) taken out of the message stream while a test cell runs, and
   kept apart from the outputs; a graded run (``keep_outputs=False``) keeps no output at all
   except the fact that a cell raised an error, since its kernel saw the hidden tests;
@@ -24,9 +26,22 @@ from nbclient.util import ensure_async, run_sync
 from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
 
+from course_utils.checking import rules
+
 from . import timings
 from .notebooks import is_test_cell
 from .records import RECORD_MIME
+
+# How deep a kernel message's JSON may nest: far more than any output or record needs (a
+# record's own limit is ``rules.MAX_RECORD_JSON_DEPTH``), far less than Python's recursion limit
+SESSION_JSON_DEPTH = 100
+
+
+def bounded_unpack(data: str | bytes):
+    """jupyter_client's JSON unpacker, with each value nested deeper than ``SESSION_JSON_DEPTH``
+    read as a value no check accepts (a kernel could otherwise send JSON that makes this
+    process raise ``RecursionError`` and lose the whole notebook's run)."""
+    return rules.loads(data, SESSION_JSON_DEPTH, cut=True)
 
 
 def teaching_library_dir() -> str:
@@ -77,6 +92,13 @@ class GradingClient(Execute):
         self.events: list[str] = []
         self.current_index = 0  # the cell being run (for a worker that must give up)
         self.loop_done = False
+
+    def create_kernel_manager(self):
+        """nbclient's kernel manager, its session (shared with the kernel client) reading every
+        message with ``bounded_unpack``."""
+        manager = super().create_kernel_manager()
+        manager.session.unpack = bounded_unpack
+        return manager
 
     # -- output cap ---------------------------------------------------------------------------
     def output(self, outs, msg, display_id, cell_index):

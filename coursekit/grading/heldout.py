@@ -214,13 +214,6 @@ def evaluate(task: str, arrays: dict[str, np.ndarray], seed: int, sandbox: bool 
     return float(np.mean(outputs.argmax(axis=1) == labels.numpy()))
 
 
-def _zero_d(name: str, array: np.ndarray) -> np.ndarray:
-    """A batch-norm counter as its layer stores it: 0-d (a record carries it as shape (1,))."""
-    if name.endswith("num_batches_tracked") and array.shape == (1,):
-        return array.reshape(())
-    return array
-
-
 def check_heldout(student, expected, params, sandbox: bool = True, seed: int | None = None) -> None:
     """The checker's rule (raises ``checker.Mismatch`` with a fixed reason); ``seed``: the
     submission's (``Draw.seed``); ``sandbox``: whether the evaluation runs in the sandbox."""
@@ -229,7 +222,7 @@ def check_heldout(student, expected, params, sandbox: bool = True, seed: int | N
     kind, raw = student
     if kind != "dict" or not raw or not all(k == "tensor" for k, _ in raw.values()):
         raise Mismatch("is not a model's weights")
-    arrays = {name: _zero_d(name, value["array"]) for name, (_, value) in raw.items()}
+    arrays = {name: value["array"] for name, (_, value) in raw.items()}
     try:
         accuracy = evaluate(str(params.get("task")), arrays, _seed(seed), sandbox=sandbox)
     except (HeldOutError, subprocess.TimeoutExpired, ValueError):

@@ -16,7 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
+from course_utils.checking.rules import MAX_RECORD_JSON_DEPTH, loads
+
 RECORD_MIME = "application/vnd.course-record+json"  # = course_utils.testing.RECORD_MIME
+# what ``write`` can write: {grade_id: [record]} around records cut by ``split_arrays``
+_FILE_DEPTH = MAX_RECORD_JSON_DEPTH + 4
 MAX_ARRAY_BYTES = 256 * 2**20
 
 
@@ -38,9 +42,12 @@ def _array_from(text) -> np.ndarray:
 
 
 def split_arrays(value, arrays: dict[str, np.ndarray], depth: int = 0):
-    """``value`` (a decoded record message) with its arrays moved into ``arrays`` by key."""
-    if depth > 25:
-        raise RecordError("a value nested too deeply")
+    """``value`` (a decoded record message) with its arrays moved into ``arrays`` by key.
+
+    What lies deeper than a record can be (``rules.MAX_RECORD_JSON_DEPTH``) is cut and kept as
+    a value the rulebook refuses with one sentence ("is nested deeper than N levels")."""
+    if depth > MAX_RECORD_JSON_DEPTH:
+        return {"object": "nested too deeply"}
     if isinstance(value, dict):
         out = {}
         for key, item in value.items():
@@ -97,10 +104,10 @@ def read(folder: Path, stem: str) -> Records | None:
     meta, data = folder / f"{stem}.records.json", folder / f"{stem}.records.npz"
     if not meta.is_file() or not data.is_file():
         return None
-    try:
-        cells = json.loads(meta.read_text())
+    try:  # TooDeep: nested deeper than ``write`` writes, so not written by it
+        cells = loads(meta.read_bytes(), _FILE_DEPTH)
         arrays = np.load(data, allow_pickle=False)
-    except Exception:  # noqa: BLE001 - unreadable records are no records
+    except Exception:  # noqa: BLE001 - unreadable records (TooDeep too) are no records
         return None
     if not isinstance(cells, dict):
         return None
