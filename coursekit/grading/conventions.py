@@ -159,7 +159,7 @@ def _bindings(tree: ast.AST) -> list[tuple[list[str], ast.AST]]:
         if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)) and node.value:
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             found.append(([n for t in targets for n in _names_in(t)], node.value))
-        elif isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)):
+        elif isinstance(node, (ast.For, ast.AsyncFor)):  # a comprehension's are its own
             found.append((sorted(_names_in(node.target)), node.iter))
         elif isinstance(node, ast.withitem) and node.optional_vars is not None:
             found.append((sorted(_names_in(node.optional_vars)), node.context_expr))
