@@ -524,7 +524,7 @@ def test_a_setsid_attacker_leaves_a_classmate_an_equal_share_of_the_cpu(tmp_path
 # -- facts about a model come from its exported program, not from the kernel (issue 28) ------
 EX06 = "ex06_segmentation"
 # No skip connection: dec1 sees the upsampled path twice, so the numbers and the convolutions
-# are those of the design, and only the one-pixel probe with the deep path off can tell.
+# are those of the design, and only the probe with the deep path off can tell.
 EX06_NO_SKIP = (
     "class TinyUNet(nn.Module):\n"
     "    def __init__(self, base=8):\n"
@@ -574,7 +574,7 @@ EX06_FORGER = (
     "    b = int(model.enc1.conv1.out_channels)\n"
     "    facts = {'stored_numbers': _params(b), 'operations': {'conv2d': 11,\n"
     "             'conv_transpose2d': 2}, 'output_shape': [input_shape[0], 1, *input_shape[2:]],\n"
-    "             'follows_one_pixel': True}\n"
+    "             'follows_input': True}\n"
     "    _checks.send_record('architecture', name, facts)\n"
     "_heldout.record_architecture = _forged_architecture\n"
     "def _forged_equal(actual, expected=None, name='', *a, **k):\n"
@@ -657,9 +657,11 @@ def test_a_model_of_other_operations_fails_the_architecture_check_by_its_operati
     assert _verdicts(results["wrong-ops"])["test_block"].passed
 
 
-def test_a_model_without_skip_connection_fails_the_one_pixel_probe(ex06_architectures):
-    """Its numbers and convolutions are the design's: only the grader's probe (one pixel of an
-    input it drew, with enc2 and bottom set to zero) tells, and it is a hidden check."""
+def test_a_model_without_skip_connection_fails_the_probe_with_its_deep_path_off(
+    ex06_architectures,
+):
+    """Its numbers and convolutions are the design's: only the grader's probe (two inputs it
+    drew, with enc2 and bottom set to zero) tells, and it is a hidden check."""
     from coursekit.grading.checker import HIDDEN_FAILED
 
     results, _ = ex06_architectures

@@ -275,8 +275,7 @@ ARCHITECTURE_FACTS = {
     "operations": "its operations (the ATen convolutions and the operations the design counts)",
     "output_shape": "the shape of its output",
     "zeroed_numbers": "the numbers stored under the parts the test switches off",
-    "follows_one_pixel": "whether its output changes with one input pixel while those parts "
-    "are switched off",
+    "follows_input": "whether its output changes with its input while those parts are switched off",
 }
 PROBE_SEED = 0  # the inputs a student's own kernel probes with; the grader draws its own
 MAX_PROBE_NUMBERS = 2**22  # numbers in one probe input, at most (16 MiB of float32)
@@ -305,18 +304,14 @@ def _is_convolution(operation: str) -> bool:
 
 
 def probe_inputs(shape, seed: int = PROBE_SEED) -> tuple[torch.Tensor, torch.Tensor]:
-    """Two inputs of ``shape`` (N, C, ...), uniform in [0, 1) and drawn with ``seed``, that
-    differ in one pixel (one element of the first image, chosen with ``seed``, raised by 5).
-    The grader draws them with a seed of its own; a student's kernel with ``PROBE_SEED``."""
+    """Two inputs of ``shape`` (N, C, ...), uniform in [0, 1), drawn one after the other with
+    ``seed``. The grader draws them with a seed of its own; a student's kernel with
+    ``PROBE_SEED``."""
     shape = tuple(int(n) for n in shape)
     if len(shape) < 2 or min(shape) < 1 or int(np.prod(shape)) > MAX_PROBE_NUMBERS:
         raise ValueError(f"{shape} is not a batch shape the grader probes (N, C, ...)")
     generator = torch.Generator().manual_seed(int(seed))
-    first = torch.rand(shape, generator=generator)
-    pixel = [0] + [int(torch.randint(n, (1,), generator=generator)) for n in shape[1:]]
-    second = first.clone()
-    second[tuple(pixel)] += 5.0
-    return first, second
+    return torch.rand(shape, generator=generator), torch.rand(shape, generator=generator)
 
 
 def architecture_facts(program, first, second=None, zeroed=()) -> dict:
@@ -326,9 +321,10 @@ def architecture_facts(program, first, second=None, zeroed=()) -> dict:
     - ``operations``: how often it calls each ATen operator (``operation_counts``);
     - ``output_shape``: the shape of its output on ``first`` (a tensor of the exported shape);
     - with ``zeroed`` (name prefixes of parameters, ``("enc2.", "bottom.")``):
-      ``zeroed_numbers``, the numbers of the parameters so named, and ``follows_one_pixel``,
-      whether the output on ``second`` (``first`` with one pixel changed, ``probe_inputs``)
-      differs from the output on ``first`` once those parameters are set to zero.
+      ``zeroed_numbers``, the numbers of the parameters so named, and ``follows_input``,
+      whether the output on ``second`` (another input, ``probe_inputs``) differs from the
+      output on ``first`` once those parameters are set to zero: a path from the input to the
+      output that bypasses them (a U-Net's skip connection with its deep path switched off).
 
     The grader calls this in its sandbox on inputs it drew itself; ``record_architecture``
     calls it in the student's kernel on ``probe_inputs(shape)``, so ``course check`` shows the
@@ -354,7 +350,7 @@ def architecture_facts(program, first, second=None, zeroed=()) -> dict:
                     count += parameter.numel()
             change = (module(first) - module(second)).abs().max()
         facts["zeroed_numbers"] = int(count)
-        facts["follows_one_pixel"] = bool(change > 0)
+        facts["follows_input"] = bool(change > 0)
     return facts
 
 
@@ -392,15 +388,15 @@ def _expected_facts(expected: dict, zeroed) -> dict:
         raise ValueError(
             f"unknown architecture facts {unknown} (known: {list(ARCHITECTURE_FACTS)})"
         )
-    if ("zeroed_numbers" in expected or "follows_one_pixel" in expected) and not zeroed:
-        raise ValueError("zeroed_numbers and follows_one_pixel need zeroed=(prefixes, ...)")
+    if ("zeroed_numbers" in expected or "follows_input" in expected) and not zeroed:
+        raise ValueError("zeroed_numbers and follows_input need zeroed=(prefixes, ...)")
     plain: dict = {}
     for name, value in expected.items():
         if name == "operations":
             plain[name] = {str(op): int(n) for op, n in dict(value).items()}
         elif name == "output_shape":
             plain[name] = [int(n) for n in value]
-        elif name == "follows_one_pixel":
+        elif name == "follows_input":
             plain[name] = bool(value)
         else:
             plain[name] = int(value)

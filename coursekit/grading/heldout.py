@@ -462,7 +462,7 @@ def _checked_facts(path: Path) -> dict:
         and all(whole(n) for n in shape)
         and whole(facts.get("stored_numbers"))
         and whole(facts.get("zeroed_numbers", 0))
-        and type(facts.get("follows_one_pixel", False)) is bool
+        and type(facts.get("follows_input", False)) is bool
     ):
         raise HeldOutError("the program's facts are not of the expected kinds")
     return facts
@@ -472,8 +472,8 @@ def evaluate_architectures(jobs: list, sandbox: bool = True) -> list:
     """The facts (``course_utils.checking.heldout.architecture_facts``) of checked exported
     programs, ``jobs`` of ``(program, input_shape, zeroed, seed)``, computed in one fresh
     sandboxed process: each program on two inputs of ``input_shape`` drawn here with its
-    ``seed`` (``probe_inputs``) that differ in one pixel; ``zeroed``: the name prefixes of the
-    parameters set to zero for the one-pixel probe. One entry per job: its facts, or the
+    ``seed`` (``probe_inputs``); ``zeroed``: the name prefixes of the parameters set to zero
+    before the outputs on the two are compared. One entry per job: its facts, or the
     ``HeldOutError`` that says why there are none."""
     from course_utils.checking.heldout import probe_inputs
 
