@@ -110,6 +110,7 @@ def test_record_architecture_fails_in_the_students_kernel_with_the_graders_verdi
     monkeypatch.delenv("COURSE_RECORD", raising=False)
     torch.manual_seed(0)
     heldout.record_architecture(_UNet(), SHAPE, "the U-Net", DESIGN, zeroed=ZEROED)
+    torch.manual_seed(0)
     with pytest.raises(AssertionError, match=r"^the U-Net: .* whether its output changes"):
         heldout.record_architecture(_UNet(skip=False), SHAPE, "the U-Net", DESIGN, zeroed=ZEROED)
     with pytest.raises(AssertionError, match="the numbers it stores"):
@@ -124,12 +125,14 @@ def test_a_graded_kernel_sends_only_the_program_and_the_reference_its_facts(monk
     recorded = []
     monkeypatch.setattr(checks, "_publish", recorded.append)
     monkeypatch.setenv("COURSE_RECORD", "graded")
+    torch.manual_seed(0)
     heldout.record_architecture(_UNet(), SHAPE, "the U-Net", None, zeroed=ZEROED)
     [graded] = recorded
     assert set(graded) == {"kind", "actual"} and graded["kind"] == "architecture"
     assert set(graded["actual"]) == {"array"}  # the program's bytes, nothing the kernel counted
     recorded.clear()
     monkeypatch.setenv("COURSE_RECORD", "reference")
+    torch.manual_seed(0)
     heldout.record_architecture(_UNet(), SHAPE, "the U-Net", DESIGN, zeroed=ZEROED)
     [reference] = recorded
     assert reference["params"]["facts"] == {**DESIGN, "output_shape": [2, 2, 8, 8]}
