@@ -23,7 +23,8 @@ export OMP_NUM_THREADS ?= 1
 
 help:
 	@echo "make book               build the course site into $(SITE) (pages run in parallel)"
-	@echo "make test               everything CI runs: lint, unit, book, validate, site-test"
+	@echo "make test               everything CI runs: lint, unit, book, validate, site-test,"
+	@echo "                        book-full-standin"
 	@echo "make quick              the fast inner loop: lint and unit tests without sandbox,"
 	@echo "                        Slurm, sudo or browser (seconds to a few minutes)"
 	@echo "make lint               ruff check and ruff format --check on the code, ruff on the"
@@ -184,7 +185,7 @@ browser:
 site-test: $(STAMP) browser
 	$(BIN)/pytest -m site $(PYTEST_FLAGS)
 
-test: lint unit book validate site-test
+test: lint unit book validate site-test book-full-standin
 	@echo "All checks passed."
 
 clean:

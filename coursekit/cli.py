@@ -143,6 +143,7 @@ def _backend(args, course):
 def cmd_autograde(args) -> int:
     from .grading.autograde import autograde, students_of
     from .grading.intake import original_ids, survey
+    from .grading.recording import details_file
     from .grading.report import points, table
 
     course = _course(args)
@@ -191,7 +192,9 @@ def cmd_autograde(args) -> int:
     print(
         f"\n{len(results)} submission(s) graded in {time.monotonic() - started:.1f} s with "
         f"{args.jobs} job(s); {flagged} with notes; {len(skipped)} folder(s) under "
-        f"{course.submitted_dir} not graded. Grades are in {course.db_url}."
+        f"{course.submitted_dir} not graded. Grades are in {course.db_url}; why each test "
+        f"cell failed, in {details_file(course, assignment, '*').parent} (for you: feedback "
+        "shows students only passed or failed, and their own run of the visible tests)."
     )
     if skipped and not args.allow_skipped:
         print(
@@ -513,7 +516,9 @@ def build_parser() -> argparse.ArgumentParser:
         "write HTML feedback (no hidden tests)",
         "Write feedback for the autograded submissions of ASSIGNMENT into the feedback "
         "folder: each notebook runs again (sandboxed) with the visible tests only, and "
-        "every test cell shows the grader's verdict; no hidden test is shown.",
+        "shows what those checks found; every test cell shows the grader's verdict, passed or "
+        "failed (the detail is in .grading/verdicts/ for the instructor); no hidden test is "
+        "shown.",
     )
     p.add_argument("assignment")
     p.add_argument("--student", action="append", help="only this student (repeatable)")

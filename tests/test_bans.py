@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import _thread
+import sys
+import threading
 from pathlib import Path
 
 import nbformat
@@ -533,3 +536,131 @@ def test_the_watch_bans_whole_operator_families_not_a_list(exercise, part, funct
     with watch:
         code[function](*inputs)
     assert watch.findings(), f"{function} escaped the ban of {part}"
+
+
+# -- threads started before the test cell (red team, issue 28 item 2) -------------------------
+_EARLIER_WORKERS = """
+import _thread, queue, threading
+import numpy as np
+jobs, answers = queue.Queue(), queue.Queue()
+_table = {"c": np.convolve}
+def work():
+    while True:
+        job = jobs.get()
+        if job is None:
+            answers.put("stopped")
+            return
+        name, f, g = job
+        answers.put(_table[name](f, g))
+work.__module__ = "ipykernel.iostream"  # a name it can set says nothing
+class Kernelish(threading.Thread):
+    __module__ = "ipykernel.heartbeat"
+def conv1d_full(f, g):
+    jobs.put(("c", f, g))
+    return answers.get()
+"""
+
+
+def _earlier_cell():
+    code = {}
+    exec(compile(_EARLIER_WORKERS, "/tmp/ipykernel_0/cell_2.py", "exec"), code)
+    return code
+
+
+def _watch_conv(code):
+    from course_utils.checking.bans import BanWatch
+
+    watch = BanWatch("ex01_convolution", "conv1d_full", test_file="/tmp/test_cell.py")
+    with watch:
+        result = code["conv1d_full"](np.ones(3), np.ones(2))
+    assert np.allclose(result, [1, 2, 2, 1])  # the work was done, out of the profile's sight
+    return watch
+
+
+@pytest.mark.parametrize("start", ["threading", "_thread", "a forged kernel thread"])
+def test_a_worker_started_in_an_earlier_cell_is_undecided_however_started(start):
+    """A graded function that hands np.convolve's work to a thread started before the test
+    cell: the profile never runs there, so the watch names the thread (however it was
+    started, whatever module it claims) and the check fails with 'could not be watched'."""
+    code = _earlier_cell()
+    if start == "threading":
+        threading.Thread(target=code["work"], daemon=True).start()
+    elif start == "_thread":  # no threading.Thread object announces it
+        _thread.start_new_thread(code["work"], ())
+    else:
+        code["Kernelish"](target=code["work"], daemon=True).start()
+    try:
+        watch = _watch_conv(code)
+    finally:
+        code["jobs"].put(None)
+        assert code["answers"].get(timeout=10) == "stopped"
+    assert watch.reached == set()
+    assert any("threads the watch cannot see" in u for u in watch.undecided), watch.undecided
+    with pytest.raises(AssertionError, match="could not be watched"):
+        watch.check()
+
+
+def test_a_library_loop_in_an_earlier_thread_is_undecided_too():
+    """No notebook frame on the worker's stack (a pool's own loop runs the notebook's work):
+    a thread the kernel did not start is named all the same."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from course_utils.checking.bans import BanWatch
+
+    pool = ThreadPoolExecutor(1)
+    pool.submit(int).result()
+    try:
+        watch = BanWatch("ex01_convolution", "conv1d_full", test_file="/tmp/test_cell.py")
+        with watch:
+            pool.submit(np.convolve, np.ones(3), np.ones(2)).result()
+    finally:
+        pool.shutdown()
+    assert any("ThreadPoolExecutor" in u for u in watch.undecided), watch.undecided
+
+
+def test_a_raw_thread_started_in_the_block_or_a_replaced_frame_listing_is_undecided():
+    from course_utils.checking.bans import BanWatch
+
+    done = threading.Event()
+    code = _notebook_code(
+        "import _thread\ndef start(done):\n    _thread.start_new_thread(done.set, ())\n"
+    )
+    watch = BanWatch("ex01_convolution", "conv1d_full", test_file="/tmp/test_cell.py")
+    with watch:
+        code["start"](done)
+        assert done.wait(10)
+    assert "the notebook started a thread that the watch cannot see" in watch.undecided
+
+    real = sys._current_frames
+    sys._current_frames = lambda: {}
+    try:
+        watch = BanWatch("ex01_convolution", "conv1d_full", test_file="/tmp/test_cell.py")
+        with watch:
+            pass
+    finally:
+        sys._current_frames = real
+    assert any("replaced" in u for u in watch.undecided), watch.undecided
+
+
+def test_threads_started_in_the_block_and_tqdms_monitor_keep_an_honest_part_clean():
+    """Honest code is not penalised: a thread the test's block starts is profiled (and a
+    pool made there may outlive the block), and tqdm's monitor only refreshes bars."""
+    import io
+    from concurrent.futures import ThreadPoolExecutor
+
+    import tqdm
+
+    from course_utils.checking.bans import BanWatch
+
+    bar = tqdm.tqdm(range(3), file=io.StringIO(), mininterval=0)
+    assert tqdm.tqdm.monitor is not None and tqdm.tqdm.monitor.is_alive()
+    pool = ThreadPoolExecutor(2)
+    try:
+        watch = BanWatch("ex01_convolution", "conv1d_full", test_file="/tmp/test_cell.py")
+        with watch:
+            assert pool.submit(lambda: np.fft.rfft(np.ones(4))).result().shape == (3,)
+            list(bar)
+    finally:
+        pool.shutdown()
+        bar.close()
+    assert watch.findings() == []

@@ -290,3 +290,86 @@ def test_the_solutions_with_scratch_cells_that_mention_banned_routines_stay_clea
         nb.cells.insert(1, nbformat.v4.new_code_cell(scratch))
         assert violations(nb, exercise) == {}, exercise
         assert flags(nb, exercise) == {}, exercise
+
+
+# -- threads and processes the notebook starts (red team, issue 28 item 2) --------------------
+_WORKER = (
+    "import queue\n"
+    "from threading import Thread as _T\n"
+    "jobs, answers = queue.Queue(), queue.Queue()\n"
+    "_table = {'c': np.convolve}\n"
+    "def _work():\n"
+    "    while True:\n"
+    "        name, f, g = jobs.get()\n"
+    "        answers.put(_table[name](f, g))\n"
+    "_T(target=_work, daemon=True).start()\n"
+)
+_QUEUED_CONV = "def conv1d_full(f, g):\n    jobs.put(('c', f, g))\n    return answers.get()\n"
+
+
+def test_a_worker_thread_started_in_an_earlier_cell_is_flagged_for_the_instructor():
+    """The part's code hands its inputs to a queue; the banned routine runs in a thread that a
+    scratch cell started. The part's own reach has no banned name (the queue's contents are
+    not followed), so the notebook as a whole is flagged: the watch cannot see that thread."""
+    from coursekit.grading.bans import apply, notebook_flags
+
+    nb = _notebook(
+        [
+            ("imports", IMPORTS),
+            (None, _WORKER),
+            ("conv1d_full", _QUEUED_CONV),
+            ("test:test_conv1d_full", "conv1d_full(np.ones(3), np.ones(2))"),
+        ]
+    )
+    assert notebook_flags(nb) == ["threading.Thread"]
+    notes = apply({}, {"ex01_convolution": nb}, "ex01_convolution")
+    assert any("threading.Thread" in n and "points kept" in n for n in notes), notes
+
+
+@pytest.mark.parametrize(
+    "starter, named",
+    [
+        ("import _thread as t\nt.start_new_thread(print, ('x',))", "_thread"),
+        (
+            "from concurrent.futures import ThreadPoolExecutor\npool = ThreadPoolExecutor(1)",
+            "concurrent.futures",
+        ),
+        ("import multiprocessing as mp\np = mp.Process(target=print)", "multiprocessing"),
+        ("import os\ndef spawn():\n    return os.fork()\n", "os.fork"),
+        ("import torch.multiprocessing as tmp\nq = tmp.Queue()", "torch.multiprocessing"),
+        ("import sys\nsys._current_frames = lambda: {}", "sys._current_frames"),
+        ("t = __import__('thr' + 'eading')", "an import of a computed module name"),
+        (
+            "import torch\ndef work():\n    pass\n"
+            "work.__code__ = work.__code__.replace(co_filename=torch.__file__)",
+            "__code__",
+        ),
+    ],
+)
+def test_every_way_to_start_a_thread_or_process_is_named_wherever_it_is(starter, named):
+    from coursekit.grading.bans import notebook_flags
+
+    nb = _notebook([("imports", IMPORTS), (None, starter), ("conv1d_full", HONEST_CONV)])
+    assert named in notebook_flags(nb)
+
+
+def test_the_install_cell_and_honest_solutions_with_scratch_cells_are_not_flagged():
+    """The course's install cell runs pip with subprocess: it is the course's, not the
+    student's. Only an unchanged install cell is passed over."""
+    from pathlib import Path
+
+    from course_utils.checking.bans import BANS
+    from coursekit.grading.bans import apply, notebook_flags
+    from coursekit.install import install_cell_source
+
+    root = Path(__file__).resolve().parents[1]
+    scratch = "import numpy as np\nf = np.convolve\nprint(f([1, 2], [1]))\nimport queue\n"
+    for exercise in sorted(BANS):
+        nb = nbformat.read(root / "exercises" / exercise / f"{exercise}.ipynb", as_version=4)
+        solution = nbformat.read(root / "solutions" / exercise / f"{exercise}.ipynb", as_version=4)
+        solution.cells.insert(0, nbformat.v4.new_code_cell(install_cell_source("0.2.0")))
+        solution.cells.append(nbformat.v4.new_code_cell(scratch))
+        assert notebook_flags(nb) == [] and notebook_flags(solution) == [], exercise
+        assert apply({}, {exercise: solution}, exercise) == [], exercise
+    edited = _notebook([(None, install_cell_source() + "\nsubprocess.Popen(['sleep', '9'])\n")])
+    assert notebook_flags(edited) == ["subprocess"]

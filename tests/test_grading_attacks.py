@@ -338,6 +338,34 @@ EX01_COMPUTED_NAME = (
     "    t = threading.Thread(target=run)\n    t.start()\n    t.join()\n    return out['y']\n",
 )
 
+# A worker started in an earlier, ordinary cell runs np.convolve for work it takes from a
+# queue; the graded function only queues its inputs (no banned name in its reach) and waits.
+EX01_EARLIER_WORKER = (
+    "import queue\n"
+    "{imports}\n"
+    "jobs, answers = queue.Queue(), queue.Queue()\n"
+    "_table = {{'c': np.convolve}}\n"
+    "def work():\n"
+    "    while True:\n"
+    "        name, f, g = jobs.get()\n"
+    "        answers.put(_table[name](f, g))\n"
+    "{start}\n"
+)
+EX01_QUEUED_CONV = (
+    "def conv1d_full(f, g):\n"
+    "    jobs.put(('c', f.numpy(), g.numpy()))\n"
+    "    return torch.as_tensor(answers.get(), dtype=f.dtype)\n"
+)
+EX01_WORKERS = {
+    "earlier-thread": EX01_EARLIER_WORKER.format(
+        imports="import threading",
+        start="threading.Thread(target=work, daemon=True).start()",
+    ),
+    "earlier-raw-thread": EX01_EARLIER_WORKER.format(
+        imports="import _thread", start="_thread.start_new_thread(work, ())"
+    ),
+}
+
 
 def _insert_after(nb, grade_id: str, source: str):
     """``nb`` with an ordinary code cell ``source`` right after the cell ``grade_id``."""
@@ -398,6 +426,13 @@ def ex01_bans(tmp_path_factory):
     submit(
         root, "computed-name", name, fill(_insert_after(solution, "imports", setup), "corr2d", code)
     )
+    for student, worker in EX01_WORKERS.items():
+        submit(
+            root,
+            student,
+            name,
+            fill(_insert_after(solution, "imports", worker), "conv1d_full", EX01_QUEUED_CONV),
+        )
     results = {r.student: r for r in autograde(course, name, jobs=2, limits=LIMITS, progress=False)}
     total = sum(
         cell.metadata.get("nbgrader", {}).get("points", 0)
@@ -415,7 +450,8 @@ def test_honest_solutions_keep_full_marks_with_scratch_cells_that_use_banned_rou
             results[student].status,
         )
     assert results["stub"].score == 0
-    assert not any("flagged" in n for n in results["scratch"].notes)
+    for student in ("victim", "scratch", "stub"):  # the stub's install cell runs pip: no flag
+        assert not any("flagged" in n for n in results[student].notes), results[student].notes
 
 
 @pytest.mark.parametrize(
@@ -441,6 +477,45 @@ def test_a_banned_routine_reached_from_another_cell_or_thread_loses_the_part(
     lost = sum(result.cells[test][1] for test in tests)
     assert result.score == total - lost, result.status  # that part only
     assert f"library ban: {part}" in result.notes, result.notes
+
+
+@pytest.mark.parametrize(
+    "student, named",
+    [("earlier-thread", "threading.Thread"), ("earlier-raw-thread", "_thread")],
+)
+def test_a_worker_started_in_an_earlier_cell_is_flagged_for_the_instructor(
+    ex01_bans, student, named
+):
+    """The watch cannot see a thread the notebook started before the test cell, and that
+    thread lives on: every banned part's watched test records that it could not decide and
+    fails (its other checks pass: the answers are right), the summary names what the notebook
+    used, read outside the kernel, and the parts without a ban keep their points."""
+    from course_utils.checking.bans import BANS
+
+    results, total = ex01_bans
+    result = results[student]
+    assert any(
+        n.startswith("flagged for the instructor: the notebook's code uses") and named in n
+        for n in result.notes
+    ), result.notes
+    verdicts = result.verdicts["ex01_convolution"]
+    (banned,) = [
+        n.split(": ", 1)[1].split(", ") for n in result.notes if n.startswith("library ban")
+    ]
+    lost = 0
+    for part, ban in BANS["ex01_convolution"].items():
+        watched = ban.tests[0]  # the part's watched test (an _errors cell holds no watch)
+        assert not verdicts[watched].passed, verdicts[watched]
+        assert f"the library routines that {part} reached" in verdicts[watched].message
+        assert part in banned, result.notes
+        lost += result.cells[watched][1]
+    assert all(
+        v.passed
+        for t, v in verdicts.items()
+        if result.cells[t][1]
+        and t not in {ban.tests[0] for ban in BANS["ex01_convolution"].values()}
+    ), verdicts
+    assert result.score == total - lost, result.status
 
 
 def test_a_computed_lookup_is_flagged_for_the_instructor_in_the_summary(ex01_bans):
@@ -664,10 +739,12 @@ def test_a_model_without_skip_connection_fails_the_probe_with_its_deep_path_off(
 ):
     """Its numbers and convolutions are the design's: only the grader's probe (two inputs it
     drew, with enc2 and bottom set to zero) tells, and it is a hidden check."""
-    from coursekit.grading.checker import HIDDEN_FAILED
+    from coursekit.grading.checker import GRADED_FAILED
 
     results, _ = ex06_architectures
     verdict = _verdicts(results["no-skip"])["test_tinyunet"]
     assert not verdict.passed
-    assert verdict.message == HIDDEN_FAILED
+    assert verdict.message.startswith("hidden check 5 of 5")  # the instructor's detail
+    assert "whether its output changes with its input" in verdict.message
+    assert verdict.shown == GRADED_FAILED  # the student's
     assert _verdicts(results["no-skip"])["test_block"].passed

@@ -16,7 +16,7 @@ import torch
 
 from course_utils.testing import check_raises, check_that, encode
 from coursekit.grading import records as records_io
-from coursekit.grading.checker import judge_cell
+from coursekit.grading.checker import GRADED_FAILED, judge_cell
 from coursekit.grading.reference import hidden_line_numbers
 from coursekit.grading.rewrite import strip_expected
 
@@ -115,25 +115,33 @@ def test_a_right_value_passes_and_a_wrong_one_fails_without_being_quoted(tmp_pat
         hidden={3},
     )
     assert not bad.passed
-    assert bad.message.startswith("a hidden check failed")
-    assert "123456" not in bad.message and "the blur" not in bad.message
+    assert bad.message.startswith("hidden check 1 of 1, 'the blur'")  # the instructor's
+    assert "123456" not in bad.message
+    assert bad.shown == GRADED_FAILED  # the student's
 
 
-def test_feedback_names_no_hidden_check_the_kernel_could_choose(tmp_path):
-    """A failed hidden check shows as one fixed sentence; where a visible check of the cell
-    fails too, the first failing visible check is shown instead."""
+def test_what_a_student_reads_is_fixed_by_pass_or_fail_alone(tmp_path):
+    """Whichever check the graded kernel makes fail (hidden or visible, first or last, by how
+    much), the student reads the same sentence; the instructor's message says which (the
+    first failing visible check, else the first failing hidden one)."""
     references = [
         _reference("equal", 1, name="visible one", line=1),
         _reference("equal", 37, name="the period of a secret signal", line=3),
         _reference("equal", 2, name="visible two", line=5),
     ]
-    hidden_only = _judge(
-        tmp_path, references, [_student("equal", v) for v in (1, 0, 2)], hidden={3}
-    )
-    assert hidden_only.message.startswith("a hidden check failed")
-    assert "secret" not in hidden_only.message and "2 of 3" not in hidden_only.message
-    both = _judge(tmp_path, references, [_student("equal", v) for v in (1, 0, 9)], hidden={3})
-    assert both.message.startswith("check 3 of 3, 'visible two'")
+    shown, messages = set(), []
+    for values in ((1, 0, 2), (1, 0, 9), (0, 37, 2), (5, 37, 2), (1, 37, 9)):
+        verdict = _judge(tmp_path, references, [_student("equal", v) for v in values], hidden={3})
+        assert not verdict.passed
+        shown.add(verdict.shown)
+        messages.append(verdict.message)
+    assert shown == {GRADED_FAILED}
+    assert messages[0].startswith("hidden check 2 of 3, 'the period of a secret signal'")
+    assert messages[1].startswith("check 3 of 3, 'visible two'")
+    assert messages[2].startswith("check 1 of 3, 'visible one'")
+    assert "5" not in messages[3]  # no value of the graded run is quoted
+    passed = _judge(tmp_path, references, [_student("equal", v) for v in (1, 37, 2)], hidden={3})
+    assert passed.passed and passed.shown == "passed (all 3 checks)"
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,13 @@ from grading_fixture import SB, SE, arith_notebook, make_course
 
 from coursekit.cli import main as course_main
 from coursekit.grading.course import Course
-from coursekit.grading.notebooks import find_leaks, secret_lines, visible_lines
+from coursekit.grading.notebooks import (
+    find_leaks,
+    find_name_leaks,
+    hidden_check_names,
+    secret_lines,
+    visible_lines,
+)
 from coursekit.grading.release import release
 from coursekit.grading.sandbox import Limits
 from coursekit.grading.validate import _from_exercises, validate
@@ -83,6 +89,30 @@ def test_leak_scan_finds_hidden_lines(tmp_path):
     clean.write_text("<p>assert add(2, 3) == 5</p>")
     problems = find_leaks(secrets, [page, clean], kinds=("hidden test",))
     assert len(problems) == 1 and "page.html" in problems[0]
+
+
+def test_name_scan_finds_hidden_check_names_the_release_does_not_show(tmp_path):
+    """``course validate`` looks for hidden checks' names in the stub's feedback: a name that
+    is distinctive and not in the released notebook is a leak wherever it shows."""
+    from coursekit.grading.records import Records
+    from coursekit.grading.reference import Reference
+
+    checks = [
+        {"name": "add(2, 3)", "line": 2},  # visible, and short
+        {"name": "add on random inputs", "line": 6},  # hidden
+        {"name": "mul of the shown pair", "line": 7},  # hidden, but the release shows it
+        {"name": "x", "line": 8},  # hidden, too short to mean a leak
+    ]
+    reference = Reference(Records({"test_add": checks}, None), {"test_add": {6, 7, 8}}, {})
+    public = "check_equal(mul(2, 3), 6, 'mul of the shown pair')"
+    names = hidden_check_names({"arith": reference}, public)
+    assert names == {"add on random inputs"}
+    page = tmp_path / "page.html"
+    page.write_text("<pre>GradingVerdict: hidden check 2 of 6, 'add on <b>random</b> inputs'</pre>")
+    clean = tmp_path / "clean.html"
+    clean.write_text("<pre>check_equal(mul(2, 3), 6, 'mul of the shown pair')</pre>")
+    problems = find_name_leaks(names, [page, clean])
+    assert len(problems) == 1 and "page.html" in problems[0] and "random inputs" in problems[0]
 
 
 def test_lines_visible_in_another_exercise_are_no_secret():

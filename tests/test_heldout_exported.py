@@ -366,13 +366,88 @@ def test_a_design_limit_is_counted_from_the_exported_program_buffers_included(mo
 
     small = _Linear()
     program = torch.export.load(io.BytesIO(heldout.export_model(small, "digits8")))
-    assert heldout.stored_numbers(program) == sum(p.numel() for p in small.parameters())
+    # its 650 parameters, and the one number written in its graph: flatten's start dimension
+    assert heldout.stored_numbers(program) == sum(p.numel() for p in small.parameters()) + 1
     hoarder = torch.export.load(io.BytesIO(heldout.export_model(Hoarder(), "digits8")))
     assert heldout.stored_numbers(hoarder) > 60_000
     monkeypatch.delenv("COURSE_RECORD", raising=False)
     with pytest.raises(AssertionError, match="stores 6"):
         heldout.record_exported(Hoarder(), "digits8", 0.9, "the accuracy", max_parameters=50_000)
     heldout.record_exported(_Linear(), "digits8", 0.9, "the accuracy", max_parameters=50_000)
+
+
+class _TableInTheGraph(nn.Module):
+    """64,000 weights that ``forward`` makes itself (stored: only the 10,010 of the head)."""
+
+    def __init__(self, how: str):
+        super().__init__()
+        self.how = how
+        self.head = nn.Linear(1000, 10)
+
+    def table(self, x):
+        if self.how == "arange":  # a fixed table of numbers
+            return torch.arange(64_000, dtype=torch.float32).reshape(64, 1000).sin()
+        if self.how == "from the input":  # the input times zero: formally from the input
+            one = x.flatten()[:1] * 0 + 1
+            return one.expand(64_000).cumsum(0).reshape(64, 1000).sin()
+        return torch.randn(64, 1000)  # random features, fresh in every process
+
+    def forward(self, x):
+        return self.head(torch.relu(x.flatten(1) @ self.table(x)))
+
+
+def _ex04_design():
+    """The design of ex04's solution (14,701 numbers stored)."""
+    return nn.Sequential(
+        nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
+        nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 10),
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("how", ["arange", "from the input", "randn"])
+def test_weights_made_inside_the_graph_count_toward_the_design_limit(how, monkeypatch):
+    """Red team (issue 28): weights computed in ``forward`` were not stored, so not counted,
+    and a model over ex04's 50,000-number limit passed. They count where they meet the input,
+    in the kernel (``course check``) and in the grader's count from the program."""
+    hider = _TableInTheGraph(how)
+    program = heldout.export_model(hider, "digits8")
+    loaded = torch.export.load(io.BytesIO(program))
+    assert sum(t.numel() for t in loaded.state_dict.values()) == 10_010  # what it stores
+    assert heldout.stored_numbers(loaded) >= 64_000 + 10_010
+    monkeypatch.delenv("COURSE_RECORD", raising=False)
+    with pytest.raises(AssertionError, match="more than the 50,000"):
+        heldout.record_exported(hider, "digits8", 0.0, "the accuracy", max_parameters=50_000)
+    sandbox = how == "arange" and SANDBOX is None  # once as the grader runs it, sandboxed
+    with pytest.raises(grading_heldout.TooLarge) as raised:
+        grading_heldout.evaluate_exported(
+            "digits8", program, 7, sandbox=sandbox, max_parameters=50_000
+        )
+    assert raised.value.stored >= 74_010
+
+
+def test_an_honest_design_is_counted_as_it_stores_plus_the_numbers_its_graph_writes():
+    """ex04's own design: its parameters and batch-norm statistics (14,701), and the 25
+    sizes, strides and constants written in its operations; a parameter used through a view
+    (``w.t()``) or ``torch.zeros_like(x)`` counts no more than it holds."""
+    design = _ex04_design()
+    program = torch.export.load(io.BytesIO(heldout.export_model(design, "digits8")))
+    stored = sum(t.numel() for t in design.state_dict().values())
+    assert stored == 14_701
+    assert heldout.stored_numbers(program) == stored + 25
+
+    class Transposed(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.randn(10, 64))
+
+        def forward(self, x):
+            return x.flatten(1) @ self.w.t() + torch.zeros_like(x).flatten(1)[:, :10]
+
+    program = torch.export.load(io.BytesIO(heldout.export_model(Transposed(), "digits8")))
+    # 640 weights, one sample's 10 zeros, 5 literal numbers (flatten's dims, the slice)
+    assert heldout.stored_numbers(program) == 640 + 10 + 5
 
 
 # -- archives that would run Python when loaded: refused before anything loads them ---------

@@ -14,11 +14,13 @@ Two checks read the table. In the student's kernel, a test cell watches its chec
 ``with watching_bans(exercise, part):`` block (``BanWatch``: torch's function and dispatch modes
 see torch functions and operators whatever their Python name; ``sys.setprofile`` and
 ``threading.setprofile`` see Python and C functions, NumPy's and SciPy's included, by identity
-and module, in every thread started in the block) and *records* which banned routines the
-notebook's code reached: the trusted checker decides. Outside every kernel, the grader scans the
-submission's code (``coursekit.grading.bans``, whose interface is ``BANS`` and ``Ban``) for the
-banned names, however imported or aliased. An exercise states its bans once, in a table at the
-top (``ban_table``), and each banned part in one line (``ban_line``).
+and module, in every thread started in the block; every other Python thread is judged by the
+code it runs, and one the kernel did not start makes the watch undecided) and *records* which
+banned routines the notebook's code reached: the trusted checker decides. Outside every
+kernel, the grader scans the submission's code (``coursekit.grading.bans``, whose interface
+is ``BANS`` and ``Ban``) for the banned names, however imported or aliased. An exercise states
+its bans once, in a table at the top (``ban_table``), and each banned part in one line
+(``ban_line``).
 """
 
 from __future__ import annotations
@@ -565,8 +567,37 @@ def _resolve(dotted: str):
     return None
 
 
-_KERNEL_THREAD_MODULES = ("ipykernel", "IPython", "zmq", "jupyter_client", "tornado")
+# The packages whose threads a kernel runs on its own, where students run notebooks (Jupyter,
+# Colab, an editor's debugger), and tqdm's monitor, which runs only tqdm's own refresh: started
+# from a function of theirs, these threads are no part of the notebook's answer.
+_MACHINERY = (
+    "ipykernel.",
+    "IPython.",
+    "zmq.",
+    "jupyter_client.",
+    "tornado.",
+    "tqdm._monitor",
+    "google.colab.",
+    "debugpy.",
+    "_pydevd_bundle.",
+    "_pydev_bundle.",
+)
+# Starting a thread without ``threading`` (whose threads get the watch's profile)
+_RAW_THREAD_STARTS = ("start_new_thread", "start_new", "start_joinable_thread")
 UNDECIDED = "undecided: "
+
+
+def _current_frames():
+    """``sys._current_frames()`` where it is CPython's own function (None where the notebook
+    replaced it: its answer could hide threads)."""
+    function = sys._current_frames
+    if (
+        type(function) is not type(sys.getprofile)
+        or getattr(function, "__self__", None) is not sys
+        or function.__name__ != "_current_frames"
+    ):
+        return None
+    return function()
 
 
 def _trusted_roots() -> tuple[str, ...]:
@@ -600,9 +631,11 @@ class BanWatch:
     A banned routine counts when code of the notebook, other than the test code that opened
     the watch, is on the stack that reached it: the test's own reference computations do not
     count, the part's functions (however named, in any cell, in a lambda or a thread) do.
-    Where the watch cannot see (a thread pool started before the block, the profile or the
-    torch modes switched off, a dispatch guard of ``torch._C`` entered by the notebook) it
-    records that it could not decide, which fails the check and tells the instructor why.
+    Where the watch cannot see (a thread that runs the notebook's code or that the kernel did
+    not start, alive when the block begins or ends; a thread started with ``_thread`` in the
+    block; ``sys._current_frames`` replaced; the profile or the torch modes switched off; a
+    dispatch guard of ``torch._C`` entered by the notebook) it records that it could not
+    decide, which fails the check and tells the instructor why.
     ``check()`` records what was reached (``watching_bans`` calls it at the end of the block);
     outside grading it fails with one sentence when something was.
     """
@@ -633,7 +666,7 @@ class BanWatch:
         self._modes: list = []
         self._saved: tuple = ()
         self._hook = None
-        self._threads: set[int] = set()
+        self._profiled: set[int] = set()  # threads started in the block, profiled
 
     # -- whose call it is
     def _notebook_code(self, filename: str) -> bool:
@@ -687,6 +720,13 @@ class BanWatch:
             )
             if (
                 not name
+                and getattr(arg, "__name__", "") in _RAW_THREAD_STARTS
+                and getattr(arg, "__self__", None) is sys.modules.get("_thread")
+                and frame.f_globals.get("__name__") != "threading"
+            ):
+                self.undecided.add("the notebook started a thread that the watch cannot see")
+            if (
+                not name
                 and getattr(arg, "__module__", None) == "torch._C"
                 and getattr(arg, "__name__", "") == "__enter__"
                 and self._notebook_code(frame.f_code.co_filename)
@@ -697,23 +737,42 @@ class BanWatch:
         if name:
             self._reach(name, frame)
 
-    def _unseen_threads(self, idents: set[int]) -> list[str]:
-        """The names of the threads among ``idents`` (alive before the watch began, so not
-        profiled by it) that are not the kernel's own machinery."""
+    def _unseen_threads(self) -> list[str]:
+        """What runs in the other Python threads that the watch does not profile: every thread
+        with a Python frame (``sys._current_frames``: threads of ``_thread`` too, which
+        ``threading`` does not list), judged by the code it runs, not by names it could set.
+
+        A thread is the kernel's machinery when no frame on its stack is the notebook's code
+        and the function it was started with (below ``threading``'s own frames) is a function
+        of the kernel's packages (``_MACHINERY``) from the installation's files. Any other
+        thread could run the part's work where the profile cannot see it: it is named."""
+        frames = _current_frames()
+        if frames is None:
+            return ["sys._current_frames was replaced"]
         unseen = []
-        for thread in threading.enumerate():
-            if thread.ident not in idents or thread is threading.main_thread():
+        for ident, frame in frames.items():
+            if ident == threading.get_ident() or ident in self._profiled:
                 continue
-            if isinstance(thread, threading._DummyThread):  # started by C code (torch's own)
+            stack = []
+            while frame is not None:
+                stack.append(frame)
+                frame = frame.f_back
+            name = getattr(threading._active.get(ident), "name", None) or f"thread {ident}"
+            if any(self._notebook_code(f.f_code.co_filename) for f in stack):
+                unseen.append(f"{name}, running the notebook's code")
                 continue
-            target = getattr(thread, "_target", None)
-            if type(thread) is threading.Thread:
-                origin = getattr(target, "__module__", None) or ""
-            else:
-                origin = type(thread).__module__ or ""
-            if not origin.startswith(_KERNEL_THREAD_MODULES):
-                unseen.append(thread.name)
-        return unseen
+            started = [f for f in reversed(stack) if f.f_globals.get("__name__") != "threading"]
+            origin = started[0].f_globals.get("__name__", "") if started else ""
+            if not (isinstance(origin, str) and origin.startswith(_MACHINERY)):
+                unseen.append(name)
+        return sorted(unseen)
+
+    def _thread_profiled(self, frame, event, arg):
+        """``threading``'s profile for threads started in the block: note the thread as
+        watched, then profile it like the others."""
+        self._profiled.add(threading.get_ident())
+        sys.setprofile(self._profile)
+        return self._profile(frame, event, arg)
 
     def __enter__(self):
         if self._modes:
@@ -739,15 +798,14 @@ class BanWatch:
                     watch._reach(op, sys._getframe(1))
                 return func(*args, **(kwargs or {}))
 
-        self._threads = {t.ident for t in threading.enumerate()}
-        unseen = self._unseen_threads(self._threads)
+        unseen = self._unseen_threads()
         if unseen:
             self.undecided.add(f"threads the watch cannot see were running ({unseen[0]})")
         self._modes = [_Functions(), _Operators()]
         for mode in self._modes:
             mode.__enter__()
         self._saved = (sys.getprofile(), threading.getprofile())
-        threading.setprofile(self._profile)
+        threading.setprofile(self._thread_profiled)
         sys.setprofile(self._profile)
         self._hook = sys.getprofile()
         return self
@@ -764,7 +822,7 @@ class BanWatch:
         self._modes = []
         if switched_off:
             self.undecided.add("the notebook switched the watch's profile off")
-        unseen = self._unseen_threads(self._threads)
+        unseen = self._unseen_threads()
         if unseen:
             self.undecided.add(f"threads the watch cannot see were running ({unseen[0]})")
         return False

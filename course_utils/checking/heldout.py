@@ -217,10 +217,158 @@ def export_for_shape(model, shape: tuple[int, ...]) -> bytes:
 
 
 def stored_numbers(program) -> int:
-    """How many numbers an exported program stores: its parameters, buffers and tensor
-    constants (weights hidden in a buffer or a constant count too)."""
+    """How many numbers an exported program holds, for a design limit (``max_parameters``):
+    the larger of the numbers it *stores* and the numbers its computation *uses as weights*,
+    plus the numbers *written* in its operations.
+
+    - stored: its parameters, buffers and tensor constants (weights hidden in a buffer or a
+      constant count too);
+    - used as weights (``weights_used``): every tensor that the computation on the input
+      takes and that does not follow the input: a parameter, one derived from parameters
+      (``w.t()``), a table the graph makes itself (``torch.arange(...).sin()``, ``x * 0 + 1``
+      expanded, ``torch.randn`` in ``forward``), counted once where it meets the input;
+    - written: each literal number in an operation's arguments (``x * 0.5``, sizes, strides).
+
+    Raises ``UnsafeProgram`` where the program's input has no fixed shape (the course's export
+    fixes it).
+    """
+    return max(numbers_stored(program), weights_used(program)) + _literal_numbers(program.graph)
+
+
+def numbers_stored(program) -> int:
+    """The numbers an exported program stores: its parameters, buffers and tensor constants
+    (a design's exact count, ``record_architecture``; a design limit counts more,
+    ``stored_numbers``)."""
     tensors = list(program.state_dict.values()) + list(getattr(program, "constants", {}).values())
     return int(sum(t.numel() for t in tensors if isinstance(t, torch.Tensor)))
+
+
+def _literal_numbers(graph) -> int:
+    """How many numbers (ints and floats, not booleans) the graph's operations take as literal
+    arguments, however nested in lists."""
+
+    def numbers(argument) -> int:
+        if isinstance(argument, bool) or argument is None:
+            return 0
+        if isinstance(argument, (int, float, complex)):
+            return 1
+        if isinstance(argument, (list, tuple)):
+            return sum(numbers(a) for a in argument)
+        if isinstance(argument, dict):
+            return sum(numbers(a) for a in argument.values())
+        return 0
+
+    return sum(
+        numbers(node.args) + numbers(node.kwargs)
+        for node in graph.nodes
+        if node.op == "call_function"
+    )
+
+
+def _same(first, second) -> bool:
+    """Whether two values of a node are identical (tensors bit for bit, NaN equal to NaN)."""
+    if isinstance(first, torch.Tensor) and isinstance(second, torch.Tensor):
+        if first.shape != second.shape or first.dtype != second.dtype:
+            return False
+        if torch.equal(first, second):
+            return True
+        if not (first.is_floating_point() or first.is_complex()) or not first.isnan().any():
+            return False
+        return torch.equal(first.isnan(), second.isnan()) and torch.equal(
+            first.nan_to_num(0.0, 0.0, 0.0), second.nan_to_num(0.0, 0.0, 0.0)
+        )
+    if isinstance(first, (list, tuple)) and isinstance(second, (list, tuple)):
+        return len(first) == len(second) and all(map(_same, first, second))
+    return type(first) is type(second) and first == second
+
+
+def _numbers_in(value, batch: int | None) -> int:
+    """The numbers a weight tensor holds; one sample's worth where its first dimension is the
+    batch and every sample's slice is the same (``torch.zeros_like(x)``)."""
+    if isinstance(value, (list, tuple)):
+        return sum(_numbers_in(v, batch) for v in value)
+    if not isinstance(value, torch.Tensor):
+        return 0
+    if batch and value.dim() >= 1 and value.shape[0] == batch and value.numel():
+        if _same(value, value[:1].expand_as(value)):
+            return value.numel() // batch
+    return value.numel()
+
+
+def weights_used(program) -> int:
+    """The numbers that the program's computation on its input takes from elsewhere than the
+    input, each tensor counted once (see ``stored_numbers``).
+
+    The graph runs three times on random inputs: twice on one input, once on another, each run
+    with the same seed for the random operations it makes. A node *follows the input* where
+    its value is the same for the same input and differs for another. Every other tensor (a
+    parameter, a table made in the graph, noise) is a weight where a node that follows the
+    input, or the output, takes it. Runs only the program's ATen operations
+    (``checked_program``); each value is freed once every node that takes it has run.
+    """
+    from torch.fx.node import map_arg
+
+    values = {**program.state_dict, **getattr(program, "constants", {})}
+    specs = {spec.arg.name: spec for spec in program.graph_signature.input_specs}
+    generator = torch.Generator().manual_seed(0)
+    env: dict = {}  # node -> its value on input a, on a again, on input b
+    follows: dict = {}
+    batch = None
+    counted = 0
+    pending = {node: len(node.users) for node in program.graph.nodes}
+
+    def weight_at(node) -> int:
+        """The numbers of ``node`` if it is a weight that a following node takes."""
+        if follows[node] or not any(u.op == "output" or follows.get(u) for u in node.users):
+            return 0
+        return _numbers_in(env[node][0], batch)
+
+    outer_stream = torch.get_rng_state()
+    try:
+        streams = [torch.manual_seed(0).get_state()] * 3
+        with torch.no_grad():
+            for node in program.graph.nodes:
+                if node.op == "placeholder":
+                    spec = specs.get(node.name)
+                    if spec is not None and spec.kind.name == "USER_INPUT":
+                        example = node.meta.get("val")
+                        shape = tuple(getattr(example, "shape", None) or ())
+                        if not shape or not all(type(s) is int for s in shape):
+                            raise UnsafeProgram("its input has no fixed shape")
+                        a, b = (torch.rand(shape, generator=generator) for _ in range(2))
+                        env[node], follows[node] = (a, a, b), True
+                        batch = batch or shape[0]
+                    else:
+                        tensor = values.get(getattr(spec, "target", None))
+                        copies = tuple(
+                            tensor.clone() if isinstance(tensor, torch.Tensor) else tensor
+                            for _ in range(3)
+                        )  # an operation in place changes one run's copy, not the program's
+                        env[node], follows[node] = copies, False
+                    continue
+                if node.op == "call_function":
+                    runs = []
+                    for run in range(3):  # each run draws from its own random stream, same seed
+                        torch.set_rng_state(streams[run])
+                        runs.append(
+                            node.target(
+                                *map_arg(node.args, lambda n, run=run: env[n][run]),
+                                **map_arg(node.kwargs, lambda n, run=run: env[n][run]),
+                            )
+                        )
+                        streams[run] = torch.get_rng_state()
+                    env[node] = runs
+                    follows[node] = _same(runs[0], runs[1]) and not _same(runs[0], runs[2])
+                elif node.op != "output":
+                    raise UnsafeProgram("it holds nodes other than ATen operations")
+                for used in node.all_input_nodes:
+                    pending[used] -= 1
+                    if pending[used] == 0:  # every node that takes it has run: count, then free
+                        counted += weight_at(used)
+                        env[used] = None
+    finally:
+        torch.set_rng_state(outer_stream)
+    return counted
 
 
 def record_exported(
@@ -317,7 +465,8 @@ def probe_inputs(shape, seed: int = PROBE_SEED) -> tuple[torch.Tensor, torch.Ten
 def architecture_facts(program, first, second=None, zeroed=()) -> dict:
     """Facts about the model an exported ``program`` holds, computed from the program itself:
 
-    - ``stored_numbers``: the numbers it stores (``stored_numbers``);
+    - ``stored_numbers``: the numbers it stores (``numbers_stored``: parameters, buffers and
+      constants, exactly);
     - ``operations``: how often it calls each ATen operator (``operation_counts``);
     - ``output_shape``: the shape of its output on ``first`` (a tensor of the exported shape);
     - with ``zeroed`` (name prefixes of parameters, ``("enc2.", "bottom.")``):
@@ -336,7 +485,7 @@ def architecture_facts(program, first, second=None, zeroed=()) -> dict:
     if not isinstance(output, torch.Tensor):
         raise TypeError(f"the model returned a {type(output).__name__}, not a tensor")
     facts = {
-        "stored_numbers": stored_numbers(program),
+        "stored_numbers": numbers_stored(program),
         "operations": operation_counts(program),
         "output_shape": [int(n) for n in output.shape],
     }
@@ -630,9 +779,13 @@ def checked_program(program: bytes) -> bytes:
     return buffer.getvalue()
 
 
+COUNT_REQUESTED = "count-numbers"  # an empty file: the grader checks a design limit
+
+
 def run_exported(folder: str) -> None:
     """The sandbox's side: ``program.pt2`` on ``images.npy`` -> ``outputs.npy`` (float32), and
-    the numbers the program stores -> ``stored.txt`` (for a design limit, ``max_parameters``).
+    where the grader asks for them (``COUNT_REQUESTED``), the numbers the program holds ->
+    ``stored.txt`` (for a design limit, ``max_parameters``: ``stored_numbers``).
 
     Runs in a fresh process in the grader's sandbox; the folder holds only the program and the
     images, never the labels or masks.
@@ -648,7 +801,8 @@ def run_exported(folder: str) -> None:
         raise TypeError(f"the model returned a {type(outputs).__name__}, not a tensor")
     array = outputs.detach().to("cpu", torch.float32).numpy()
     np.save(here / "outputs.npy", np.ascontiguousarray(array), allow_pickle=False)
-    (here / "stored.txt").write_text(f"{stored_numbers(program)}\n")
+    if (here / COUNT_REQUESTED).is_file():  # a design limit to check: count (runs the graph)
+        (here / "stored.txt").write_text(f"{stored_numbers(program)}\n")
 
 
 def mean_iou(predicted: np.ndarray, truth: np.ndarray) -> float:

@@ -22,8 +22,10 @@ checked and recorded once its outputs are back.
    files; no output of a graded run is kept.
 3. checking (``checker.py``): each test's verdict from the records, against the reference.
    Out: ``{notebook: {grade_id: Verdict}}``.
-4. recording (``recording.py``): the autograded notebooks carry the verdicts (and no hidden
-   test) and nbgrader's record step puts them in the gradebook.
+4. recording (``recording.py``): the autograded notebooks carry the verdicts as the student may
+   read them (passed or failed, no hidden test, no detail the graded kernel could choose) and
+   nbgrader's record step puts them in the gradebook; the detail of each verdict goes to the
+   instructor's file ``.grading/verdicts/ASSIGNMENT/STUDENT.txt``.
 """
 
 from __future__ import annotations
@@ -423,7 +425,7 @@ def autograde(
     from . import bans as static_bans
     from .execution import Job, run_jobs
     from .heldout import Draw, HeldOutError, course_key
-    from .recording import record_submission
+    from .recording import details_file, record_submission, write_details
     from .worker import warm_imports
 
     setting_up = timings.Stopwatch("-", "setup: survey, gradebook layout, key")
@@ -484,7 +486,8 @@ def autograde(
                             sandbox,
                         ),
                     )
-                else:
+                else:  # nothing ran: no verdicts in detail (a regrade's old ones go)
+                    details_file(course, assignment, student).unlink(missing_ok=True)
                     bar.advance(student)
 
         def check_and_record(student: str, outcome) -> None:
@@ -515,6 +518,7 @@ def autograde(
             banned = banned_parts(result.verdicts, assignment)
             if banned:
                 result.notes.append(f"library ban: {', '.join(banned)}")
+            write_details(course, assignment, student, result.verdicts)
             try:
                 with timings.phase(student, "record (nbgrader, gradebook)"):
                     record_submission(

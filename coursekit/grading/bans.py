@@ -30,7 +30,12 @@ What the reading cannot decide is never passed in silence (``Scan.flags``):
 - dynamic code (``exec``, ``eval``, ``getattr`` with a computed name, ``importlib`` with a
   computed module, ``globals()``, ...; ``DYNAMIC``) keeps its points but is *flagged for the
   instructor* in the autograde summary: honest code uses some of it (``getattr(nn, name)``),
-  and the in-kernel watch still sees the routines it reaches, so a person decides.
+  and the in-kernel watch still sees the routines it reaches, so a person decides;
+- the whole notebook (``notebook_flags``: every cell but the tests and the course's install
+  cell, whatever part it belongs to) naming a way to start threads or processes
+  (``CONCURRENCY``) or an evasion is flagged the same way: the in-kernel watch profiles only
+  the test's thread and those its block starts, so work handed to an earlier thread or a
+  process (a worker loop fed by a queue) is out of its sight, and out of the part's reach.
 """
 
 from __future__ import annotations
@@ -67,6 +72,7 @@ EVASIONS = (
     "sys.setprofile",
     "sys.settrace",
     "sys.monitoring",
+    "sys._current_frames",
     "threading.setprofile",
     "threading.settrace",
     "threading.setprofile_all_threads",
@@ -108,6 +114,38 @@ DYNAMIC = (
     "operator.attrgetter",
     "operator.methodcaller",
     "_thread",
+)
+# What starts threads or processes: the in-kernel watch profiles the thread of the test cell
+# and the threads started in it, so work handed to a thread or process that the notebook
+# started earlier is out of its sight. A notebook that names one of these anywhere (outside
+# the course's install cell) is flagged for the instructor (``notebook_flags``).
+CONCURRENCY = (
+    "threading.Thread",
+    "threading.Timer",
+    "threading._start_new_thread",
+    "threading._start_joinable_thread",
+    "_thread",
+    "concurrent.futures",
+    "multiprocessing",
+    "torch.multiprocessing",
+    "subprocess",
+    "os.fork",
+    "os.forkpty",
+    "os.posix_spawn",
+    "os.posix_spawnp",
+    "os.spawnl",
+    "os.spawnle",
+    "os.spawnlp",
+    "os.spawnv",
+    "os.spawnve",
+    "os.spawnvp",
+    "os.system",
+    "os.popen",
+    "pty",
+    "asyncio.to_thread",
+    "joblib",
+    "loky",
+    "multiprocess",
 )
 # Attributes of any object that reach code or namespaces a reading cannot follow.
 _DYNAMIC_ATTRIBUTES = (
@@ -681,6 +719,59 @@ def flags(nb, exercise: str) -> dict[str, list[str]]:
     return {part: sorted(r.dynamic) for part, r in scan(nb, exercise).items() if r.dynamic}
 
 
+def _install_cell(source: str) -> bool:
+    """Whether ``source`` is the course's install cell (``coursekit.install``), any version."""
+    import re
+
+    from coursekit.install import DISTRIBUTION, INSTALL_CELL
+
+    marker = "\x00version\x00"
+    template = INSTALL_CELL.format(distribution=DISTRIBUTION, version=marker).strip()
+    pieces = template.split(marker)
+    pattern = r"[0-9A-Za-z.+!-]+".join(re.escape(piece) for piece in pieces)
+    return re.fullmatch(pattern, source.strip()) is not None
+
+
+# Dynamic code that could reach a thread starter, or make code that passes for a library's,
+# with no name the notebook-wide reading would see (honest notebooks have no use for it).
+_HIDDEN_ANYWHERE = (
+    "an import of a computed module name",
+    "sys.modules",
+    "importlib.util",
+    "importlib.machinery",
+    "__builtins__",
+    "builtins",
+    "__subclasses__",
+    "__code__",
+    "types.CodeType",
+    "types.FunctionType",
+)
+
+
+def notebook_flags(nb) -> list[str]:
+    """What the whole notebook's code (every code cell but the tests and the course's install
+    cell, whatever part it belongs to) names that starts threads or processes (``CONCURRENCY``),
+    turns off the in-kernel watch (``EVASIONS``) or could hide either (a computed import, code
+    objects made or replaced: ``_HIDDEN_ANYWHERE``), sorted: the watch cannot see work done
+    there, so the instructor reads it. Only the notebook's own code is read, never a library's
+    (tqdm's or torch's threads are not the notebook's)."""
+    cells: list[tuple[int, ast.Module]] = []
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code" or is_test_cell(cell) or _install_cell(cell.source):
+            continue
+        tree = _parse(cell.source)
+        if tree is not None:
+            cells.append((index, tree))
+    notebook = _Notebook(cells)
+    reach = _Reach(notebook, Ban(modules=CONCURRENCY), (len(nb.cells), 0))
+    for index, tree in cells:
+        for number, statement in enumerate(tree.body):
+            reach.add(statement, notebook.module, (index, number))
+    result = reach.run()
+    hidden = result.dynamic & set(_HIDDEN_ANYWHERE)
+    return sorted(result.banned | result.evasions | hidden)
+
+
 def apply(verdicts: dict[str, dict[str, Verdict]], notebooks: dict, exercise: str) -> list[str]:
     """Fail, in ``verdicts``, every test cell of a part whose code reaches a banned routine or
     an evasion; return the notes for the instructor about dynamic code (flagged, not failed).
@@ -695,16 +786,22 @@ def apply(verdicts: dict[str, dict[str, Verdict]], notebooks: dict, exercise: st
             hits = sorted(result.banned | result.evasions)
             for grade_id in BANS[exercise][part].tests if hits else ():
                 current = verdicts.get(name, {}).get(grade_id)
-                if current is not None:
-                    verdicts[name][grade_id] = Verdict(
-                        grade_id, False, reason(hits), current.checks
-                    )
+                if current is not None:  # read from the source: the student may see it
+                    why = reason(hits)
+                    verdicts[name][grade_id] = Verdict(grade_id, False, why, current.checks, why)
             if result.dynamic:
                 notes.append(
                     f"flagged for the instructor: {part}'s code uses "
                     f"{', '.join(sorted(result.dynamic))}, which the library-ban scan cannot "
                     "follow (points kept; read the code)"
                 )
+        concurrent = notebook_flags(nb) if results else []
+        if concurrent:
+            notes.append(
+                f"flagged for the instructor: the notebook's code uses {', '.join(concurrent)}"
+                ": threads, processes or what turns the watch off, where the library-ban watch "
+                "cannot see the work done (points kept; read the code)"
+            )
     return notes
 
 

@@ -7,12 +7,18 @@ order. A cell passes when every reference check has a student record that this m
 and the cell ran to its end without an error. A missing record fails; nothing the student's
 kernel says about itself (no error, a printed token) is evidence of passing.
 
-Only trusted text reaches a verdict's message: the reference's name for the check and a fixed
-reason. A value from the student's graded run is never quoted, since that kernel also ran the
-hidden tests and could have written them into any value it returned. Whether a value passes is
-the rulebook's decision (``course_utils.checking.rules``, NumPy only), the same one the checks in
-a student's kernel make; the tolerances, predicate and bound are the reference record's, and the
-float32 tolerance's device is the reference run's (``grading_device``), never the student's.
+A verdict has two texts. ``message`` is for the instructor (``.grading/verdicts/``, written by
+``recording.write_details``): the first failing visible check, else the first failing hidden one,
+named, with a fixed reason, never a value the graded run returned. ``shown`` is what the student
+may read, fixed by the pass or fail alone (or by the submission's source, for a library ban):
+the graded kernel held the hidden tests, so anything that varies with what it chose to do (which
+check fails, how, where, when) could carry them out. The student's explanation of a failure
+comes from the feedback run (``feedback_run.py``), whose kernel never held a hidden test.
+
+Whether a value passes is the rulebook's decision (``course_utils.checking.rules``, NumPy only),
+the same one the checks in a student's kernel make; the tolerances, predicate and bound are the
+reference record's, and the float32 tolerance's device is the reference run's
+(``grading_device``), never the student's.
 """
 
 from __future__ import annotations
@@ -24,18 +30,42 @@ from course_utils.checking.rules import Mismatch
 
 from .records import RecordError, Records
 
-__all__ = ["Mismatch", "Verdict", "check_one", "judge_cell"]
+__all__ = ["GRADED_FAILED", "Mismatch", "Verdict", "check_one", "judge_cell"]
+
+
+# What a student reads of a failed test cell whose reason the graded kernel could have chosen:
+# one sentence for every such failure (the points already say that it failed).
+GRADED_FAILED = (
+    "this test cell earned no points. The graded run also ran hidden checks, on inputs your "
+    "notebook does not show, and does not say which check failed or why. Your notebook ran "
+    "again with the visible tests only for this feedback: what its checks found is shown "
+    "above (and by course check)."
+)
 
 
 @dataclass
 class Verdict:
+    """The checker's verdict on one test cell.
+
+    ``message``: the detail, for the instructor only. ``public``: where it is not None, a
+    sentence the student may read in place of ``GRADED_FAILED`` because nothing the graded
+    kernel did can change it (a library ban read from the submission's source, an exercise
+    whose test records nothing).
+    """
+
     grade_id: str
     passed: bool
     message: str
     checks: int = 0
+    public: str | None = None
 
-
-HIDDEN_FAILED = "a hidden check failed (hidden checks use inputs your notebook does not show)"
+    @property
+    def shown(self) -> str:
+        """The verdict as the student reads it (feedback): fixed by ``passed`` alone, or
+        ``public``."""
+        if self.passed:
+            return f"passed (all {self.checks} checks)"
+        return self.public if self.public is not None else GRADED_FAILED
 
 
 def _decode(value, records: Records):
@@ -138,12 +168,11 @@ def judge_cell(
     ``heldout.Draw`` (each held-out check's seed follows from it, the test and the check's
     name); None only for direct calls, which draw a fresh secret seed."""
     if not reference:
-        return Verdict(
-            grade_id,
-            False,
+        why = (
             "this test records nothing, so the grader cannot judge "
-            "it (an error of the exercise, not of your work)",
+            "it (an error of the exercise, not of your work)"
         )
+        return Verdict(grade_id, False, why, public=why)
     student = student or []
 
     def seed_of(ref: dict) -> int | None:
@@ -152,7 +181,7 @@ def judge_cell(
         return draw.seed(f"{grade_id}/{ref.get('name', '')}")
 
     facts = _architecture_facts(reference, student, got_records, seed_of, sandbox)
-    hidden_failed = False
+    hidden_failed = None  # the first failing hidden check's message (the instructor's)
     for index, ref in enumerate(reference):
         got = student[index] if index < len(student) else None
         hidden = ref.get("line") in hidden_lines
@@ -161,23 +190,18 @@ def judge_cell(
                 raise Mismatch("was not reached (the notebook did not run)")
             check_one(ref, ref_records, got, got_records, sandbox, seed_of(ref), facts.get(index))
         except Exception as error:  # noqa: BLE001 - a malformed record fails, plainly
-            if hidden:
-                # The kernel could choose which hidden check fails: its name, its reason
-                # and its place would tell the student one hidden input. Go on to the
-                # first failing visible check, if there is one.
-                hidden_failed = True
-                continue
+            which = f"{'hidden ' if hidden else ''}check {index + 1} of {len(reference)}"
             if isinstance(error, Mismatch):
                 name = str(ref.get("name", ""))[:300]
-                message = f"check {index + 1} of {len(reference)}, {name!r}, {error}"
+                message = f"{which}, {name!r}, {error}"
             else:
-                message = (
-                    f"check {index + 1} of {len(reference)} could not be read "
-                    f"({type(error).__name__})"
-                )
+                message = f"{which} could not be read ({type(error).__name__})"
+            if hidden:  # the first failing visible check, if any, is named first
+                hidden_failed = hidden_failed or message
+                continue
             return Verdict(grade_id, False, message, len(reference))
     if hidden_failed:
-        return Verdict(grade_id, False, HIDDEN_FAILED, len(reference))
+        return Verdict(grade_id, False, hidden_failed, len(reference))
     if status is None or not status.get("ran"):
         return Verdict(grade_id, False, "the test cell did not run", len(reference))
     if status.get("error"):

@@ -1,13 +1,15 @@
 """``course feedback``: HTML feedback for students, never showing hidden tests.
 
 The autograded notebook holds the student's cells, the test cells without their hidden parts and
-the checker's verdict per test cell (``recording.py``). Widget state as Colab writes it is
-repaired first (nbconvert cannot render it otherwise). Unless ``run`` is off, each student's
-notebook then runs once more with the visible tests only (``feedback_run.py``), so the feedback
-shows the student's own outputs too. ``ClearHiddenTests`` stays on for the feedback step
-(whatever the configuration says), and the result is checked: a feedback file that still holds
-a hidden-test marker is deleted and reported. One student's failure does not stop the others':
-it is named, with its reason, at the end.
+the checker's verdict per test cell as the student may read it, passed or failed
+(``recording.py``; the detail stays in the instructor's ``.grading/verdicts/``). Widget state as
+Colab writes it is repaired first (nbconvert cannot render it otherwise). Unless ``run`` is off,
+each student's notebook then runs once more with the visible tests only (``feedback_run.py``):
+the student's own outputs, and what the visible checks found, come from that run, whose kernel
+never held a hidden test. ``ClearHiddenTests`` stays on for the feedback step (whatever the
+configuration says), and the result is checked: a feedback file that still holds a hidden-test
+marker is deleted and reported. One student's failure does not stop the others': it is named,
+with its reason, at the end.
 """
 
 from __future__ import annotations

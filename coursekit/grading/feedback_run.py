@@ -4,8 +4,11 @@ The graded run keeps no output (its kernel saw the hidden tests). For feedback, 
 notebook (the student's cells, the test cells without their hidden parts, one verdict output per
 test cell) runs once more, in its sandbox, in ``feedback`` mode: a kernel that never held a
 hidden test. Its outputs (capped per cell and per notebook) are put back into a copy of the
-autograded notebook, each test cell ending with the checker's verdict, and nbgrader's feedback
-renders that copy. A submission whose run fails keeps the verdict-only notebook, with a note.
+autograded notebook, each test cell ending with the checker's verdict as the student may read
+it (passed or failed, ``Verdict.shown``), and nbgrader's feedback renders that copy. So every
+explanation a student reads (which visible check failed, and why, with their values) comes from
+this run; of the graded run, whose kernel held the hidden tests, the student gets only the
+points of each cell. A submission whose run fails keeps the verdict-only notebook, with a note.
 The run goes through the same worker contract as graded runs (``execution.run_jobs``), always on
 this machine (the ``local`` backend): feedback is a second, smaller pass that needs the
 autograded notebooks and the course's files here, and no cluster option of ``course autograde``

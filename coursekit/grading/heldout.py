@@ -362,10 +362,15 @@ def evaluate_exported(
     """The score of an exported ``program`` on the held-out data of ``task`` drawn with ``seed``.
 
     The inputs go to the program's process; the labels or masks stay in this one. With
-    ``max_parameters``, a program storing more numbers (counted from the program itself, in the
-    same process) raises ``HeldOutError``.
+    ``max_parameters``, a program holding more numbers (``stored_numbers``, counted from the
+    program itself, in the same sandboxed process) raises ``TooLarge``.
     """
-    from course_utils.checking.heldout import held_out_data, output_shape, score
+    from course_utils.checking.heldout import (
+        COUNT_REQUESTED,
+        held_out_data,
+        output_shape,
+        score,
+    )
 
     inputs, truth = held_out_data(task, seed, **options)
     with tempfile.TemporaryDirectory(prefix="course-exported-") as tmp:
@@ -373,6 +378,8 @@ def evaluate_exported(
         folder.mkdir()
         (folder / "program.pt2").write_bytes(program)
         np.save(folder / "images.npy", inputs.numpy().astype(np.float32), allow_pickle=False)
+        if max_parameters is not None:
+            (folder / COUNT_REQUESTED).write_text("")
         del inputs
         done = run_program(folder, sandbox)
         if done.returncode != 0:

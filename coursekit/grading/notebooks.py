@@ -228,6 +228,32 @@ def text_of(path: Path) -> str:
 _TRACEBACK_PREFIX = re.compile(r"^(?:-*>\s*)?\d+\s+")
 
 
+def hidden_check_names(references: dict, public: str) -> set[str]:
+    """The names of hidden checks (``references``: notebook -> ``reference.Reference``) that are
+    distinctive (``MIN_LEAK_LINE`` characters or more) and appear nowhere in ``public`` (the
+    released notebooks' text): any of them in a file a student receives is a leak."""
+    names = set()
+    for reference in references.values():
+        for grade_id, checks in reference.records.cells.items():
+            hidden = reference.hidden_lines.get(grade_id, set())
+            for check in checks:
+                name = str(check.get("name", "")).strip()
+                if check.get("line") in hidden and len(name) >= MIN_LEAK_LINE:
+                    names.add(name)
+    return {name for name in names if name not in public}
+
+
+def find_name_leaks(names: set[str], files) -> list[str]:
+    """One sentence per file whose text (``text_of``) holds one of the hidden check ``names``."""
+    problems = []
+    for path in files:
+        text = text_of(path)
+        hit = next((name for name in sorted(names) if name in text), None)
+        if hit:
+            problems.append(f"{path} contains the hidden check name {hit!r}")
+    return problems
+
+
 def find_leaks(
     secrets: dict[str, set[str]],
     files,

@@ -3,11 +3,15 @@
 For each submission the autograded notebook is built here, on the instructor's machine, from the
 sanitized submission (the student's cells, the test cells nbgrader restored): hidden-test
 blocks are removed from the test cells, every output is cleared, and each test cell gets one
-output, the checker's verdict (a stream when it passed, an error output when it failed). Then
-nbgrader's own record step (output limits, ``SaveAutoGrades``, late penalties) records it, so
-nbgrader scores exactly the checker's verdicts and ``nbgrader export``, ``nbgrader
-generate_feedback`` and ``course export`` keep working. Nothing in the autograded notebook came
-out of a process that ran student code, so no hidden test can reach feedback through it.
+output, the checker's verdict as the student may read it (``Verdict.shown``: a stream when it
+passed, an error output when it failed). Then nbgrader's own record step (output limits,
+``SaveAutoGrades``, late penalties) records it, so nbgrader scores exactly the checker's verdicts
+and ``nbgrader export``, ``nbgrader generate_feedback`` and ``course export`` keep working.
+Nothing in the autograded notebook came out of a process that ran student code, and of the
+graded run it carries only the pass or fail of each test cell (what the points say anyway), so
+no hidden test can reach feedback through it: not as text, and not as a choice of which check
+failed. The detail (which check failed, and why) goes to the instructor's verdict file
+(``write_details``), which no feedback reads.
 """
 
 from __future__ import annotations
@@ -37,13 +41,41 @@ DISARMED = {
 
 
 def verdict_output(verdict: Verdict):
+    """A test cell's one output in the autograded notebook: the verdict as the student may read
+    it (``Verdict.shown``), never its detail."""
     from nbformat import NotebookNode
 
     if verdict.passed:
-        return NotebookNode(
-            output_type="stream", name="stdout", text=f"Grader: passed ({verdict.message}).\n"
-        )
-    return error_output(VERDICT_ERROR, verdict.message)
+        return NotebookNode(output_type="stream", name="stdout", text=f"Grader: {verdict.shown}.\n")
+    return error_output(VERDICT_ERROR, verdict.shown)
+
+
+def details_file(course: Course, assignment: str, student: str) -> Path:
+    """The instructor's file of one submission's verdicts in detail (see ``write_details``)."""
+    return course.root / ".grading" / "verdicts" / assignment / f"{student}.txt"
+
+
+def write_details(
+    course: Course, assignment: str, student: str, verdicts: dict[str, dict[str, Verdict]]
+) -> Path:
+    """Write why each test cell of a submission passed or failed, for the instructor.
+
+    One line per test cell, ``NOTEBOOK/GRADE_ID: passed|FAILED: message``, the checker's
+    full message (hidden checks named). No feedback, export or LMS file reads it: the
+    student's feedback shows ``Verdict.shown`` only.
+    """
+    path = details_file(course, assignment, student)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [
+        f"# {assignment}, {student}: each test cell's verdict in detail, for the instructor "
+        "(feedback shows the student only passed or failed)"
+    ]
+    for notebook, cells in sorted(verdicts.items()):
+        for grade_id, verdict in cells.items():
+            state = "passed" if verdict.passed else "FAILED"
+            lines.append(f"{notebook}/{grade_id}: {state}: {' '.join(verdict.message.split())}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
 
 
 def _disarm(source: str) -> str:

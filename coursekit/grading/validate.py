@@ -25,7 +25,15 @@ from pathlib import Path
 from .autograde import SubmissionResult, autograde, ensure_reference
 from .conventions import lint_hidden_names, lint_notebook
 from .course import Course, GradingError
-from .notebooks import find_leaks, read_notebook, secret_lines, text_of, visible_lines
+from .notebooks import (
+    find_leaks,
+    find_name_leaks,
+    hidden_check_names,
+    read_notebook,
+    secret_lines,
+    text_of,
+    visible_lines,
+)
 from .release import generate_into, release_differences, setup_problems
 from .sandbox import Limits, sandbox_available
 
@@ -201,6 +209,9 @@ def validate_assignment(
             # the stub fails every test: its feedback is where hidden tests would show
             feedback = generate_feedback(scratch, assignment, [STUB])
             report.problems += find_leaks(secrets, feedback, kinds=("hidden test",))
+            public = "\n".join(text_of(p) for p in course.released_notebooks(assignment))
+            names = hidden_check_names(references, public)
+            report.problems += find_name_leaks(names, feedback)
         except GradingError as error:
             report.problems.append(str(error))
     finally:
