@@ -594,3 +594,157 @@ def test_a_setsid_attacker_leaves_a_classmate_an_equal_share_of_the_cpu(tmp_path
     used = _cpu_seconds_side_by_side(tmp_path, seconds=4)
     assert used["attacker"] > 0
     assert used["victim"] >= 0.5 * used["attacker"], used
+
+
+# -- facts about a model come from its exported program, not from the kernel (issue 28) ------
+EX06 = "ex06_segmentation"
+# No skip connection: dec1 sees the upsampled path twice, so the numbers and the convolutions
+# are those of the design, and only the probe with the deep path off can tell.
+EX06_NO_SKIP = (
+    "class TinyUNet(nn.Module):\n"
+    "    def __init__(self, base=8):\n"
+    "        super().__init__()\n"
+    "        b = base\n"
+    "        self.pool = nn.MaxPool2d(2)\n"
+    "        self.enc1 = UNetBlock(1, b)\n"
+    "        self.enc2 = UNetBlock(b, 2 * b)\n"
+    "        self.bottom = UNetBlock(2 * b, 4 * b)\n"
+    "        self.up2 = nn.ConvTranspose2d(4 * b, 2 * b, kernel_size=2, stride=2)\n"
+    "        self.dec2 = UNetBlock(4 * b, 2 * b)\n"
+    "        self.up1 = nn.ConvTranspose2d(2 * b, b, kernel_size=2, stride=2)\n"
+    "        self.dec1 = UNetBlock(2 * b, b)\n"
+    "        self.head = nn.Conv2d(b, 1, kernel_size=1)\n"
+    "\n"
+    "    def forward(self, x):\n"
+    "        e2 = self.enc2(self.pool(self.enc1(x)))\n"
+    "        bottom = self.bottom(self.pool(e2))\n"
+    "        d2 = self.dec2(torch.cat([e2, self.up2(bottom)], dim=1))\n"
+    "        u1 = self.up1(d2)\n"
+    "        return self.head(self.dec1(torch.cat([u1, u1], dim=1)))\n"
+)
+# Upsampling by interpolation and a 1x1 convolution instead of transposed convolutions.
+EX06_WRONG_OPS = (
+    EX06_NO_SKIP.replace(
+        "nn.ConvTranspose2d(4 * b, 2 * b, kernel_size=2, stride=2)",
+        "nn.Sequential(nn.Upsample(scale_factor=2), nn.Conv2d(4 * b, 2 * b, kernel_size=1))",
+    )
+    .replace(
+        "nn.ConvTranspose2d(2 * b, b, kernel_size=2, stride=2)",
+        "nn.Sequential(nn.Upsample(scale_factor=2), nn.Conv2d(2 * b, b, kernel_size=1))",
+    )
+    .replace("torch.cat([u1, u1], dim=1)", "torch.cat([self.enc1(x), u1], dim=1)")
+)
+# What a kernel that forges its records sends: the design's facts (the formula is visible),
+# as numbers, in place of the exported program; and the old in-kernel checks, answered from
+# the test's own visible formula.
+EX06_FORGER = (
+    "import course_utils.checking.heldout as _heldout\n"
+    "import course_utils.testing as _testing\n"
+    "from course_utils.checking import checks as _checks\n"
+    "def _params(b):\n"
+    "    block = lambda i, o: 9 * i * o + o + 9 * o * o + o\n"
+    "    return (block(1, b) + block(b, 2 * b) + block(2 * b, 4 * b) + 4 * 4 * b * 2 * b + 2 * b\n"
+    "            + block(4 * b, 2 * b) + 4 * 2 * b * b + b + block(2 * b, b) + b + 1)\n"
+    "def _forged_architecture(model, input_shape, name, expected=None, zeroed=()):\n"
+    "    b = int(model.enc1.conv1.out_channels)\n"
+    "    facts = {'stored_numbers': _params(b), 'operations': {'conv2d': 11,\n"
+    "             'conv_transpose2d': 2}, 'output_shape': [input_shape[0], 1, *input_shape[2:]],\n"
+    "             'follows_input': True}\n"
+    "    _checks.send_record('architecture', name, facts)\n"
+    "_heldout.record_architecture = _forged_architecture\n"
+    "def _forged_equal(actual, expected=None, name='', *a, **k):\n"
+    "    _checks.send_record('equal', name, actual)\n"
+    "_testing.check_equal = _forged_equal\n"
+)
+
+
+def _cell_points(nb) -> dict[str, float]:
+    return {
+        c.metadata["nbgrader"]["grade_id"]: float(c.metadata["nbgrader"].get("points", 0))
+        for c in nb.cells
+        if c.metadata.get("nbgrader", {}).get("grade")
+    }
+
+
+@pytest.fixture(scope="module")
+def ex06_architectures(tmp_path_factory):
+    """ex06 graded once: the solution and an untouched stub as victims, a kernel that forges
+    the facts of a TinyUNet without skip connection, that TinyUNet recorded as it is, and an
+    honest TinyUNet of other operations (upsampling by interpolation, no transposed
+    convolution)."""
+    import shutil
+
+    root = tmp_path_factory.mktemp("ex06") / "course"
+    root.mkdir()
+    repo = Path(__file__).resolve().parents[1]
+    shutil.copy(repo / "nbgrader_config.py", root / "nbgrader_config.py")
+    for part in ("solutions", "exercises"):
+        shutil.copytree(repo / part / EX06, root / part / EX06)
+    course = Course(root)
+    solution = nbformat.read(root / "solutions" / EX06 / f"{EX06}.ipynb", as_version=4)
+    submit(root, "victim", EX06, solution)
+    submit(root, "stub", EX06, released(root, EX06))
+    forger = _insert_after(fill(solution, "tinyunet", EX06_NO_SKIP), "tinyunet", EX06_FORGER)
+    submit(root, "forger", EX06, forger)
+    submit(root, "wrong-ops", EX06, fill(solution, "tinyunet", EX06_WRONG_OPS))
+    submit(root, "no-skip", EX06, fill(solution, "tinyunet", EX06_NO_SKIP))
+    # the course's own limits: part 5 trains a network, slowly on a loaded machine
+    limits = Limits(cell_timeout=600, submission_timeout=1800)
+    results = {r.student: r for r in autograde(course, EX06, jobs=2, limits=limits, progress=False)}
+    return results, _cell_points(solution)
+
+
+def _verdicts(result) -> dict:
+    (cells,) = result.verdicts.values()
+    return cells
+
+
+def test_the_honest_solution_keeps_full_marks_and_the_stub_earns_nothing(ex06_architectures):
+    results, points = ex06_architectures
+    total = sum(points.values())
+    assert results["victim"].score == results["victim"].max_score == total, (
+        results["victim"].status,
+        {g: v.message for g, v in _verdicts(results["victim"]).items() if not v.passed},
+    )
+    assert results["stub"].score == 0
+
+
+def test_forged_architecture_records_earn_nothing_for_the_model_they_describe(
+    ex06_architectures,
+):
+    results, points = ex06_architectures
+    verdicts = _verdicts(results["forger"])
+    assert not verdicts["test_tinyunet"].passed
+    assert "is not an exported model" in verdicts["test_tinyunet"].message
+    # the rest of the notebook is the solution's: those parts keep their points
+    for grade_id in ("test_otsu", "test_scores", "test_block", "test_predicted_dice"):
+        assert verdicts[grade_id].passed, (grade_id, verdicts[grade_id].message)
+    earned = sum(points[g] for g, v in verdicts.items() if v.passed)
+    assert results["forger"].score == earned <= sum(points.values()) - points["test_tinyunet"]
+
+
+def test_a_model_of_other_operations_fails_the_architecture_check_by_its_operations(
+    ex06_architectures,
+):
+    results, _ = ex06_architectures
+    verdict = _verdicts(results["wrong-ops"])["test_tinyunet"]
+    assert not verdict.passed
+    assert "'the architecture of TinyUNet(8)'" in verdict.message
+    assert "its operations" in verdict.message and "numbers it stores" in verdict.message
+    assert _verdicts(results["wrong-ops"])["test_block"].passed
+
+
+def test_a_model_without_skip_connection_fails_the_probe_with_its_deep_path_off(
+    ex06_architectures,
+):
+    """Its numbers and convolutions are the design's: only the grader's probe (two inputs it
+    drew, with enc2 and bottom set to zero) tells, and it is a hidden check."""
+    from coursekit.grading.checker import GRADED_FAILED
+
+    results, _ = ex06_architectures
+    verdict = _verdicts(results["no-skip"])["test_tinyunet"]
+    assert not verdict.passed
+    assert verdict.message.startswith("hidden check 5 of 5")  # the instructor's detail
+    assert "whether its output changes with its input" in verdict.message
+    assert verdict.shown == GRADED_FAILED  # the student's
+    assert _verdicts(results["no-skip"])["test_block"].passed

@@ -190,12 +190,19 @@ def output_shape(task: str) -> tuple[int, ...]:
 def export_model(model, task: str) -> bytes:
     """``model`` (a copy, on the CPU, in evaluation mode) exported with ``torch.export`` for the
     task's batch shape, as the bytes ``torch.export.save`` writes. Raises what export raises."""
+    return export_for_shape(model, input_shape(task))
+
+
+def export_for_shape(model, shape: tuple[int, ...]) -> bytes:
+    """``model`` (a copy, on the CPU, in evaluation mode) exported with ``torch.export`` for one
+    input batch of ``shape``, as the bytes ``torch.export.save`` writes. Raises what export
+    raises."""
     import contextlib
     import copy
     import logging
 
     module = copy.deepcopy(model).to("cpu").eval()
-    example = torch.zeros(input_shape(task))
+    example = torch.zeros(tuple(int(n) for n in shape))
     # a failed export prints the traced graph to stderr (nbgrader would fail the cell for it)
     previous = logging.root.manager.disable
     logging.disable(logging.WARNING)
@@ -225,9 +232,15 @@ def stored_numbers(program) -> int:
     Raises ``UnsafeProgram`` where the program's input has no fixed shape (the course's export
     fixes it).
     """
+    return max(numbers_stored(program), weights_used(program)) + _literal_numbers(program.graph)
+
+
+def numbers_stored(program) -> int:
+    """The numbers an exported program stores: its parameters, buffers and tensor constants
+    (a design's exact count, ``record_architecture``; a design limit counts more,
+    ``stored_numbers``)."""
     tensors = list(program.state_dict.values()) + list(getattr(program, "constants", {}).values())
-    stored = int(sum(t.numel() for t in tensors if isinstance(t, torch.Tensor)))
-    return max(stored, weights_used(program)) + _literal_numbers(program.graph)
+    return int(sum(t.numel() for t in tensors if isinstance(t, torch.Tensor)))
 
 
 def _literal_numbers(graph) -> int:
@@ -402,6 +415,244 @@ def record_exported(
         checks.send_record(
             "exported", name, program, expected=float(at_least), task=task, options=options, **limit
         )
+
+
+# -- facts about a model, read from its exported program (never from the student's kernel) ---
+ARCHITECTURE_FACTS = {
+    "stored_numbers": "the numbers it stores (parameters, buffers and constants)",
+    "operations": "its operations (the ATen convolutions and the operations the design counts)",
+    "output_shape": "the shape of its output",
+    "zeroed_numbers": "the numbers stored under the parts the test switches off",
+    "follows_input": "whether its output changes with its input while those parts are switched off",
+}
+PROBE_SEED = 0  # the inputs a student's own kernel probes with; the grader draws its own
+MAX_PROBE_NUMBERS = 2**22  # numbers in one probe input, at most (16 MiB of float32)
+
+
+def _packet(target) -> str:
+    """An ATen operator's name without its overload (``aten.conv2d.padding`` -> ``conv2d``)."""
+    packet = getattr(target, "_overloadpacket", None)
+    return getattr(packet, "__name__", None) or str(target)
+
+
+def operation_counts(program) -> dict[str, int]:
+    """How often each ATen operator (by name, overloads together) is called in ``program``'s
+    graph: ``{"conv2d": 11, "conv_transpose2d": 2, "relu": 10, ...}``. Read from the graph of
+    operations itself, not from the module names or stack metadata the model's author wrote."""
+    counts: dict[str, int] = {}
+    for node in program.graph.nodes:
+        if node.op == "call_function":
+            name = _packet(node.target)
+            counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+def _is_convolution(operation: str) -> bool:
+    return "conv" in operation
+
+
+def probe_inputs(shape, seed: int = PROBE_SEED) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two inputs of ``shape`` (N, C, ...), uniform in [0, 1), drawn one after the other with
+    ``seed``. The grader draws them with a seed of its own; a student's kernel with
+    ``PROBE_SEED``."""
+    shape = tuple(int(n) for n in shape)
+    if len(shape) < 2 or min(shape) < 1 or int(np.prod(shape)) > MAX_PROBE_NUMBERS:
+        raise ValueError(f"{shape} is not a batch shape the grader probes (N, C, ...)")
+    generator = torch.Generator().manual_seed(int(seed))
+    return torch.rand(shape, generator=generator), torch.rand(shape, generator=generator)
+
+
+def architecture_facts(program, first, second=None, zeroed=()) -> dict:
+    """Facts about the model an exported ``program`` holds, computed from the program itself:
+
+    - ``stored_numbers``: the numbers it stores (``numbers_stored``: parameters, buffers and
+      constants, exactly);
+    - ``operations``: how often it calls each ATen operator (``operation_counts``);
+    - ``output_shape``: the shape of its output on ``first`` (a tensor of the exported shape);
+    - with ``zeroed`` (name prefixes of parameters, ``("enc2.", "bottom.")``):
+      ``zeroed_numbers``, the numbers of the parameters so named, and ``follows_input``,
+      whether the output on ``second`` (another input, ``probe_inputs``) differs from the
+      output on ``first`` once those parameters are set to zero: a path from the input to the
+      output that bypasses them (a U-Net's skip connection with its deep path switched off).
+
+    The grader calls this in its sandbox on inputs it drew itself; ``record_architecture``
+    calls it in the student's kernel on ``probe_inputs(shape)``, so ``course check`` shows the
+    verdict grading gives. Raises ``TypeError`` when the model returns no tensor.
+    """
+    module = program.module()
+    with torch.no_grad():
+        output = module(first)
+    if not isinstance(output, torch.Tensor):
+        raise TypeError(f"the model returned a {type(output).__name__}, not a tensor")
+    facts = {
+        "stored_numbers": numbers_stored(program),
+        "operations": operation_counts(program),
+        "output_shape": [int(n) for n in output.shape],
+    }
+    if zeroed:
+        prefixes = tuple(str(prefix) for prefix in zeroed)
+        count = 0
+        with torch.no_grad():
+            for name, parameter in module.named_parameters():
+                if name.startswith(prefixes):
+                    parameter.zero_()
+                    count += parameter.numel()
+            change = (module(first) - module(second)).abs().max()
+        facts["zeroed_numbers"] = int(count)
+        facts["follows_input"] = bool(change > 0)
+    return facts
+
+
+def architecture_differences(facts: dict, expected: dict) -> list[str]:
+    """The facts (names of ``ARCHITECTURE_FACTS``) in which ``facts`` differ from ``expected``.
+
+    The one rule, for the student's kernel and for the grader: every fact ``expected`` names
+    must be equal; for ``operations``, every operator it names must be called as often, and
+    every convolution (an operator whose name holds ``conv``) must be one it names; where the
+    test switches parts off (``zeroed``), they must hold some parameters.
+    """
+    differences = []
+    for name, wanted in expected.items():
+        got = facts.get(name)
+        if name == "operations":
+            got = got if isinstance(got, dict) else {}
+            named = set(wanted) | {op for op in got if _is_convolution(op)}
+            same = all(int(got.get(op, 0)) == int(wanted.get(op, 0)) for op in named)
+        elif name == "output_shape":
+            same = isinstance(got, (list, tuple)) and [int(n) for n in got] == list(wanted)
+        else:
+            same = type(got) is type(wanted) and got == wanted
+        if not same:
+            differences.append(name)
+    if "zeroed_numbers" in facts and not facts["zeroed_numbers"]:
+        if "zeroed_numbers" not in differences:  # the parts to switch off are not there
+            differences.append("zeroed_numbers")
+    return differences
+
+
+def _expected_facts(expected: dict, zeroed) -> dict:
+    """``expected`` checked and made plain JSON: ints, a list of ints, a dict of ints, a bool."""
+    unknown = sorted(set(expected) - set(ARCHITECTURE_FACTS))
+    if unknown:
+        raise ValueError(
+            f"unknown architecture facts {unknown} (known: {list(ARCHITECTURE_FACTS)})"
+        )
+    if ("zeroed_numbers" in expected or "follows_input" in expected) and not zeroed:
+        raise ValueError("zeroed_numbers and follows_input need zeroed=(prefixes, ...)")
+    plain: dict = {}
+    for name, value in expected.items():
+        if name == "operations":
+            plain[name] = {str(op): int(n) for op, n in dict(value).items()}
+        elif name == "output_shape":
+            plain[name] = [int(n) for n in value]
+        elif name == "follows_input":
+            plain[name] = bool(value)
+        else:
+            plain[name] = int(value)
+    return plain
+
+
+def program_facts(program: bytes, shape, zeroed=(), seed: int = PROBE_SEED) -> dict:
+    """``architecture_facts`` of the bytes ``torch.export.save`` wrote, checked first
+    (``checked_program``: an archive that holds Python is refused with ``UnsafeProgram``) and
+    probed with ``probe_inputs(shape, seed)``."""
+    loaded = torch.export.load(io.BytesIO(checked_program(program)))
+    first, second = probe_inputs(shape, seed)
+    return architecture_facts(loaded, first, second, zeroed)
+
+
+def describe_facts(names) -> str:
+    """The facts ``names`` in words, for a verdict (fixed text: no value of the student's)."""
+    return "; ".join(ARCHITECTURE_FACTS.get(name, "a fact") for name in names)
+
+
+def record_architecture(model, input_shape, name: str, expected: dict, zeroed=()) -> None:
+    """Check facts about ``model``'s architecture, computed from its exported program.
+
+    ``model`` is exported like ``record_exported`` does (a copy, on the CPU, in evaluation
+    mode), for one batch of ``input_shape``. ``expected``: the facts the design has, any of
+    ``ARCHITECTURE_FACTS`` (``{"stored_numbers": 5_000, "operations": {"conv2d": 11,
+    "conv_transpose2d": 2}, "output_shape": (2, 1, 32, 32)}``); ``zeroed``: name prefixes of
+    parameters the test switches off to probe a path (``("enc2.", "bottom.")``).
+
+    In a graded run only the program's bytes leave the kernel: the grader computes the facts
+    from the program in its sandbox, on inputs it draws itself, and compares them with the
+    reference run's (``expected`` is stripped from graded kernels like every expected value).
+    Elsewhere (``course check``, a plain run, the reference run) the same facts are computed
+    here, with the same rule (``architecture_differences``), and a difference fails with one
+    sentence. A model that ``torch.export`` cannot export fails as in ``record_exported``.
+    """
+    mode = checks.recording_mode()
+    shape = tuple(int(n) for n in input_shape)
+    plain = None if mode == "graded" else _expected_facts(expected, zeroed)
+    try:
+        program = export_for_shape(model, shape)
+    except Exception as error:  # noqa: BLE001 - any failure to export is the same refusal
+        if mode == "graded":
+            checks.send_record("architecture", name, "export failed")
+            return
+        first = str(error).strip().splitlines()[0][:300] if str(error).strip() else ""
+        raise AssertionError(
+            f"{name}: torch.export could not export your model ({type(error).__name__}: "
+            f"{first}); the grader reads a model's architecture from its exported program: keep "
+            "forward to torch operations and modules, with no branch on a tensor's values"
+        ) from None
+    array = np.frombuffer(program, dtype=np.uint8)
+    if mode == "graded":
+        checks.send_record("architecture", name, array)
+        return
+    facts = program_facts(program, shape, zeroed)
+    differences = architecture_differences(facts, plain)
+    if differences:
+        shown = "; ".join(
+            f"{ARCHITECTURE_FACTS[fact]}: {_shown(facts.get(fact), plain.get(fact), fact)}"
+            for fact in differences
+        )
+        raise AssertionError(f"{name}: the exported model differs from the design in {shown}")
+    if mode == "reference":
+        checks.send_record(
+            "architecture",
+            name,
+            array,
+            facts=plain,
+            input_shape=list(shape),
+            zeroed=[str(prefix) for prefix in zeroed],
+        )
+
+
+def _shown(got, wanted, fact: str) -> str:
+    """A fact's value against the design's, for the student's own kernel."""
+    if wanted is None:  # zeroed_numbers that the test does not state: some are needed
+        return f"{got} where the design has some"
+    if fact == "operations" and isinstance(got, dict):
+        named = sorted(set(wanted) | {op for op in got if _is_convolution(op)})
+        got = {op: got.get(op, 0) for op in named}
+        wanted = {op: wanted.get(op, 0) for op in named}
+    return f"{got} where the design has {wanted}"
+
+
+def run_architecture(folder: str) -> None:
+    """The sandbox's side of ``record_architecture`` checks: in every numbered subfolder of
+    ``folder``, ``program.pt2`` (checked again here) probed with ``probe.npy`` (the grader's
+    two inputs, stacked) and ``request.json`` (the ``zeroed`` prefixes) -> ``facts.json``. One
+    process for all the checks of a test cell; a program that fails writes no facts."""
+    torch.set_num_threads(1)
+    jobs = sorted(
+        (p for p in Path(folder).iterdir() if p.name.isdigit() and (p / "probe.npy").is_file()),
+        key=lambda p: int(p.name),
+    )
+    for here in jobs:
+        try:
+            request = json.loads((here / "request.json").read_text())
+            probe = torch.from_numpy(np.load(here / "probe.npy", allow_pickle=False))
+            checked = checked_program((here / "program.pt2").read_bytes())
+            program = torch.export.load(io.BytesIO(checked))
+            zeroed = tuple(request.get("zeroed") or ())
+            facts = architecture_facts(program, probe[0], probe[1], zeroed)
+        except Exception as error:  # noqa: BLE001 - one failing program spoils only its check
+            (here / "error.txt").write_text(type(error).__name__)
+            continue
+        (here / "facts.json").write_text(json.dumps(facts))
 
 
 # -- what an exported program may hold: tensors and ATen operations, no Python ---------------
@@ -601,5 +852,7 @@ def score(task: str, outputs: np.ndarray, truth) -> float:
 if __name__ == "__main__":
     if (Path(sys.argv[1]) / "weights.npz").is_file():
         run_trained(sys.argv[1])
+    elif (Path(sys.argv[1]) / "architecture").is_file():
+        run_architecture(sys.argv[1])
     else:
         run_exported(sys.argv[1])

@@ -32,7 +32,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # A test cell calls a check (``check_tensor(...)``) or records a model; an import line does not.
-_TEST_CALL = re.compile(r"\b(check_[a-z_]+|record_trained|record_exported)\s*\(")
+_TEST_CALL = re.compile(
+    r"\b(check_[a-z_]+|record_trained|record_exported|record_architecture)\s*\("
+)
 ASK_FOR_PATH = (
     "The self-check cannot tell which file this notebook is: call it with the notebook's file "
     'name, e.g. report("ex01_convolution.ipynb") (a path relative to {cwd} or absolute).'

@@ -88,12 +88,15 @@ def check_one(
     got_records: Records,
     sandbox: bool = True,
     seed: int | None = None,
+    facts=None,
 ) -> None:
     """Raise Mismatch unless the student's record ``got`` passes the reference check ``ref``.
 
     ``sandbox``: whether an exported model runs in the grader's sandbox (``heldout.py``); False
     only where the grader runs without one (trusted notebooks). ``seed``: the held-out draw of
-    this check for this submission (``heldout.Draw``; None: a fresh secret one).
+    this check for this submission (``heldout.Draw``; None: a fresh secret one). ``facts``:
+    for an ``architecture`` check, the facts of the student's program computed already (with
+    the other checks of its cell, in one sandboxed process), or the error that says why not.
     """
     if got is None:
         raise Mismatch("was not reached (the cell stopped before it)")
@@ -110,12 +113,44 @@ def check_one(
 
         check_exported(student, expected, params, sandbox=sandbox, seed=seed)
         return
+    if ref["kind"] == "architecture":  # facts read from the exported program, outside
+        from .heldout import check_architecture
+
+        check_architecture(student, expected, params, sandbox=sandbox, seed=seed, facts=facts)
+        return
     if ref["kind"] == "heldout":  # weights evaluated by a fresh trusted process
         from .heldout import check_heldout
 
         check_heldout(student, expected, params, sandbox=sandbox, seed=seed)
         return
     rules.judge(ref["kind"], student, expected, params, grading_device(ref))
+
+
+def _architecture_facts(reference, student, got_records, seed_of, sandbox) -> dict:
+    """index -> facts (or the error) of every ``architecture`` check of a cell whose record
+    holds a loadable program, computed together in one sandboxed process (``heldout.py``);
+    a record that holds none is left to ``check_one``, which says why."""
+    from .heldout import architecture_job, evaluate_architectures
+
+    jobs = {}
+    for index, ref in enumerate(reference):
+        got = student[index] if index < len(student) else None
+        if ref.get("kind") != "architecture" or got_records is None or not isinstance(got, dict):
+            continue
+        if got.get("kind") != "architecture":
+            continue
+        try:
+            value = _decode(got.get("actual"), got_records)
+            jobs[index] = architecture_job(value, dict(ref.get("params") or {}), seed_of(ref))
+        except Exception:  # noqa: BLE001 - check_one gives the reason
+            continue
+    if not jobs:
+        return {}
+    try:
+        results = evaluate_architectures(list(jobs.values()), sandbox)
+    except ValueError:  # a probe shape the grader refuses: each check says so itself
+        return {}
+    return dict(zip(jobs, results, strict=True))
 
 
 def judge_cell(
@@ -139,6 +174,13 @@ def judge_cell(
         )
         return Verdict(grade_id, False, why, public=why)
     student = student or []
+
+    def seed_of(ref: dict) -> int | None:
+        if draw is None or ref.get("kind") not in ("heldout", "exported", "architecture"):
+            return None
+        return draw.seed(f"{grade_id}/{ref.get('name', '')}")
+
+    facts = _architecture_facts(reference, student, got_records, seed_of, sandbox)
     hidden_failed = None  # the first failing hidden check's message (the instructor's)
     for index, ref in enumerate(reference):
         got = student[index] if index < len(student) else None
@@ -146,10 +188,7 @@ def judge_cell(
         try:
             if got_records is None:
                 raise Mismatch("was not reached (the notebook did not run)")
-            seed = None
-            if draw is not None and ref.get("kind") in ("heldout", "exported"):
-                seed = draw.seed(f"{grade_id}/{ref.get('name', '')}")
-            check_one(ref, ref_records, got, got_records, sandbox, seed)
+            check_one(ref, ref_records, got, got_records, sandbox, seed_of(ref), facts.get(index))
         except Exception as error:  # noqa: BLE001 - a malformed record fails, plainly
             which = f"{'hidden ' if hidden else ''}check {index + 1} of {len(reference)}"
             if isinstance(error, Mismatch):

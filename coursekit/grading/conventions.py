@@ -12,7 +12,12 @@ not be worth much. ``lint_notebook`` reads a source notebook (never runs it):
   decide in the student's kernel, where it can be silenced);
 - **self-reported facts carry little**: a test cell with a check only the kernel can report
   (``check_raises``: ``rules.SELF_REPORTED``) holds at most ``SELF_REPORTED_MAX_POINTS`` points
-  and at most ``SELF_REPORTED_MAX_SHARE`` of its part's points.
+  and at most ``SELF_REPORTED_MAX_SHARE`` of its part's points;
+- **facts about a model come from its exported program**: a check whose value counts the parts
+  of a model the notebook's code built (``sum(p.numel() for p in net.parameters())``, a list of
+  ``net.modules()``, a notebook function that counts them), directly or through the cell's
+  assignments, is a self-reported check (the same cap); the grader reads such facts from the
+  exported model instead (``record_architecture``).
 
 ``lint_hidden_names`` reads the reference run's records: no hidden check's name may give away its
 expected value (``the period of a pattern of period 37`` with expected value 37), since a
@@ -89,12 +94,132 @@ def _calls(tree: ast.AST, names: set[str]) -> set[str]:
     return found
 
 
+# -- facts about a model the notebook built, computed in the kernel -------------------------
+# Walking these (or calling a notebook function that counts with them) gives a fact about a
+# model; when the model is the student's own (built by the notebook's code), only the kernel
+# can report it, and a kernel can forge it. Such facts are read from the exported model
+# (``record_architecture``).
+MODEL_PARTS = {
+    "parameters",
+    "named_parameters",
+    "buffers",
+    "named_buffers",
+    "modules",
+    "named_modules",
+    "children",
+    "named_children",
+    "state_dict",
+}
+VALUE_CHECKS = {"check_tensor", "check_close", "check_equal", "check_type", "check_that"}
+
+
+def _names_in(node: ast.AST) -> set[str]:
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+
+
+def _student_names(nb) -> set[str]:
+    """Names that the notebook's own (non-test) code cells define or bind at module level."""
+    names: set[str] = set()
+    for cell in nb.cells:
+        if cell.cell_type != "code" or is_test_cell(cell):
+            continue
+        tree = _parse(cell.source)
+        if tree is not None:
+            names |= {name for _, name in _module_level_bindings(tree)}
+    return names
+
+
+def _method_calls(node: ast.AST) -> set[str]:
+    return {
+        call.func.attr
+        for call in ast.walk(node)
+        if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
+    }
+
+
+def _counting_functions(nb) -> set[str]:
+    """Functions, anywhere in the notebook, that count a model's parameters: their body walks
+    its parts and counts numbers (``sum(p.numel() for p in module.parameters())``)."""
+    found: set[str] = set()
+    for cell in nb.cells:
+        tree = _parse(cell.source) if cell.cell_type == "code" else None
+        for node in ast.walk(tree) if tree is not None else ():
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                methods = _method_calls(node)
+                if methods & MODEL_PARTS and "numel" in methods:
+                    found.add(node.name)
+    return found
+
+
+def _bindings(tree: ast.AST) -> list[tuple[list[str], ast.AST]]:
+    """``(names bound, the expression they come from)`` for every assignment, loop and
+    ``with ... as`` of a cell, in every scope (a test cell's helper functions included)."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)) and node.value:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            found.append(([n for t in targets for n in _names_in(t)], node.value))
+        elif isinstance(node, (ast.For, ast.AsyncFor)):  # a comprehension's are its own
+            found.append((sorted(_names_in(node.target)), node.iter))
+        elif isinstance(node, ast.withitem) and node.optional_vars is not None:
+            found.append((sorted(_names_in(node.optional_vars)), node.context_expr))
+    return found
+
+
+def model_fact_checks(tree: ast.AST, student: set[str], counting: set[str]) -> list[int]:
+    """Lines of the checks in ``tree`` whose value walks the parts of a model the notebook's
+    code built (``.parameters()``, ``.modules()``, ... of an object that comes from a
+    ``student`` name, or a ``counting`` function called on it), directly or through the cell's
+    assignments and loops."""
+    bindings = _bindings(tree)
+    built = set(student)
+    facts: set[str] = set()
+
+    def counts(expression: ast.AST) -> bool:
+        for node in ast.walk(expression):
+            if isinstance(node, ast.Name) and node.id in facts:
+                return True
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            if isinstance(func, ast.Attribute) and func.attr in MODEL_PARTS:
+                if _names_in(func.value) & built:
+                    return True
+            if isinstance(func, ast.Name) and func.id in counting:
+                if any(_names_in(argument) & built for argument in node.args):
+                    return True
+        return False
+
+    changed = True
+    while changed:
+        changed = False
+        for names, value in bindings:
+            if _names_in(value) & built and not set(names) <= built:
+                built |= set(names)
+                changed = True
+            if counts(value) and not set(names) <= facts:
+                facts |= set(names)
+                changed = True
+    lines = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+            if name not in VALUE_CHECKS:
+                continue
+            values = node.args[:1] + [k.value for k in node.keywords if k.arg == "actual"]
+            if any(counts(value) for value in values):
+                lines.append(node.lineno)
+    return sorted(lines)
+
+
 def lint_notebook(nb, label: str = "the notebook") -> list[str]:
     """What in a source notebook breaks the conventions (see the module's docstring)."""
     problems = []
     part = None
     part_points: dict[str, float] = {}
-    self_reported: list[tuple[str, str, float]] = []
+    self_reported: list[tuple[str, str, float, str]] = []
+    student, counting = _student_names(nb), _counting_functions(nb)
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
@@ -143,13 +268,25 @@ def lint_notebook(nb, label: str = "the notebook") -> list[str]:
             )
         reporting = _calls(tree, set(SELF_REPORTING_CHECKS.values()))
         if reporting:
-            self_reported.append((grade_id, part or "", points))
-    for grade_id, owner, points in self_reported:
+            what = (
+                "a self-reported check (check_raises: only the student's kernel can say what "
+                "was raised)"
+            )
+            self_reported.append((grade_id, part or "", points, what))
+        model_facts = model_fact_checks(tree, student, counting)
+        if model_facts:
+            what = (
+                f"a check of a fact about a model the notebook built, counted in the kernel "
+                f"(line {model_facts[0]}: .parameters(), .modules(), ...), which a "
+                "kernel can forge: read it from the exported model with record_architecture, "
+                "or keep it self-reported"
+            )
+            self_reported.append((grade_id, part or "", points, what))
+    for grade_id, owner, points, what in self_reported:
         share = points / part_points[owner] if part_points.get(owner) else 1.0
         if points > rules.SELF_REPORTED_MAX_POINTS or share > rules.SELF_REPORTED_MAX_SHARE:
             problems.append(
-                f"{label}: test cell {grade_id!r} holds a self-reported check (check_raises: "
-                f"only the student's kernel can say what was raised) and {points:g} of its "
+                f"{label}: test cell {grade_id!r} holds {what} and {points:g} of its "
                 f"part's {part_points.get(owner, 0):g} points; such a cell may carry at most "
                 f"{rules.SELF_REPORTED_MAX_POINTS} point and "
                 f"{rules.SELF_REPORTED_MAX_SHARE:.0%} of its part's points"

@@ -434,3 +434,138 @@ def check_exported(
     what = "an accuracy" if task == "digits8" else "a mean IoU"
     if not value >= bound:
         raise Mismatch(f"reaches {what} of {value:.3f} on the held-out data, below {bound:g}")
+
+
+# -- facts about a model's architecture, computed from its exported program -----------------
+MAX_FACTS_BYTES = 64 * 2**10
+
+
+def _checked_facts(path: Path) -> dict:
+    """The facts ``run_architecture`` wrote, read as plain JSON and checked for their types
+    (``HeldOutError`` otherwise)."""
+    if not path.is_file() or path.is_symlink() or path.stat().st_size > MAX_FACTS_BYTES:
+        raise HeldOutError("the program's facts were not written")
+    try:
+        facts = json.loads(path.read_text())
+    except ValueError:
+        raise HeldOutError("the program's facts do not read") from None
+
+    def whole(value) -> bool:
+        return type(value) is int and value >= 0
+
+    operations = facts.get("operations") if isinstance(facts, dict) else None
+    shape = facts.get("output_shape") if isinstance(facts, dict) else None
+    if not (
+        isinstance(operations, dict)
+        and all(isinstance(k, str) and whole(v) for k, v in operations.items())
+        and isinstance(shape, list)
+        and all(whole(n) for n in shape)
+        and whole(facts.get("stored_numbers"))
+        and whole(facts.get("zeroed_numbers", 0))
+        and type(facts.get("follows_input", False)) is bool
+    ):
+        raise HeldOutError("the program's facts are not of the expected kinds")
+    return facts
+
+
+def evaluate_architectures(jobs: list, sandbox: bool = True) -> list:
+    """The facts (``course_utils.checking.heldout.architecture_facts``) of checked exported
+    programs, ``jobs`` of ``(program, input_shape, zeroed, seed)``, computed in one fresh
+    sandboxed process: each program on two inputs of ``input_shape`` drawn here with its
+    ``seed`` (``probe_inputs``); ``zeroed``: the name prefixes of the parameters set to zero
+    before the outputs on the two are compared. One entry per job: its facts, or the
+    ``HeldOutError`` that says why there are none."""
+    from course_utils.checking.heldout import probe_inputs
+
+    results: list = []
+    with tempfile.TemporaryDirectory(prefix="course-architecture-") as tmp:
+        folder = Path(tmp) / "run"
+        folder.mkdir()
+        (folder / "architecture").write_text("facts of exported programs\n")
+        for index, (program, input_shape, zeroed, seed) in enumerate(jobs):
+            job = folder / str(index)
+            job.mkdir()
+            first, second = probe_inputs(input_shape, seed)
+            (job / "program.pt2").write_bytes(program)
+            probe = np.stack([first.numpy(), second.numpy()]).astype(np.float32)
+            np.save(job / "probe.npy", probe, allow_pickle=False)
+            (job / "request.json").write_text(json.dumps({"zeroed": [str(z) for z in zeroed]}))
+        try:
+            run_program(folder, sandbox)
+        except subprocess.TimeoutExpired:
+            pass  # what was written before the time ran out still counts
+        for index in range(len(jobs)):
+            try:
+                results.append(_checked_facts(folder / str(index) / "facts.json"))
+            except HeldOutError as error:
+                results.append(error)
+    return results
+
+
+def architecture_program(student) -> bytes:
+    """The checked program of an ``architecture`` record (raises ``checker.Mismatch``)."""
+    from course_utils.checking.heldout import UnsafeProgram, checked_program
+
+    from .checker import Mismatch
+
+    kind, raw = student
+    if (kind, raw) == ("str", "export failed"):
+        raise Mismatch(
+            "is of a model that torch.export could not export (course check names the error)"
+        )
+    if kind != "array" or raw.dtype != np.uint8 or raw.ndim != 1 or not 0 < raw.size:
+        raise Mismatch("is not an exported model")
+    if raw.size > MAX_PROGRAM_BYTES:
+        raise Mismatch(f"is an exported model larger than {MAX_PROGRAM_BYTES // 2**20} MiB")
+    try:
+        return checked_program(raw.tobytes())
+    except UnsafeProgram as error:
+        raise Mismatch(
+            f"is an exported model that the grader does not load: {error} (an exported model "
+            "may hold only tensors and ATen operations)"
+        ) from None
+
+
+def architecture_job(student, params, seed: int | None) -> tuple:
+    """``(program, input_shape, zeroed, seed)`` for ``evaluate_architectures`` (raises
+    ``checker.Mismatch`` for a record that holds no loadable program)."""
+    return (
+        architecture_program(student),
+        tuple(params.get("input_shape") or ()),
+        tuple(params.get("zeroed") or ()),
+        _seed(seed),
+    )
+
+
+def check_architecture(
+    student, expected, params, sandbox: bool = True, seed: int | None = None, facts=None
+) -> None:
+    """The checker's rule for an ``architecture`` record (raises ``checker.Mismatch``): the
+    student's exported program is checked (``checked_program``), its facts are computed outside
+    the student's kernel (``evaluate_architectures``, or ``facts``: what a batch of the test
+    cell's checks computed already) and compared, with the one rule
+    (``architecture_differences``), with the facts of the reference run's record."""
+    from course_utils.checking.heldout import architecture_differences, describe_facts
+
+    from .checker import Mismatch
+
+    job = architecture_job(student, params, seed)
+    wanted = dict(params.get("facts") or {})
+    if not wanted:
+        raise Mismatch("has no facts of the design to compare with (an error of the exercise)")
+    if facts is None:
+        try:
+            (facts,) = evaluate_architectures([job], sandbox)
+        except ValueError:  # an input shape the grader does not probe
+            facts = HeldOutError("no probe")
+    if isinstance(facts, Exception):
+        raise Mismatch(
+            "could not be read from the exported program (it failed to run on an input of "
+            "the test's shape, or returned no tensor)"
+        )
+    differences = architecture_differences(facts, wanted)
+    if differences:
+        raise Mismatch(
+            "is of a model whose exported program differs from the design in "
+            f"{describe_facts(differences)} (computed by the grader from the program)"
+        )

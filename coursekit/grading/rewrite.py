@@ -34,6 +34,7 @@ EXPECTED_ARGUMENTS = {
     "check_that": ((1, "predicate"), (2, "bound")),
     "record_trained": ((2, "at_least"),),
     "record_exported": ((2, "at_least"), (4, "max_parameters")),
+    "record_architecture": ((3, "expected"),),
 }
 
 
