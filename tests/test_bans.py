@@ -713,3 +713,63 @@ def test_threads_started_in_the_block_and_tqdms_monitor_keep_an_honest_part_clea
         """
     )
     assert findings == []
+
+
+# -- work handed to another process (red team 3, issue 28) ------------------------------------
+_PROCESS_ROUTES = """
+import json, subprocess, sys
+import numpy as np
+_CHILD = ("import json, sys, numpy as np; f, g = json.loads(sys.argv[1]); "
+          "print(json.dumps(np.convolve(f, g).tolist()))")
+def in_a_child(f, g):
+    out = subprocess.run([sys.executable, "-c", _CHILD, json.dumps([list(f), list(g)])],
+                         capture_output=True, text=True, check=True).stdout
+    return np.array(json.loads(out))
+def in_a_fork(f, g):
+    import multiprocessing
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        return pool.apply(np.convolve, (f, g))
+def through_ctypes(f, g):
+    import ctypes
+    ctypes.CDLL(None).system(b"true")
+    return np.array([1.0, 2, 2, 1])
+"""
+
+
+@pytest.mark.parametrize("route", ["in_a_child", "in_a_fork", "through_ctypes"])
+def test_work_handed_to_another_process_is_undecided(route):
+    """A banned routine run in a child process (``subprocess``, a multiprocessing worker, a
+    process ``ctypes`` starts out of the profile's sight): the watch cannot see into another
+    process, so the part's check fails with 'could not be watched'."""
+    from course_utils.checking.bans import BanWatch
+
+    code = {}
+    exec(compile(_PROCESS_ROUTES, "/tmp/ipykernel_0/cell_3.py", "exec"), code)
+    watch = BanWatch("ex01_convolution", "conv1d_full", test_file="/tmp/test_cell.py")
+    with watch:
+        result = code[route]([1.0, 1, 1], [1.0, 1])
+    assert list(result) == [1, 2, 2, 1]  # the work was done
+    assert any("process" in u for u in watch.undecided), watch.undecided
+    assert watch.reached == set()
+    with pytest.raises(AssertionError, match="could not be watched"):
+        watch.check()
+
+
+def test_a_process_started_before_the_block_is_undecided_and_a_clean_block_is_not():
+    findings = _findings_in_a_fresh_python(
+        """
+        import json, multiprocessing, time
+        from course_utils.checking.bans import BanWatch
+
+        clean = BanWatch("ex01_convolution", "conv1d_full", test_file="/tmp/test_cell.py")
+        with clean:
+            pass
+        assert clean.findings() == [], clean.findings()
+        pool = multiprocessing.get_context("fork").Pool(1)  # an earlier cell's worker
+        watch = BanWatch("ex01_convolution", "conv1d_full", test_file="/tmp/test_cell.py")
+        with watch:
+            pass
+        pool.terminate()
+        """
+    )
+    assert any("a process the notebook started is running" in f for f in findings), findings

@@ -26,6 +26,7 @@ its bans once, in a table at the top (``ban_table``), and each banned part in on
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import threading
 from dataclasses import dataclass
@@ -584,7 +585,41 @@ _MACHINERY = (
 )
 # Starting a thread without ``threading`` (whose threads get the watch's profile)
 _RAW_THREAD_STARTS = ("start_new_thread", "start_new", "start_joinable_thread")
+# Starting a process (``os`` and ``subprocess`` and multiprocessing all end in these): the
+# watch cannot see into another process, so work handed to one is undecided
+_PROCESS_STARTS = {
+    "posix": ("fork", "forkpty", "posix_spawn", "posix_spawnp", "system", "execv", "execve"),
+    "_posixsubprocess": ("fork_exec",),
+}
 UNDECIDED = "undecided: "
+
+
+def _child_processes() -> set[int]:
+    """The live (or unreaped) child processes of this process: ``/proc``'s list per thread,
+    empty where there is no ``/proc`` (macOS: the profile and ``_children_ran`` still see)."""
+    children: set[int] = set()
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return children
+    for task in tasks:
+        try:
+            with open(f"/proc/self/task/{task}/children") as listing:
+                children.update(int(pid) for pid in listing.read().split())
+        except (OSError, ValueError):
+            continue
+    return children
+
+
+def _children_usage() -> tuple:
+    """What the reaped children of this process used (``RUSAGE_CHILDREN``): it grows when a
+    child process ran and was waited for, however it was started (``ctypes`` too)."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return ()
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (usage.ru_utime, usage.ru_stime, usage.ru_minflt, usage.ru_majflt, usage.ru_nvcsw)
 
 
 def _current_frames():
@@ -633,9 +668,10 @@ class BanWatch:
     count, the part's functions (however named, in any cell, in a lambda or a thread) do.
     Where the watch cannot see (a thread that runs the notebook's code or that the kernel did
     not start, alive when the block begins or ends; a thread started with ``_thread`` in the
-    block; ``sys._current_frames`` replaced; the profile or the torch modes switched off; a
-    dispatch guard of ``torch._C`` entered by the notebook) it records that it could not
-    decide, which fails the check and tells the instructor why.
+    block; a child process alive when the block begins or ends, started in it, or run and
+    reaped in it (``RUSAGE_CHILDREN`` grew); ``sys._current_frames`` replaced; the profile or
+    the torch modes switched off; a dispatch guard of ``torch._C`` entered by the notebook)
+    it records that it could not decide, which fails the check and tells the instructor why.
     ``check()`` records what was reached (``watching_bans`` calls it at the end of the block);
     outside grading it fails with one sentence when something was.
     """
@@ -667,6 +703,7 @@ class BanWatch:
         self._saved: tuple = ()
         self._hook = None
         self._profiled: set[int] = set()  # threads started in the block, profiled
+        self._children_before: tuple = ()
 
     # -- whose call it is
     def _notebook_code(self, filename: str) -> bool:
@@ -725,6 +762,8 @@ class BanWatch:
                 and frame.f_globals.get("__name__") != "threading"
             ):
                 self.undecided.add("the notebook started a thread that the watch cannot see")
+            if not name and self._process_start(arg) and self._from_notebook(frame):
+                self.undecided.add("the notebook started a process that the watch cannot see")
             if (
                 not name
                 and getattr(arg, "__module__", None) == "torch._C"
@@ -767,6 +806,24 @@ class BanWatch:
                 unseen.append(name)
         return sorted(unseen)
 
+    @staticmethod
+    def _process_start(function) -> bool:
+        owner = getattr(function, "__self__", None)
+        for module, names in _PROCESS_STARTS.items():
+            if owner is not None and owner is sys.modules.get(module):
+                return getattr(function, "__name__", "") in names
+        return False
+
+    def _processes_unseen(self) -> str | None:
+        """Why another process could have done the block's work, or None: a child process
+        alive (started before the block or in it), or one that ran and was reaped in it."""
+        children = _child_processes()
+        if children:
+            return f"a process the notebook started is running (pid {min(children)})"
+        if _children_usage() != self._children_before:
+            return "a process the watch cannot see ran in the block"
+        return None
+
     def _thread_profiled(self, frame, event, arg):
         """``threading``'s profile for threads started in the block: note the thread as
         watched, then profile it like the others."""
@@ -801,6 +858,10 @@ class BanWatch:
         unseen = self._unseen_threads()
         if unseen:
             self.undecided.add(f"threads the watch cannot see were running ({unseen[0]})")
+        self._children_before = _children_usage()
+        process = self._processes_unseen()
+        if process:
+            self.undecided.add(process)
         self._modes = [_Functions(), _Operators()]
         for mode in self._modes:
             mode.__enter__()
@@ -825,6 +886,9 @@ class BanWatch:
         unseen = self._unseen_threads()
         if unseen:
             self.undecided.add(f"threads the watch cannot see were running ({unseen[0]})")
+        process = self._processes_unseen()
+        if process:
+            self.undecided.add(process)
         return False
 
     def findings(self) -> list[str]:
