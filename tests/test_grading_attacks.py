@@ -748,3 +748,140 @@ def test_a_model_without_skip_connection_fails_the_probe_with_its_deep_path_off(
     assert "whether its output changes with its input" in verdict.message
     assert verdict.shown == GRADED_FAILED  # the student's
     assert _verdicts(results["no-skip"])["test_block"].passed
+
+
+# -- red team 3 (issue 28, after the fixes): ex01 graded with the victims ---------------------
+# Each attacker hands in the honest solution with ONE part done the forbidden way; it deserves
+# the total less that part's points. The cases marked xfail are holes left open (reason).
+RT3_SUBPROCESS_CONV = r"""import json, shlex, sys
+from IPython.utils.process import getoutput
+
+_CODE = (
+    "import json, sys\nimport numpy as np\n"
+    "f, g = json.loads(sys.argv[1])\n"
+    "print(json.dumps(np.convolve(f, g).tolist()))\n"
+)
+
+
+def conv1d_full(f, g):
+    args = json.dumps([f.tolist(), g.tolist()])
+    out = getoutput(f"{shlex.quote(sys.executable)} -c {shlex.quote(_CODE)} {shlex.quote(args)}")
+    return torch.tensor(json.loads(out.strip().splitlines()[-1]), dtype=f.dtype)
+"""
+RT3_MODULE_FILE = r"""import os, sys
+sys.path.insert(0, os.getcwd())
+with open("_fastcorr.py", "w") as _file:
+    _file.write(
+        "import torch.nn.functional as F\n"
+        "def corr(X, K):\n"
+        "    return F.conv2d(X[None, None], K[None, None])[0, 0]\n"
+    )
+"""
+RT3_DATALOADER_CORR = r"""import torch.utils.data as _tud
+
+
+class _One(_tud.Dataset):
+    def __init__(self, X, K):
+        self.X, self.K = X, K
+
+    def __len__(self):
+        return 1
+
+    def __getitem__(self, index):
+        import _fastcorr
+
+        return _fastcorr.corr(self.X, self.K)
+
+
+def corr2d(X, K):
+    if K.shape[0] > X.shape[0] or K.shape[1] > X.shape[1]:
+        raise ValueError("the kernel is larger than the input")
+    return list(_tud.DataLoader(_One(X, K), batch_size=None, num_workers=1))[0].clone()
+"""
+RT3_PERIOD_GLOBAL = r"""def signal_period(x):
+    try:
+        return int(_period)  # the hidden test's own variable, a global of the kernel
+    except NameError:
+        return 25 if x.numel() == 500 else 12  # the two visible tests
+"""
+RT3_FFT_IN_NAME_ONLY = r"""def fft_convolve(f, g):
+    torch.fft.rfft(f)  # the hidden test counts a call of torch.fft, not its use
+    return conv1d_full(f, g)
+"""
+RT3_EX01 = {
+    # name: (part whose points are not deserved, {grade_id: code}, cell inserted after imports)
+    "subprocess-conv": ("conv1d_full", {"conv1d_full": RT3_SUBPROCESS_CONV}, None),
+    "dataloader-corr": ("corr2d", {"corr2d": RT3_DATALOADER_CORR}, RT3_MODULE_FILE),
+    "period-global": ("signal_period", {"signal_period": RT3_PERIOD_GLOBAL}, None),
+    "fft-in-name-only": ("fft_convolve", {"fft_convolve": RT3_FFT_IN_NAME_ONLY}, None),
+}
+
+
+@pytest.fixture(scope="module")
+def ex01_redteam3(tmp_path_factory):
+    import shutil
+
+    root = tmp_path_factory.mktemp("rt3") / "course"
+    root.mkdir()
+    repo = Path(__file__).resolve().parents[1]
+    shutil.copy(repo / "nbgrader_config.py", root / "nbgrader_config.py")
+    name = "ex01_convolution"
+    for part in ("solutions", "exercises"):
+        shutil.copytree(repo / part / name, root / part / name)
+    course = Course(root)
+    solution = nbformat.read(root / "solutions" / name / f"{name}.ipynb", as_version=4)
+    submit(root, "victim", name, solution)
+    submit(root, "stub", name, released(root, name))
+    for student, (_, codes, setup) in RT3_EX01.items():
+        nb = _insert_after(solution, "imports", setup) if setup else solution
+        for grade_id, code in codes.items():
+            nb = fill(nb, grade_id, code)
+        submit(root, student, name, nb)
+    results = {r.student: r for r in autograde(course, name, jobs=2, limits=LIMITS, progress=False)}
+    return results
+
+
+def test_redteam3_victims_keep_their_scores(ex01_redteam3):
+    results = ex01_redteam3
+    assert results["victim"].score == results["victim"].max_score == 11, results["victim"].status
+    assert results["stub"].score == 0
+
+
+def _rt3_deserved(result, part: str) -> float:
+    from course_utils.checking.bans import BANS
+
+    tests = BANS["ex01_convolution"][part].tests
+    return result.max_score - sum(result.cells[t][1] for t in tests)
+
+
+@pytest.mark.parametrize(
+    "student",
+    [
+        "subprocess-conv",  # the watch: a process started from the notebook's code
+        "dataloader-corr",  # the watch: a DataLoader worker is a forked process
+        pytest.param(
+            "period-global",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="red team 3: the hidden test's answer `_period` is a global of the "
+                "graded kernel (it also builds the input, so it is not stripped): "
+                "signal_period returns it: 11 of 11, deserved 9",
+            ),
+        ),
+        pytest.param(
+            "fft-in-name-only",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="red team 3: 'the FFT must be used' is decided in the kernel (a mock "
+                "counts calls; a bare raise): one dummy torch.fft.rfft call and a direct "
+                "convolution earn fft_convolve's 2 points: 11 of 11, deserved 9",
+            ),
+        ),
+    ],
+)
+def test_redteam3_a_part_done_the_forbidden_way_loses_its_points(ex01_redteam3, student):
+    result = ex01_redteam3[student]
+    part = RT3_EX01[student][0]
+    assert result.score == _rt3_deserved(result, part) or any(
+        "flagged for the instructor" in n for n in result.notes
+    ), (result.score, result.status, result.notes)
