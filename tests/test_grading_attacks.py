@@ -744,7 +744,7 @@ def test_a_model_without_skip_connection_fails_the_probe_with_its_deep_path_off(
     results, _ = ex06_architectures
     verdict = _verdicts(results["no-skip"])["test_tinyunet"]
     assert not verdict.passed
-    assert verdict.message.startswith("hidden check 5 of 5")  # the instructor's detail
+    assert verdict.message.startswith("hidden check 5 of 6")  # the instructor's detail
     assert "whether its output changes with its input" in verdict.message
     assert verdict.shown == GRADED_FAILED  # the student's
     assert _verdicts(results["no-skip"])["test_block"].passed
@@ -848,9 +848,22 @@ def test_redteam3_victims_keep_their_scores(ex01_redteam3):
 
 
 def _rt3_deserved(result, part: str) -> float:
+    """The total less the points of the part's watched test cells (those that run the part
+    under ``watching_bans``): a self-reported ``check_raises`` cell of the part checks the
+    student's own error handling, which the attacks keep honest."""
     from course_utils.checking.bans import BANS
 
-    tests = BANS["ex01_convolution"][part].tests
+    solution = nbformat.read(
+        Path(__file__).resolve().parents[1] / "solutions/ex01_convolution/ex01_convolution.ipynb",
+        as_version=4,
+    )
+    watched = {
+        c.metadata["nbgrader"]["grade_id"]
+        for c in solution.cells
+        if "watching_bans(" in c.source and "nbgrader" in c.metadata
+    }
+    tests = [t for t in BANS["ex01_convolution"][part].tests if t in watched]
+    assert tests, f"no watched test cell of {part}"
     return result.max_score - sum(result.cells[t][1] for t in tests)
 
 
