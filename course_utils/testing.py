@@ -16,6 +16,7 @@ from course_utils.checking.bans import watching_bans
 from course_utils.checking.checks import (
     PREDICATES,
     RECORD_MIME,
+    check_calls,
     check_close,
     check_equal,
     check_raises,
@@ -35,6 +36,7 @@ __all__ = [
     "FLOAT32_TOLERANCE",
     "PREDICATES",
     "RECORD_MIME",
+    "check_calls",
     "check_close",
     "check_equal",
     "check_raises",

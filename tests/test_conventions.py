@@ -39,7 +39,12 @@ def test_a_notebook_that_keeps_the_conventions_passes():
         ([("f", "x = 1", None), ("test_f", "model = 1\ncheck_equal(model, 1)", 1)], "'model'"),
         ([("f", "x = 1", None), ("test_f", "with w():\n    X = 2", 1)], "global 'X'"),
         ([("f", "x = 1", None), ("test_f", "assert f(1) == 2", 1)], "bare assert"),
+        (
+            [("f", "x = 1", None), ("test_f", "if f(1) != 2:\n    raise AssertionError", 1)],
+            "bare raise",
+        ),
         ([("f", "x = 1", None), ("test_f", "check_raises(ValueError, f, 1)", 2)], "self-reported"),
+        ([("f", "x = 1", None), ("test_f", "check_calls('aten::_fft', f, 1)", 2)], "self-reported"),
         (
             [
                 ("f", "x = 1", None),

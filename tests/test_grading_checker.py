@@ -79,12 +79,14 @@ def test_rewrite_strips_tolerances_and_exception_types_that_could_carry_the_answ
         "check_tensor(f(_x), _want, 'f', 1e-3, float(_want.abs().max()))\n"
         "check_close(g(2), 0.5, 'g', atol=abs(_want[0]) / 10)\n"
         "check_raises(ValueError, f, None, name='f(None)')\n"
+        "check_calls('aten::_fft', f, _x, name='f(x) runs an FFT')\n"
     )
     (graded,) = strip_expected([source])
     assert "_want" not in graded
     assert "check_tensor(f(_x), None, 'f', None, None)" in graded
     assert "check_close(g(2), None, 'g', atol=None)" in graded
     assert "check_raises(None, f, None, name='f(None)')" in graded
+    assert "check_calls(None, f, _x, name='f(x) runs an FFT')" in graded
 
 
 def test_rewrite_keeps_names_that_another_test_cell_reads():
@@ -245,6 +247,19 @@ def test_records_never_unpickle(tmp_path):
 def test_hidden_lines_are_those_between_the_markers():
     source = f"a = 1\n{HB}\nb = 2\nc = 3\n{HE}\nd = 4\n"
     assert hidden_line_numbers(source) == {3, 4}
+
+
+def test_check_calls_sees_an_operator_however_it_is_called_and_fails_without_it():
+    from course_utils.testing import check_calls
+
+    f = torch.tensor([1.0, 2.0, 3.0])
+    rfft = torch.fft.rfft  # an alias: the operator that runs is what counts, not the name
+    check_calls("aten::_fft", lambda x: torch.fft.irfft(rfft(x), n=3), f, name="an alias")
+    check_calls(
+        "aten::_fft", lambda x: torch.stft(x, 2, hop_length=1, return_complex=True), f, name="stft"
+    )
+    with pytest.raises(AssertionError, match="direct convolution does not run aten::_fft"):
+        check_calls("aten::_fft", lambda x: x.flip(0) * 2, f, name="direct convolution")
 
 
 def test_new_checks_assert_outside_grading():

@@ -255,7 +255,12 @@ BANS: dict[str, dict[str, Ban]] = {
     "ex01_convolution": {
         "conv1d_full": Ban(**{**_CONVOLUTIONS.__dict__, "tests": ("test_conv1d_full",)}),
         "corr2d": Ban(**{**_CONVOLUTIONS.__dict__, "tests": ("test_corr2d", "test_corr2d_errors")}),
-        "fft_convolve": Ban(**{**_CONVOLUTIONS.__dict__, "tests": ("test_fft_convolve",)}),
+        "fft_convolve": Ban(
+            **{
+                **_CONVOLUTIONS.__dict__,
+                "tests": ("test_fft_convolve", "test_fft_convolve_uses_fft"),
+            }
+        ),
         "conv_output_size": Ban(
             **{
                 **_OUTPUT_SIZE.__dict__,

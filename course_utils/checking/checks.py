@@ -310,6 +310,35 @@ def check_raises(exception, function, *args, name: str = "the call", **kwargs) -
     _check("raises", name, names, _Qualified(exception))
 
 
+def _operators_called(function, args, kwargs) -> list[str]:
+    """The names of the torch operators (``aten::_fft_r2c``, ...) that ``function(*args,
+    **kwargs)`` ran, however it called them (``torch.fft.rfft``, an alias, a tensor method)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    called: set[str] = set()
+
+    class _Operators(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            called.add(func._schema.name)
+            return func(*args, **(kwargs or {}))
+
+    with _Operators():
+        function(*args, **kwargs)
+    return sorted(called)
+
+
+def check_calls(operator, function, *args, name: str = "the call", **kwargs) -> None:
+    """Fail unless ``function(*args, **kwargs)`` runs a torch operator whose name starts with
+    ``operator``: ``check_calls("aten::_fft", fft_convolve, f, g)`` passes when any FFT of
+    ``torch.fft`` ran (``aten::_fft_r2c``, ``aten::_fft_c2c``, ``aten::_fft_c2r``).
+
+    Self-reported: only the student's kernel can say what ran, so a test cell with this check
+    carries at most ``rules.SELF_REPORTED_MAX_POINTS`` points and at most
+    ``rules.SELF_REPORTED_MAX_SHARE`` of its part's (``course validate`` enforces it).
+    """
+    _check("calls", name, _operators_called(function, args, kwargs), operator)
+
+
 def check_that(actual, predicate: str, bound=None, name: str = "the result") -> None:
     """Fail unless ``actual`` has a named property: ``predicate`` is one of ``PREDICATES``.
 

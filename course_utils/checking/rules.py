@@ -15,10 +15,10 @@ Public API
     npz in the grader). Raises ``Mismatch`` for what is not a readable value.
 ``judge(check, student, expected, params, device=None) -> None``
     Raise ``Mismatch`` unless the decoded ``student`` value passes the check kind ``check``
-    (``CHECKS``: tensor, close, equal, type, raises, that) against the reference side's decoded
-    ``expected`` and ``params`` (tolerances, predicate, ...). ``device``: where the grader (or
-    this kernel) computed the value, for the float32 tolerance (``tolerances``); None means
-    the strict CPU one. Nothing of the student's record chooses a tolerance.
+    (``CHECKS``: tensor, close, equal, type, raises, calls, that) against the reference side's
+    decoded ``expected`` and ``params`` (tolerances, predicate, ...). ``device``: where the
+    grader (or this kernel) computed the value, for the float32 tolerance (``tolerances``);
+    None means the strict CPU one. Nothing of the student's record chooses a tolerance.
 ``MAX_NESTING``, ``NESTED_TOO_DEEPLY``
     How many containers deep a value may be (lists, tuples, dicts inside each other); a deeper
     value, as the kernel records it or as anything claims it, fails its check with the one
@@ -34,7 +34,8 @@ Public API
     ``str(error)`` is a fixed reason (trusted text: it never quotes a student's value);
     ``error.detail`` adds what differs (for the student's own kernel only).
 ``SELF_REPORTED``
-    The check kinds whose fact only the student's kernel can report (``raises``); a test cell
+    The check kinds whose fact only the student's kernel can report (``raises``: what was
+    raised; ``calls``: which operators ran); a test cell
     holding one carries at most ``SELF_REPORTED_MAX_POINTS`` points and at most
     ``SELF_REPORTED_MAX_SHARE`` of its part's points (``course validate`` enforces it).
 ``PREDICATES``, ``tolerances``
@@ -54,8 +55,8 @@ import numpy as np
 from course_utils.tolerances import tolerances
 
 PREDICATES = ("less_than", "greater_than", "at_least", "at_most", "falls", "falls_by", "true")
-CHECKS = ("tensor", "close", "equal", "type", "raises", "that")
-SELF_REPORTED = ("raises",)
+CHECKS = ("tensor", "close", "equal", "type", "raises", "calls", "that")
+SELF_REPORTED = ("raises", "calls")
 SELF_REPORTED_MAX_POINTS = 1
 SELF_REPORTED_MAX_SHARE = 0.25
 KINDS_OF_VALUE = (
@@ -365,6 +366,13 @@ def _check_raises(student, expected, params, device) -> None:
         raise Mismatch(f"does not raise a {want}", f"raised {got}")
 
 
+def _check_calls(student, expected, params, device) -> None:
+    names = _strings(student)
+    want = str(expected[1])
+    if not any(n.startswith(want) for n in names):
+        raise Mismatch(f"does not run {want}", f"ran {len(names)} other operators")
+
+
 def _finite_numbers(value) -> list[float]:
     kind, raw = value
     if kind not in ("list", "tuple") or not raw:
@@ -424,6 +432,7 @@ _JUDGES = {
     "equal": _check_equal,
     "type": _check_type,
     "raises": _check_raises,
+    "calls": _check_calls,
     "that": _check_that,
 }
 

@@ -8,11 +8,13 @@ not be worth much. ``lint_notebook`` reads a source notebook (never runs it):
   ``test_batch_norm_training``); nothing else (no ``otsu_solution``/``otsu_tests``);
 - **no plain globals**: a test cell binds only underscore names (``_X``, ``_model``), so it
   never overwrites a student's ``model`` or ``X``; imports are allowed;
-- **no bare assert**: every verdict of a test cell is a recorded check (a bare ``assert`` would
-  decide in the student's kernel, where it can be silenced);
+- **no bare assert or raise**: every verdict of a test cell is a recorded check (a bare
+  ``assert``, or a ``raise`` under the test's own condition, would decide in the student's
+  kernel, where it can be silenced);
 - **self-reported facts carry little**: a test cell with a check only the kernel can report
-  (``check_raises``: ``rules.SELF_REPORTED``) holds at most ``SELF_REPORTED_MAX_POINTS`` points
-  and at most ``SELF_REPORTED_MAX_SHARE`` of its part's points;
+  (``check_raises``, ``check_calls``: ``rules.SELF_REPORTED``) holds at most
+  ``SELF_REPORTED_MAX_POINTS`` points and at most ``SELF_REPORTED_MAX_SHARE`` of its part's
+  points;
 - **facts about a model come from its exported program**: a check whose value counts the parts
   of a model the notebook's code built (``sum(p.numel() for p in net.parameters())``, a list of
   ``net.modules()``, a notebook function that counts them), directly or through the cell's
@@ -34,7 +36,7 @@ from course_utils.checking import rules
 
 from .notebooks import is_test_cell, nbgrader_meta
 
-SELF_REPORTING_CHECKS = {"raises": "check_raises"}
+SELF_REPORTING_CHECKS = {"raises": "check_raises", "calls": "check_calls"}
 TEST_PREFIX = "test_"
 _NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?![\w.])")
 
@@ -259,18 +261,19 @@ def lint_notebook(nb, label: str = "the notebook") -> list[str]:
                 f"{label}: test cell {grade_id!r} sets the global {name!r} (line {line}); a "
                 "test cell binds only underscore names, so it never overwrites a student's"
             )
-        asserts = [n.lineno for n in ast.walk(tree) if isinstance(n, ast.Assert)]
+        asserts = [n for n in ast.walk(tree) if isinstance(n, (ast.Assert, ast.Raise))]
         if asserts:
+            word = "assert" if isinstance(asserts[0], ast.Assert) else "raise"
             problems.append(
-                f"{label}: test cell {grade_id!r} has a bare assert (line {asserts[0]}); use a "
-                "recorded check of course_utils.testing (a bare assert decides in the "
-                "student's kernel)"
+                f"{label}: test cell {grade_id!r} has a bare {word} (line "
+                f"{asserts[0].lineno}); use a recorded check of course_utils.testing (a bare "
+                f"{word} decides in the student's kernel, where it can be silenced)"
             )
         reporting = _calls(tree, set(SELF_REPORTING_CHECKS.values()))
         if reporting:
             what = (
-                "a self-reported check (check_raises: only the student's kernel can say what "
-                "was raised)"
+                f"a self-reported check ({', '.join(sorted(reporting))}: only the student's "
+                "kernel can say what was raised or what ran)"
             )
             self_reported.append((grade_id, part or "", points, what))
         model_facts = model_fact_checks(tree, student, counting)

@@ -175,6 +175,7 @@ def run(token, package_dir, shell, load_testing):
             "check_equal",
             "check_type",
             "check_raises",
+            "check_calls",
             "check_that",
             "random_tensor",
             "tolerances",

@@ -5,8 +5,8 @@ In a graded run the checker compares each recorded value with the reference run'
 submission that hooks ``check_tensor`` could record the expected value as its own answer. The same
 holds for everything else the reference side decides: tolerances (``rtol``, ``atol``, a tolerance
 computed from the expected value would leak it), the predicate and bound of ``check_that``, the
-expected exception type of ``check_raises``. On the trusted side, before the run, every such
-argument is replaced by ``None`` and every
+expected exception type of ``check_raises``, the operator of ``check_calls``. On the trusted
+side, before the run, every such argument is replaced by ``None`` and every
 statement that only served to compute expected values (``_expected = F.conv2d(...)``, a reference
 helper, its import) is replaced by ``pass``. A cell that Python cannot parse is left as it is
 (it fails the same way in the reference run, which ``course validate`` reports).
@@ -31,6 +31,7 @@ EXPECTED_ARGUMENTS = {
     "check_equal": ((1, "expected"),),
     "check_type": ((1, "expected_type"),),
     "check_raises": ((0, "exception"),),
+    "check_calls": ((0, "operator"),),
     "check_that": ((1, "predicate"), (2, "bound")),
     "record_trained": ((2, "at_least"),),
     "record_exported": ((2, "at_least"), (4, "max_parameters")),
