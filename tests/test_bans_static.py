@@ -218,7 +218,7 @@ def test_an_attribute_set_on_a_module_reaches_only_the_parts_that_read_it():
             ("fft_convolve", "def fft_convolve(f, g):\n    return torch.fastconv(f, g)\n"),
         ]
     )
-    assert set(violations(nb, "ex01_convolution")) == {"test_fft_convolve"}
+    assert set(violations(nb, "ex01_convolution")) == set(_tests("fft_convolve"))
 
 
 def test_native_batch_norm_stored_on_torch_under_disabled_dispatch_fails():

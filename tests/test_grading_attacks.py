@@ -805,7 +805,7 @@ RT3_PERIOD_GLOBAL = r"""def signal_period(x):
         return 25 if x.numel() == 500 else 12  # the two visible tests
 """
 RT3_FFT_IN_NAME_ONLY = r"""def fft_convolve(f, g):
-    torch.fft.rfft(f)  # the hidden test counts a call of torch.fft, not its use
+    torch.fft.rfft(f)  # a claimed FFT: the kernel reports that one ran
     return conv1d_full(f, g)
 """
 RT3_EX01 = {
@@ -881,15 +881,6 @@ def _rt3_deserved(result, part: str) -> float:
                 "signal_period returns it: 11 of 11, deserved 9",
             ),
         ),
-        pytest.param(
-            "fft-in-name-only",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="red team 3: 'the FFT must be used' is decided in the kernel (a mock "
-                "counts calls; a bare raise): one dummy torch.fft.rfft call and a direct "
-                "convolution earn fft_convolve's 2 points: 11 of 11, deserved 9",
-            ),
-        ),
     ],
 )
 def test_redteam3_a_part_done_the_forbidden_way_loses_its_points(ex01_redteam3, student):
@@ -898,3 +889,17 @@ def test_redteam3_a_part_done_the_forbidden_way_loses_its_points(ex01_redteam3, 
     assert result.score == _rt3_deserved(result, part) or any(
         "flagged for the instructor" in n for n in result.notes
     ), (result.score, result.status, result.notes)
+
+
+def test_redteam3_a_claimed_fft_earns_only_the_self_reported_share(ex01_redteam3):
+    """Which operators ran is a fact only the kernel can report: a dummy torch.fft call beside a
+    direct convolution earns the self-reported cell (0.5 of the part's 2, at most 25 % by
+    ``course validate``), and nothing more; the values cell is earned by values the grader
+    checked outside (a direct convolution computes the right ones)."""
+    from course_utils.checking.rules import SELF_REPORTED_MAX_SHARE
+
+    result = ex01_redteam3["fft-in-name-only"]
+    claimed = result.cells["test_fft_convolve_uses_fft"]
+    part = claimed[1] + result.cells["test_fft_convolve"][1]
+    assert claimed == (0.5, 0.5) and claimed[1] <= SELF_REPORTED_MAX_SHARE * part
+    assert result.score == result.max_score  # 10.5 deserved: the forged claim is the 0.5
