@@ -133,28 +133,45 @@ COST_NAME = re.compile(
 )
 
 
+def _alternatives(value: ast.AST) -> list[list[ast.expr]]:
+    """The literal sequences a value can be: a tuple or a list, either side of an
+    if-expression, each value of a dict that is looked up (``{...}[PROFILE]``)."""
+    if isinstance(value, ast.Tuple | ast.List):
+        return [value.elts]
+    if isinstance(value, ast.IfExp):
+        return _alternatives(value.body) + _alternatives(value.orelse)
+    if isinstance(value, ast.Subscript) and isinstance(value.value, ast.Dict):
+        return [elts for v in value.value.values for elts in _alternatives(v)]
+    return []
+
+
+def _pairs(target: ast.AST, value: ast.AST):
+    """(name, expression) of an assignment; a tuple or list target is paired element by
+    element with each sequence the value can be (nested targets too)."""
+    if isinstance(target, ast.Name):
+        yield target.id, value
+    elif isinstance(target, ast.Tuple | ast.List):
+        for elts in _alternatives(value):
+            if len(elts) == len(target.elts):
+                for element, part in zip(target.elts, elts, strict=True):
+                    yield from _pairs(element, part)
+
+
 def _named_values(tree: ast.AST):
-    """(name, expression) for every assignment and keyword argument of the code; a tuple
-    assigned to a tuple is paired element by element."""
+    """(name, expression) for every assignment, keyword argument and string key of a dict
+    literal in the code (``_pairs``)."""
     for node in ast.walk(tree):
         if isinstance(node, ast.Assign | ast.AnnAssign):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            for target in targets:
-                value = node.value
-                if value is None:
-                    continue
-                if (
-                    isinstance(target, ast.Tuple)
-                    and isinstance(value, ast.Tuple)
-                    and len(target.elts) == len(value.elts)
-                ):
-                    for element, part in zip(target.elts, value.elts, strict=True):
-                        if isinstance(element, ast.Name):
-                            yield element.id, part
-                elif isinstance(target, ast.Name):
-                    yield target.id, value
+            if node.value is not None:
+                for target in targets:
+                    yield from _pairs(target, node.value)
         elif isinstance(node, ast.keyword) and node.arg:
             yield node.arg, node.value
+        elif isinstance(node, ast.Dict):
+            for key, value in zip(node.keys, node.values, strict=True):
+                if isinstance(key, ast.Constant) and isinstance(key.value, str):
+                    yield key.value, value
 
 
 def escapes_in_cell(source: str, cell: int = 0) -> list[Escape]:

@@ -117,3 +117,26 @@ def test_a_real_timeout_is_reported_by_the_pre_execution(tmp_path):
     assert error is not None and TIMED_OUT in error
     report = timeout_report(nbformat.reads(executed_json, as_version=4))
     assert report.startswith("code cell 0 (`import time`) timed out") and "epochs = 50" in report
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        'n_train, epochs = (8000, 3) if PROFILE == "quick" else (50000, 30)\n',
+        'n_train, epochs = [8000, 3] if PROFILE == "quick" else [50000, 30]\n',
+        'n_train, epochs = {"quick": (8000, 3), "full": (50000, 30)}[PROFILE]\n',
+        '[n_train, epochs] = (8000, 3) if PROFILE == "quick" else (50000, 30)\n',
+        'if PROFILE == "full":\n    (n_train, (epochs, lr)) = (50000, (30, 0.1))\n',
+    ],
+)
+def test_a_tuple_of_sizes_is_read_from_each_sequence_its_value_can_be(source):
+    """A fresh reviewer's finding (issue 29): a tuple target with an if-expression or a
+    looked-up value was never paired, so backprop_init.md and channels.md escaped."""
+    assert names(source) == [("n_train", 50000), ("epochs", 30)]
+
+
+def test_a_string_key_of_a_dict_literal_names_its_value():
+    assert names('if PROFILE == "full":\n    LAYER = {"batch": 32, "size": 56}\n') == [
+        ("batch", 32),
+        ("size", 56),
+    ]
