@@ -385,29 +385,33 @@ def _solution_cell(nb, grade_id: str) -> str:
     )
 
 
-@pytest.fixture(scope="module")
-def ex01_bans(tmp_path_factory):
-    """ex01 graded once: honest victims (one with scratch cells that use banned routines), an
-    untouched stub, three evasions of the ban watch and one dynamic lookup."""
+def _class_with_victims(tmp_path_factory, name: str):
+    """A copy of the course's ``name`` in a temporary course, with an honest ``victim`` (the
+    solution) and an untouched ``stub`` handed in: ``(root, course, solution)``."""
     import shutil
 
-    root = tmp_path_factory.mktemp("ex01") / "course"
+    root = tmp_path_factory.mktemp(name) / "course"
     root.mkdir()
     repo = Path(__file__).resolve().parents[1]
     shutil.copy(repo / "nbgrader_config.py", root / "nbgrader_config.py")
     for part in ("solutions", "exercises"):
-        shutil.copytree(repo / part / "ex01_convolution", root / part / "ex01_convolution")
-    course = Course(root)
-    solution = nbformat.read(
-        root / "solutions" / "ex01_convolution" / "ex01_convolution.ipynb", as_version=4
-    )
-    name = "ex01_convolution"
+        shutil.copytree(repo / part / name, root / part / name)
+    solution = nbformat.read(root / "solutions" / name / f"{name}.ipynb", as_version=4)
     submit(root, "victim", name, solution)
+    submit(root, "stub", name, released(root, name))
+    return root, Course(root), solution
+
+
+@pytest.fixture(scope="module")
+def ex01_bans(tmp_path_factory):
+    """ex01 graded once: honest victims (one with scratch cells that use banned routines), an
+    untouched stub, three evasions of the ban watch and one dynamic lookup."""
+    name = "ex01_convolution"
+    root, course, solution = _class_with_victims(tmp_path_factory, name)
     scratch = _insert_after(
         _insert_after(solution, "imports", EX01_SCRATCH), "corr2d", EX01_SCRATCH
     )
     submit(root, "scratch", name, scratch)
-    submit(root, "stub", name, released(root, name))
     setup, code = EX01_THREAD_LAMBDA
     submit(
         root, "thread-lambda", name, fill(_insert_after(solution, "imports", setup), "corr2d", code)
@@ -672,18 +676,7 @@ def ex06_architectures(tmp_path_factory):
     the facts of a TinyUNet without skip connection, that TinyUNet recorded as it is, and an
     honest TinyUNet of other operations (upsampling by interpolation, no transposed
     convolution)."""
-    import shutil
-
-    root = tmp_path_factory.mktemp("ex06") / "course"
-    root.mkdir()
-    repo = Path(__file__).resolve().parents[1]
-    shutil.copy(repo / "nbgrader_config.py", root / "nbgrader_config.py")
-    for part in ("solutions", "exercises"):
-        shutil.copytree(repo / part / EX06, root / part / EX06)
-    course = Course(root)
-    solution = nbformat.read(root / "solutions" / EX06 / f"{EX06}.ipynb", as_version=4)
-    submit(root, "victim", EX06, solution)
-    submit(root, "stub", EX06, released(root, EX06))
+    root, course, solution = _class_with_victims(tmp_path_factory, EX06)
     forger = _insert_after(fill(solution, "tinyunet", EX06_NO_SKIP), "tinyunet", EX06_FORGER)
     submit(root, "forger", EX06, forger)
     submit(root, "wrong-ops", EX06, fill(solution, "tinyunet", EX06_WRONG_OPS))
@@ -819,19 +812,8 @@ RT3_EX01 = {
 
 @pytest.fixture(scope="module")
 def ex01_redteam3(tmp_path_factory):
-    import shutil
-
-    root = tmp_path_factory.mktemp("rt3") / "course"
-    root.mkdir()
-    repo = Path(__file__).resolve().parents[1]
-    shutil.copy(repo / "nbgrader_config.py", root / "nbgrader_config.py")
     name = "ex01_convolution"
-    for part in ("solutions", "exercises"):
-        shutil.copytree(repo / part / name, root / part / name)
-    course = Course(root)
-    solution = nbformat.read(root / "solutions" / name / f"{name}.ipynb", as_version=4)
-    submit(root, "victim", name, solution)
-    submit(root, "stub", name, released(root, name))
+    root, course, solution = _class_with_victims(tmp_path_factory, name)
     for student, (_, codes, setup) in RT3_EX01.items():
         nb = _insert_after(solution, "imports", setup) if setup else solution
         for grade_id, code in codes.items():

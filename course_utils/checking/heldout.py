@@ -371,6 +371,12 @@ def weights_used(program) -> int:
     return counted
 
 
+def _first_line(error: Exception) -> str:
+    """``Type: first line of the message`` (at most 300 characters) of an export's failure."""
+    text = str(error).strip()
+    return f"{type(error).__name__}: {text.splitlines()[0][:300] if text else ''}"
+
+
 def record_exported(
     model, task: str, at_least: float, name: str, max_parameters: int | None = None, **options
 ) -> None:
@@ -394,9 +400,8 @@ def record_exported(
         if mode == "graded":
             checks.send_record("exported", name, "export failed")
             return
-        first = str(error).strip().splitlines()[0][:300] if str(error).strip() else ""
         raise AssertionError(
-            f"torch.export could not export your model ({type(error).__name__}: {first}); the "
+            f"torch.export could not export your model ({_first_line(error)}); the "
             "grader scores only exported models: keep forward to torch operations and modules, "
             "with no branch on a tensor's values and no NumPy"
         ) from None
@@ -591,10 +596,9 @@ def record_architecture(model, input_shape, name: str, expected: dict, zeroed=()
         if mode == "graded":
             checks.send_record("architecture", name, "export failed")
             return
-        first = str(error).strip().splitlines()[0][:300] if str(error).strip() else ""
         raise AssertionError(
-            f"{name}: torch.export could not export your model ({type(error).__name__}: "
-            f"{first}); the grader reads a model's architecture from its exported program: keep "
+            f"{name}: torch.export could not export your model ({_first_line(error)}); "
+            "the grader reads a model's architecture from its exported program: keep "
             "forward to torch operations and modules, with no branch on a tensor's values"
         ) from None
     array = np.frombuffer(program, dtype=np.uint8)

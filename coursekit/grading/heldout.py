@@ -392,24 +392,7 @@ def check_exported(
     the submission's (``Draw.seed``)."""
     from .checker import Mismatch
 
-    kind, raw = student
-    if (kind, raw) == ("str", "export failed"):
-        raise Mismatch(
-            "is of a model that torch.export could not export (course check names the error)"
-        )
-    if kind != "array" or raw.dtype != np.uint8 or raw.ndim != 1 or not 0 < raw.size:
-        raise Mismatch("is not an exported model")
-    if raw.size > MAX_PROGRAM_BYTES:
-        raise Mismatch(f"is an exported model larger than {MAX_PROGRAM_BYTES // 2**20} MiB")
-    from course_utils.checking.heldout import UnsafeProgram, checked_program
-
-    try:
-        program = checked_program(raw.tobytes())
-    except UnsafeProgram as error:
-        raise Mismatch(
-            f"is an exported model that the grader does not load: {error} (an exported model "
-            "may hold only tensors and ATen operations)"
-        ) from None
+    program = student_program(student)
     task, bound = str(params.get("task")), float(expected[1])
     limit = params.get("max_parameters")
     try:
@@ -502,8 +485,9 @@ def evaluate_architectures(jobs: list, sandbox: bool = True) -> list:
     return results
 
 
-def architecture_program(student) -> bytes:
-    """The checked program of an ``architecture`` record (raises ``checker.Mismatch``)."""
+def student_program(student) -> bytes:
+    """The checked program of an ``exported`` or ``architecture`` record: refused (with
+    ``checker.Mismatch``) unless it is an archive of tensors and ATen operations only."""
     from course_utils.checking.heldout import UnsafeProgram, checked_program
 
     from .checker import Mismatch
@@ -530,7 +514,7 @@ def architecture_job(student, params, seed: int | None) -> tuple:
     """``(program, input_shape, zeroed, seed)`` for ``evaluate_architectures`` (raises
     ``checker.Mismatch`` for a record that holds no loadable program)."""
     return (
-        architecture_program(student),
+        student_program(student),
         tuple(params.get("input_shape") or ()),
         tuple(params.get("zeroed") or ()),
         _seed(seed),
