@@ -35,6 +35,9 @@ __all__ = ["GRADED_FAILED", "Mismatch", "Verdict", "check_one", "judge_cell"]
 
 # What a student reads of a failed test cell whose reason the graded kernel could have chosen:
 # one sentence for every such failure (the points already say that it failed).
+# A passed cell's sentence names no number: a count of its checks would tell the student how many
+# hidden checks the cell holds
+GRADED_PASSED = "passed (every check, hidden ones included)"
 GRADED_FAILED = (
     "this test cell earned no points. The graded run also ran hidden checks, on inputs your "
     "notebook does not show, and does not say which check failed or why. Your notebook ran "
@@ -64,7 +67,7 @@ class Verdict:
         """The verdict as the student reads it (feedback): fixed by ``passed`` alone, or
         ``public``."""
         if self.passed:
-            return f"passed (all {self.checks} checks)"
+            return GRADED_PASSED
         return self.public if self.public is not None else GRADED_FAILED
 
 
