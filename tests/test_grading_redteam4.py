@@ -152,6 +152,14 @@ def corr2d(X, K):
         raise ValueError("the kernel is larger than the input")
     return _corr(X, K)
 """
+# Not an attack: an honest notebook that looked at one batch of a DataLoader with a worker
+# process, keeping the iterator (`it = iter(loader); batch = next(it)`), as training notebooks do.
+RT4_HONEST_LOADER = r"""from torch.utils.data import DataLoader, TensorDataset
+
+_loader = DataLoader(TensorDataset(torch.arange(8.0)), batch_size=4, num_workers=1)
+_it = iter(_loader)
+_batch = next(_it)
+"""
 
 RT4_EX01 = {
     # name: (part whose points are not deserved, {grade_id: code}, cell inserted after imports)
@@ -177,6 +185,7 @@ def ex01_redteam4(tmp_path_factory):
     solution = nbformat.read(root / "solutions" / NAME / f"{NAME}.ipynb", as_version=4)
     submit(root, "victim", NAME, solution)
     submit(root, "stub", NAME, released(root, NAME))
+    submit(root, "honest-loader", NAME, _insert_after(solution, "imports", RT4_HONEST_LOADER))
     for student, (_, codes, setup) in RT4_EX01.items():
         nb = _insert_after(solution, "imports", setup) if setup else solution
         for grade_id, code in codes.items():
@@ -208,6 +217,27 @@ def test_redteam4_victims_keep_their_scores(ex01_redteam4):
     results = ex01_redteam4
     assert results["victim"].score == results["victim"].max_score == 11, results["victim"].status
     assert results["stub"].score == 0
+
+
+def test_redteam4_an_honest_notebook_with_a_dataloader_worker_keeps_its_points(ex01_redteam4):
+    """Held: a DataLoader iterator with a worker process kept from an earlier cell costs the
+    honest notebook nothing."""
+    result = ex01_redteam4["honest-loader"]
+    assert result.score == result.max_score or any(
+        "flagged for the instructor" in n for n in result.notes
+    ), (result.score, result.status)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="red team 4: feedback of a passed test cell reads 'passed (all N checks)' with N "
+    "the reference's count, hidden checks included: a student learns how many hidden checks "
+    "each test has (test_conv_output_size: 44 against 4 visible); no points change",
+)
+def test_redteam4_feedback_does_not_count_the_hidden_checks(ex01_redteam4):
+    verdict = ex01_redteam4["victim"].verdicts[NAME]["test_conv_output_size"]
+    assert verdict.passed
+    assert "44" not in verdict.shown, verdict.shown
 
 
 def test_redteam4_attacks_compute_right_values(ex01_redteam4):
