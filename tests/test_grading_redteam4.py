@@ -2,9 +2,9 @@
 
 Each attacker hands in the honest solution with ONE part done the forbidden way (a banned
 convolution, reached so that neither the static scan nor the in-kernel watch is meant to see it);
-it deserves the total less the points of that part's watched test cells. The cases marked
-xfail(strict=True) are holes found open (their reason says what they earn and deserve); the
-others are attacks the grader held.
+it deserves the total less the points of that part's watched test cells, or a flag for the
+instructor in the summary where the grader cannot decide. The five attacks that earned full
+marks when red team 4 found them are held now (the comments say by what).
 """
 
 from __future__ import annotations
@@ -228,12 +228,6 @@ def test_redteam4_an_honest_notebook_with_a_dataloader_worker_keeps_its_points(e
     ), (result.score, result.status)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="red team 4: feedback of a passed test cell reads 'passed (all N checks)' with N "
-    "the reference's count, hidden checks included: a student learns how many hidden checks "
-    "each test has (test_conv_output_size: 44 against 4 visible); no points change",
-)
 def test_redteam4_feedback_does_not_count_the_hidden_checks(ex01_redteam4):
     verdict = ex01_redteam4["victim"].verdicts[NAME]["test_conv_output_size"]
     assert verdict.passed
@@ -248,53 +242,14 @@ def test_redteam4_attacks_compute_right_values(ex01_redteam4):
         assert result.score >= _deserved(result, RT4_EX01[student][0]), (student, result.status)
 
 
-def _xfail(reason: str):
-    return pytest.mark.xfail(strict=True, reason=f"red team 4: {reason}")
-
-
 @pytest.mark.parametrize(
     "student",
     [
-        pytest.param(
-            "nodispatch-conv3d",
-            marks=_xfail(
-                "corr2d returns F.conv3d(...) inside torch.utils._mode_utils.no_dispatch(): "
-                "conv3d is not a named routine (static scan passes it) and no_dispatch, a "
-                "trusted torch file, hides aten::convolution from the watch's dispatch mode: "
-                "11 of 11, deserved 9.5"
-            ),
-        ),
-        pytest.param(
-            "nodispatch-tbc",
-            marks=_xfail(
-                "conv1d_full returns torch.conv_tbc(...) inside no_dispatch(): 11 of 11, deserved 9"
-            ),
-        ),
-        pytest.param(
-            "clean-ban-record",
-            marks=_xfail(
-                "an ordinary cell wraps course_utils.checking.checks.send_record so that the "
-                "watch's record of the banned routines reached is always []; conv1d_full uses "
-                "torch.conv_tbc (no named routine): 11 of 11, deserved 9"
-            ),
-        ),
-        pytest.param(
-            "iopub-worker",
-            marks=_xfail(
-                "an ordinary cell schedules a coroutine on the kernel's iopub thread "
-                "(sys.stdout._io_loop) that runs np.convolve on jobs conv1d_full queues; the "
-                "thread is ipykernel machinery, not profiled, suspended at the block's ends: "
-                "11 of 11, deserved 9"
-            ),
-        ),
-        pytest.param(
-            "custom-op-conv3d",
-            marks=_xfail(
-                "corr2d calls a torch.library.custom_op whose body runs F.conv3d: the watch's "
-                "dispatch mode sees only rt4::corr (the body's operators run with the mode "
-                "popped), no evasion is named: 11 of 11, deserved 9.5"
-            ),
-        ),
+        "nodispatch-conv3d",  # the static scan: torch.utils._mode_utils is an evasion
+        "nodispatch-tbc",  # the same
+        "clean-ban-record",  # flagged: course_utils.checking.checks is an evasion
+        "iopub-worker",  # flagged: the kernel's event loop (sys.stdout._io_loop, asyncio)
+        "custom-op-conv3d",  # the static scan: torch.library is an evasion
         "plain-conv3d",  # the watch's dispatch mode sees aten::convolution
         "polymul",  # the profile sees numpy.convolve below np.polymul
         "gc-callback",  # a gc callback runs in the test's thread: the profile sees it
