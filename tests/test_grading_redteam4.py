@@ -236,10 +236,15 @@ def test_redteam4_feedback_does_not_count_the_hidden_checks(ex01_redteam4):
 
 def test_redteam4_attacks_compute_right_values(ex01_redteam4):
     """Every attacker's answers are right: the only thing that may cost it points is the ban
-    (its non-watched cells and the other parts pass)."""
+    of its one part (the static scan zeroes all of the part's test cells; the other parts
+    pass)."""
+    from course_utils.checking.bans import BANS
+
     for student in RT4_EX01:
         result = ex01_redteam4[student]
-        assert result.score >= _deserved(result, RT4_EX01[student][0]), (student, result.status)
+        part_tests = BANS[NAME][RT4_EX01[student][0]].tests
+        least = result.max_score - sum(result.cells[t][1] for t in part_tests)
+        assert result.score >= least, (student, result.status)
 
 
 @pytest.mark.parametrize(
