@@ -829,7 +829,7 @@ def test_redteam3_victims_keep_their_scores(ex01_redteam3):
     assert results["stub"].score == 0
 
 
-def _rt3_deserved(result, part: str) -> float:
+def deserved_without_watched(result, part: str) -> float:
     """The total less the points of the part's watched test cells (those that run the part
     under ``watching_bans``): a self-reported ``check_raises`` cell of the part checks the
     student's own error handling, which the attacks keep honest."""
@@ -868,7 +868,7 @@ def _rt3_deserved(result, part: str) -> float:
 def test_redteam3_a_part_done_the_forbidden_way_loses_its_points(ex01_redteam3, student):
     result = ex01_redteam3[student]
     part = RT3_EX01[student][0]
-    assert result.score == _rt3_deserved(result, part) or any(
+    assert result.score == deserved_without_watched(result, part) or any(
         "flagged for the instructor" in n for n in result.notes
     ), (result.score, result.status, result.notes)
 

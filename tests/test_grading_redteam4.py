@@ -10,16 +10,17 @@ marks when red team 4 found them are held now (the comments say by what).
 from __future__ import annotations
 
 import os
-import shutil
-from pathlib import Path
 
-import nbformat
 import pytest
-from grading_fixture import fill, released, submit
-from test_grading_attacks import LIMITS, _insert_after
+from grading_fixture import fill, submit
+from test_grading_attacks import (
+    LIMITS,
+    _class_with_victims,
+    _insert_after,
+    deserved_without_watched,
+)
 
 from coursekit.grading.autograde import autograde
-from coursekit.grading.course import Course
 from coursekit.grading.sandbox import sandbox_available
 
 pytestmark = [
@@ -31,7 +32,6 @@ pytestmark = [
 ]
 
 NAME = "ex01_convolution"
-REPO = Path(__file__).resolve().parents[1]
 
 # F.conv3d is in the convolution family (aten::convolution) but not named in the ban's routines,
 # so the static scan passes it; torch's own no_dispatch() (a trusted file entering
@@ -176,15 +176,7 @@ RT4_EX01 = {
 
 @pytest.fixture(scope="module")
 def ex01_redteam4(tmp_path_factory):
-    root = tmp_path_factory.mktemp("rt4") / "course"
-    root.mkdir()
-    shutil.copy(REPO / "nbgrader_config.py", root / "nbgrader_config.py")
-    for part in ("solutions", "exercises"):
-        shutil.copytree(REPO / part / NAME, root / part / NAME)
-    course = Course(root)
-    solution = nbformat.read(root / "solutions" / NAME / f"{NAME}.ipynb", as_version=4)
-    submit(root, "victim", NAME, solution)
-    submit(root, "stub", NAME, released(root, NAME))
+    root, course, solution = _class_with_victims(tmp_path_factory, NAME)
     submit(root, "honest-loader", NAME, _insert_after(solution, "imports", RT4_HONEST_LOADER))
     for student, (_, codes, setup) in RT4_EX01.items():
         nb = _insert_after(solution, "imports", setup) if setup else solution
@@ -195,22 +187,6 @@ def ex01_redteam4(tmp_path_factory):
     for student, result in results.items():  # shown with -s: what each submission earned
         print(f"red team 4: {student}: {result.score} of {result.max_score}; {result.status}")
     return results
-
-
-def _deserved(result, part: str) -> float:
-    """The total less the points of the part's watched test cells (those that run the part
-    under ``watching_bans``); the attacks keep the self-reported error cells honest."""
-    from course_utils.checking.bans import BANS
-
-    solution = nbformat.read(REPO / "solutions" / NAME / f"{NAME}.ipynb", as_version=4)
-    watched = {
-        c.metadata["nbgrader"]["grade_id"]
-        for c in solution.cells
-        if "watching_bans(" in c.source and "nbgrader" in c.metadata
-    }
-    tests = [t for t in BANS[NAME][part].tests if t in watched]
-    assert tests, f"no watched test cell of {part}"
-    return result.max_score - sum(result.cells[t][1] for t in tests)
 
 
 def test_redteam4_victims_keep_their_scores(ex01_redteam4):
@@ -263,6 +239,6 @@ def test_redteam4_attacks_compute_right_values(ex01_redteam4):
 def test_redteam4_a_part_done_the_forbidden_way_loses_its_points(ex01_redteam4, student):
     result = ex01_redteam4[student]
     part = RT4_EX01[student][0]
-    assert result.score == _deserved(result, part) or any(
+    assert result.score == deserved_without_watched(result, part) or any(
         "flagged for the instructor" in n for n in result.notes
     ), (result.score, result.status, result.notes)
