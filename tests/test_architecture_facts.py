@@ -15,10 +15,10 @@ from __future__ import annotations
 import io
 import zipfile
 
-import nbformat
 import numpy as np
 import pytest
 import torch
+from test_conventions import _notebook
 from torch import nn
 from torch.nn import functional as F
 
@@ -26,7 +26,6 @@ from course_utils.checking import heldout
 from coursekit.grading import heldout as grading_heldout
 from coursekit.grading.checker import Mismatch, judge_cell
 from coursekit.grading.conventions import lint_notebook
-from coursekit.grading.notebooks import nbgrader_cell
 from coursekit.grading.rewrite import strip_expected
 
 
@@ -224,16 +223,6 @@ def test_the_checker_reads_the_facts_outside_in_one_process_per_cell(monkeypatch
 
 
 # -- the conventions rule: no model fact counted in the kernel beyond the self-reported cap ---
-def _notebook(*cells):
-    nb = nbformat.v4.new_notebook()
-    for grade_id, source, points in cells:
-        if points is None:
-            nb.cells.append(nbgrader_cell(source, grade_id))
-        else:
-            nb.cells.append(nbgrader_cell(source, grade_id, points=points))
-    return nb
-
-
 NET = ("net", "class Net(nn.Module):\n    pass\n", None)
 HELPERS = (
     "helpers",

@@ -402,6 +402,16 @@ def _class_with_victims(tmp_path_factory, name: str):
     return root, Course(root), solution
 
 
+def hand_in_attackers(root, name: str, solution, attackers: dict) -> None:
+    """Hand in, per attacker ``{student: (part, {grade_id: code}, setup cell or None)}``, the
+    honest solution with those cells replaced and the setup cell inserted after the imports."""
+    for student, (_, codes, setup) in attackers.items():
+        nb = _insert_after(solution, "imports", setup) if setup else solution
+        for grade_id, code in codes.items():
+            nb = fill(nb, grade_id, code)
+        submit(root, student, name, nb)
+
+
 @pytest.fixture(scope="module")
 def ex01_bans(tmp_path_factory):
     """ex01 graded once: honest victims (one with scratch cells that use banned routines), an
@@ -814,11 +824,7 @@ RT3_EX01 = {
 def ex01_redteam3(tmp_path_factory):
     name = "ex01_convolution"
     root, course, solution = _class_with_victims(tmp_path_factory, name)
-    for student, (_, codes, setup) in RT3_EX01.items():
-        nb = _insert_after(solution, "imports", setup) if setup else solution
-        for grade_id, code in codes.items():
-            nb = fill(nb, grade_id, code)
-        submit(root, student, name, nb)
+    hand_in_attackers(root, name, solution, RT3_EX01)
     results = {r.student: r for r in autograde(course, name, jobs=2, limits=LIMITS, progress=False)}
     return results
 

@@ -12,12 +12,13 @@ from __future__ import annotations
 import os
 
 import pytest
-from grading_fixture import fill, submit
+from grading_fixture import submit
 from test_grading_attacks import (
     LIMITS,
     _class_with_victims,
     _insert_after,
     deserved_without_watched,
+    hand_in_attackers,
 )
 
 from coursekit.grading.autograde import autograde
@@ -178,11 +179,7 @@ RT4_EX01 = {
 def ex01_redteam4(tmp_path_factory):
     root, course, solution = _class_with_victims(tmp_path_factory, NAME)
     submit(root, "honest-loader", NAME, _insert_after(solution, "imports", RT4_HONEST_LOADER))
-    for student, (_, codes, setup) in RT4_EX01.items():
-        nb = _insert_after(solution, "imports", setup) if setup else solution
-        for grade_id, code in codes.items():
-            nb = fill(nb, grade_id, code)
-        submit(root, student, NAME, nb)
+    hand_in_attackers(root, NAME, solution, RT4_EX01)
     results = {r.student: r for r in autograde(course, NAME, jobs=1, limits=LIMITS, progress=False)}
     for student, result in results.items():  # shown with -s: what each submission earned
         print(f"red team 4: {student}: {result.score} of {result.max_score}; {result.status}")
