@@ -71,7 +71,7 @@ def arith_class(root: Path) -> dict[str, tuple[float, str]]:
     hand_in("full", _with(stub, ADD, MUL), 5, "")
     hand_in("zero", stub, 0, "")
     hand_in("partial", _with(stub, ADD), 2, "")
-    hand_in("loop", _with(stub, ADD + "while True:\n    pass\n", MUL), 5, "")
+    hand_in("loop", _with(stub, ADD + "while True:\n    pass\n", MUL), 5, "interrupted at its")
     hand_in(
         "stubborn",
         _with(

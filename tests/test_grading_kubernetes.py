@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 K8S_VERSION = "1.37.0"
 ADD = "def add(a, b):\n    return a + b\n"
 MUL = "def mul(a, b):\n    return a * b\n"
-LIMITS = Limits(cell_timeout=6, submission_timeout=60, memory_bytes=2 * 2**30)
+LIMITS = Limits(cell_timeout=15, submission_timeout=120, memory_bytes=2 * 2**30)  # load headroom
 
 
 def _class(root: Path) -> None:

@@ -26,7 +26,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.slurm]
 
 ADD = "def add(a, b):\n    return a + b\n"
 MUL = "def mul(a, b):\n    return a * b\n"
-LIMITS = Limits(cell_timeout=6, submission_timeout=60, memory_bytes=2 * 2**30)
+LIMITS = Limits(cell_timeout=15, submission_timeout=120, memory_bytes=2 * 2**30)  # load headroom
 
 
 def six_submissions(root):

@@ -246,6 +246,12 @@ class GradingClient(Execute):
 
     execute = run_sync(async_execute)
 
+    async def _async_handle_timeout(self, timeout: int, cell: NotebookNode | None = None):
+        """nbclient's timeout handling (interrupt the kernel, the cell gets the error), noted
+        among the events: a zero from a slow cell must not read as "ok" in the summary."""
+        self.events.append(f"cell {self.current_index}: interrupted at its {timeout} s time limit")
+        return await super()._async_handle_timeout(timeout, cell)
+
     timing_label = "-"  # whose run this is, for ``timings`` (the worker sets it)
 
     def _kernel_pid(self) -> int | None:
