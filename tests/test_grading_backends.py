@@ -126,7 +126,7 @@ def test_a_cluster_backend_gets_the_graded_runs_only_the_reference_runs_here(tmp
     results = autograde(
         course,
         "arith",
-        limits=Limits(cell_timeout=10, submission_timeout=60),
+        limits=Limits(cell_timeout=30, submission_timeout=120),  # load headroom
         progress=False,
         backend=backend,
     )
