@@ -9,10 +9,12 @@ one-line failures) so that test cells and the documentation keep one stable impo
         check_tensor(corr2d(X, K), reference, name="corr2d(X, K)")
 
 What passes is decided by ``course_utils.checking.rules`` (the one rulebook, also the grader's);
-see docs/authoring-exercises.md for which check to use when.
+see docs/authoring-exercises.md for which check to use when. ``hidden_cases`` hands a hidden test
+the inputs of an inverse problem drawn outside the student's kernel (``checking.cases``).
 """
 
 from course_utils.checking.bans import watching_bans
+from course_utils.checking.cases import hidden_cases
 from course_utils.checking.checks import (
     PREDICATES,
     RECORD_MIME,
@@ -44,6 +46,7 @@ __all__ = [
     "check_that",
     "check_type",
     "encode",
+    "hidden_cases",
     "prediction",
     "random_tensor",
     "record",

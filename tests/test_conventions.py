@@ -108,3 +108,51 @@ def test_a_name_template_that_carries_every_answer_is_a_leak_and_a_coincidence_i
     )
     assert leaks_in_group(sizes) == []
     assert leaks_in_group(_group(("threshold at 0.5", 0.5))) == [("threshold at 0.5", "0.5")]
+
+
+HIDDEN = "### BEGIN HIDDEN TESTS\n{}\n### END HIDDEN TESTS\n"
+
+
+@pytest.mark.parametrize(
+    ("hidden", "kept"),
+    [
+        # the answer made the input and stays bound beside it (red team 3's period-global)
+        (
+            "for _seed in range(3):\n    _period = 10 + _seed\n    _x = make(_period)\n"
+            "    check_equal(f(_x), _period)",
+            "_period",
+        ),
+        # labels listed with their inputs stay in the kernel with the loop
+        (
+            "_cases = [(1, 'low'), (2, 'high')]\nfor _k, _label in _cases:\n"
+            "    check_equal(f(_k), _label)",
+            "_label",
+        ),
+        # an answer passed to a helper's parameter
+        ("def _check(x, answer):\n    check_equal(f(x), answer)\n_check(3, 9)", "answer"),
+        # computed only for the check: the grader strips it
+        ("_x = 3\n_expected = _x ** 2\ncheck_equal(f(_x), _expected)", None),
+        ("_x = 3\ncheck_equal(f(_x), _x ** 2)", None),
+        # drawn outside the kernel: a graded kernel's cases hold no answers
+        (
+            "for _case in hidden_cases('noisy-periods'):\n    check_equal(f(_case.inputs['x']), "
+            "_case.expected)",
+            None,
+        ),
+        # an input or an unchanged state, said so on the check's line
+        ("_x = 3\ncheck_equal(f(_x), _x)  # not a leak: the identity on an input", None),
+        ("import math\ncheck_close(f(1), math.pi)", None),
+    ],
+)
+def test_a_hidden_checks_answer_may_not_stay_in_the_graded_kernel(hidden, kept):
+    nb = _notebook(("f", "x = 1", None), ("test_f", HIDDEN.format(hidden), 1))
+    problems = lint_notebook(nb)
+    if kept is None:
+        assert problems == []
+    else:
+        assert len(problems) == 1 and f"expected value {kept} stays" in problems[0], problems
+
+
+def test_a_visible_checks_answer_may_stay_the_released_notebook_shows_it_anyway():
+    nb = _notebook(("f", "x = 1", None), ("test_f", "_x = 3\ncheck_equal(f(_x), _x)\n", 1))
+    assert lint_notebook(nb) == []

@@ -807,6 +807,13 @@ RT3_PERIOD_GLOBAL = r"""def signal_period(x):
     except NameError:
         return 25 if x.numel() == 500 else 12  # the two visible tests
 """
+RT3_CASE_ANSWER = r"""def signal_period(x):
+    import sys
+    case = sys._getframe(1).f_globals.get("_case")  # the hidden test's loop variable
+    if case is not None:
+        return case.expected
+    return 25 if x.numel() == 500 else 12  # the two visible tests
+"""
 RT3_FFT_IN_NAME_ONLY = r"""def fft_convolve(f, g):
     torch.fft.rfft(f)  # a claimed FFT: the kernel reports that one ran
     return conv1d_full(f, g)
@@ -816,6 +823,7 @@ RT3_EX01 = {
     "subprocess-conv": ("conv1d_full", {"conv1d_full": RT3_SUBPROCESS_CONV}, None),
     "dataloader-corr": ("corr2d", {"corr2d": RT3_DATALOADER_CORR}, RT3_MODULE_FILE),
     "period-global": ("signal_period", {"signal_period": RT3_PERIOD_GLOBAL}, None),
+    "case-answer": ("signal_period", {"signal_period": RT3_CASE_ANSWER}, None),
     "fft-in-name-only": ("fft_convolve", {"fft_convolve": RT3_FFT_IN_NAME_ONLY}, None),
 }
 
@@ -860,15 +868,10 @@ def deserved_without_watched(result, part: str) -> float:
     [
         "subprocess-conv",  # the watch: a process started from the notebook's code
         "dataloader-corr",  # the watch: a DataLoader worker is a forked process
-        pytest.param(
-            "period-global",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="red team 3: the hidden test's answer `_period` is a global of the "
-                "graded kernel (it also builds the input, so it is not stripped): "
-                "signal_period returns it: 11 of 11, deserved 9",
-            ),
-        ),
+        # the answer made the input: the hidden cases are drawn outside the kernel, which
+        # gets the inputs alone (course_utils.checking.cases)
+        "period-global",  # red team 3: the hidden test's own `_period` (11 of 11, deserved 9)
+        "case-answer",  # the hidden test's `_case` holds no answer in a graded kernel
     ],
 )
 def test_redteam3_a_part_done_the_forbidden_way_loses_its_points(ex01_redteam3, student):

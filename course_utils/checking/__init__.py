@@ -7,6 +7,8 @@
   the documented authoring API); in a graded run they record values instead of asserting.
 * ``bans``: each part's library ban, stated once, and the in-kernel watch of it.
 * ``heldout``: training parts graded on data the student's notebook cannot reach.
+* ``cases``: hidden cases of inverse problems (the answer made the input), drawn outside the
+  student's kernel and handed in as inputs alone.
 
 The book's execution cache does not hash this folder (``coursekit.preflight``): editing a ban or
 a check re-executes no chapter.

@@ -38,6 +38,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import cases as hidden_cases
 from . import reference as reference_cache
 from . import timings
 from .backends import Backend, make_backend
@@ -345,9 +346,11 @@ def job_spec(
     env: dict,
     sandbox: bool,
     guard: bool = False,
+    cases: str | None = None,
 ) -> dict:
     """The worker's job file (see ``worker.py`` for the fields)."""
     return {
+        "cases": cases,
         "mode": mode,
         "sanitized": str(source),
         "executed": str(out),
@@ -389,6 +392,7 @@ def reference_phase(
             limits,
             env,
             sandbox,
+            cases=hidden_cases.write_for(course, assignment, work, "reference"),
         )
         outcome = run_jobs(
             [Job("reference", spec)], work, 1, limits, backend=make_backend("local")
@@ -525,6 +529,7 @@ def autograde(
             raise GradingError(f"{assignment} cannot be graded: {problems[0]}")
         if references is None:
             pooled = PooledReference(course, assignment, work, limits, env, sandbox)
+        graded_cases = hidden_cases.write_for(course, assignment, work, "graded")
         sanitized, executed = work / "sanitized", work / "executed"
         bar = Progress(len(everyone), assignment, stream=None if progress else io.StringIO())
 
@@ -545,6 +550,7 @@ def autograde(
                             limits,
                             env,
                             sandbox,
+                            cases=graded_cases,
                         ),
                     )
                 else:  # nothing ran: no verdicts in detail (a regrade's old ones go)
@@ -611,7 +617,9 @@ def autograde(
                 check_and_record(label, outcome)
 
         # a kernel for the next submission starts while the current ones run (local only)
-        warm = job_spec("graded", sanitized, executed, work, "warm", limits, env, sandbox)
+        warm = job_spec(
+            "graded", sanitized, executed, work, "warm", limits, env, sandbox, cases=graded_cases
+        )
         warm["warm_imports"] = warm_imports(course.source_notebooks(assignment))
         # phase 2: execution, untrusted, with intake, checking and recording interleaved here
         run_jobs(
@@ -657,6 +665,7 @@ class PooledReference:
             limits,
             env,
             sandbox,
+            cases=hidden_cases.write_for(course, assignment, work, "reference"),
         )
         self.job = Job(REFERENCE_LABEL, spec)
 

@@ -21,6 +21,12 @@ not be worth much. ``lint_notebook`` reads a source notebook (never runs it):
   assignments, is a self-reported check (the same cap); the grader reads such facts from the
   exported model instead (``record_architecture``).
 
+- **no answer left in a graded kernel**: a hidden check's expected value is computed only for
+  the check (the grader strips it, ``rewrite.py``), never bound by a statement that also builds
+  the inputs (``_period`` that made the signal): an inverse problem draws its cases outside the
+  kernel (``hidden_cases``); a line that compares with an input or an unchanged state says so
+  with ``# not a leak: <why>``.
+
 ``lint_hidden_names`` reads the reference run's records: no hidden check's name may give away its
 expected value (``the period of a pattern of period 37`` with expected value 37), since a
 graded kernel sees the names of the checks it runs.
@@ -34,7 +40,8 @@ import re
 
 from course_utils.checking import rules
 
-from .notebooks import is_test_cell, nbgrader_meta
+from .notebooks import HIDDEN_BEGIN, HIDDEN_END, is_test_cell, marked_lines, nbgrader_meta
+from .rewrite import NOT_A_LEAK, kept_answers
 
 SELF_REPORTING_CHECKS = {"raises": "check_raises", "calls": "check_calls"}
 TEST_PREFIX = "test_"
@@ -285,6 +292,7 @@ def lint_notebook(nb, label: str = "the notebook") -> list[str]:
                 "or keep it self-reported"
             )
             self_reported.append((grade_id, part or "", points, what))
+    problems += _kept_hidden_answers(nb, label)
     for grade_id, owner, points, what in self_reported:
         share = points / part_points[owner] if part_points.get(owner) else 1.0
         if points > rules.SELF_REPORTED_MAX_POINTS or share > rules.SELF_REPORTED_MAX_SHARE:
@@ -294,6 +302,27 @@ def lint_notebook(nb, label: str = "the notebook") -> list[str]:
                 f"{rules.SELF_REPORTED_MAX_POINTS} point and "
                 f"{rules.SELF_REPORTED_MAX_SHARE:.0%} of its part's points"
             )
+    return problems
+
+
+def _kept_hidden_answers(nb, label: str) -> list[str]:
+    """Hidden checks whose expected value a graded kernel still holds (``rewrite.kept_answers``):
+    visible checks are left out, since the released notebook shows their answers anyway."""
+    tests = [c for c in nb.cells if is_test_cell(c)]
+    problems = []
+    for cell, line, text in kept_answers([c.source for c in tests]):
+        marked = marked_lines(tests[cell].source, HIDDEN_BEGIN, HIDDEN_END)
+        hidden = {number for number, _, inside in marked if inside}
+        if line not in hidden:
+            continue
+        problems.append(
+            f"{label}: test cell {_grade_id(tests[cell])!r} line {line}: the hidden check's "
+            f"expected value {text} stays in the graded kernel (a statement that also builds "
+            "the inputs binds it), where the student's function could read it instead of "
+            "computing it; draw such cases outside the kernel with hidden_cases "
+            f"(course_utils.checking.cases), or put '{NOT_A_LEAK} <why>' on the check's line when "
+            "the value is an input of the function or a state it must leave unchanged"
+        )
     return problems
 
 

@@ -5,8 +5,9 @@ Every test cell of the source notebook runs as written (hidden tests included) w
 value and records it, with its kind, name, tolerances or predicate, and the line it was made
 from (to tell visible checks from hidden ones). These records are what the checker compares
 students' values with. They are cached under ``.grading/references/ASSIGNMENT/KEY`` where KEY
-hashes the source notebooks, the teaching library and the grader's recording code, so a change
-to any of them makes a new reference.
+hashes the source notebooks, the teaching library, the grader's recording code and, for an
+assignment with hidden cases (``cases.py``), the course key that draws them, so a change to any
+of them makes a new reference.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import records as records_io
+from .cases import assignment_sets
 from .course import Course, GradingError
 from .notebooks import (
     HIDDEN_BEGIN,
@@ -58,6 +60,10 @@ def _key(course: Course, assignment: str) -> str:
         here / n for n in ("records.py", "worker.py", "execute.py", "reference.py")
     ]:
         digest.update(str(path.name).encode() + b"\0" + path.read_bytes())
+    if assignment_sets(course, assignment):  # the key draws its hidden cases
+        from .heldout import course_key
+
+        digest.update(hashlib.sha256(course_key(course.root)).digest())
     return digest.hexdigest()[:20]
 
 

@@ -117,6 +117,19 @@ def strip_expected(sources: list[str]) -> list[str]:
     Names are resolved across all the test cells of a notebook: a name a later test cell reads
     is kept even if this cell computes it only for expected values.
     """
+    trees, expected, removable = _analyse(sources)
+    result = []
+    for source, tree in zip(sources, trees, strict=True):
+        if tree is None:
+            result.append(source)
+            continue
+        result.append(ast.unparse(_Strip(expected, removable).visit(tree)))
+    return result
+
+
+def _analyse(sources: list[str]) -> tuple[list, set[int], set[int]]:
+    """``(trees, expected, removable)``: each source parsed (None: a syntax error), the ids of
+    the expected-value nodes, and the ids of the statements that only serve them."""
     trees = []
     for source in sources:
         try:
@@ -153,13 +166,80 @@ def strip_expected(sources: list[str]) -> list[str]:
                 added = True
         if not added:
             break
-    result = []
-    for source, tree in zip(sources, trees, strict=True):
+    return trees, expected, removable
+
+
+# Marks a check whose expected value may stay in the graded kernel: it is an input the function
+# was given, or a state the function must leave unchanged (``# not a leak: the unchanged image``)
+NOT_A_LEAK = "# not a leak:"
+HIDDEN_CASES_CALL = "hidden_cases"  # its values hold no answer in a graded kernel
+
+
+def _bound_names(tree: ast.AST, removable: set[int]) -> dict[str, int]:
+    """Names a graded kernel still binds in ``tree`` (name -> line): kept assignments, loop and
+    ``with`` targets, walrus targets and parameters; not imports (a module's attribute is no
+    answer), nor anything bound from ``hidden_cases(...)``."""
+    bound: dict[str, int] = {}
+
+    def from_cases(value: ast.AST | None) -> bool:
+        return value is not None and any(
+            isinstance(n, ast.Call)
+            and (getattr(n.func, "id", None) or getattr(n.func, "attr", None)) == HIDDEN_CASES_CALL
+            for n in ast.walk(value)
+        )
+
+    for node in ast.walk(tree):
+        targets: list[ast.AST] = []
+        if (
+            isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign))
+            and id(node) not in removable
+        ):
+            if not from_cases(node.value):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        elif isinstance(node, (ast.For, ast.AsyncFor)) and not from_cases(node.iter):
+            targets = [node.target]
+        elif isinstance(node, ast.withitem) and node.optional_vars is not None:
+            targets = [node.optional_vars]
+        elif isinstance(node, ast.NamedExpr):
+            targets = [node.target]
+        elif isinstance(node, ast.arg):
+            bound.setdefault(node.arg, node.lineno)
+        for target in targets:
+            for name in ast.walk(target):
+                if isinstance(name, ast.Name):
+                    bound.setdefault(name.id, node.lineno)
+    return bound
+
+
+def kept_answers(sources: list[str]) -> list[tuple[int, int, str]]:
+    """Expected values a graded kernel would still hold: ``(cell, line, expression)`` for each
+    check whose expected argument is a name (or an item or attribute of one) that a kept
+    statement binds. The rewrite removes a statement that only computes an expected value; one
+    that also builds the inputs stays (``_period`` made the signal), and a student's function
+    could read it there instead of computing it. A check call with ``NOT_A_LEAK`` on one of its
+    lines is left out.
+    """
+    trees, expected, removable = _analyse(sources)
+    bound: dict[str, int] = {}
+    for tree in trees:
+        if tree is not None:
+            bound.update(_bound_names(tree, removable))
+    found = []
+    for cell, tree in enumerate(trees):
         if tree is None:
-            result.append(source)
             continue
-        result.append(ast.unparse(_Strip(expected, removable).visit(tree)))
-    return result
+        lines = sources[cell].splitlines()
+        for call in ast.walk(tree):
+            if not (isinstance(call, ast.Call) and _check_name(call)):
+                continue
+            marked = any(NOT_A_LEAK in line for line in lines[call.lineno - 1 : call.end_lineno])
+            for node in _expected_nodes(call):
+                base = node
+                while isinstance(base, (ast.Attribute, ast.Subscript)):
+                    base = base.value
+                if isinstance(base, ast.Name) and base.id in bound and not marked:
+                    found.append((cell, node.lineno, ast.unparse(node)))
+    return sorted(set(found))
 
 
 class _Strip(ast.NodeTransformer):

@@ -28,7 +28,9 @@ The job file (plain JSON):
   a cluster's compute node, runs the kernel unprivileged under its own user, see ``sandbox.py``);
   ``cgroup`` (optional): false to give the kernel no cgroup of its own; ``guard``: run
   ``guard.py`` before each test cell (feedback mode only); ``font_cache``: matplotlib's font
-  list to copy in (skipped where that file does not exist, as on another machine).
+  list to copy in (skipped where that file does not exist, as on another machine); ``cases``
+  (optional): the hidden cases file for this run's kernel (``course_utils.checking.cases``: a
+  graded run's holds inputs only), copied into the scratch folder under ``CASES_FILE``.
 
 Where it runs: ``execution.py`` hands job files to a backend (``backends/``): forked here
 (``local``), or as a Slurm array task or a Kubernetes pod via ``backends/task.py``, which runs
@@ -109,7 +111,10 @@ def _kernel_env(job: dict, scratch: Path) -> dict[str, str]:
         }
     )
     if job.get("mode", "graded") in ("graded", "reference"):
+        from course_utils.checking.cases import CASES_ENV, CASES_FILE
+
         env["COURSE_RECORD"] = job.get("mode", "graded")
+        env[CASES_ENV] = str(scratch / CASES_FILE)  # there only if the job has cases
     return env
 
 
@@ -129,6 +134,14 @@ def _fill_scratch(job: dict, scratch: Path, source: Path | None, uid: int) -> No
             ignore=shutil.ignore_patterns("*.ipynb", "timestamp.txt", *_kernel_files(scratch)),
             dirs_exist_ok=True,
         )
+    from course_utils.checking.cases import CASES_FILE
+
+    cases = scratch / CASES_FILE  # the grader's alone: a submission's file of that name goes
+    if cases.is_symlink() or cases.is_file():
+        cases.unlink()
+    if job.get("cases"):
+        scratch.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(job["cases"], cases)
     font_cache = job.get("font_cache")
     if font_cache and Path(font_cache).is_file():
         (scratch / ".matplotlib").mkdir(parents=True, exist_ok=True)

@@ -218,15 +218,17 @@ class KubernetesBackend(ClusterBackend):
 
     # -- staging through the volume ------------------------------------------------------------
     # The worker's job file (worker.py) names, at its top level, the input folder
-    # (``sanitized``), the outputs (``executed``, ``events``), the kernel's ``scratch`` (the task
+    # (``sanitized``) and the hidden cases file (``cases``, optional), the outputs (``executed``,
+    # ``events``), the kernel's ``scratch`` (the task
     # runner puts it on the node's own disk) and this machine's ``font_cache``; ``env`` holds
     # the kernel's environment, whose values may be paths of this machine (``COURSE_DATA``).
     INPUTS, OUTPUTS, NODE_LOCAL, HOST_ONLY = (
-        ("sanitized",),
+        ("sanitized", "cases"),
         ("executed", "events"),
         ("scratch",),
         ("font_cache",),
     )
+    OPTIONAL_INPUTS = ("cases",)  # a file, when the job has one
 
     def _stage(self, task: Task, work: Path, task_dir: Path) -> list[tuple[Path, Path]]:
         """Copy the job's inputs to ``task_dir`` with in-pod paths; [(staged, local) output].
@@ -251,8 +253,8 @@ class KubernetesBackend(ClusterBackend):
                 job[key] = f"{self.mount_path}/scratch"  # replaced on the node by the task
         for key in self.INPUTS + self.OUTPUTS:
             value = job.get(key)
-            if value is None and key in self.OUTPUTS:
-                continue  # not asked for: nothing to bring back
+            if value is None and key in self.OUTPUTS + self.OPTIONAL_INPUTS:
+                continue  # not asked for: nothing to bring back, or to take there
             if not isinstance(value, str):
                 raise GradingError(f"the job file {task.job_file} has no {key!r} path")
             local = Path(value).resolve()
@@ -269,6 +271,9 @@ class KubernetesBackend(ClusterBackend):
                 shutil.copytree(local, staged, symlinks=False)
                 if job.get("mode", "graded") == "graded":  # the worker's default mode
                     _strip_expected_values(staged)
+            elif key in self.OPTIONAL_INPUTS and local.is_file():
+                staged.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(local, staged)  # a graded run's hidden cases: inputs only
             else:
                 raise GradingError(f"the input folder of {task.name}'s job is missing: {local}")
         env = job.get("env") or {}

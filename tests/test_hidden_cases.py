@@ -1,0 +1,138 @@
+"""Hidden cases of inverse problems, drawn outside the student's kernel
+(course_utils/checking/cases.py, the grader's side in coursekit/grading/cases.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy import signal
+
+from course_utils.checking import cases
+from course_utils.filters import pass_type
+from course_utils.signals import estimate_period
+from coursekit.grading import cases as grader_cases
+from coursekit.grading.course import GradingError
+
+
+def _drawn(seed=3):
+    return {name: cases.draw(name, seed) for name in cases.CASE_SETS}
+
+
+def test_a_graded_kernels_file_holds_inputs_and_names_but_no_answer(tmp_path):
+    drawn = _drawn()
+    cases.write(tmp_path / "graded.npz", drawn, with_answers=False)
+    cases.write(tmp_path / "reference.npz", drawn, with_answers=True)
+    with np.load(tmp_path / "graded.npz", allow_pickle=False) as stored:
+        assert not [key for key in stored.files if key.endswith("/expected")]
+    for name, made in drawn.items():
+        graded = cases.read(tmp_path / "graded.npz", name)
+        reference = cases.read(tmp_path / "reference.npz", name)
+        assert [c.name for c in graded] == [c.name for c in reference] == [c.name for c in made]
+        assert all(c.expected is None for c in graded)
+        for got, want, was in zip(graded, reference, made, strict=True):
+            assert got.inputs.keys() == was.inputs.keys()
+            for key in was.inputs:
+                np.testing.assert_array_equal(got.inputs[key], was.inputs[key])
+            np.testing.assert_array_equal(want.expected, was.expected)
+
+
+def test_each_case_sets_answer_is_what_made_its_input():
+    for case in cases.draw("noisy-periods", 7):
+        assert estimate_period(torch.as_tensor(case.inputs["x"])) == case.expected
+    for case in cases.draw("learned-kernels", 7):
+        made = signal.correlate2d(case.inputs["X"], case.expected, mode="valid")
+        np.testing.assert_allclose(made, case.inputs["Y"], rtol=1e-5, atol=1e-5)
+        assert tuple(case.inputs["shape"]) == case.expected.shape
+    labels = []
+    for case in cases.draw("pass-types", 7):  # the teaching library's frequency response
+        labels.append(case.expected)
+        assert pass_type(torch.as_tensor(case.inputs["kernel"])) == case.expected, case.name
+    assert labels.count("low-pass") == 16 and labels.count("high-pass") == 12
+
+
+def test_a_pass_types_name_and_position_give_no_answer_away():
+    first, second = cases.draw("pass-types", 1), cases.draw("pass-types", 2)
+    assert [c.name for c in first] == [f"pass_type of hidden kernel {i}" for i in range(28)]
+    assert [c.expected for c in first] != [c.expected for c in second]  # shuffled per draw
+
+
+def test_outside_the_grader_a_notebook_gets_the_public_draw_with_answers(monkeypatch):
+    monkeypatch.delenv(cases.CASES_ENV, raising=False)
+    monkeypatch.delenv("COURSE_RECORD", raising=False)
+    got = cases.hidden_cases("noisy-periods")
+    assert [c.expected for c in got] == [
+        c.expected for c in cases.draw("noisy-periods", cases.PUBLIC_SEED)
+    ]
+
+
+def test_a_graded_kernel_never_draws_its_own_cases(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_RECORD", "graded")
+    monkeypatch.delenv(cases.CASES_ENV, raising=False)
+    with pytest.raises(cases.HiddenCasesError, match="no cases file"):
+        cases.hidden_cases("noisy-periods")
+    monkeypatch.setenv(cases.CASES_ENV, str(tmp_path / "deleted.npz"))
+    with pytest.raises(cases.HiddenCasesError, match="cannot be read"):
+        cases.hidden_cases("noisy-periods")
+    cases.write(tmp_path / "other.npz", {"pass-types": cases.draw("pass-types", 0)}, False)
+    monkeypatch.setenv(cases.CASES_ENV, str(tmp_path / "other.npz"))
+    with pytest.raises(cases.HiddenCasesError, match="no case set 'noisy-periods'"):
+        cases.hidden_cases("noisy-periods")
+
+
+def test_a_cases_file_with_a_pickled_object_is_refused(tmp_path):
+    path = tmp_path / "forged.npz"
+    np.savez(
+        path,
+        **{
+            "noisy-periods/count": np.asarray(1),
+            "noisy-periods/0/name": np.asarray("x"),
+            "noisy-periods/0/input/x": np.asarray([object()], dtype=object),
+        },
+    )
+    with pytest.raises(cases.HiddenCasesError, match="cannot be read"):
+        cases.read(path, "noisy-periods")
+
+
+def test_the_grader_reads_which_sets_a_test_names_and_refuses_what_it_cannot_draw():
+    named = grader_cases.named_sets(
+        [
+            "for _c in hidden_cases('pass-types'):\n    pass\n",
+            "x = hidden_cases('noisy-periods') + hidden_cases('pass-types')\n",
+            "this is not python (",
+        ]
+    )
+    assert named == ["pass-types", "noisy-periods"]
+    with pytest.raises(GradingError, match="one string literal"):
+        grader_cases.named_sets(["_name = 'pass-types'\nhidden_cases(_name)\n"])
+    with pytest.raises(GradingError, match="unknown hidden case set 'periods'"):
+        grader_cases.named_sets(["hidden_cases('periods')\n"])
+
+
+def test_the_secret_seed_is_fixed_per_course_assignment_and_set():
+    key, other = b"k" * 32, b"o" * 32
+    seed = grader_cases.seed(key, "ex01_convolution", "noisy-periods")
+    assert seed == grader_cases.seed(key, "ex01_convolution", "noisy-periods")  # a regrade
+    assert seed != grader_cases.seed(other, "ex01_convolution", "noisy-periods")
+    assert seed != grader_cases.seed(key, "ex02_filters", "noisy-periods")
+    assert seed != grader_cases.seed(key, "ex01_convolution", "pass-types")
+    public = cases.draw("noisy-periods", cases.PUBLIC_SEED)
+    secret = cases.draw("noisy-periods", seed)
+    assert [c.expected for c in public] != [c.expected for c in secret]
+
+
+def test_the_worker_puts_the_graders_file_in_the_scratch_folder_and_nothing_else(tmp_path):
+    from coursekit.grading.worker import _fill_scratch, _kernel_env
+
+    submission = tmp_path / "submission"
+    submission.mkdir()
+    (submission / cases.CASES_FILE).write_bytes(b"the student's own answers")
+    scratch = tmp_path / "scratch"
+    job = {"sandbox": False, "env": {}, "mode": "graded"}
+    _fill_scratch(job, scratch, submission, 0)
+    assert not (scratch / cases.CASES_FILE).exists()  # no cases: a student's file is no file
+    graded = tmp_path / "graded.npz"
+    cases.write(graded, _drawn(), with_answers=False)
+    _fill_scratch({**job, "cases": str(graded)}, scratch, submission, 0)
+    assert (scratch / cases.CASES_FILE).read_bytes() == graded.read_bytes()
+    assert _kernel_env(job, scratch)[cases.CASES_ENV] == str(scratch / cases.CASES_FILE)
