@@ -347,6 +347,8 @@ def test_a_graded_job_file_is_staged_with_every_path_accounted_for(tmp_path, mon
     font_cache = tmp_path / "fontlist-v390.json"
     font_cache.write_text("{}")
     monkeypatch.setattr("coursekit.grading.autograde._font_cache", lambda: str(font_cache))
+    cases = work / "hidden-cases-graded.npz"  # a graded run's hidden cases: inputs only
+    cases.write_bytes(b"the inputs of the hidden cases")
     spec = job_spec(
         "graded",
         sanitized,
@@ -356,6 +358,7 @@ def test_a_graded_job_file_is_staged_with_every_path_accounted_for(tmp_path, mon
         LIMITS,
         {"COURSE_DATA": str(tmp_path / "data"), "LANG": "C.UTF-8", "OMP_NUM_THREADS": "1"},
         sandbox=True,
+        cases=str(cases),
     )
     job_file = work / "job-ann.json"
     job_file.write_text(json.dumps(spec))
@@ -372,6 +375,8 @@ def test_a_graded_job_file_is_staged_with_every_path_accounted_for(tmp_path, mon
     assert staged["env"] == {"LANG": "C.UTF-8", "OMP_NUM_THREADS": "1"}  # no host path
     assert staged["mode"] == "graded" and staged["sandbox"] is False
     assert staged["limits"] == LIMITS.__dict__
+    assert staged["cases"] == "/grading/hidden-cases-graded.npz"
+    assert (task_dir / "hidden-cases-graded.npz").read_bytes() == cases.read_bytes()
     assert sorted(local.name for _, local in outputs) == ["arith", "events-ann.json"]
     copied = task_dir / "sanitized" / "ann" / "arith"
     assert (copied / "data.txt").read_text() == "the student's own file\n"

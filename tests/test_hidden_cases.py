@@ -136,3 +136,27 @@ def test_the_worker_puts_the_graders_file_in_the_scratch_folder_and_nothing_else
     _fill_scratch({**job, "cases": str(graded)}, scratch, submission, 0)
     assert (scratch / cases.CASES_FILE).read_bytes() == graded.read_bytes()
     assert _kernel_env(job, scratch)[cases.CASES_ENV] == str(scratch / cases.CASES_FILE)
+
+
+@pytest.mark.parametrize(("sigma", "size"), [(0.6, 15), (3.0, 15), (1.0, 15), (2.0, 7), (0.7, 7)])
+def test_the_case_sets_gaussian_is_scipys_impulse_response(sigma, size):
+    from scipy import ndimage
+
+    impulse = np.zeros((size, size))
+    impulse[size // 2, size // 2] = 1.0
+    expected = ndimage.gaussian_filter(impulse, sigma, mode="constant")
+    np.testing.assert_allclose(cases._gaussian(sigma, size), expected, rtol=1e-12, atol=1e-15)
+
+
+def test_the_case_sets_import_no_library_a_watched_part_may_ban():
+    """They run inside ``watching_bans`` of the part under test (scipy is banned in some)."""
+    import subprocess
+    import sys
+
+    program = (
+        "import sys\nfrom course_utils.checking import cases\n"
+        "for name in cases.CASE_SETS:\n    cases.draw(name, 0)\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'scipy', 'sklearn', 'torch'}))"
+    )
+    run = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True)
+    assert run.returncode == 0 and run.stdout.strip() == "[]", (run.stdout, run.stderr)

@@ -70,12 +70,17 @@ def noisy_periods(rng: np.random.Generator) -> list[Case]:
 
 
 def _gaussian(sigma: float, size: int) -> np.ndarray:
-    """A (size, size) Gaussian kernel: the blur of one bright pixel (its impulse response)."""
-    from scipy import ndimage
-
-    impulse = np.zeros((size, size))
-    impulse[size // 2, size // 2] = 1.0
-    return ndimage.gaussian_filter(impulse, sigma, mode="constant")
+    """A (size, size) Gaussian kernel: the blur of one bright pixel in the middle, as
+    ``scipy.ndimage.gaussian_filter(impulse, sigma, mode="constant")`` computes it (radius
+    ``int(4 sigma + 0.5)``, cut at the border). NumPy only: the case sets run inside the watch
+    of parts whose ban includes SciPy."""
+    radius = int(4.0 * sigma + 0.5)
+    offsets = np.arange(-radius, radius + 1)
+    weights = np.exp(-(offsets**2) / (2 * sigma**2))
+    line = np.zeros(size)
+    inside = (offsets + size // 2 >= 0) & (offsets + size // 2 < size)
+    line[offsets[inside] + size // 2] = weights[inside] / weights.sum()
+    return np.outer(line, line)
 
 
 def pass_types(rng: np.random.Generator) -> list[Case]:
@@ -118,13 +123,12 @@ def learned_kernels(rng: np.random.Generator) -> list[Case]:
     uniform in [-1, 1), each applied to a random (9, 11) image by cross-correlation (valid, as
     ``F.conv2d``). Inputs ``X`` (9, 11) and ``Y`` float32 and the kernel's ``shape`` (2,); the
     answer is the kernel (float32)."""
-    from scipy import signal
-
     cases = []
     for shape in [(2, 2), (3, 3), (1, 3)]:
         X = rng.uniform(-1.0, 1.0, (9, 11)).astype(np.float32)
         kernel = rng.uniform(-1.0, 1.0, shape).astype(np.float32)
-        Y = signal.correlate2d(X.astype(np.float64), kernel.astype(np.float64), mode="valid")
+        windows = np.lib.stride_tricks.sliding_window_view(X.astype(np.float64), shape)
+        Y = np.einsum("ijkl,kl->ij", windows, kernel.astype(np.float64))
         inputs = {"X": X, "Y": Y.astype(np.float32), "shape": np.asarray(shape)}
         cases.append(Case(inputs, kernel, f"the learned {shape} kernel"))
     return cases
