@@ -113,26 +113,43 @@ def test_a_name_template_that_carries_every_answer_is_a_leak_and_a_coincidence_i
 HIDDEN = "### BEGIN HIDDEN TESTS\n{}\n### END HIDDEN TESTS\n"
 
 
+LEAKS = {
+    # the answer made the input and stays bound beside it (red team 3's period-global)
+    "period": "for _seed in range(3):\n    _period = 10 + _seed\n    _x = make(_period)\n"
+    "    check_equal(f(_x), {answer})",
+    # labels listed with their inputs stay in the kernel with the loop
+    "labels": "_cases = [(1, 'low'), (2, 'high')]\nfor _k, _label in _cases:\n"
+    "    check_equal(f(_k), _label)",
+    # an answer passed to a helper's parameter
+    "helper": "def _check(x, answer):\n    check_equal(f(x), answer)\n_check(3, 9)",
+    # a reference output computed in the kernel before the function runs
+    "output": "_X = 3\n_Y = _X * 2\n_Y = _Y + 1\ncheck_equal(f(_X), _Y)",
+    # zip with hidden cases does not make the other values safe
+    "zip": "for _case, _p in zip(hidden_cases('noisy-periods'), _periods):\n"
+    "    check_equal(f(_case.inputs['x']), _p)",
+    "with": "with make() as _period:\n    check_equal(f(_x), _period)",
+}
+
+
 @pytest.mark.parametrize(
     ("hidden", "kept"),
     [
-        # the answer made the input and stays bound beside it (red team 3's period-global)
-        (
-            "for _seed in range(3):\n    _period = 10 + _seed\n    _x = make(_period)\n"
-            "    check_equal(f(_x), _period)",
-            "_period",
-        ),
-        # labels listed with their inputs stay in the kernel with the loop
-        (
-            "_cases = [(1, 'low'), (2, 'high')]\nfor _k, _label in _cases:\n"
-            "    check_equal(f(_k), _label)",
-            "_label",
-        ),
-        # an answer passed to a helper's parameter
-        ("def _check(x, answer):\n    check_equal(f(x), answer)\n_check(3, 9)", "answer"),
+        (LEAKS["period"].format(answer="_period"), "_period"),
+        # red team 5: computed from the kept answer, still the answer
+        (LEAKS["period"].format(answer="int(_period)"), "_period"),
+        (LEAKS["period"].format(answer="_period + 0"), "_period"),
+        (LEAKS["period"].format(answer="len([0] * _period)"), "_period"),
+        (LEAKS["labels"], "_label"),
+        (LEAKS["helper"], "answer"),
+        (LEAKS["output"], "_Y"),
+        (LEAKS["zip"], "_p"),
+        (LEAKS["with"], "_period"),  # red team 5: this crashed the rule
         # computed only for the check: the grader strips it
         ("_x = 3\n_expected = _x ** 2\ncheck_equal(f(_x), _expected)", None),
         ("_x = 3\ncheck_equal(f(_x), _x ** 2)", None),
+        # from the inputs of the student's function, also through a name it was assigned to
+        ("_X = 3\n_Y = f(_X)\ncheck_equal(_Y, _X * 2)", None),
+        ("_m = make()\n_n = 4\nf(_m, _n)\ncheck_equal(_m.size, _n)", None),
         # drawn outside the kernel: a graded kernel's cases hold no answers
         (
             "for _case in hidden_cases('noisy-periods'):\n    check_equal(f(_case.inputs['x']), "
@@ -140,19 +157,37 @@ HIDDEN = "### BEGIN HIDDEN TESTS\n{}\n### END HIDDEN TESTS\n"
             None,
         ),
         # an input or an unchanged state, said so on the check's line
-        ("_x = 3\ncheck_equal(f(_x), _x)  # not a leak: the identity on an input", None),
+        ("_x = make()\ncheck_equal(g(_x), _x)  # not a leak: the identity on an input", None),
         ("import math\ncheck_close(f(1), math.pi)", None),
     ],
 )
 def test_a_hidden_checks_answer_may_not_stay_in_the_graded_kernel(hidden, kept):
-    nb = _notebook(("f", "x = 1", None), ("test_f", HIDDEN.format(hidden), 1))
+    nb = _notebook(
+        ("f", "def f(x, n=1):\n    return x\n", None), ("test_f", HIDDEN.format(hidden), 1)
+    )
     problems = lint_notebook(nb)
     if kept is None:
         assert problems == []
     else:
-        assert len(problems) == 1 and f"expected value {kept} stays" in problems[0], problems
+        assert len(problems) == 1 and f"made from {kept}, which stays" in problems[0], problems
+
+
+def test_a_name_is_judged_by_the_statements_of_its_own_cell():
+    """Red team 5: a visible helper's parameter ``_expected`` in one cell made the rule refuse
+    a hidden ``_expected`` that the graded run removes in another."""
+    nb = _notebook(
+        ("f", "def f(x):\n    return x\n", None),
+        ("test_f", "def _check_twice(x, _expected):\n    check_equal(f(x), _expected)\n", 1),
+        (
+            "test_f_more",
+            HIDDEN.format("_a = 2\n_expected = _a * 2\ncheck_equal(f(_a), _expected)"),
+            1,
+        ),
+    )
+    assert lint_notebook(nb) == []
 
 
 def test_a_visible_checks_answer_may_stay_the_released_notebook_shows_it_anyway():
-    nb = _notebook(("f", "x = 1", None), ("test_f", "_x = 3\ncheck_equal(f(_x), _x)\n", 1))
+    visible = LEAKS["period"].format(answer="_period")
+    nb = _notebook(("f", "x = 1", None), ("test_f", visible, 1))
     assert lint_notebook(nb) == []

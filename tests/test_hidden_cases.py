@@ -48,12 +48,42 @@ def test_each_case_sets_answer_is_what_made_its_input():
     for case in cases.draw("pass-types", 7):  # the teaching library's frequency response
         labels.append(case.expected)
         assert pass_type(torch.as_tensor(case.inputs["kernel"])) == case.expected, case.name
-    assert labels.count("low-pass") == 16 and labels.count("high-pass") == 12
+    assert labels.count("low-pass") == 20 and labels.count("high-pass") == 16
+
+
+def test_every_noisy_period_is_unambiguous_for_an_honest_estimator():
+    """About 1 random pattern in 400 nearly repeats at half its length, and an honest estimator
+    then answers the shorter period: such patterns are drawn again (red team 5 found keys that
+    made the solution fail its own reference run)."""
+    for seed in range(100):
+        for case in cases.draw("noisy-periods", 10_000 + seed):
+            assert estimate_period(torch.as_tensor(case.inputs["x"])) == case.expected, seed
+
+
+def test_a_kernels_signs_and_shape_do_not_tell_its_pass_type():
+    """Red team 5 passed the old cases with "no negative entry, or 15x15, is low-pass"."""
+    for seed in range(20):
+        drawn = cases.draw("pass-types", 20_000 + seed)
+        wrong = [
+            c
+            for c in drawn
+            if (
+                "low-pass"
+                if c.inputs["kernel"].min() >= 0 or c.inputs["kernel"].shape == (15, 15)
+                else "high-pass"
+            )
+            != c.expected
+        ]
+        assert wrong, seed
+        negative = {
+            (c.inputs["kernel"].shape, c.expected) for c in drawn if c.inputs["kernel"].min() < 0
+        }
+        assert {label for _, label in negative} == {"low-pass", "high-pass"}
 
 
 def test_a_pass_types_name_and_position_give_no_answer_away():
     first, second = cases.draw("pass-types", 1), cases.draw("pass-types", 2)
-    assert [c.name for c in first] == [f"pass_type of hidden kernel {i}" for i in range(28)]
+    assert [c.name for c in first] == [f"pass_type of hidden kernel {i}" for i in range(36)]
     assert [c.expected for c in first] != [c.expected for c in second]  # shuffled per draw
 
 
@@ -122,20 +152,31 @@ def test_the_secret_seed_is_fixed_per_course_assignment_and_set():
 
 
 def test_the_worker_puts_the_graders_file_in_the_scratch_folder_and_nothing_else(tmp_path):
-    from coursekit.grading.worker import _fill_scratch, _kernel_env
+    """A submission's own entry of a name the grader gives meaning to is not copied, whatever
+    it is (red team 5 crashed the worker with a folder named like the cases file)."""
+    from coursekit.grading.worker import RESERVED_NAMES, _fill_scratch, _kernel_env
 
     submission = tmp_path / "submission"
     submission.mkdir()
-    (submission / cases.CASES_FILE).write_bytes(b"the student's own answers")
+    (submission / cases.CASES_FILE).mkdir()
+    (submission / cases.CASES_FILE / "answers.txt").write_text("the student's own answers")
+    (submission / ".matplotlib").write_text("a file where the font cache's folder goes")
+    (submission / "data.txt").write_text("the student's own data")
+    font_cache = tmp_path / "fontlist.json"
+    font_cache.write_text("{}")
     scratch = tmp_path / "scratch"
-    job = {"sandbox": False, "env": {}, "mode": "graded"}
+    job = {"sandbox": False, "env": {}, "mode": "graded", "font_cache": str(font_cache)}
     _fill_scratch(job, scratch, submission, 0)
-    assert not (scratch / cases.CASES_FILE).exists()  # no cases: a student's file is no file
+    assert not (scratch / cases.CASES_FILE).exists()  # no cases: nothing of that name
+    assert (scratch / ".matplotlib" / "fontlist.json").is_file()
+    assert (scratch / "data.txt").read_text() == "the student's own data"
     graded = tmp_path / "graded.npz"
     cases.write(graded, _drawn(), with_answers=False)
+    scratch = tmp_path / "scratch-with-cases"
     _fill_scratch({**job, "cases": str(graded)}, scratch, submission, 0)
     assert (scratch / cases.CASES_FILE).read_bytes() == graded.read_bytes()
     assert _kernel_env(job, scratch)[cases.CASES_ENV] == str(scratch / cases.CASES_FILE)
+    assert cases.CASES_FILE in RESERVED_NAMES
 
 
 @pytest.mark.parametrize(("sigma", "size"), [(0.6, 15), (3.0, 15), (1.0, 15), (2.0, 7), (0.7, 7)])

@@ -56,17 +56,35 @@ class Case:
 
 # -- the case sets ------------------------------------------------------------------------------
 def noisy_periods(rng: np.random.Generator) -> list[Case]:
-    """ex01 ``signal_period``: 8 random 10-to-59-sample patterns repeated to 1,200-2,499
-    samples, plus Gaussian noise of standard deviation 0.6. Input ``x`` (N,) float64; the
-    answer is the pattern's length."""
+    """ex01 ``signal_period``: 8 random 10-to-59-sample patterns (none nearly repeating at a
+    shorter lag) repeated to 1,200-2,499 samples, plus Gaussian noise of standard deviation
+    0.6. Input ``x`` (N,) float64; the answer is the pattern's length."""
     cases = []
     for index in range(8):
         period = int(rng.integers(10, 60))
         length = int(rng.integers(1200, 2500))
-        pattern = rng.standard_normal(period)
+        pattern = _unambiguous_pattern(rng, period)
         x = pattern[np.arange(length) % period] + 0.6 * rng.standard_normal(length)
         cases.append(Case({"x": x}, period, f"the period of random pattern {index} plus noise"))
     return cases
+
+
+MAX_SHORTER_LAG_CORRELATION = 0.4  # of a noisy-periods pattern with itself, shifted circularly
+
+
+def _unambiguous_pattern(rng: np.random.Generator, period: int) -> np.ndarray:
+    """A random pattern of ``period`` samples that does not nearly repeat at a shorter lag.
+
+    About 1 pattern in 400 happens to look like a pattern of half its length (its circular
+    autocorrelation at ``period / 2`` is high): for such a signal, "the period" is ambiguous
+    and an honest estimator may rightly answer the shorter one. Such patterns are drawn again."""
+    while True:
+        pattern = rng.standard_normal(period)
+        centred = pattern - pattern.mean()
+        spectrum = np.fft.rfft(centred)
+        circular = np.fft.irfft(np.abs(spectrum) ** 2, period)  # lags 0 .. period - 1
+        if circular[1:].max() < MAX_SHORTER_LAG_CORRELATION * circular[0]:
+            return pattern
 
 
 def _gaussian(sigma: float, size: int) -> np.ndarray:
@@ -83,32 +101,94 @@ def _gaussian(sigma: float, size: int) -> np.ndarray:
     return np.outer(line, line)
 
 
+PASS_TYPE_MARGIN = 1.5  # a drawn kernel's two gains differ by this factor at least
+
+
+def _gain_ratio(kernel: np.ndarray, size: int = 64, cutoff: float = 0.25) -> float:
+    """The kernel's gain at zero frequency over its mean gain at high frequencies (radius of at
+    least ``cutoff`` cycles per sample), on a ``size`` x ``size`` frequency grid: above 1 it
+    is low-pass, below 1 high-pass (``course_utils.filters.pass_type``'s rule, in NumPy)."""
+    response = np.abs(np.fft.fft2(kernel, s=(size, size)))
+    f = np.fft.fftfreq(size)
+    radius = np.sqrt(f[:, None] ** 2 + f[None, :] ** 2)
+    return float(response[0, 0] / max(response[radius >= cutoff].mean(), 1e-300))
+
+
+def _odd_side(rng: np.random.Generator, low: int = 3) -> int:
+    return int(rng.choice(np.arange(low, 16, 2)))
+
+
+def _centred(kernel: np.ndarray, side: int) -> np.ndarray:
+    """``kernel`` in the middle of a ``side`` x ``side`` field of zeros (or its middle part)."""
+    out = np.zeros((side, side))
+    h, w = kernel.shape
+    top, left = (side - h) // 2, (side - w) // 2
+    rows = slice(max(top, 0), max(top, 0) + min(h, side))
+    cols = slice(max(left, 0), max(left, 0) + min(w, side))
+    out[rows, cols] = kernel[
+        max(-top, 0) : max(-top, 0) + min(h, side), max(-left, 0) : max(-left, 0) + min(w, side)
+    ]
+    return out
+
+
+def _low_pass(rng: np.random.Generator, kind: int) -> np.ndarray:
+    """One low-pass kernel of five kinds; the last two have negative entries."""
+    side = _odd_side(rng, 5)
+    if kind == 0:
+        return _gaussian(rng.uniform(0.6, 3.0), side)
+    if kind == 1:
+        box = int(rng.integers(2, 8))
+        return np.ones((box, box)) / box**2
+    if kind == 2:
+        return rng.random((int(rng.integers(2, 7)), int(rng.integers(2, 7)))) + 0.1
+    if kind == 3:  # a Gaussian with a negative ring
+        sigma = rng.uniform(0.8, 1.6)
+        return _gaussian(sigma, side) - rng.uniform(0.1, 0.5) * _gaussian(2 * sigma, side)
+    noise = rng.standard_normal((side, side))  # a Gaussian with zero-sum ripples
+    blur = _gaussian(rng.uniform(1.0, 3.0), side)
+    return blur + rng.uniform(0.05, 0.3) * blur.max() * (noise - noise.mean())
+
+
+def _high_pass(rng: np.random.Generator, kind: int) -> np.ndarray:
+    """One high-pass kernel of four kinds, each at a random odd size."""
+    side = _odd_side(rng)
+    if kind == 0:  # a random zero-sum kernel
+        noise = rng.standard_normal((side, side))
+        return noise - noise.mean()
+    if kind == 1:  # the Laplacian
+        return _centred(np.array([[0, 1, 0], [1, -4, 1], [0, 1, 0]], dtype=float), side)
+    if kind == 2:  # sharpening: the image plus a multiple of its detail
+        side = max(side, 5)
+        amount = rng.uniform(0.5, 3.0)
+        delta = _centred(np.ones((1, 1)), side)
+        return (1 + amount) * delta - amount * _gaussian(rng.uniform(0.7, 2.0), side)
+    sigma = rng.uniform(0.6, 1.2)  # a difference of Gaussians (its gain at 0 is about 0)
+    side = max(side, 7)
+    return _gaussian(sigma, side) - _gaussian(2 * sigma, side)
+
+
 def pass_types(rng: np.random.Generator) -> list[Case]:
-    """ex02 ``pass_type``: 28 kernels, 16 made as low-pass filters (Gaussians, boxes, random
-    positive kernels, a Gaussian with a negative ring) and 12 as high-pass ones (random
-    zero-sum kernels, scaled Laplacians, sharpening kernels), in random order. Input ``kernel``
-    (h, w) float64; the answer is ``"low-pass"`` or ``"high-pass"``."""
-    laplacian = np.array([[0, 1, 0], [1, -4, 1], [0, 1, 0]], dtype=float)
-    delta = np.zeros((7, 7))
-    delta[3, 3] = 1.0
+    """ex02 ``pass_type``: 36 kernels in random order, 20 made as low-pass filters (Gaussians,
+    boxes, random positive kernels, and with negative entries: Gaussians with a negative ring
+    or zero-sum ripples) and 16 as high-pass ones (random zero-sum kernels, Laplacians,
+    sharpening kernels, differences of Gaussians), each times a random gain from 0.3 to 3.
+    Sizes are drawn so that neither a kernel's shape nor its signs tell its class, and each
+    kernel's two gains differ by ``PASS_TYPE_MARGIN`` at least (drawn again otherwise). Input
+    ``kernel`` (h, w) float64; the answer is ``"low-pass"`` or ``"high-pass"``."""
     made = []
     for _ in range(4):
-        side = int(rng.integers(2, 8))
-        ring = rng.uniform(0.1, 0.4)  # a Gaussian with a negative ring is still low-pass
-        made += [
-            (_gaussian(rng.uniform(0.6, 3.0), 15), "low-pass"),
-            (np.ones((side, side)) / side**2, "low-pass"),
-            (rng.random((3, 5)) + 0.1, "low-pass"),
-            (_gaussian(1.0, 15) - ring * _gaussian(3.0, 15), "low-pass"),
-        ]
-        zero_sum = rng.standard_normal((3, 3))
-        amount = rng.uniform(0.5, 3.0)
-        sharpen = (1 + amount) * delta - amount * _gaussian(rng.uniform(0.7, 2.0), 7)
-        made += [
-            (zero_sum - zero_sum.mean(), "high-pass"),
-            (rng.uniform(0.2, 5) * laplacian, "high-pass"),
-            (sharpen, "high-pass"),
-        ]
+        for label, kinds, make in (("low-pass", 5, _low_pass), ("high-pass", 4, _high_pass)):
+            for kind in range(kinds):
+                while True:
+                    kernel = rng.uniform(0.3, 3.0) * make(rng, kind)
+                    ratio = _gain_ratio(kernel)
+                    if (
+                        ratio > PASS_TYPE_MARGIN
+                        if label == "low-pass"
+                        else (ratio < 1 / PASS_TYPE_MARGIN)
+                    ):
+                        break
+                made.append((kernel, label))
     # shuffled, and named by number alone: a kernel's position or its name ("a scaled
     # Laplacian") would tell its answer
     order = rng.permutation(len(made))

@@ -310,16 +310,17 @@ def _kept_hidden_answers(nb, label: str) -> list[str]:
     visible checks are left out, since the released notebook shows their answers anyway."""
     tests = [c for c in nb.cells if is_test_cell(c)]
     problems = []
-    for cell, line, text in kept_answers([c.source for c in tests]):
+    for cell, line, text in kept_answers([c.source for c in tests], _student_names(nb)):
         marked = marked_lines(tests[cell].source, HIDDEN_BEGIN, HIDDEN_END)
         hidden = {number for number, _, inside in marked if inside}
         if line not in hidden:
             continue
         problems.append(
             f"{label}: test cell {_grade_id(tests[cell])!r} line {line}: the hidden check's "
-            f"expected value {text} stays in the graded kernel (a statement that also builds "
-            "the inputs binds it), where the student's function could read it instead of "
-            "computing it; draw such cases outside the kernel with hidden_cases "
+            f"expected value is made from {text}, which stays in the graded kernel (a "
+            "statement that also builds the inputs binds it) and is no input of the checked "
+            "value: the student's function could read it instead of computing the answer; "
+            "draw such cases outside the kernel with hidden_cases "
             f"(course_utils.checking.cases), or put '{NOT_A_LEAK} <why>' on the check's line when "
             "the value is an input of the function or a state it must leave unchanged"
         )

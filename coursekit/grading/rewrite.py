@@ -175,71 +175,125 @@ NOT_A_LEAK = "# not a leak:"
 HIDDEN_CASES_CALL = "hidden_cases"  # its values hold no answer in a graded kernel
 
 
-def _bound_names(tree: ast.AST, removable: set[int]) -> dict[str, int]:
-    """Names a graded kernel still binds in ``tree`` (name -> line): kept assignments, loop and
-    ``with`` targets, walrus targets and parameters; not imports (a module's attribute is no
-    answer), nor anything bound from ``hidden_cases(...)``."""
-    bound: dict[str, int] = {}
+def _from_cases(value: ast.AST) -> bool:
+    """``hidden_cases("...")`` itself, or ``enumerate`` of it: values that hold no answer in a
+    graded kernel (``zip`` with something else does not count)."""
+    if isinstance(value, ast.Call) and getattr(value.func, "id", None) == "enumerate":
+        value = value.args[0] if len(value.args) == 1 else value
+    return (
+        isinstance(value, ast.Call)
+        and (getattr(value.func, "id", None) or getattr(value.func, "attr", None))
+        == HIDDEN_CASES_CALL
+    )
 
-    def from_cases(value: ast.AST | None) -> bool:
-        return value is not None and any(
-            isinstance(n, ast.Call)
-            and (getattr(n.func, "id", None) or getattr(n.func, "attr", None)) == HIDDEN_CASES_CALL
-            for n in ast.walk(value)
-        )
+
+def _bindings(tree: ast.AST, removable: set[int]) -> dict[str, bool]:
+    """Every name ``tree`` binds, and whether a graded kernel still binds it there: kept
+    assignments, loop and ``with`` targets, walrus targets, parameters, functions and classes;
+    not imports (a module's attribute is no answer), nor anything bound from ``hidden_cases``."""
+    bound: dict[str, bool] = {}
+
+    def bind(target: ast.AST, kept: bool) -> None:
+        for name in ast.walk(target):
+            if isinstance(name, ast.Name):
+                bound[name.id] = bound.get(name.id, False) or kept
 
     for node in ast.walk(tree):
-        targets: list[ast.AST] = []
-        if (
-            isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign))
-            and id(node) not in removable
-        ):
-            if not from_cases(node.value):
-                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-        elif isinstance(node, (ast.For, ast.AsyncFor)) and not from_cases(node.iter):
-            targets = [node.target]
+        if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
+            kept = id(node) not in removable and not _from_cases(node.value)
+            for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                bind(target, kept)
+        elif isinstance(node, (ast.For, ast.AsyncFor)):
+            bind(node.target, not _from_cases(node.iter))
         elif isinstance(node, ast.withitem) and node.optional_vars is not None:
-            targets = [node.optional_vars]
+            bind(node.optional_vars, True)
         elif isinstance(node, ast.NamedExpr):
-            targets = [node.target]
+            bind(node.target, True)
         elif isinstance(node, ast.arg):
-            bound.setdefault(node.arg, node.lineno)
-        for target in targets:
-            for name in ast.walk(target):
-                if isinstance(name, ast.Name):
-                    bound.setdefault(name.id, node.lineno)
+            bound[node.arg] = True
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound[node.name] = bound.get(node.name, False) or id(node) not in removable
     return bound
 
 
-def kept_answers(sources: list[str]) -> list[tuple[int, int, str]]:
-    """Expected values a graded kernel would still hold: ``(cell, line, expression)`` for each
-    check whose expected argument is a name (or an item or attribute of one) that a kept
-    statement binds. The rewrite removes a statement that only computes an expected value; one
-    that also builds the inputs stays (``_period`` made the signal), and a student's function
-    could read it there instead of computing it. A check call with ``NOT_A_LEAK`` on one of its
-    lines is left out.
-    """
-    trees, expected, removable = _analyse(sources)
-    bound: dict[str, int] = {}
+def _reads(node: ast.AST) -> set[str]:
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+
+
+def _inputs(check: ast.Call, answer: ast.AST, trees: list, removable: set, student: set) -> set:
+    """The names the checked value is made from: those its check's other arguments read (the
+    value, an input shape) and, for a call of the student's functions that assigns one of them
+    or is given one (a model it changes), the names that call reads: the function's inputs.
+    One step only: what made an input is no input."""
+    names: set[str] = set()
+    for argument in [*check.args, *(k.value for k in check.keywords)]:
+        if argument is not answer:
+            names |= _reads(argument)
     for tree in trees:
-        if tree is not None:
-            bound.update(_bound_names(tree, removable))
-    found = []
+        for node in ast.walk(tree) if tree is not None else ():
+            if not isinstance(node, (ast.Assign, ast.Expr)) or id(node) in removable:
+                continue
+            targets = {
+                n.id
+                for t in getattr(node, "targets", [])
+                for n in ast.walk(t)
+                if isinstance(n, ast.Name)
+            }
+            calls = [
+                c
+                for c in ast.walk(node.value)
+                if isinstance(c, ast.Call) and getattr(c.func, "id", None) in student
+            ]
+            if any(targets & names or _reads(c) & names for c in calls):
+                names |= set().union(*(_reads(c) for c in calls))
+    return names
+
+
+def kept_answers(sources: list[str], student: set[str] = frozenset()) -> list[tuple[int, int, str]]:
+    """Expected values a graded kernel would still hold: ``(cell, line, name)`` for each name
+    that a check's expected value is computed from, that a kept statement binds, and that is
+    not an input of the checked value (``_inputs``; ``student``: the notebook's own functions).
+
+    The rewrite removes a statement that only computes an expected value; one that also builds
+    the inputs stays (``_period`` made the signal), and the student's function could read it
+    there (or call a kept reference helper) instead of computing the answer. A name bound in the
+    check's own cell is judged by that cell's statements. A check call with ``NOT_A_LEAK`` on
+    one of its lines is left out.
+    """
+    trees, _, removable = _analyse(sources)
+    bindings = [_bindings(tree, removable) if tree is not None else {} for tree in trees]
+
+    def kept(name: str, cell: int) -> bool:
+        if name in bindings[cell]:
+            return bindings[cell][name]
+        return any(b.get(name, False) for b in bindings)
+
+    found = set()
     for cell, tree in enumerate(trees):
         if tree is None:
             continue
         lines = sources[cell].splitlines()
         for call in ast.walk(tree):
-            if not (isinstance(call, ast.Call) and _check_name(call)):
+            name = _check_name(call) if isinstance(call, ast.Call) else None
+            if (
+                name is None
+                or not call.args
+                or any(NOT_A_LEAK in line for line in lines[call.lineno - 1 : call.end_lineno])
+            ):
                 continue
-            marked = any(NOT_A_LEAK in line for line in lines[call.lineno - 1 : call.end_lineno])
-            for node in _expected_nodes(call):
-                base = node
-                while isinstance(base, (ast.Attribute, ast.Subscript)):
-                    base = base.value
-                if isinstance(base, ast.Name) and base.id in bound and not marked:
-                    found.append((cell, node.lineno, ast.unparse(node)))
-    return sorted(set(found))
+            position, keyword = EXPECTED_ARGUMENTS[name][0]
+            answer = (
+                call.args[position]
+                if len(call.args) > position
+                else next((k.value for k in call.keywords if k.arg == keyword), None)
+            )
+            if answer is None or position == 0:
+                continue
+            inputs = _inputs(call, answer, trees, removable, student)
+            for read in sorted(_reads(answer) - inputs):
+                if kept(read, cell):
+                    found.add((cell, answer.lineno, read))
+    return sorted(found)
 
 
 class _Strip(ast.NodeTransformer):

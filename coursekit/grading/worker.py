@@ -45,6 +45,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from course_utils.checking.cases import CASES_FILE
+
 MODES = ("graded", "reference", "feedback")
 
 
@@ -131,17 +133,14 @@ def _fill_scratch(job: dict, scratch: Path, source: Path | None, uid: int) -> No
             source,
             scratch,
             symlinks=False,
-            ignore=shutil.ignore_patterns("*.ipynb", "timestamp.txt", *_kernel_files(scratch)),
+            ignore=shutil.ignore_patterns(
+                "*.ipynb", "timestamp.txt", *RESERVED_NAMES, *_kernel_files(scratch)
+            ),
             dirs_exist_ok=True,
         )
-    from course_utils.checking.cases import CASES_FILE
-
-    cases = scratch / CASES_FILE  # the grader's alone: a submission's file of that name goes
-    if cases.is_symlink() or cases.is_file():
-        cases.unlink()
+    scratch.mkdir(parents=True, exist_ok=True)
     if job.get("cases"):
-        scratch.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(job["cases"], cases)
+        shutil.copyfile(job["cases"], scratch / CASES_FILE)
     font_cache = job.get("font_cache")
     if font_cache and Path(font_cache).is_file():
         (scratch / ".matplotlib").mkdir(parents=True, exist_ok=True)
@@ -149,6 +148,11 @@ def _fill_scratch(job: dict, scratch: Path, source: Path | None, uid: int) -> No
     scratch.mkdir(parents=True, exist_ok=True)
     if job["sandbox"]:
         prepare_scratch(scratch, uid)
+
+
+# Names the grader gives meaning to in a scratch folder (the hidden cases file, the kernel's
+# matplotlib and IPython folders): a submission's file or folder of such a name is not copied
+RESERVED_NAMES = (CASES_FILE, ".matplotlib", ".ipython")
 
 
 def _kernel_files(scratch: Path) -> list[str]:
