@@ -220,32 +220,31 @@ def _reads(node: ast.AST) -> set[str]:
     return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
 
 
-def _inputs(check: ast.Call, answer: ast.AST, trees: list, removable: set, student: set) -> set:
+def _inputs(check: ast.Call, answer: ast.AST, tree: ast.AST, removable: set, student: set) -> set:
     """The names the checked value is made from: those its check's other arguments read (the
-    value, an input shape) and, for a call of the student's functions that assigns one of them
-    or is given one (a model it changes), the names that call reads: the function's inputs.
-    One step only: what made an input is no input."""
+    value, an input shape) and, for a call of the student's functions in the check's cell that
+    assigns one of them or is given one (a model it changes), the names that call reads: the
+    function's inputs. One step only: what made an input is no input."""
     names: set[str] = set()
     for argument in [*check.args, *(k.value for k in check.keywords)]:
         if argument is not answer:
             names |= _reads(argument)
-    for tree in trees:
-        for node in ast.walk(tree) if tree is not None else ():
-            if not isinstance(node, (ast.Assign, ast.Expr)) or id(node) in removable:
-                continue
-            targets = {
-                n.id
-                for t in getattr(node, "targets", [])
-                for n in ast.walk(t)
-                if isinstance(n, ast.Name)
-            }
-            calls = [
-                c
-                for c in ast.walk(node.value)
-                if isinstance(c, ast.Call) and getattr(c.func, "id", None) in student
-            ]
-            if any(targets & names or _reads(c) & names for c in calls):
-                names |= set().union(*(_reads(c) for c in calls))
+    for node in ast.walk(tree):
+        if not isinstance(node, (ast.Assign, ast.Expr)) or id(node) in removable:
+            continue
+        targets = {
+            n.id
+            for t in getattr(node, "targets", [])
+            for n in ast.walk(t)
+            if isinstance(n, ast.Name)
+        }
+        calls = [
+            c
+            for c in ast.walk(node.value)
+            if isinstance(c, ast.Call) and getattr(c.func, "id", None) in student
+        ]
+        if any(targets & names or _reads(c) & names for c in calls):
+            names |= set().union(*(_reads(c) for c in calls))
     return names
 
 
@@ -289,7 +288,7 @@ def kept_answers(sources: list[str], student: set[str] = frozenset()) -> list[tu
             )
             if answer is None or position == 0:
                 continue
-            inputs = _inputs(call, answer, trees, removable, student)
+            inputs = _inputs(call, answer, tree, removable, student)
             for read in sorted(_reads(answer) - inputs):
                 if kept(read, cell):
                     found.add((cell, answer.lineno, read))
