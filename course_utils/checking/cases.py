@@ -107,7 +107,9 @@ PASS_TYPE_MARGIN = 1.5  # a drawn kernel's two gains differ by this factor at le
 def _gain_ratio(kernel: np.ndarray, size: int = 64, cutoff: float = 0.25) -> float:
     """The kernel's gain at zero frequency over its mean gain at high frequencies (radius of at
     least ``cutoff`` cycles per sample), on a ``size`` x ``size`` frequency grid: above 1 it
-    is low-pass, below 1 high-pass (``course_utils.filters.pass_type``'s rule, in NumPy)."""
+    is low-pass, below 1 high-pass: ``course_utils.filters.pass_type``'s rule, written again in
+    NumPy because that module is banned in the part under test (its labels agree on every
+    case: ``tests/test_hidden_cases.py``)."""
     response = np.abs(np.fft.fft2(kernel, s=(size, size)))
     f = np.fft.fftfreq(size)
     radius = np.sqrt(f[:, None] ** 2 + f[None, :] ** 2)
@@ -119,16 +121,11 @@ def _odd_side(rng: np.random.Generator, low: int = 3) -> int:
 
 
 def _centred(kernel: np.ndarray, side: int) -> np.ndarray:
-    """``kernel`` in the middle of a ``side`` x ``side`` field of zeros (or its middle part)."""
-    out = np.zeros((side, side))
+    """``kernel`` (no larger than ``side``) in the middle of a ``side`` x ``side`` field of
+    zeros."""
     h, w = kernel.shape
     top, left = (side - h) // 2, (side - w) // 2
-    rows = slice(max(top, 0), max(top, 0) + min(h, side))
-    cols = slice(max(left, 0), max(left, 0) + min(w, side))
-    out[rows, cols] = kernel[
-        max(-top, 0) : max(-top, 0) + min(h, side), max(-left, 0) : max(-left, 0) + min(w, side)
-    ]
-    return out
+    return np.pad(kernel, ((top, side - h - top), (left, side - w - left)))
 
 
 def _low_pass(rng: np.random.Generator, kind: int) -> np.ndarray:

@@ -20,8 +20,8 @@ from course_utils.checking import cases as case_sets
 
 from .course import Course, GradingError
 from .notebooks import is_test_cell, read_notebook
-
-CALL = "hidden_cases"
+from .rewrite import HIDDEN_CASES_CALL as CALL
+from .rewrite import called_name
 
 
 def named_sets(sources: list[str]) -> list[str]:
@@ -38,9 +38,7 @@ def named_sets(sources: list[str]) -> list[str]:
         for node in ast.walk(tree):
             if not isinstance(node, ast.Call):
                 continue
-            func = node.func
-            name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
-            if name != CALL:
+            if called_name(node) != CALL:
                 continue
             if len(node.args) != 1 or not (
                 isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)

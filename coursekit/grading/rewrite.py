@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import ast
 
+from course_utils.checking.cases import hidden_cases
+
 # The arguments of each check that hold the test's own reference, as (position, keyword): the
 # expected value first, then tolerances, predicate and bound. The checker reads all of them from
 # the reference run's record only.
@@ -39,13 +41,16 @@ EXPECTED_ARGUMENTS = {
 }
 
 
-def _check_name(call: ast.Call) -> str | None:
+def called_name(call: ast.Call) -> str | None:
+    """The name a call calls: ``f`` for ``f(...)`` and ``module.f(...)``; None otherwise."""
     func = call.func
-    name = (
-        func.id
-        if isinstance(func, ast.Name)
-        else (func.attr if isinstance(func, ast.Attribute) else None)
-    )
+    if isinstance(func, ast.Name):
+        return func.id
+    return func.attr if isinstance(func, ast.Attribute) else None
+
+
+def _check_name(call: ast.Call) -> str | None:
+    name = called_name(call)
     return name if name in EXPECTED_ARGUMENTS else None
 
 
@@ -172,7 +177,7 @@ def _analyse(sources: list[str]) -> tuple[list, set[int], set[int]]:
 # Marks a check whose expected value may stay in the graded kernel: it is an input the function
 # was given, or a state the function must leave unchanged (``# not a leak: the unchanged image``)
 NOT_A_LEAK = "# not a leak:"
-HIDDEN_CASES_CALL = "hidden_cases"  # its values hold no answer in a graded kernel
+HIDDEN_CASES_CALL = hidden_cases.__name__  # its values hold no answer in a graded kernel
 
 
 def _from_cases(value: ast.AST) -> bool:
@@ -180,11 +185,7 @@ def _from_cases(value: ast.AST) -> bool:
     graded kernel (``zip`` with something else does not count)."""
     if isinstance(value, ast.Call) and getattr(value.func, "id", None) == "enumerate":
         value = value.args[0] if len(value.args) == 1 else value
-    return (
-        isinstance(value, ast.Call)
-        and (getattr(value.func, "id", None) or getattr(value.func, "attr", None))
-        == HIDDEN_CASES_CALL
-    )
+    return isinstance(value, ast.Call) and called_name(value) == HIDDEN_CASES_CALL
 
 
 def _bindings(tree: ast.AST, removable: set[int]) -> dict[str, bool]:
